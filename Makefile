@@ -1,0 +1,56 @@
+# Care Console: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+RUNSTAMP := $(VENV)/.installed
+DEMO_SECONDS ?= 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint bench venv clean screenshot xvfb-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(RUNSTAMP)
+
+venv: $(STAMP)
+
+# Starts the GUI. With no display it runs the same app offscreen in demo mode for DEMO_SECONDS,
+# prints what it does and saves a screenshot, then exits 0.
+run: $(RUNSTAMP)
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		$(BIN)/care-console $(ARGS); \
+	else \
+		echo "no display: running the demo offscreen for $(DEMO_SECONDS) s"; \
+		QT_QPA_PLATFORM=offscreen $(BIN)/care-console --demo --demo-seconds $(DEMO_SECONDS) \
+			--screenshot care-console-demo.png $(ARGS); \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench
+
+# A real window under Xvfb (Debian packages; see README).
+xvfb-deps:
+	apt-get install -y xvfb libxcb-icccm4 libxcb-keysyms1
+
+screenshot: $(RUNSTAMP)
+	xvfb-run -a -s "-screen 0 1400x860x24" $(BIN)/care-console --demo --demo-seconds 12 --screenshot docs/screenshot.png
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

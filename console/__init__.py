@@ -1,0 +1,1 @@
+"""The Care Console domain: Qt-free model, SLA, sync, outbox, channels."""

@@ -1,0 +1,1 @@
+"""Channel connectors: one module per channel, pure parse functions, typed errors."""

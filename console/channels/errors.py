@@ -1,0 +1,34 @@
+"""The one error hierarchy connectors raise; httpx exceptions never escape a connector (STYLE B3).
+
+ChannelError
+ ├── AuthExpired      the token was revoked or expired: the account turns red, sends wait
+ ├── RateLimited      retry_at (epoch seconds) says when the channel will talk again
+ ├── Transient        network trouble, 5xx, timeouts, malformed pages: retry with backoff
+ └── Permanent        the request itself is wrong (404 deleted, 422 invalid): do not retry
+"""
+
+from __future__ import annotations
+
+
+class ChannelError(Exception):
+    """A channel call failed; ``str(err)`` is a sentence an agent can read."""
+
+
+class AuthExpired(ChannelError):
+    pass
+
+
+class RateLimited(ChannelError):
+    def __init__(self, message: str, *, retry_at: float) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class Transient(ChannelError):
+    pass
+
+
+class Permanent(ChannelError):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

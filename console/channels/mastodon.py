@@ -1,0 +1,988 @@
+"""Mastodon connector: pure parsers for the REST API's JSON and an httpx client for mentions and replies."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any, ClassVar, NoReturn
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from console.channels.base import (
+    AccountRef,
+    Batch,
+    Cursor,
+    Identity,
+    InboundItem,
+    ReplyReceipt,
+    ReplyTarget,
+)
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.ports import Clock, SecretStore
+from storage.rows import MentionKind
+
+__all__ = [
+    "InstanceLimits",
+    "MastodonConnector",
+    "ParsedPage",
+    "RateLimitInfo",
+    "html_to_text",
+    "id_key",
+    "parse_instance",
+    "parse_link_header",
+    "parse_notifications",
+    "parse_rate_limit",
+    "parse_retry_after",
+    "parse_status",
+    "parse_time",
+    "reply_length",
+]
+
+log = logging.getLogger(__name__)
+
+#: Mastodon's defaults when an instance does not publish its own (channels.md §1 "Text limit").
+DEFAULT_MAX_CHARACTERS = 500
+DEFAULT_CHARACTERS_RESERVED_PER_URL = 23
+#: How long to wait after a 429 that carries neither Retry-After nor X-RateLimit-Reset.
+DEFAULT_RETRY_SECONDS = 60.0
+
+# --------------------------------------------------------------------------------------------------------
+# Pure parsing
+# --------------------------------------------------------------------------------------------------------
+
+#: Tags that start and end a paragraph (Mastodon 4 keeps these for remote content).
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "blockquote", "pre", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}
+)
+#: Tags whose text must never reach the agent.
+_SKIPPED_TAGS = frozenset({"script", "style", "template", "head", "title"})
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the readable text of Mastodon's sanitized status HTML, paragraph by paragraph."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._blocks: list[str] = []
+        self._current: list[str] = []
+        self._spans: list[str] = []  # one class marker per open <span>: "invisible", "ellipsis" or ""
+        self._hidden = 0  # open span.invisible elements
+        self._skipping = 0  # open script/style-like elements
+
+    def _visible(self) -> bool:
+        return self._hidden == 0 and self._skipping == 0
+
+    def _break_block(self) -> None:
+        self._blocks.append("".join(self._current))
+        self._current = []
+
+    def _break_line(self) -> None:
+        # List items start on their own line, without blank lines between consecutive items.
+        if self._current and not self._current[-1].endswith("\n"):
+            self._current.append("\n")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED_TAGS:
+            self._skipping += 1
+        elif tag == "br":
+            if self._visible():
+                self._current.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self._break_block()
+        elif tag == "li":
+            self._break_line()
+        elif tag == "span":
+            classes = " ".join(value or "" for name, value in attrs if name == "class").split()
+            if "invisible" in classes:
+                self._spans.append("invisible")
+                self._hidden += 1
+            elif "ellipsis" in classes:
+                self._spans.append("ellipsis")
+            else:
+                self._spans.append("")
+        elif tag == "img" and self._visible():
+            alt = next((value for name, value in attrs if name == "alt" and value), None)
+            if alt:
+                self._current.append(alt)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self._break_block()
+        elif tag == "li":
+            self._break_line()
+        elif tag == "span" and self._spans:
+            marker = self._spans.pop()
+            if marker == "invisible":
+                self._hidden -= 1
+            elif marker == "ellipsis" and self._visible():
+                # Mastodon's web client draws the ellipsis with CSS (::after); text clients append it.
+                self._current.append("…")
+
+    def handle_data(self, data: str) -> None:
+        if self._visible():
+            self._current.append(data)
+
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        # The stdlib raises AssertionError on unknown "<![keyword" sections; treat them as bogus comments.
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
+
+    def text(self) -> str:
+        blocks = [*self._blocks, "".join(self._current)]
+        paragraphs: list[str] = []
+        for block in blocks:
+            cleaned = "\n".join(line.rstrip() for line in block.split("\n")).strip()
+            if cleaned:
+                paragraphs.append(cleaned)
+        return "\n\n".join(paragraphs)
+
+
+def html_to_text(content: str) -> str:
+    """Turn a status's sanitized HTML ``content`` into the plain text a Mastodon client shows.
+
+    ``<p>`` become paragraphs separated by a blank line, ``<br>`` a newline, ``span.invisible`` (the
+    scheme and tail of long links) is dropped and ``span.ellipsis`` gets a trailing "…"; mentions and
+    hashtags keep their visible text ("@user", "#tag") and entities are unescaped. Never raises.
+
+    Args:
+        content: The ``content`` field of a Mastodon Status (channels.md §1, pitfalls).
+
+    Returns:
+        Plain text without markup; paragraphs separated by ``"\\n\\n"``.
+    """
+    parser = _TextExtractor()
+    try:
+        parser.feed(content)
+        parser.close()
+    except AssertionError:  # pragma: no cover - defensive: the stdlib parser asserts on odd markup
+        log.debug("html.parser gave up on status content; keeping the text read so far")
+    return parser.text()
+
+
+def _parse_iso(iso: object) -> float:
+    if not isinstance(iso, str) or not iso.strip():
+        raise ValueError(f"not an ISO-8601 timestamp: {iso!r}")
+    parsed = datetime.fromisoformat(iso.strip())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def parse_time(iso: str) -> int:
+    """Parse a Mastodon ISO-8601 timestamp (``2026-08-01T13:51:42.823Z``) to UTC epoch seconds.
+
+    Args:
+        iso: The timestamp; a missing offset is read as UTC.
+
+    Returns:
+        Whole epoch seconds (fractions are floored).
+
+    Raises:
+        ValueError: ``iso`` is not an ISO-8601 timestamp.
+    """
+    return math.floor(_parse_iso(iso))
+
+
+def id_key(id: str) -> tuple[int, str]:
+    """Sort key for Mastodon ids: by length, then lexically (channels.md §1: never cast ids to int).
+
+    Args:
+        id: An opaque id string (Snowflake digits, ULIDs, …).
+
+    Returns:
+        ``(len(id), id)``; for digit strings without leading zeros this is numeric order.
+    """
+    return (len(id), id)
+
+
+def _max_id(ids: list[str]) -> str | None:
+    return max(ids, key=id_key) if ids else None
+
+
+def _as_id(value: object) -> str | None:
+    """A JSON id as a string; ints (some forks) become their decimal string, nothing is cast to int."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _require_id(mapping: Mapping[str, Any], key: str, where: str) -> str:
+    value = _as_id(mapping.get(key))
+    if value is None:
+        raise ValueError(f"{where}.{key} is missing or not an id")
+    return value
+
+
+def _optional_str(mapping: Mapping[str, Any], key: str) -> str:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def parse_status(status: dict[str, Any]) -> InboundItem:
+    """Turn one Mastodon Status entity into an :class:`InboundItem`.
+
+    Args:
+        status: The Status JSON object (``notification.status``, a context entry, a posted status).
+
+    Returns:
+        The item: ``external_id`` is the status id, ``text`` the plain text of ``content``, ``kind`` is
+        DIRECT for ``visibility == "direct"``, ``url`` falls back to ``uri``, ``raw`` is ``status``.
+
+    Raises:
+        ValueError: A required field (id, account, created_at, visibility) is missing or has the wrong type.
+    """
+    if not isinstance(status, dict):
+        raise ValueError("status is not an object")
+    external_id = _require_id(status, "id", "status")
+    account = status.get("account")
+    if not isinstance(account, dict):
+        raise ValueError("status.account is missing")
+    author_id = _require_id(account, "id", "status.account")
+    acct = _optional_str(account, "acct") or _optional_str(account, "username")
+    if not acct:
+        raise ValueError("status.account.acct is missing")
+    visibility = status.get("visibility")
+    if not isinstance(visibility, str) or not visibility:
+        raise ValueError("status.visibility is missing")
+    content = status.get("content")
+    if content is not None and not isinstance(content, str):
+        raise ValueError("status.content is not a string")
+    created_at = status.get("created_at")
+    if not isinstance(created_at, str):
+        raise ValueError("status.created_at is missing")
+    posted_at = parse_time(created_at)
+    return InboundItem(
+        external_id=external_id,
+        author_id=author_id,
+        author_handle=acct.removeprefix("@"),
+        author_name=_optional_str(account, "display_name") or _optional_str(account, "username") or acct,
+        text=html_to_text(content or ""),
+        url=_optional_str(status, "url") or _optional_str(status, "uri"),
+        posted_at=posted_at,
+        kind=MentionKind.DIRECT if visibility == "direct" else MentionKind.PUBLIC,
+        visibility=visibility,
+        parent_external_id=_as_id(status.get("in_reply_to_id")),
+        raw=status,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    """One page of ``GET /api/v1/notifications``, parsed.
+
+    ``items`` keep the page's order (newest first) and ``notification_ids[i]`` is the notification that
+    carried ``items[i]``. ``ids`` lists every notification id on the page, mentions or not, since the
+    cursor must move past all of them. ``skipped`` names the entries that were dropped as malformed.
+    """
+
+    items: list[InboundItem] = field(default_factory=list)
+    notification_ids: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    size: int = 0  # entries in the payload, for the "short page" test
+
+    @property
+    def max_id(self) -> str | None:
+        """The newest notification id on the page (by :func:`id_key`), or None for an empty page."""
+        return _max_id(self.ids)
+
+
+def parse_notifications(payload: object) -> ParsedPage:
+    """Parse a notifications page; keep ``mention`` notifications that carry a status.
+
+    Malformed entries are collected in ``skipped`` as ``(notification id or "?", reason)`` instead of
+    failing the page; other notification types are ignored silently (their ids still count for paging).
+
+    Args:
+        payload: The decoded JSON body, expected to be a list of Notification objects.
+
+    Returns:
+        A :class:`ParsedPage`.
+
+    Raises:
+        ValueError: ``payload`` is not a list.
+    """
+    if not isinstance(payload, list):
+        raise ValueError(f"expected a list of notifications, got {type(payload).__name__}")
+    items: list[InboundItem] = []
+    notification_ids: list[str] = []
+    ids: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for entry in payload:
+        if not isinstance(entry, dict):
+            skipped.append(("?", f"entry is {type(entry).__name__}, not an object"))
+            continue
+        notification_id = _as_id(entry.get("id"))
+        if notification_id is None:
+            skipped.append(("?", "notification has no id"))
+            continue
+        ids.append(notification_id)
+        if entry.get("type") != "mention":
+            continue
+        status = entry.get("status")
+        if not isinstance(status, dict):
+            skipped.append((notification_id, "mention notification without a status"))
+            continue
+        try:
+            item = parse_status(status)
+        except ValueError as exc:
+            skipped.append((notification_id, str(exc)))
+            continue
+        items.append(item)
+        notification_ids.append(notification_id)
+    return ParsedPage(items=items, notification_ids=notification_ids, ids=ids, skipped=skipped, size=len(payload))
+
+
+def parse_link_header(value: str) -> dict[str, str]:
+    """Parse an RFC 8288 ``Link`` header into ``{rel: url}``.
+
+    Args:
+        value: E.g. ``<https://h/api/v1/notifications?max_id=21>; rel="next", <…?min_id=21>; rel="prev"``.
+
+    Returns:
+        One entry per rel value (a ``rel="prev first"`` link is listed under both). Garbage is ignored.
+    """
+    links: dict[str, str] = {}
+    i, n = 0, len(value)
+    while i < n:
+        start = value.find("<", i)
+        if start < 0:
+            break
+        end = value.find(">", start + 1)
+        if end < 0:
+            break
+        url = value[start + 1 : end].strip()
+        # Parameters run to the next comma that is not inside a quoted string.
+        j, quoted = end + 1, False
+        while j < n and (quoted or value[j] != ","):
+            if value[j] == '"':
+                quoted = not quoted
+            j += 1
+        for param in value[end + 1 : j].split(";"):
+            name, sep, raw = param.partition("=")
+            if sep and name.strip().lower() == "rel":
+                for rel in raw.strip().strip('"').split():
+                    links.setdefault(rel.lower(), url)
+        i = j + 1
+    return links
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """The ``X-RateLimit-*`` headers of the latest response (channels.md §1 "Headers")."""
+
+    limit: int
+    remaining: int
+    reset_at: float | None  # epoch seconds; None if the reset header was missing or unreadable
+
+    @property
+    def should_throttle(self) -> bool:
+        """True when at most 10 % of the budget is left (channels.md §0 "Rate limits")."""
+        return self.remaining <= self.limit // 10
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """Read ``X-RateLimit-Limit/Remaining/Reset`` (the reset is an ISO-8601 timestamp).
+
+    Args:
+        headers: Response headers; names are matched case-insensitively.
+
+    Returns:
+        The info, or None when limit or remaining is absent or not an integer.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    try:
+        limit = int(lowered["x-ratelimit-limit"].strip())
+        remaining = int(lowered["x-ratelimit-remaining"].strip())
+    except (KeyError, ValueError):
+        return None
+    try:
+        reset_at: float | None = _parse_iso(lowered.get("x-ratelimit-reset"))
+    except ValueError:
+        reset_at = None
+    return RateLimitInfo(limit=limit, remaining=remaining, reset_at=reset_at)
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Turn a ``Retry-After`` header (delta seconds or an HTTP-date) into an epoch time.
+
+    Args:
+        value: The header value, or None.
+        now: The current epoch time, for the delta form.
+
+    Returns:
+        The epoch seconds to wait until (never before ``now``), or None when absent or unreadable.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return now + max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(now, when.timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLimits:
+    """What an instance allows in one status (``configuration.statuses`` of ``/api/v2/instance``)."""
+
+    max_characters: int = DEFAULT_MAX_CHARACTERS
+    characters_reserved_per_url: int = DEFAULT_CHARACTERS_RESERVED_PER_URL
+
+
+def _positive_int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def parse_instance(payload: object) -> InstanceLimits:
+    """Read the status limits from an Instance entity (v2, or v1 / Pleroma's ``max_toot_chars``).
+
+    Args:
+        payload: The decoded JSON of ``GET /api/v2/instance`` (or ``/api/v1/instance``).
+
+    Returns:
+        The limits; Mastodon's defaults (500, 23) fill whatever the instance does not publish.
+
+    Raises:
+        ValueError: ``payload`` is not an object.
+    """
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected an instance object, got {type(payload).__name__}")
+    statuses: object = {}
+    configuration = payload.get("configuration")
+    if isinstance(configuration, dict):
+        statuses = configuration.get("statuses", {})
+    if not isinstance(statuses, dict):
+        statuses = {}
+    max_characters = _positive_int(statuses.get("max_characters")) or _positive_int(payload.get("max_toot_chars"))
+    per_url = _positive_int(statuses.get("characters_reserved_per_url"))
+    return InstanceLimits(
+        max_characters=max_characters or DEFAULT_MAX_CHARACTERS,
+        characters_reserved_per_url=per_url or DEFAULT_CHARACTERS_RESERVED_PER_URL,
+    )
+
+
+# Mastodon's Account::MENTION_RE; "@user@domain" counts as "@user" (app/validators/status_length_validator.rb).
+_MENTION_RE = re.compile(
+    r"(?<![=/\w])@(?P<user>[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@[^\W_]+(?:[.-]+[^\W_]+)*)?", re.IGNORECASE
+)
+# A simplified FetchLinkCardService::URL_PATTERN: only http(s) URLs with a scheme get the concession.
+_URL_RE = re.compile(r"(?<![\w/])https?://[^\s<>\"]+", re.IGNORECASE)
+_URL_TRAILING = ".,:;!?'\""
+
+
+def _trim_url(url: str) -> str:
+    while url and (url[-1] in _URL_TRAILING or (url[-1] == ")" and url.count("(") < url.count(")"))):
+        url = url[:-1]
+    return url
+
+
+def _grapheme_count(text: str) -> int:
+    """Approximate extended grapheme clusters (Mastodon counts ``each_grapheme_cluster``)."""
+    count = 0
+    joined = False  # the previous character was a zero-width joiner
+    regional = 0  # regional indicators seen in the current run (flags are pairs)
+    for char in text:
+        code = ord(char)
+        if joined:
+            joined = False
+            continue
+        if code == 0x200D:
+            joined = True
+            continue
+        if unicodedata.combining(char) or 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF:
+            continue
+        if unicodedata.category(char) in ("Mn", "Me"):
+            continue
+        if 0x1F1E6 <= code <= 0x1F1FF:
+            regional += 1
+            if regional % 2 == 0:
+                continue
+        else:
+            regional = 0
+        count += 1
+    return count
+
+
+def reply_length(text: str, *, characters_reserved_per_url: int = DEFAULT_CHARACTERS_RESERVED_PER_URL) -> int:
+    """Count ``text`` the way Mastodon's status length validator does.
+
+    Every http(s) URL counts as ``characters_reserved_per_url``; a remote mention ``@user@domain`` counts
+    as ``@user``; the rest is counted in grapheme clusters (approximated: combining marks, variation
+    selectors, skin tones, ZWJ sequences and flag pairs do not add characters).
+
+    Args:
+        text: The reply as it will be posted.
+        characters_reserved_per_url: The instance's ``characters_reserved_per_url``.
+
+    Returns:
+        The length to compare with ``InstanceLimits.max_characters``.
+    """
+    placeholders = 0
+    pieces: list[str] = []
+    last = 0
+    for match in _URL_RE.finditer(text):
+        url = _trim_url(match.group())
+        if not url.partition("://")[2]:
+            continue
+        pieces.append(text[last : match.start()])
+        placeholders += 1
+        pieces.append("\x00")  # a marker no mention can match across
+        last = match.start() + len(url)
+    pieces.append(text[last:])
+    countable = _MENTION_RE.sub(lambda m: "@" + m.group("user"), "".join(pieces))
+    return _grapheme_count(countable.replace("\x00", "")) + placeholders * characters_reserved_per_url
+
+
+def _mention_present(text: str, handle: str) -> bool:
+    # Word-bounded: "@alice" is not in "@alice@other.social" (another account) nor "@alice.smith".
+    pattern = rf"(?<![=/\w@])@{re.escape(handle)}(?![\w@]|[.-]\w)"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def with_mention(text: str, handle: str) -> str:
+    """Make sure the reply addresses ``@handle``, or the customer is not notified (channels.md §1).
+
+    Args:
+        text: The agent's reply.
+        handle: The customer's ``acct`` ("user" or "user@domain"), with or without a leading "@".
+
+    Returns:
+        ``text`` unchanged when it already mentions the handle (case-insensitive, word-bounded),
+        otherwise ``"@handle " + text``.
+    """
+    handle = handle.strip().removeprefix("@")
+    if not handle or _mention_present(text, handle):
+        return text
+    return f"@{handle} {text}" if text else f"@{handle}"
+
+
+# --------------------------------------------------------------------------------------------------------
+# The connector
+# --------------------------------------------------------------------------------------------------------
+
+_VISIBILITIES = ("public", "unlisted", "private", "direct")
+#: Query parameters in order; repeated names (``types[]``) are allowed.
+_Params = list[tuple[str, str | int | float | bool | None]]
+
+
+class MastodonConnector:
+    """Mentions and DMs from one Mastodon account, and replies in their threads (channels.md §1).
+
+    The connector keeps no persistent state: the Poller stores the cursor after the batch (STYLE B3).
+    Every failure surfaces as a :mod:`console.channels.errors` exception; httpx exceptions never escape.
+    """
+
+    kind: ClassVar[str] = "mastodon"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        account: AccountRef,
+        secrets: SecretStore,
+        clock: Clock,
+        token_key: str | None = None,
+        page_limit: int = 40,
+        max_pages: int = 50,
+    ) -> None:
+        """Wire the connector; nothing is read or sent until the first call.
+
+        Args:
+            client: A long-lived client owned by the caller (STYLE B2); :meth:`aclose` does not close it.
+            account: The account; ``account.base_url`` is the instance (loopback in tests).
+            secrets: Where the access token lives, under ``token_key``.
+            clock: Time source for rate-limit arithmetic.
+            token_key: Secret key; defaults to ``"mastodon:<account.id>"``.
+            page_limit: ``limit`` per notifications page (Mastodon allows up to 80 since 4.1, 30 before).
+            max_pages: Upper bound on pages per :meth:`fetch_new`; the rest comes on the next poll.
+        """
+        if page_limit < 1 or max_pages < 1:
+            raise ValueError("page_limit and max_pages must be positive")
+        self._client = client
+        self._account = account
+        self._secrets = secrets
+        self._clock = clock
+        self._token_key = token_key or f"mastodon:{account.id}"
+        self._page_limit = page_limit
+        self._max_pages = max_pages
+        self._base_url = account.base_url.rstrip("/")
+        self._host = urlsplit(self._base_url).netloc or self._base_url
+        self._token: str | None = None
+        self._instance_limits: InstanceLimits | None = None
+        #: The ``X-RateLimit-*`` headers of the latest response that carried them.
+        self.rate_limit: RateLimitInfo | None = None
+        #: Entries the latest :meth:`fetch_new` dropped as malformed: ``(notification id or "?", reason)``.
+        self.skipped: list[tuple[str, str]] = []
+
+    # -- transport ------------------------------------------------------------------------------------
+
+    async def _access_token(self) -> str:
+        if self._token is None:
+            try:
+                # Keyring backends can block on an unlock prompt (STYLE B2).
+                token = await asyncio.to_thread(self._secrets.get, self._token_key)
+            except Exception as exc:
+                raise AuthExpired(
+                    f"Could not read the access token for {self._account.handle} on {self._host}: {exc}"
+                ) from exc
+            if not token:
+                raise AuthExpired(f"No access token stored for {self._account.handle} on {self._host}; sign in again.")
+            self._token = token
+        return self._token
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: _Params | None = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        token = await self._access_token()
+        request_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        request_headers.update(headers or {})
+        what = f"{method} {path}"
+        try:
+            response = await self._client.request(
+                method,
+                self._base_url + path,
+                params=params,
+                data=data,
+                headers=request_headers,
+            )
+        except httpx.TimeoutException as exc:
+            raise Transient(f"{self._host} did not answer {what} in time ({type(exc).__name__}).") from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise Permanent(f"The server address {self._base_url!r} is not an http(s) URL: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise Transient(f"Could not reach {self._host} for {what}: {type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise Transient(f"{what} to {self._host} failed: {type(exc).__name__}: {exc}") from exc
+        except (httpx.InvalidURL, httpx.StreamError) as exc:
+            raise Permanent(f"Could not build {what} for {self._base_url!r}: {exc}") from exc
+
+        info = parse_rate_limit(response.headers)
+        if info is not None:
+            self.rate_limit = info
+        if response.is_success:
+            return response
+        self._raise_for_status(response, what)
+
+    def _raise_for_status(self, response: httpx.Response, what: str) -> NoReturn:
+        status = response.status_code
+        reason = _error_text(response)
+        if status in (401, 403):
+            self._token = None  # read the store again next time: the agent may have signed in anew
+            raise AuthExpired(f"{self._host} rejected the access token for {what} ({status}: {reason}).")
+        if status == 429:
+            now = self._clock.now()
+            # channels.md §0: Retry-After first, then this response's own reset time, then a default.
+            retry_at = parse_retry_after(response.headers.get("Retry-After"), now=now)
+            if retry_at is None:
+                try:
+                    reset_at: float | None = _parse_iso(response.headers.get("X-RateLimit-Reset"))
+                except ValueError:
+                    reset_at = None
+                # A reset already in the past (clock skew) would mean hammering the server: wait instead.
+                retry_at = reset_at if reset_at is not None and reset_at > now else now + DEFAULT_RETRY_SECONDS
+            raise RateLimited(
+                f"{self._host} is rate limiting this account; retry in {math.ceil(retry_at - now)} s.",
+                retry_at=retry_at,
+            )
+        if status >= 500:
+            raise Transient(f"{self._host} had a server error on {what} ({status}: {reason}).")
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "?")
+            raise Permanent(
+                f"{self._host} redirected {what} to {location}; check the server address ({status}).",
+                status=status,
+            )
+        raise Permanent(f"{self._host} refused {what} ({status}: {reason}).", status=status)
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: _Params | None = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        response = await self._request(method, path, params=params, data=data, headers=headers)
+        try:
+            return response.json()
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise self._malformed(method, path, "the body is not JSON") from exc
+
+    def _malformed(self, method: str, path: str, detail: str) -> Transient:
+        return Transient(f"{self._host} returned malformed data for {method} {path}: {detail}.")
+
+    # -- Connector protocol ---------------------------------------------------------------------------
+
+    async def verify(self) -> Identity:
+        """Check the token and say whose it is (``GET /api/v1/accounts/verify_credentials``).
+
+        Returns:
+            The account's id, ``acct`` and display name.
+
+        Raises:
+            AuthExpired: No token, or the server rejected it.
+            ChannelError: Any other failure, mapped as in :meth:`fetch_new`.
+        """
+        path = "/api/v1/accounts/verify_credentials"
+        payload = await self._json("GET", path)
+        if not isinstance(payload, dict):
+            raise self._malformed("GET", path, "expected an account object")
+        external_id = _as_id(payload.get("id"))
+        handle = _optional_str(payload, "acct") or _optional_str(payload, "username")
+        if external_id is None or not handle:
+            raise self._malformed("GET", path, "the account has no id or acct")
+        username = _optional_str(payload, "username") or handle
+        return Identity(
+            external_id=external_id,
+            handle=handle,
+            display_name=_optional_str(payload, "display_name") or username,
+        )
+
+    async def instance_limits(self) -> InstanceLimits:
+        """The instance's status limits, fetched once and cached (``GET /api/v2/instance``).
+
+        Servers without v2 (Mastodon < 4.0, some forks) answer 404; then ``/api/v1/instance`` is read.
+
+        Returns:
+            The limits.
+
+        Raises:
+            ChannelError: The instance could not be read.
+        """
+        if self._instance_limits is None:
+            path = "/api/v2/instance"
+            try:
+                payload = await self._json("GET", path)
+            except Permanent as exc:
+                if exc.status != 404:
+                    raise
+                path = "/api/v1/instance"
+                payload = await self._json("GET", path)
+            try:
+                self._instance_limits = parse_instance(payload)
+            except ValueError as exc:
+                raise self._malformed("GET", path, str(exc)) from exc
+        return self._instance_limits
+
+    async def _notifications_page(self, min_id: str | None) -> ParsedPage:
+        path = "/api/v1/notifications"
+        params: _Params = [("types[]", "mention"), ("limit", self._page_limit)]
+        # Mentions from strangers can be held back by the account's NotificationPolicy (4.3+), and
+        # strangers are exactly the customers we care about (channels.md §1 "List mentions").
+        params.append(("include_filtered", "true"))
+        if min_id is not None:
+            params.append(("min_id", min_id))
+        payload = await self._json("GET", path, params=params)
+        try:
+            return parse_notifications(payload)
+        except ValueError as exc:
+            raise self._malformed("GET", path, str(exc)) from exc
+
+    async def fetch_new(self, cursor: Cursor | None) -> Batch:
+        """Fetch mentions and DMs newer than ``cursor``.
+
+        With no cursor only the newest page is read, so a new account does not pull years of history.
+        With ``{"min_id": id}`` pages are read forward with ``min_id = max(id in page)`` until a page is
+        empty or short, at most ``max_pages`` of them (channels.md §1 "Cursor semantics").
+
+        Args:
+            cursor: The cursor of the previous batch, ``{"min_id": "<notification id>"}``, or None.
+                A cursor without a usable ``min_id`` is treated like None.
+
+        Returns:
+            Items oldest first, deduplicated by status id, and ``{"min_id": newest notification id}``
+            (None when nothing newer than the cursor was seen; never lower than the input cursor).
+            Malformed entries are left out and listed in :attr:`skipped`.
+
+        Raises:
+            AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`.
+        """
+        start = _as_id(cursor.get("min_id")) if cursor else None
+        if cursor and start is None:
+            log.warning("Mastodon cursor for %s has no usable min_id; syncing the newest page", self._host)
+        self.skipped = []
+        collected: list[tuple[str, InboundItem]] = []
+        seen_ids: list[str] = []
+        current = start
+        pages = 0
+        while True:
+            page = await self._notifications_page(current)
+            pages += 1
+            self.skipped.extend(page.skipped)
+            for notification_id, item in zip(page.notification_ids, page.items, strict=True):
+                collected.append((notification_id, item))
+            seen_ids.extend(page.ids)
+            newest = page.max_id
+            if start is None or newest is None:
+                break  # first sync reads the newest page only; an empty page means we are caught up
+            if id_key(newest) <= id_key(current or start):
+                log.warning("%s ignored min_id=%s; stopping this sync", self._host, current)
+                break
+            current = newest
+            if page.size < self._page_limit:
+                break  # a short page is the last one (servers may cap limit lower; the next poll resumes)
+            if pages >= self._max_pages:
+                log.info("Mastodon sync for %s stopped after %d pages; resuming next poll", self._host, pages)
+                break
+
+        if start is not None:
+            # Nothing at or below the cursor is new, whatever a misbehaving server sends back.
+            collected = [(nid, item) for nid, item in collected if id_key(nid) > id_key(start)]
+            seen_ids = [nid for nid in seen_ids if id_key(nid) > id_key(start)]
+        if self.skipped:
+            log.warning("Skipped %d malformed Mastodon notifications: %s", len(self.skipped), self.skipped)
+
+        collected.sort(key=lambda pair: id_key(pair[0]))
+        items: list[InboundItem] = []
+        seen_statuses: set[str] = set()
+        for _, item in collected:
+            if item.external_id not in seen_statuses:
+                seen_statuses.add(item.external_id)
+                items.append(item)
+        newest_seen = _max_id(seen_ids)
+        next_cursor: Cursor | None = {"min_id": newest_seen} if newest_seen is not None else None
+        return Batch(items=items, next_cursor=next_cursor)
+
+    async def fetch_thread(self, external_id: str) -> list[InboundItem]:
+        """Fetch a status with its ancestors and descendants (``/statuses/:id`` and ``/context``).
+
+        Args:
+            external_id: The status id.
+
+        Returns:
+            Ancestors, the status, then descendants, in the server's (conversation) order. Malformed
+            context entries are left out and logged.
+
+        Raises:
+            Permanent: The status is gone or not visible (404), among other errors.
+            ChannelError: Any other failure.
+        """
+        path = f"/api/v1/statuses/{quote(external_id, safe='')}"
+        status = await self._json("GET", path)
+        try:
+            head = parse_status(status)
+        except ValueError as exc:
+            raise self._malformed("GET", path, str(exc)) from exc
+        context = await self._json("GET", path + "/context")
+        if not isinstance(context, dict):
+            raise self._malformed("GET", path + "/context", "expected {ancestors, descendants}")
+        parts: dict[str, list[InboundItem]] = {}
+        for key in ("ancestors", "descendants"):
+            entries = context.get(key, [])
+            if not isinstance(entries, list):
+                raise self._malformed("GET", path + "/context", f"{key} is not a list")
+            parsed: list[InboundItem] = []
+            for entry in entries:
+                try:
+                    parsed.append(parse_status(entry))
+                except ValueError as exc:
+                    log.warning("Skipped a malformed %s in the context of %s: %s", key, external_id, exc)
+            parts[key] = parsed
+        return [*parts["ancestors"], head, *parts["descendants"]]
+
+    async def send_reply(
+        self, target: ReplyTarget, text: str, *, idempotency_key: str, visibility: str | None = None
+    ) -> ReplyReceipt:
+        """Post ``text`` as a reply to ``target`` (``POST /api/v1/statuses``).
+
+        The reply mentions ``@target.author_handle`` (prepended when missing), copies the target's
+        visibility unless told otherwise, and is always ``direct`` when the target is a DM, so a private
+        conversation never leaks (channels.md §1 pitfalls). ``Idempotency-Key`` makes a retry after a
+        timeout safe: the server answers with the status it already created.
+
+        Args:
+            target: The message answered.
+            text: The agent's reply.
+            idempotency_key: A key stable across retries of this one reply (Mastodon keeps it 1 h).
+            visibility: Override the copied visibility (ignored for replies to DMs).
+
+        Returns:
+            The posted status's id, URL and time.
+
+        Raises:
+            Permanent: 422 (too long, empty, …) or 404 (the target was deleted).
+            ChannelError: Any other failure; Transient ones may be retried with the same key.
+        """
+        chosen = "direct" if target.visibility == "direct" else (visibility or target.visibility or "public")
+        if chosen not in _VISIBILITIES:
+            log.info("Sending a reply with non-standard visibility %r to %s", chosen, self._host)
+        path = "/api/v1/statuses"
+        payload = await self._json(
+            "POST",
+            path,
+            data={
+                "status": with_mention(text, target.author_handle),
+                "in_reply_to_id": target.external_id,
+                "visibility": chosen,
+            },
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        if not isinstance(payload, dict):
+            raise self._malformed("POST", path, "expected the posted status")
+        external_id = _as_id(payload.get("id"))
+        if external_id is None:
+            raise self._malformed("POST", path, "the posted status has no id")
+        created_at = payload.get("created_at")
+        try:
+            posted_at = parse_time(created_at) if isinstance(created_at, str) else math.floor(self._clock.now())
+        except ValueError:
+            posted_at = math.floor(self._clock.now())
+        url = _optional_str(payload, "url") or _optional_str(payload, "uri")
+        return ReplyReceipt(external_id=external_id, url=url, posted_at=posted_at)
+
+    async def aclose(self) -> None:
+        """Forget the cached token and instance limits.
+
+        The ``httpx.AsyncClient`` is injected and owned by the caller, who closes it (STYLE B2).
+        """
+        self._token = None
+        self._instance_limits = None
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The server's ``{"error": …}`` sentence, or the reason phrase for non-JSON bodies (HTML pages)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        description = body.get("error_description")
+        if isinstance(error, str) and error:
+            if isinstance(description, str) and description and description != error:
+                error = f"{error}: {description}"
+            return error[:300]
+    return response.reason_phrase or "no details"

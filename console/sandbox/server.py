@@ -1,0 +1,1355 @@
+"""A loopback Mastodon-compatible HTTP server whose simulated customers mention the brand (the sandbox)."""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import email.utils
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from types import TracebackType
+from typing import Any, Final, Self
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from console.ports import Clock, SystemClock
+from console.sandbox.traffic import CUSTOMERS, ArrivalProcess, FollowUp, Thread, Topic, TrafficGenerator
+
+__all__ = ["SandboxServer", "run_standalone"]
+
+_log = logging.getLogger(__name__)
+
+INSTANCE_DOMAIN: Final = "sandbox.local"
+MASTODON_VERSION: Final = "4.3.0"
+MAX_CHARACTERS: Final = 500
+CHARACTERS_RESERVED_PER_URL: Final = 23
+RATE_LIMIT: Final = 300  # requests per window, per token (or per IP without one); docs.joinmastodon.org rate-limits
+RATE_PERIOD: Final = 300  # seconds
+IDEMPOTENCY_TTL: Final = 3600.0  # Idempotency-Key replays are answered for 1 h (methods/statuses.md)
+DEFAULT_NOTIFICATIONS_LIMIT: Final = 40
+MAX_NOTIFICATIONS_LIMIT: Final = 80
+MAX_BODY_BYTES: Final = 1_000_000
+MAX_FOLLOW_UP_DEPTH: Final = 2  # a simulated customer answers at most this many agent replies per thread
+VISIBILITIES: Final = ("public", "unlisted", "private", "direct")
+NOT_FOUND: Final = "Record not found"
+
+Json = dict[str, Any]
+RequestLog = list[tuple[str, str, dict[str, list[str]]]]
+
+
+# -- small pure helpers ---------------------------------------------------------------------------------------
+
+
+def _iso(ts: float) -> str:
+    """Format epoch seconds like Mastodon: ``2026-08-01T13:51:42.823Z``."""
+    ms = math.floor(ts * 1000)
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    # Mastodon ids are opaque strings: order by length, then lexically; never cast to int (channels.md §1).
+    return (len(value), value)
+
+
+def _h(text: str) -> str:
+    """HTML-escape like Rails' ``h()``."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+
+
+def _stable_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+class _Snowflakes:
+    """Mastodon-style ids: ``(milliseconds << 16) | sequence``, strictly increasing.
+
+    The timestamp is the clock at creation time, so a later process always issues larger ids than an earlier
+    one (given a clock that moves forward); within one millisecond the low 16 bits count up from ``base``.
+    Statuses and notifications use different bases, so an id of one kind never equals an id of the other
+    (a connector that mixes them up fails against the sandbox instead of passing by accident).
+    """
+
+    def __init__(self, clock: Clock, *, base: int = 0) -> None:
+        self._clock = clock
+        self._base = base
+        self._last = 0
+
+    def next(self) -> str:
+        candidate = (max(math.floor(self._clock.now() * 1000), 0) << 16) | self._base
+        self._last = max(candidate, self._last + 1)
+        return str(self._last)
+
+
+_URL_RE: Final = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+_MENTION_RE: Final = re.compile(r"(?<![\w/@.])@([a-z0-9_]+(?:@[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?)?)", re.IGNORECASE)
+_TAG_RE: Final = re.compile(r"(?<![\w/&#])#(\w*[^\W\d_]\w*)")
+_URL_PREFIX_RE: Final = re.compile(r"(https?://(?:www\.)?)(.*)", re.IGNORECASE | re.DOTALL)
+_URL_TRAILING: Final = ".,;:!?)]}'\""
+
+
+def _url_spans(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for match in _URL_RE.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILING)
+        if len(url) > len("https://"):
+            spans.append((match.start(), match.start() + len(url)))
+    return spans
+
+
+def _grapheme_length(text: str) -> int:
+    """Approximate user-perceived characters (Mastodon counts grapheme clusters)."""
+    count = 0
+    joined = False
+    regional = 0
+    for ch in text:
+        if joined:  # the character after a zero-width joiner belongs to the same emoji
+            joined = False
+            continue
+        if ch == "\u200d":
+            joined = True
+            continue
+        code = ord(ch)
+        if 0x1F1E6 <= code <= 0x1F1FF:  # two regional indicators make one flag
+            regional += 1
+            if regional % 2 == 0:
+                continue
+        else:
+            regional = 0
+        if (
+            unicodedata.combining(ch)
+            or unicodedata.category(ch) in ("Mn", "Me")
+            or 0xFE00 <= code <= 0xFE0F
+            or 0x1F3FB <= code <= 0x1F3FF
+            or 0xE0020 <= code <= 0xE007F
+        ):
+            continue
+        count += 1
+    return count
+
+
+def countable_length(text: str) -> int:
+    """The length Mastodon validates: each URL counts 23, ``@user@domain`` counts as ``@user``.
+
+    Args:
+        text: Spoiler text plus status text.
+
+    Returns:
+        The number of characters counted against ``max_characters``.
+    """
+    pieces = []
+    pos = 0
+    for start, end in _url_spans(text):
+        pieces.append(text[pos:start])
+        pieces.append("x" * CHARACTERS_RESERVED_PER_URL)
+        pos = end
+    pieces.append(text[pos:])
+    countable = _MENTION_RE.sub(lambda m: "@" + m.group(1).split("@")[0], "".join(pieces))
+    return _grapheme_length(countable.replace("\r\n", "\n"))
+
+
+# -- the simulated world --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Account:
+    id: str
+    username: str
+    domain: str | None
+    display_name: str
+    created_at: float
+    note: str = ""
+    statuses_count: int = 0
+    last_status_at: float | None = None
+
+    @property
+    def acct(self) -> str:
+        return self.username if self.domain is None else f"{self.username}@{self.domain}"
+
+
+@dataclass(slots=True)
+class _Status:
+    id: str
+    account: _Account
+    text: str
+    created_at: float
+    visibility: str
+    language: str
+    in_reply_to: _Status | None = None
+    spoiler_text: str = ""
+    sensitive: bool = False
+    replies_count: int = 0
+    topic: Topic = Topic.GENERAL  # what a simulated customer wrote about; drives their reaction to replies
+    depth: int = 0  # how many customer follow-ups to agent replies precede this status in its thread
+    pinned: bool = False
+
+
+@dataclass(slots=True)
+class _Notification:
+    id: str
+    created_at: float
+    account: _Account
+    status: _Status
+    type: str = "mention"
+
+
+@dataclass(slots=True)
+class _AgentReply:
+    """A brand reply to a customer status, and how that customer will react to it."""
+
+    status: _Status
+    parent: _Status
+    ordinal: int
+    follow_up: FollowUp | None
+    due_at: float
+    answered: bool = False
+
+
+class _World:
+    """Accounts, statuses and notifications of the sandbox instance. Callers hold ``lock``."""
+
+    def __init__(self, *, clock: Clock, seed: int, brand_handle: str) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.traffic = TrafficGenerator(seed=seed, brand_handle=brand_handle)
+        self._status_ids = _Snowflakes(clock)
+        self._notification_ids = _Snowflakes(clock, base=0x8000)
+        self._epoch = clock.now()
+        self._accounts: dict[str, _Account] = {}
+        self._known_names = {c.acct: c.display_name for c in CUSTOMERS}
+        self.statuses: dict[str, _Status] = {}
+        self.notifications: list[_Notification] = []  # ascending id order: ids only ever grow
+        self.notifications_by_id: dict[str, _Notification] = {}
+        self.agent_statuses: list[_Status] = []
+        self._replies: list[_AgentReply] = []
+        self._latest_by_account: dict[str, _Status] = {}
+        self.brand = self.account(
+            brand_handle,
+            display_name="Care Team",
+            note="<p>Official customer care. A real person answers here, weekdays 8–20 CET.</p>",
+        )
+        self.announcement = self._add_status(
+            account=self.brand,
+            text=self.traffic.announcement(),
+            created_at=self._epoch - 3 * 3600,
+            visibility="public",
+            language="en",
+            in_reply_to=None,
+            topic=Topic.ANNOUNCEMENT,
+        )
+        self.announcement.pinned = True
+
+    # accounts
+
+    def account(self, acct: str, *, display_name: str = "", note: str = "") -> _Account:
+        """The account for ``acct`` (``user`` or ``user@domain``), created on first use."""
+        acct = acct.removeprefix("@").lower().removesuffix(f"@{INSTANCE_DOMAIN}")
+        found = self._accounts.get(acct)
+        if found is not None:
+            return found
+        username, _, domain = acct.partition("@")
+        if not re.fullmatch(r"[a-z0-9_]+", username) or (domain and not re.fullmatch(r"[a-z0-9.\-]+", domain)):
+            raise ValueError(f"not a Mastodon handle: {acct!r}")
+        seed = _stable_int(acct)
+        # Ids are stable per handle (not per run); join dates are whole UTC days before the sandbox started.
+        day = math.floor(self._epoch / 86400) * 86400
+        created = _Account(
+            id=str(109_000_000_000_000_000 + seed % 10**15),
+            username=username,
+            domain=domain or None,
+            display_name=display_name or self._known_names.get(acct, username),
+            created_at=day - (30 + seed % 2500) * 86400,
+            note=note,
+        )
+        self._accounts[acct] = created
+        return created
+
+    def resolve(self, acct: str) -> _Account | None:
+        """The known account a ``@mention`` in text refers to, if any."""
+        key = acct.lower().removesuffix(f"@{INSTANCE_DOMAIN}")
+        return self._accounts.get(key)
+
+    # statuses
+
+    def _add_status(
+        self,
+        *,
+        account: _Account,
+        text: str,
+        created_at: float,
+        visibility: str,
+        language: str,
+        in_reply_to: _Status | None,
+        topic: Topic = Topic.GENERAL,
+        spoiler_text: str = "",
+        sensitive: bool = False,
+        depth: int = 0,
+    ) -> _Status:
+        status = _Status(
+            id=self._status_ids.next(),
+            account=account,
+            text=text,
+            created_at=created_at,
+            visibility=visibility,
+            language=language,
+            in_reply_to=in_reply_to,
+            spoiler_text=spoiler_text,
+            sensitive=sensitive or bool(spoiler_text),
+            topic=topic,
+            depth=depth,
+        )
+        self.statuses[status.id] = status
+        if in_reply_to is not None:
+            in_reply_to.replies_count += 1
+        account.statuses_count += 1
+        account.last_status_at = max(account.last_status_at or created_at, created_at)
+        self._latest_by_account[account.id] = status
+        return status
+
+    def add_customer_status(
+        self,
+        *,
+        account: _Account,
+        text: str,
+        visibility: str,
+        language: str,
+        in_reply_to: _Status | None,
+        created_at: float | None = None,
+        topic: Topic = Topic.GENERAL,
+    ) -> _Notification:
+        """Store a status that mentions the brand, and the brand's mention notification for it."""
+        if in_reply_to is None:
+            depth = 0
+        elif in_reply_to.account is self.brand and in_reply_to.in_reply_to is not None:
+            depth = in_reply_to.depth + 1
+        else:
+            depth = in_reply_to.depth
+        when = self.clock.now() if created_at is None else created_at
+        status = self._add_status(
+            account=account,
+            text=text,
+            created_at=when,
+            visibility=visibility,
+            language=language,
+            in_reply_to=in_reply_to,
+            topic=topic,
+            depth=depth,
+        )
+        notification = _Notification(id=self._notification_ids.next(), created_at=when, account=account, status=status)
+        self.notifications.append(notification)
+        self.notifications_by_id[notification.id] = notification
+        return notification
+
+    def generate(self, n: int, *, created_at: Sequence[float] | None = None) -> list[_Notification]:
+        """Create the next ``n`` generated customer mentions (at ``created_at`` times, else now)."""
+        created: list[_Notification] = []
+        for i in range(n):
+            mention = self.traffic.next_mention()
+            customer = mention.customer
+            account = self.account(customer.acct, display_name=customer.display_name)
+            parent: _Status | None = None
+            if mention.thread is Thread.SELF:
+                parent = self._latest_by_account.get(account.id)
+            elif mention.thread is Thread.ANNOUNCEMENT:
+                parent = self.announcement
+            created.append(
+                self.add_customer_status(
+                    account=account,
+                    text=mention.text,
+                    visibility=mention.visibility,
+                    language=mention.language,
+                    in_reply_to=parent,
+                    created_at=None if created_at is None else created_at[i],
+                    topic=mention.topic,
+                )
+            )
+        return created
+
+    def add_agent_status(
+        self,
+        *,
+        text: str,
+        visibility: str,
+        language: str,
+        in_reply_to: _Status | None,
+        spoiler_text: str,
+        sensitive: bool,
+    ) -> _Status:
+        """Store a status the brand posted, and decide whether the customer it answers will write back."""
+        now = self.clock.now()
+        status = self._add_status(
+            account=self.brand,
+            text=text,
+            created_at=now,
+            visibility=visibility,
+            language=language,
+            in_reply_to=in_reply_to,
+            spoiler_text=spoiler_text,
+            sensitive=sensitive,
+            depth=in_reply_to.depth if in_reply_to is not None else 0,
+        )
+        self.agent_statuses.append(status)
+        if in_reply_to is not None and in_reply_to.account is not self.brand:
+            ordinal = len(self._replies)
+            follow_up = None
+            if in_reply_to.depth < MAX_FOLLOW_UP_DEPTH:
+                follow_up = self.traffic.follow_up(
+                    ordinal=ordinal, topic=in_reply_to.topic, language=in_reply_to.language, depth=in_reply_to.depth
+                )
+            due_at = now + follow_up.delay if follow_up is not None else math.inf
+            self._replies.append(_AgentReply(status, in_reply_to, ordinal, follow_up, due_at))
+        return status
+
+    def next_follow_up_due(self) -> float:
+        return min((r.due_at for r in self._replies if not r.answered), default=math.inf)
+
+    def post_follow_ups(self, *, now: float | None, force: bool = False) -> list[_Notification]:
+        """Let customers answer agent replies: those due by ``now`` (all planned ones when ``now`` is None).
+
+        With ``force``, customers who had decided to stay silent answer too.
+        """
+        posted: list[_Notification] = []
+        for reply in self._replies:
+            if reply.answered:
+                continue
+            follow_up = reply.follow_up
+            if follow_up is None:
+                if not force:
+                    continue
+                parent = reply.parent
+                follow_up = self.traffic.follow_up(
+                    ordinal=reply.ordinal, topic=parent.topic, language=parent.language, depth=parent.depth, force=True
+                )
+                if follow_up is None:
+                    continue
+            elif now is not None and reply.due_at > now:
+                continue
+            reply.answered = True
+            posted.append(
+                self.add_customer_status(
+                    account=reply.parent.account,
+                    text=follow_up.text,
+                    visibility=reply.status.visibility,
+                    language=reply.parent.language,
+                    in_reply_to=reply.status,
+                    # On schedule it was written when due; when hurried or forced, it is written now.
+                    created_at=reply.due_at if now is not None else None,
+                    topic=reply.parent.topic,
+                )
+            )
+        return posted
+
+    def ancestors(self, status: _Status) -> list[_Status]:
+        chain: list[_Status] = []
+        parent = status.in_reply_to
+        while parent is not None:
+            chain.append(parent)
+            parent = parent.in_reply_to
+        chain.reverse()
+        return chain
+
+    def descendants(self, status: _Status) -> list[_Status]:
+        children: dict[str, list[_Status]] = {}
+        for candidate in self.statuses.values():
+            if candidate.in_reply_to is not None:
+                children.setdefault(candidate.in_reply_to.id, []).append(candidate)
+        ordered: list[_Status] = []
+        stack = sorted(children.get(status.id, []), key=lambda s: _id_key(s.id), reverse=True)
+        while stack:  # depth-first, oldest reply first, like Mastodon's thread view
+            current = stack.pop()
+            ordered.append(current)
+            stack.extend(sorted(children.get(current.id, []), key=lambda s: _id_key(s.id), reverse=True))
+        return ordered
+
+
+# -- rendering ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    html: str
+    mentions: list[_Account]
+    tags: list[str]
+
+
+class _Renderer:
+    """Turns world objects into Mastodon API JSON entities (docs.joinmastodon.org/entities)."""
+
+    def __init__(self, world: _World) -> None:
+        self._world = world
+        self.base_url = "http://127.0.0.1"
+
+    def account(self, account: _Account) -> Json:
+        seed = _stable_int(account.acct)
+        last = account.last_status_at
+        return {
+            "id": account.id,
+            "username": account.username,
+            "acct": account.acct,
+            "display_name": account.display_name,
+            "locked": False,
+            "bot": False,
+            "discoverable": True,
+            "indexable": True,
+            "group": False,
+            "created_at": _iso(account.created_at),
+            "note": account.note,
+            "url": f"{self.base_url}/@{account.acct}",
+            "uri": f"{self.base_url}/users/{account.username}",
+            "avatar": f"{self.base_url}/avatars/original/missing.png",
+            "avatar_static": f"{self.base_url}/avatars/original/missing.png",
+            "header": f"{self.base_url}/headers/original/missing.png",
+            "header_static": f"{self.base_url}/headers/original/missing.png",
+            "followers_count": seed % 900 + 3,
+            "following_count": seed // 7 % 400 + 1,
+            "statuses_count": account.statuses_count,
+            "last_status_at": None if last is None else datetime.fromtimestamp(last, tz=UTC).date().isoformat(),
+            "hide_collections": False,
+            "noindex": False,
+            "emojis": [],
+            "roles": [],
+            "fields": [],
+        }
+
+    def credential_account(self, account: _Account) -> Json:
+        rendered = self.account(account)
+        rendered["source"] = {
+            "privacy": "public",
+            "sensitive": False,
+            "language": "en",
+            "note": re.sub(r"<[^>]+>", "", account.note),
+            "fields": [],
+            "follow_requests_count": 0,
+            "hide_collections": False,
+            "discoverable": True,
+            "indexable": True,
+            "attribution_domains": [],
+        }
+        rendered["role"] = {"id": "-99", "name": "", "permissions": "0", "color": "", "highlighted": False}
+        return rendered
+
+    def status(self, status: _Status) -> Json:
+        rendered = self.content(status.text)
+        mentions = list(rendered.mentions)
+        brand = self._world.brand
+        if status.account is not brand and brand not in mentions:
+            mentions.append(brand)  # a mention notification exists only because the status mentions the brand
+        parent = status.in_reply_to
+        url = f"{self.base_url}/@{status.account.acct}/{status.id}"
+        result: Json = {
+            "id": status.id,
+            "created_at": _iso(status.created_at),
+            "in_reply_to_id": None if parent is None else parent.id,
+            "in_reply_to_account_id": None if parent is None else parent.account.id,
+            "sensitive": status.sensitive,
+            "spoiler_text": status.spoiler_text,
+            "visibility": status.visibility,
+            "language": status.language,
+            "uri": f"{self.base_url}/users/{status.account.username}/statuses/{status.id}",
+            "url": url,
+            "replies_count": status.replies_count,
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "edited_at": None,
+            "favourited": False,
+            "reblogged": False,
+            "muted": False,
+            "bookmarked": False,
+            "content": rendered.html,
+            "filtered": [],
+            "reblog": None,
+            "application": None,
+            "account": self.account(status.account),
+            "media_attachments": [],
+            "mentions": [
+                {
+                    "id": a.id,
+                    "username": a.username,
+                    "url": f"{self.base_url}/@{a.acct}",
+                    "acct": a.acct,
+                }
+                for a in mentions
+            ],
+            "tags": [{"name": t.lower(), "url": f"{self.base_url}/tags/{t.lower()}"} for t in rendered.tags],
+            "emojis": [],
+            "card": None,
+            "poll": None,
+        }
+        if status.account is brand:
+            result["pinned"] = status.pinned  # only present on the viewer's own statuses
+        return result
+
+    def notification(self, notification: _Notification) -> Json:
+        return {
+            "id": notification.id,
+            "type": notification.type,
+            "created_at": _iso(notification.created_at),
+            "group_key": f"ungrouped-{notification.id}",
+            "account": self.account(notification.account),
+            "status": self.status(notification.status),
+        }
+
+    def content(self, text: str) -> _Rendered:
+        """Sanitized HTML like Mastodon's TextFormatter: paragraphs, ``<br />``, h-card mentions, short links."""
+        mentions: list[_Account] = []
+        tags: list[str] = []
+        paragraphs = re.split(r"\n{2,}", text.replace("\r\n", "\n").strip("\n"))
+        html = "".join(
+            "<p>" + "<br />".join(self._line(line, mentions, tags) for line in paragraph.split("\n")) + "</p>"
+            for paragraph in paragraphs
+        )
+        return _Rendered(html, mentions, tags)
+
+    def _line(self, line: str, mentions: list[_Account], tags: list[str]) -> str:
+        urls = _url_spans(line)
+
+        def free(start: int, end: int) -> bool:
+            return all(end <= a or start >= b for a, b in urls)
+
+        tokens: list[tuple[int, int, str]] = []
+        for start, end in urls:
+            tokens.append((start, end, self._link(line[start:end])))
+        for match in _MENTION_RE.finditer(line):
+            account = self._world.resolve(match.group(1))
+            if account is not None and free(match.start(), match.end()):
+                if account not in mentions:
+                    mentions.append(account)
+                tokens.append(
+                    (
+                        match.start(),
+                        match.end(),
+                        f'<span class="h-card" translate="no"><a href="{_h(self.base_url)}/@{_h(account.acct)}"'
+                        f' class="u-url mention">@<span>{_h(account.username)}</span></a></span>',
+                    )
+                )
+        for match in _TAG_RE.finditer(line):
+            if free(match.start(), match.end()):
+                name = match.group(1)
+                if name.lower() not in (t.lower() for t in tags):
+                    tags.append(name)
+                tokens.append(
+                    (
+                        match.start(),
+                        match.end(),
+                        f'<a href="{_h(self.base_url)}/tags/{_h(name.lower())}" class="mention hashtag"'
+                        f' rel="tag">#<span>{_h(name)}</span></a>',
+                    )
+                )
+        out: list[str] = []
+        pos = 0
+        for start, end, html in sorted(tokens):
+            out.append(_h(line[pos:start]))
+            out.append(html)
+            pos = end
+        out.append(_h(line[pos:]))
+        return "".join(out)
+
+    @staticmethod
+    def _link(url: str) -> str:
+        match = _URL_PREFIX_RE.fullmatch(url)
+        prefix, rest = (match.group(1), match.group(2)) if match else ("", url)
+        display, suffix = rest[:30], rest[30:]
+        return (
+            f'<a href="{_h(url)}" rel="nofollow noopener" target="_blank">'
+            f'<span class="invisible">{_h(prefix)}</span>'
+            f'<span class="{"ellipsis" if suffix else ""}">{_h(display)}</span>'
+            f'<span class="invisible">{_h(suffix)}</span></a>'
+        )
+
+    def instance(self) -> Json:
+        host = urlsplit(self.base_url).netloc
+        brand = self.account(self._world.brand)
+        return {
+            "domain": INSTANCE_DOMAIN,
+            "title": "Care Console Sandbox",
+            "version": MASTODON_VERSION,
+            "source_url": "https://github.com/mastodon/mastodon",
+            "description": "A simulated Mastodon server whose make-believe customers write to @"
+            f"{self._world.brand.username}. Nothing here leaves this computer.",
+            "usage": {"users": {"active_month": len(CUSTOMERS) + 1}},
+            "thumbnail": {
+                "url": f"{self.base_url}/packs/media/images/preview.png",
+                "blurhash": "UeKUpFxuo~R%0nW;WCnhF6RjaJt757oJodS$",
+                "versions": {
+                    "@1x": f"{self.base_url}/packs/media/images/preview.png",
+                    "@2x": f"{self.base_url}/packs/media/images/preview.png",
+                },
+            },
+            "icon": [],
+            "languages": ["en", "de", "es", "fr"],
+            "configuration": {
+                "urls": {
+                    "streaming": f"ws://{host}",
+                    "status": None,
+                    "about": f"{self.base_url}/about",
+                    "privacy_policy": None,
+                    "terms_of_service": None,
+                },
+                "vapid": {"public_key": "BCkMmVlS4_wmD4a5HNm8_fxXWRHIFbU-Sandbox-Only-Not-A-Real-Key="},
+                "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
+                "statuses": {
+                    "max_characters": MAX_CHARACTERS,
+                    "max_media_attachments": 4,
+                    "characters_reserved_per_url": CHARACTERS_RESERVED_PER_URL,
+                },
+                "media_attachments": {
+                    "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4"],
+                    "description_limit": 1500,
+                    "image_size_limit": 16777216,
+                    "image_matrix_limit": 33177600,
+                    "video_size_limit": 103809024,
+                    "video_frame_rate_limit": 120,
+                    "video_matrix_limit": 8294400,
+                },
+                "polls": {
+                    "max_options": 4,
+                    "max_characters_per_option": 50,
+                    "min_expiration": 300,
+                    "max_expiration": 2629746,
+                },
+                "translation": {"enabled": False},
+            },
+            "registrations": {"enabled": False, "approval_required": False, "message": None, "url": None},
+            "api_versions": {"mastodon": 2},
+            "contact": {"email": f"support@{INSTANCE_DOMAIN}", "account": brand},
+            "rules": [],
+        }
+
+
+# -- HTTP API -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    client: str
+
+
+@dataclass(slots=True)
+class _Response:
+    status: int
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: HTTPStatus, message: str, **headers: str) -> _Response:
+    return _Response(int(status), {"error": message}, dict(headers))
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    remaining: int
+    reset_at: float
+    retry_after: int
+    throttled: bool
+
+
+class _RateLimiter:
+    """Fixed 5-minute windows aligned to the epoch, like rack-attack in Mastodon."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    def hit(self, key: str, now: float) -> _Window:
+        window = math.floor(now) // RATE_PERIOD
+        seen_window, count = self._counts.get(key, (window, 0))
+        count = count + 1 if seen_window == window else 1
+        self._counts[key] = (window, count)
+        retry_after = RATE_PERIOD - math.floor(now) % RATE_PERIOD
+        return _Window(max(RATE_LIMIT - count, 0), now + retry_after, retry_after, count > RATE_LIMIT)
+
+
+def _first(query: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _limit(raw: str | None) -> int:
+    # Rails: params[:limit].to_i.abs, capped; a missing limit means the default.
+    if raw is None:
+        return DEFAULT_NOTIFICATIONS_LIMIT
+    match = re.match(r"\s*[+-]?\d+", raw)
+    return min(abs(int(match.group())) if match else 0, MAX_NOTIFICATIONS_LIMIT)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "t", "on", "yes")
+    return bool(value)
+
+
+Handler = Callable[[_Request, "re.Match[str]"], _Response]
+
+
+class _Api:
+    """Routes requests to handlers; applies auth, rate limits and idempotency. Thread-safe via the world lock."""
+
+    def __init__(self, world: _World, *, token: str, requests: RequestLog) -> None:
+        self._world = world
+        self._token = token
+        self._requests = requests
+        self.render = _Renderer(world)
+        self._limiter = _RateLimiter()
+        self._idempotency: dict[tuple[str, str], tuple[str, float]] = {}
+        self._routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = [
+            (re.compile(r"/api/v1/notifications"), {"GET": self._notifications}, True),
+            (re.compile(r"/api/v1/notifications/(?P<id>[^/]+)"), {"GET": self._notification}, True),
+            (re.compile(r"/api/v1/statuses"), {"POST": self._post_status}, True),
+            (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)"), {"GET": self._status}, True),
+            (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)/context"), {"GET": self._context}, True),
+            (re.compile(r"/api/v1/accounts/verify_credentials"), {"GET": self._verify_credentials}, True),
+            (re.compile(r"/api/v2/instance"), {"GET": self._instance}, False),
+        ]
+
+    def handle(self, request: _Request) -> _Response:
+        with self._world.lock:
+            self._requests.append((request.method, request.path, request.query))
+            now = self._world.clock.now()
+            authorized = self._authorized(request)
+            window = self._limiter.hit(f"token:{self._token}" if authorized else f"ip:{request.client}", now)
+            if window.throttled:
+                response = _error(HTTPStatus.TOO_MANY_REQUESTS, "Too many requests")
+                response.headers["Retry-After"] = str(window.retry_after)
+            else:
+                response = self._route(request, authorized=authorized)
+            response.headers.update(
+                {
+                    "X-RateLimit-Limit": str(RATE_LIMIT),
+                    "X-RateLimit-Remaining": str(window.remaining),
+                    "X-RateLimit-Reset": _iso(window.reset_at),
+                }
+            )
+            return response
+
+    def _authorized(self, request: _Request) -> bool:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), self._token.encode())
+
+    def _route(self, request: _Request, *, authorized: bool) -> _Response:
+        path = request.path.rstrip("/") or "/"
+        for pattern, methods, needs_auth in self._routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            handler = methods.get(request.method)
+            if handler is None:
+                return _error(HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed", Allow=", ".join(sorted(methods)))
+            if needs_auth and not authorized:
+                return _error(
+                    HTTPStatus.UNAUTHORIZED,
+                    "The access token is invalid",
+                    **{
+                        "WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token", '
+                        'error_description="The access token is invalid"'
+                    },
+                )
+            return handler(request, match)
+        return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+
+    # handlers
+
+    def _notifications(self, request: _Request, _match: re.Match[str]) -> _Response:
+        query = request.query
+        types = query.get("types[]", []) + query.get("types", [])
+        excluded = query.get("exclude_types[]", []) + query.get("exclude_types", [])
+        account_id = _first(query, "account_id")
+        limit = _limit(_first(query, "limit"))
+        max_id, since_id, min_id = (_first(query, k) or None for k in ("max_id", "since_id", "min_id"))
+
+        items = sorted(
+            (
+                n
+                for n in self._world.notifications
+                if (not types or n.type in types)
+                and n.type not in excluded
+                and (account_id is None or n.account.id == account_id)
+                and (max_id is None or _id_key(n.id) < _id_key(max_id))
+            ),
+            key=lambda n: _id_key(n.id),
+        )
+        if min_id is not None:
+            # min_id: the items immediately after the cursor, returned newest first (methods/notifications.md).
+            page = [n for n in items if _id_key(n.id) > _id_key(min_id)][:limit]
+            page.reverse()
+        else:
+            # max_id / since_id: the newest page below max_id and above since_id (so since_id may skip items).
+            newer = [n for n in items if since_id is None or _id_key(n.id) > _id_key(since_id)]
+            page = newer[::-1][:limit]
+        response = _Response(int(HTTPStatus.OK), [self.render.notification(n) for n in page])
+        if page:
+            kept = [
+                ("account_id", v)
+                for v in query.get("account_id", [])
+                if v  # Rails drops blank params from generated URLs
+            ]
+            kept += [("exclude_types[]", v) for v in excluded]
+            kept += [("limit", v) for v in query.get("limit", [])]
+            kept += [("types[]", v) for v in types]
+            next_url = self._url("/api/v1/notifications", [*kept, ("max_id", page[-1].id)])
+            prev_url = self._url("/api/v1/notifications", [*kept, ("min_id", page[0].id)])
+            response.headers["Link"] = f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'
+        return response
+
+    def _url(self, path: str, params: Iterable[tuple[str, str]]) -> str:
+        return f"{self.render.base_url}{path}?{urlencode(sorted(params, key=lambda kv: kv[0]))}"
+
+    def _notification(self, _request: _Request, match: re.Match[str]) -> _Response:
+        notification = self._world.notifications_by_id.get(match["id"])
+        if notification is None:
+            return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        return _Response(int(HTTPStatus.OK), self.render.notification(notification))
+
+    def _status(self, _request: _Request, match: re.Match[str]) -> _Response:
+        status = self._world.statuses.get(match["id"])
+        if status is None:
+            return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        return _Response(int(HTTPStatus.OK), self.render.status(status))
+
+    def _context(self, _request: _Request, match: re.Match[str]) -> _Response:
+        status = self._world.statuses.get(match["id"])
+        if status is None:
+            return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        return _Response(
+            int(HTTPStatus.OK),
+            {
+                "ancestors": [self.render.status(s) for s in self._world.ancestors(status)],
+                "descendants": [self.render.status(s) for s in self._world.descendants(status)],
+            },
+        )
+
+    def _verify_credentials(self, _request: _Request, _match: re.Match[str]) -> _Response:
+        return _Response(int(HTTPStatus.OK), self.render.credential_account(self._world.brand))
+
+    def _instance(self, _request: _Request, _match: re.Match[str]) -> _Response:
+        return _Response(int(HTTPStatus.OK), self.render.instance())
+
+    def _post_status(self, request: _Request, _match: re.Match[str]) -> _Response:
+        params = _body_params(request)
+        if params is None:
+            return _error(HTTPStatus.BAD_REQUEST, "Error while parsing request parameters")
+        world = self._world
+        now = world.clock.now()
+
+        parent: _Status | None = None
+        in_reply_to_id = str(params.get("in_reply_to_id") or "").strip()
+        if in_reply_to_id:
+            parent = world.statuses.get(in_reply_to_id)
+            if parent is None:
+                return _error(HTTPStatus.NOT_FOUND, "The post you are trying to reply to does not appear to exist.")
+
+        self._idempotency = {k: v for k, v in self._idempotency.items() if now - v[1] < IDEMPOTENCY_TTL}
+        key = request.headers.get("idempotency-key", "").strip()
+        if key:
+            seen = self._idempotency.get((self._token, key))
+            if seen is not None:
+                # The same key within an hour answers with the status it created the first time.
+                return _Response(int(HTTPStatus.OK), self.render.status(world.statuses[seen[0]]))
+
+        text = str(params.get("status") or "")
+        spoiler_text = str(params.get("spoiler_text") or "")
+        visibility = str(params.get("visibility") or "public").strip().lower()
+        if not text.strip():
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed: Text can't be blank")
+        if visibility not in VISIBILITIES:
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed: Visibility is not included in the list")
+        if countable_length(spoiler_text + text) > MAX_CHARACTERS:
+            return _error(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded",
+            )
+        status = world.add_agent_status(
+            text=text,
+            visibility=visibility,
+            language=str(params.get("language") or "").strip() or "en",
+            in_reply_to=parent,
+            spoiler_text=spoiler_text,
+            sensitive=_truthy(params.get("sensitive", False)),
+        )
+        if key:
+            self._idempotency[(self._token, key)] = (status.id, now)
+        return _Response(int(HTTPStatus.OK), self.render.status(status))
+
+
+def _body_params(request: _Request) -> dict[str, Any] | None:
+    """Merge query and body parameters (JSON, urlencoded or multipart), body winning, like Rails."""
+    params: dict[str, Any] = {k: v[-1] for k, v in request.query.items() if v}
+    content_type = request.headers.get("content-type", "")
+    mime = content_type.split(";")[0].strip().lower()
+    if mime == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            return None
+        if isinstance(data, dict):
+            params.update(data)
+    elif mime == "multipart/form-data":
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
+        )
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                params[name] = payload.decode("utf-8", "replace")
+    else:
+        try:
+            fields = parse_qs(request.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return None
+        params.update({k: v[-1] for k, v in fields.items() if v})
+    return params
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], *, api: _Api, clock: Clock) -> None:
+        self.api = api
+        self.clock = clock
+        super().__init__(address, _RequestHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall for seconds.
+        TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _log.exception("sandbox: error while handling a request from %s", client_address)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server_version = "Mastodon"
+    sys_version = ""
+    protocol_version = "HTTP/1.0"  # one request per connection, so stop() leaves no live keep-alive sessions
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        sandbox = self._sandbox
+        return email.utils.formatdate(sandbox.clock.now() if timestamp is None else timestamp, usegmt=True)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("sandbox %s - %s", self.address_string(), format % args)
+
+    @property
+    def _sandbox(self) -> _HTTPServer:
+        server = self.server
+        assert isinstance(server, _HTTPServer)
+        return server
+
+    def _dispatch(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self._send(_error(HTTPStatus.BAD_REQUEST, "Invalid request body"))
+            return
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = _Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=body,
+            client=str(self.client_address[0]),
+        )
+        try:
+            response = self._sandbox.api.handle(request)
+        except Exception:
+            _log.exception("sandbox: %s %s failed", self.command, self.path)
+            response = _error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
+        self._send(response)
+
+    def _send(self, response: _Response) -> None:
+        data = json.dumps(response.payload, ensure_ascii=False, separators=(",", ":")).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "private, no-store")
+        self.send_header("Connection", "close")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _TrafficPump:
+    """Schedules simulated arrivals and customer follow-ups against the clock."""
+
+    MAX_CATCH_UP: Final = 50  # after a long suspend, skip ahead instead of flooding the inbox
+
+    def __init__(self, world: _World, arrivals: ArrivalProcess | None) -> None:
+        self._world = world
+        self._arrivals = arrivals
+        self._next_at = math.inf if arrivals is None else world.clock.now() + arrivals.next_gap()
+
+    def step(self) -> tuple[list[_Notification], float]:
+        """Create what is due now; return it and the seconds until something else is due."""
+        world = self._world
+        with world.lock:
+            now = world.clock.now()
+            created: list[_Notification] = []
+            arrivals = self._arrivals
+            while arrivals is not None and self._next_at <= now:
+                if len(created) >= self.MAX_CATCH_UP:
+                    self._next_at = now + arrivals.next_gap()
+                    break
+                created += world.generate(1, created_at=[self._next_at])
+                self._next_at += arrivals.next_gap()
+            created += world.post_follow_ups(now=now)
+            return created, min(self._next_at, world.next_follow_up_due()) - now
+
+
+# -- public API -----------------------------------------------------------------------------------------------
+
+
+class SandboxServer:
+    """An in-process Mastodon-compatible server on loopback, with simulated customers writing to the brand.
+
+    Everything happens in memory and is determined by ``seed``; timestamps come from ``clock``.
+
+    Example::
+
+        with SandboxServer(backlog=12) as server:
+            client = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.token}"})
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 1,
+        rate_per_minute: float = 0.0,
+        backlog: int = 0,
+        token: str = "sandbox-token",
+        brand_handle: str = "care",
+        clock: Clock | None = None,
+    ) -> None:
+        """Create a stopped server.
+
+        Args:
+            host: Interface to bind; keep it on loopback.
+            port: TCP port; 0 picks a free one.
+            seed: Determines customers, texts and arrival times.
+            rate_per_minute: Average rate of new mentions from a background thread; 0 disables it.
+            backlog: Mentions created at ``start()``, posted over the last ~40 minutes.
+            token: The only bearer token the server accepts.
+            brand_handle: Username of the brand account the customers mention.
+            clock: Source of every timestamp and id (default: the system clock).
+        """
+        if rate_per_minute < 0 or backlog < 0:
+            raise ValueError("rate_per_minute and backlog must not be negative")
+        self.token = token
+        self.brand_handle = brand_handle
+        self.requests: RequestLog = []
+        self._host = host
+        self._port = port
+        self._rate = rate_per_minute
+        self._backlog = backlog
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._world = _World(clock=self._clock, seed=seed, brand_handle=brand_handle)
+        self._api = _Api(self._world, token=token, requests=self.requests)
+        self._base_url: str | None = None
+        self._httpd: _HTTPServer | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._traffic_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        arrivals = ArrivalProcess(seed=seed, rate_per_minute=rate_per_minute) if rate_per_minute > 0 else None
+        self._pump = _TrafficPump(self._world, arrivals)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``; available once ``start()`` has bound the socket."""
+        if self._base_url is None:
+            raise RuntimeError("SandboxServer.base_url is only known after start()")
+        return self._base_url
+
+    def start(self) -> None:
+        """Bind the socket, create the backlog and serve from daemon threads.
+
+        Raises:
+            RuntimeError: If the server was started before.
+            OSError: If the address cannot be bound.
+        """
+        if self._base_url is not None:
+            raise RuntimeError("a SandboxServer can only be started once")
+        httpd = _HTTPServer((self._host, self._port), api=self._api, clock=self._clock)
+        self._httpd = httpd
+        self._base_url = f"http://{self._host}:{httpd.server_port}"
+        with self._world.lock:
+            self._api.render.base_url = self._base_url
+            if self._backlog:
+                now = self._clock.now()
+                ages = self._world.traffic.backlog_ages(self._backlog)
+                self._world.generate(self._backlog, created_at=[now - age for age in ages])
+        self._serve_thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True
+        )
+        self._serve_thread.start()
+        if self._rate > 0:
+            self._traffic_thread = threading.Thread(target=self._run_traffic, name="sandbox-traffic", daemon=True)
+            self._traffic_thread.start()
+        _log.info("sandbox Mastodon server listening on %s", self._base_url)
+
+    def stop(self) -> None:
+        """Stop the background traffic, shut the HTTP server down and wait for its thread. Idempotent."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        if self._traffic_thread is not None:
+            self._traffic_thread.join()
+        httpd.shutdown()
+        httpd.server_close()
+        if self._serve_thread is not None:
+            self._serve_thread.join()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def generate(self, n: int = 1) -> list[str]:
+        """Create ``n`` new customer mentions now, continuing the seed's sequence.
+
+        Returns:
+            The new notification ids, oldest first.
+        """
+        with self._world.lock:
+            return [notification.id for notification in self._world.generate(n)]
+
+    def post_mention(
+        self,
+        *,
+        author: str,
+        text: str,
+        visibility: str = "public",
+        in_reply_to_id: str | None = None,
+        display_name: str = "",
+    ) -> str:
+        """Add one explicit customer status that mentions the brand, plus its notification.
+
+        Args:
+            author: ``user`` (local) or ``user@domain`` (remote); a leading ``@`` is ignored.
+            text: The status text, verbatim (it is HTML-escaped when rendered).
+            visibility: ``public``, ``unlisted``, ``private`` or ``direct``.
+            in_reply_to_id: A status id this one answers.
+            display_name: Used when the author is new; known customers keep their name.
+
+        Returns:
+            The notification id.
+
+        Raises:
+            ValueError: For an unknown visibility, a malformed handle or an unknown ``in_reply_to_id``.
+        """
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {VISIBILITIES}, not {visibility!r}")
+        with self._world.lock:
+            parent = None
+            if in_reply_to_id is not None:
+                parent = self._world.statuses.get(in_reply_to_id)
+                if parent is None:
+                    raise ValueError(f"no status with id {in_reply_to_id!r}")
+            account = self._world.account(author, display_name=display_name)
+            notification = self._world.add_customer_status(
+                account=account, text=text, visibility=visibility, language="en", in_reply_to=parent
+            )
+            return notification.id
+
+    def simulate_follow_ups(self, *, force: bool = False) -> list[str]:
+        """Let customers answer the agent's replies now instead of after their simulated delay.
+
+        Args:
+            force: Make every customer who has not answered yet answer, even those who would stay silent.
+
+        Returns:
+            The notification ids of the follow-ups.
+        """
+        with self._world.lock:
+            return [n.id for n in self._world.post_follow_ups(now=None, force=force)]
+
+    def statuses_posted(self) -> list[dict[str, Any]]:
+        """The statuses created through ``POST /api/v1/statuses``, oldest first, as API JSON (copies)."""
+        with self._world.lock:
+            return [self._api.render.status(status) for status in self._world.agent_statuses]
+
+    def pump(self) -> list[str]:
+        """Do now what the background traffic thread does when it wakes up.
+
+        Creates the mentions whose simulated arrival time has passed on the clock (only with
+        ``rate_per_minute > 0``) and the customer follow-ups that are due. With a fake clock this drives
+        the simulation deterministically, without waiting.
+
+        Returns:
+            The new notification ids, oldest first.
+        """
+        created, _wait = self._pump.step()
+        return [n.id for n in created]
+
+    def _run_traffic(self) -> None:
+        while not self._stopping.is_set():
+            _created, wait = self._pump.step()
+            # Real waiting happens only here; re-check at least every second in case the clock jumps.
+            self._stopping.wait(min(max(wait, 0.01), 1.0))
+
+
+def run_standalone(*, port: int, seed: int = 1, rate_per_minute: float = 6.0, backlog: int = 12) -> None:
+    """Serve the sandbox on ``port`` until Ctrl+C (``care-console sandbox --port N``).
+
+    Args:
+        port: TCP port on 127.0.0.1.
+        seed: Determines the simulated customers and their messages.
+        rate_per_minute: Average rate of new mentions.
+        backlog: Mentions that already exist when the server starts.
+    """
+    server = SandboxServer(port=port, seed=seed, rate_per_minute=rate_per_minute, backlog=backlog)
+    with server:
+        print(f"Sandbox Mastodon server on {server.base_url} (token: {server.token})", flush=True)
+        idle = threading.Event()  # never set: wait in short slices so Ctrl+C is seen on every platform
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                idle.wait(1.0)

@@ -1,0 +1,1 @@
+"""Packaged resources: style sheet, icons, sample data (loaded through importlib.resources)."""

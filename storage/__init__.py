@@ -1,0 +1,1 @@
+"""SQLite and keyring adapters: schema, migrations, repositories, secrets, settings."""

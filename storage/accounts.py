@@ -1,0 +1,148 @@
+"""Accounts and their sync state: channel identity, health, the opaque cursor and the poll schedule."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import sqlite_utils
+
+from storage.errors import StorageError
+from storage.rows import AccountRow, Health, SyncStateRow
+
+_ACCOUNT_COLUMNS = "id, kind, handle, base_url, display_name, health, health_reason, enabled, is_sandbox, created_at"
+
+
+def _account(row: Any) -> AccountRow:
+    return AccountRow(
+        id=int(row[0]),
+        kind=str(row[1]),
+        handle=str(row[2]),
+        base_url=str(row[3]),
+        display_name=str(row[4]),
+        health=Health(row[5]),
+        health_reason=str(row[6]),
+        enabled=bool(row[7]),
+        is_sandbox=bool(row[8]),
+        created_at=int(row[9]),
+    )
+
+
+class AccountRepo:
+    """Accounts never hold a token: tokens live in the SecretStore (OS keyring)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+
+    def add(
+        self,
+        *,
+        kind: str,
+        handle: str,
+        base_url: str,
+        display_name: str = "",
+        is_sandbox: bool = False,
+        now: int,
+    ) -> AccountRow:
+        """Create an account, or return the existing one with the same kind, base URL and handle."""
+        try:
+            with self._db.atomic():
+                self._conn.execute(
+                    "INSERT INTO accounts (kind, handle, base_url, display_name, is_sandbox, created_at) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT (kind, base_url, handle) DO NOTHING",
+                    (kind, handle, base_url, display_name, int(is_sandbox), now),
+                )
+                row = self._conn.execute(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE kind = ? AND base_url = ? AND handle = ?",
+                    (kind, base_url, handle),
+                ).fetchone()
+                self._conn.execute(
+                    "INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (int(row[0]),)
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not save the account {handle}: {exc}") from exc
+        return _account(row)
+
+    def get(self, account_id: int) -> AccountRow | None:
+        row = self._conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        return None if row is None else _account(row)
+
+    def list(self, *, enabled_only: bool = False, include_sandbox: bool = True) -> list[AccountRow]:
+        sql = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE 1"
+        if enabled_only:
+            sql += " AND enabled = 1"
+        if not include_sandbox:
+            sql += " AND is_sandbox = 0"
+        return [_account(r) for r in self._conn.execute(sql + " ORDER BY id")]
+
+    def set_health(self, account_id: int, health: Health, reason: str = "") -> None:
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE accounts SET health = ?, health_reason = ? WHERE id = ?", (health.value, reason, account_id)
+            )
+
+    def set_enabled(self, account_id: int, enabled: bool) -> None:
+        with self._db.atomic():
+            self._conn.execute("UPDATE accounts SET enabled = ? WHERE id = ?", (int(enabled), account_id))
+
+
+class SyncStateRepo:
+    """The cursor is saved only after its batch is stored (at-least-once fetch, channels.md §0)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+
+    def get(self, account_id: int) -> SyncStateRow:
+        row = self._conn.execute(
+            "SELECT account_id, cursor, last_success_at, next_attempt_at, consecutive_failures, last_error "
+            "FROM sync_state WHERE account_id = ?",
+            (account_id,),
+        ).fetchone()
+        if row is None:
+            return SyncStateRow(account_id, None, None, None, 0, "")
+        cursor = json.loads(row[1]) if row[1] else None
+        return SyncStateRow(
+            account_id=int(row[0]),
+            cursor=cursor if isinstance(cursor, dict) else None,
+            last_success_at=None if row[2] is None else int(row[2]),
+            next_attempt_at=None if row[3] is None else int(row[3]),
+            consecutive_failures=int(row[4]),
+            last_error=str(row[5]),
+        )
+
+    def record_success(self, account_id: int, *, cursor: dict[str, Any] | None, at: int, next_attempt_at: int) -> None:
+        """Save the cursor (when it moved) and reset the failure count, in one transaction."""
+        try:
+            with self._db.atomic():
+                self._conn.execute(
+                    "INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (account_id,)
+                )
+                if cursor is not None:
+                    self._conn.execute(
+                        "UPDATE sync_state SET cursor = ? WHERE account_id = ?",
+                        (json.dumps(cursor, sort_keys=True), account_id),
+                    )
+                self._conn.execute(
+                    "UPDATE sync_state SET last_success_at = ?, next_attempt_at = ?, consecutive_failures = 0, "
+                    "last_error = '' WHERE account_id = ?",
+                    (at, next_attempt_at, account_id),
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not save the sync position: {exc}") from exc
+
+    def record_failure(self, account_id: int, *, error: str, next_attempt_at: int) -> int:
+        """Count a failed poll and persist when to try again; returns the consecutive failure count."""
+        with self._db.atomic():
+            self._conn.execute("INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (account_id,))
+            self._conn.execute(
+                "UPDATE sync_state SET consecutive_failures = consecutive_failures + 1, last_error = ?, "
+                "next_attempt_at = ? WHERE account_id = ?",
+                (error, next_attempt_at, account_id),
+            )
+            row = self._conn.execute(
+                "SELECT consecutive_failures FROM sync_state WHERE account_id = ?", (account_id,)
+            ).fetchone()
+        return int(row[0])

@@ -1,0 +1,49 @@
+"""Storage errors: every sqlite3 or keyring failure crosses the boundary as one of these.
+
+StorageError
+ ├── DatabaseCorrupt      the file is not a readable Care Console database
+ ├── DatabaseTooNew       written by a newer app; refused, never modified
+ ├── DatabaseLocked       another instance holds the data directory
+ └── SecretStoreUnavailable   no usable OS keyring backend
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StorageError(Exception):
+    """A storage operation failed; the message is meant for the user."""
+
+
+class DatabaseCorrupt(StorageError):
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"The database file {path} cannot be read ({reason}). It was left untouched; "
+            "move it aside to start with a fresh database."
+        )
+        self.path = path
+        self.reason = reason
+
+
+class DatabaseTooNew(StorageError):
+    def __init__(self, path: Path, found: int, supported: int) -> None:
+        super().__init__(
+            f"The database {path} was written by a newer Care Console (schema {found}; this version "
+            f"knows up to {supported}). It was not modified: update the app to open it."
+        )
+        self.path = path
+        self.found = found
+        self.supported = supported
+
+
+class DatabaseLocked(StorageError):
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        who = f" (process {pid})" if pid else ""
+        super().__init__(f"Another Care Console instance{who} is already running on {data_dir}.")
+        self.data_dir = data_dir
+        self.pid = pid
+
+
+class SecretStoreUnavailable(StorageError):
+    """No OS keyring backend is usable; tokens can only be kept for this session."""

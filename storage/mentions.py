@@ -1,0 +1,494 @@
+"""Mentions repository: batched inbound upserts (dedupe, threads, customers, deadlines, events) and reads."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlite_utils
+
+from storage.errors import StorageError
+from storage.rows import (
+    DeadlineKind,
+    DeadlineRow,
+    MentionKind,
+    MentionRow,
+    MentionStatus,
+    NewMention,
+    UpsertResult,
+)
+
+#: SQLite allows far more, but 500 keeps each IN (...) statement short (STYLE B2: batches of <= 500).
+CHUNK = 500
+
+#: (kind, posted_at) -> (due_at, warn_at), or None for "no deadline of this kind". Supplied by console/sla.
+DeadlinePlan = Callable[[DeadlineKind, int], tuple[int, int] | None]
+
+_REOPENING = (MentionStatus.RESOLVED, MentionStatus.WAITING, MentionStatus.COMMUNITY)
+
+_MENTION_COLUMNS = (
+    "m.id, m.account_id, m.external_id, m.thread_key, m.head_id, m.parent_external_id, m.customer_id, "
+    "m.author_handle, m.author_name, m.text, m.url, m.posted_at, m.fetched_at, m.kind, m.visibility, "
+    "m.status, m.priority, m.tags, m.is_first_contact, m.due_at, m.warn_at, m.last_message_at, m.message_count, a.kind"
+)
+
+
+class QueueView(StrEnum):
+    OPEN = "open"
+    ALL = "all"
+
+
+def _chunks(values: Sequence[str] | Sequence[int], size: int = CHUNK) -> Iterator[Sequence[str] | Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _mention(row: Sequence[Any]) -> MentionRow:
+    return MentionRow(
+        id=int(row[0]),
+        account_id=int(row[1]),
+        external_id=str(row[2]),
+        thread_key=str(row[3]),
+        head_id=None if row[4] is None else int(row[4]),
+        parent_external_id=None if row[5] is None else str(row[5]),
+        customer_id=None if row[6] is None else int(row[6]),
+        author_handle=str(row[7]),
+        author_name=str(row[8]),
+        text=str(row[9]),
+        url=str(row[10]),
+        posted_at=int(row[11]),
+        fetched_at=int(row[12]),
+        kind=MentionKind(row[13]),
+        visibility=str(row[14]),
+        status=MentionStatus(row[15]),
+        priority=int(row[16]),
+        tags=str(row[17]),
+        is_first_contact=bool(row[18]),
+        due_at=None if row[19] is None else int(row[19]),
+        warn_at=None if row[20] is None else int(row[20]),
+        last_message_at=int(row[21]),
+        message_count=int(row[22]),
+        channel=str(row[23]),
+    )
+
+
+def _deadline(row: Sequence[Any]) -> DeadlineRow:
+    def opt(v: Any) -> int | None:
+        return None if v is None else int(v)
+
+    return DeadlineRow(
+        id=int(row[0]),
+        mention_id=int(row[1]),
+        kind=DeadlineKind(row[2]),
+        started_at=int(row[3]),
+        due_at=int(row[4]),
+        warn_at=int(row[5]),
+        met_at=opt(row[6]),
+        paused_at=opt(row[7]),
+        breached_at=opt(row[8]),
+        cancelled_at=opt(row[9]),
+    )
+
+
+@dataclass(slots=True)
+class _Head:
+    id: int
+    thread_key: str
+    status: MentionStatus
+
+
+class MentionRepo:
+    """Everything about stored mentions. Never lets a raw sqlite3 error cross the boundary."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+
+    # ------------------------------------------------------------------ writes
+    def store_batch(
+        self,
+        items: Sequence[NewMention],
+        *,
+        channel: str,
+        fetched_at: int,
+        plan: DeadlinePlan,
+        actor: str = "sync",
+    ) -> UpsertResult:
+        """Store one fetched batch in a single transaction.
+
+        Duplicates (same account and external id) are skipped. A message that answers a stored message or
+        one of our sent replies joins that thread: the head's counters move, a closed head reopens and a
+        next-response deadline starts. Any other message becomes a new queue item (a head) with the
+        deadlines ``plan`` gives for first response and resolution. Customers are created on first contact.
+
+        Args:
+            items: oldest first, all of one account.
+            channel: the account's channel kind, for customer identity.
+            fetched_at: when the batch was fetched (epoch seconds).
+            plan: deadline planner from console/sla.
+            actor: recorded on every event.
+
+        Returns:
+            What changed; ``inserted_ids`` is empty when everything was a duplicate.
+
+        Raises:
+            StorageError: the batch could not be stored; nothing of it was written.
+        """
+        if not items:
+            return UpsertResult((), (), (), 0)
+        account_ids = {item.account_id for item in items}
+        if len(account_ids) != 1:
+            raise ValueError("store_batch takes the items of one account")
+        account_id = account_ids.pop()
+        try:
+            with self._db.atomic():
+                return self._store(items, account_id, channel, fetched_at, plan, actor)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not store {len(items)} synced mentions: {exc}") from exc
+
+    def _store(
+        self,
+        items: Sequence[NewMention],
+        account_id: int,
+        channel: str,
+        fetched_at: int,
+        plan: DeadlinePlan,
+        actor: str,
+    ) -> UpsertResult:
+        conn = self._conn
+        ext_ids = list(dict.fromkeys(item.external_id for item in items))
+        existing: set[str] = set()
+        for chunk in _chunks(ext_ids):
+            existing.update(
+                r[0]
+                for r in conn.execute(
+                    f"SELECT external_id FROM mentions WHERE account_id = ? AND external_id IN ({_marks(len(chunk))})",
+                    (account_id, *chunk),
+                )
+            )
+        fresh: list[NewMention] = []
+        seen: set[str] = set(existing)
+        for item in items:
+            if item.external_id not in seen:
+                seen.add(item.external_id)
+                fresh.append(item)
+        duplicates = len(items) - len(fresh)
+        if not fresh:
+            return UpsertResult((), (), (), duplicates)
+
+        heads = self._known_heads(account_id, [i.parent_external_id for i in fresh if i.parent_external_id])
+        customers, new_customers = self._customers(channel, fresh, fetched_at)
+
+        next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]) + 1
+        mention_rows: list[tuple[object, ...]] = []
+        deadline_rows: list[tuple[object, ...]] = []
+        event_rows: list[tuple[object, ...]] = []
+        head_updates: dict[int, tuple[int, int]] = {}  # head id -> (messages added, last message at)
+        reopened: list[_Head] = []
+        new_heads: list[int] = []
+        first_contact_customers: set[int] = set()
+        inserted: list[int] = []
+        for item in fresh:
+            mention_id = next_id
+            next_id += 1
+            inserted.append(mention_id)
+            customer_id = customers[item.author_external_id]
+            head = heads.get(item.parent_external_id) if item.parent_external_id else None
+            first_contact = customer_id in new_customers and customer_id not in first_contact_customers
+            if first_contact:
+                first_contact_customers.add(customer_id)
+            if head is None:
+                thread_key = item.external_id
+                nearest: tuple[int, int] | None = None
+                for kind in (DeadlineKind.FIRST_RESPONSE, DeadlineKind.RESOLUTION):
+                    planned = plan(kind, item.posted_at)
+                    if planned is not None:
+                        deadline_rows.append((mention_id, kind.value, item.posted_at, *planned))
+                        nearest = planned if nearest is None else min(nearest, planned)
+                mention_rows.append(
+                    self._mention_values(
+                        mention_id, item, thread_key, None, customer_id, first_contact, nearest, fetched_at
+                    )
+                )
+                heads[item.external_id] = _Head(mention_id, thread_key, MentionStatus.NEW)
+                new_heads.append(mention_id)
+                event_rows.append((item.posted_at, actor, mention_id, "received", "{}"))
+            else:
+                mention_rows.append(
+                    self._mention_values(
+                        mention_id,
+                        item,
+                        head.thread_key,
+                        head.id,
+                        customer_id,
+                        first_contact,
+                        None,
+                        fetched_at,
+                    )
+                )
+                heads[item.external_id] = head
+                added, last = head_updates.get(head.id, (0, 0))
+                head_updates[head.id] = (added + 1, max(last, item.posted_at))
+                if head.status in _REOPENING:
+                    reopened.append(head)
+                    head.status = MentionStatus.OPEN
+                    event_rows.append(
+                        (item.posted_at, actor, head.id, "reopened", json.dumps({"by_message": mention_id}))
+                    )
+                event_rows.append((item.posted_at, actor, head.id, "follow_up", json.dumps({"message": mention_id})))
+
+        conn.executemany(
+            "INSERT INTO mentions (id, account_id, external_id, thread_key, head_id, parent_external_id, "
+            "customer_id, author_handle, author_name, text, url, posted_at, fetched_at, kind, visibility, "
+            "status, is_first_contact, due_at, warn_at, last_message_at, raw) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            mention_rows,
+        )
+        conn.execute(
+            "INSERT INTO mentions_fts (rowid, text, author_handle, author_name, tags) "
+            "SELECT id, text, author_handle, author_name, tags FROM mentions WHERE id BETWEEN ? AND ?",
+            (inserted[0], inserted[-1]),
+        )
+        if head_updates:
+            self._follow_ups(head_updates, reopened, plan, deadline_rows)
+        conn.executemany(
+            "INSERT INTO deadlines (mention_id, kind, started_at, due_at, warn_at) VALUES (?,?,?,?,?)",
+            deadline_rows,
+        )
+        conn.executemany("INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)", event_rows)
+        if head_updates:
+            self._refresh_due(list(head_updates))
+        follow_up_heads = tuple(h for h in head_updates if h not in set(new_heads))
+        return UpsertResult(tuple(inserted), tuple(new_heads), follow_up_heads, duplicates)
+
+    @staticmethod
+    def _mention_values(
+        mention_id: int,
+        item: NewMention,
+        thread_key: str,
+        head_id: int | None,
+        customer_id: int,
+        first_contact: bool,
+        nearest: tuple[int, int] | None,
+        fetched_at: int,
+    ) -> tuple[object, ...]:
+        return (
+            mention_id, item.account_id, item.external_id, thread_key, head_id, item.parent_external_id,
+            customer_id, item.author_handle, item.author_name, item.text, item.url, item.posted_at,
+            fetched_at, item.kind.value, item.visibility, MentionStatus.NEW.value, int(first_contact),
+            nearest[0] if nearest else None, nearest[1] if nearest else None, item.posted_at, item.raw_json,
+        )  # fmt: skip
+
+    def _known_heads(self, account_id: int, parent_ids: list[str]) -> dict[str, _Head]:
+        """Map parent external ids to the thread head they belong to (stored messages or our replies)."""
+        heads: dict[str, _Head] = {}
+        wanted = list(dict.fromkeys(parent_ids))
+        for chunk in _chunks(wanted):
+            marks = _marks(len(chunk))
+            for ext, head_id, thread_key, status in self._conn.execute(
+                "SELECT m.external_id, coalesce(m.head_id, m.id), h.thread_key, h.status FROM mentions m "
+                "JOIN mentions h ON h.id = coalesce(m.head_id, m.id) "
+                f"WHERE m.account_id = ? AND m.external_id IN ({marks})",
+                (account_id, *chunk),
+            ):
+                heads[ext] = _Head(int(head_id), str(thread_key), MentionStatus(status))
+            for ext, head_id, thread_key, status in self._conn.execute(
+                "SELECT r.external_id, coalesce(m.head_id, m.id), h.thread_key, h.status FROM replies r "
+                "JOIN mentions m ON m.id = r.mention_id JOIN mentions h ON h.id = coalesce(m.head_id, m.id) "
+                f"WHERE m.account_id = ? AND r.external_id IN ({marks})",
+                (account_id, *chunk),
+            ):
+                heads.setdefault(str(ext), _Head(int(head_id), str(thread_key), MentionStatus(status)))
+        return heads
+
+    def _customers(self, channel: str, items: Sequence[NewMention], now: int) -> tuple[dict[str, int], set[int]]:
+        """Find or create the customer of every item; returns ids by author id and the set created now."""
+        conn = self._conn
+        authors: dict[str, NewMention] = {}
+        for item in items:
+            authors.setdefault(item.author_external_id, item)
+        ids: dict[str, int] = {}
+        keys = list(authors)
+        for chunk in _chunks(keys):
+            for ext, cid in conn.execute(
+                f"SELECT external_id, id FROM customers WHERE channel = ? AND external_id IN ({_marks(len(chunk))})",
+                (channel, *chunk),
+            ):
+                ids[str(ext)] = int(cid)
+        missing = [k for k in keys if k not in ids]
+        conn.executemany(
+            "INSERT INTO customers (channel, external_id, handle, display_name, first_seen_at) VALUES (?,?,?,?,?)",
+            [(channel, k, authors[k].author_handle, authors[k].author_name, authors[k].posted_at) for k in missing],
+        )
+        created: set[int] = set()
+        for chunk in _chunks(missing):
+            for ext, cid in conn.execute(
+                f"SELECT external_id, id FROM customers WHERE channel = ? AND external_id IN ({_marks(len(chunk))})",
+                (channel, *chunk),
+            ):
+                ids[str(ext)] = int(cid)
+                created.add(int(cid))
+        new_threads: dict[int, int] = {}
+        for item in items:
+            if item.parent_external_id is None:
+                cid = ids[item.author_external_id]
+                new_threads[cid] = new_threads.get(cid, 0) + 1
+        conn.executemany(
+            "UPDATE customers SET contact_count = contact_count + ? WHERE id = ?",
+            [(n, cid) for cid, n in new_threads.items()],
+        )
+        return ids, created
+
+    def _follow_ups(
+        self,
+        head_updates: dict[int, tuple[int, int]],
+        reopened: list[_Head],
+        plan: DeadlinePlan,
+        deadline_rows: list[tuple[object, ...]],
+    ) -> None:
+        conn = self._conn
+        conn.executemany(
+            "UPDATE mentions SET message_count = message_count + ?, last_message_at = max(last_message_at, ?) "
+            "WHERE id = ?",
+            [(added, last, head_id) for head_id, (added, last) in head_updates.items()],
+        )
+        conn.executemany(
+            "UPDATE mentions SET status = ? WHERE id = ?",
+            [(MentionStatus.OPEN.value, head.id) for head in reopened],
+        )
+        # A customer message starts a next-response clock unless a response deadline is already running.
+        ids = list(head_updates)
+        running: set[int] = set()
+        for chunk in _chunks(ids):
+            running.update(
+                int(r[0])
+                for r in conn.execute(
+                    f"SELECT mention_id FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) "
+                    "AND kind IN ('first_response', 'next_response') AND met_at IS NULL AND cancelled_at IS NULL",
+                    tuple(chunk),
+                )
+            )
+        for head_id, (_added, last) in head_updates.items():
+            if head_id in running:
+                continue
+            planned = plan(DeadlineKind.NEXT_RESPONSE, last)
+            if planned is not None:
+                deadline_rows.append((head_id, DeadlineKind.NEXT_RESPONSE.value, last, *planned))
+
+    def _refresh_due(self, mention_ids: Sequence[int]) -> None:
+        """Recompute the denormalised ``due_at``/``warn_at`` (nearest running deadline) that the queue sorts on."""
+        running = (
+            "FROM deadlines d WHERE d.mention_id = mentions.id AND d.met_at IS NULL AND d.cancelled_at IS NULL "
+            "AND d.paused_at IS NULL ORDER BY d.due_at LIMIT 1"
+        )
+        for chunk in _chunks(list(mention_ids)):
+            self._conn.execute(
+                f"UPDATE mentions SET due_at = (SELECT d.due_at {running}), warn_at = (SELECT d.warn_at {running}) "
+                f"WHERE id IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            )
+
+    def refresh_due(self, mention_ids: Sequence[int]) -> None:
+        """Public form of the due-time refresh, for services that change deadlines."""
+        with self._db.atomic():
+            self._refresh_due(mention_ids)
+
+    # ------------------------------------------------------------------ reads
+    def queue_ids(self, view: QueueView = QueueView.OPEN) -> list[int]:
+        """Ids of queue items (thread heads) in queue order: nearest deadline first, then oldest."""
+        if view is QueueView.OPEN:
+            sql = (
+                "SELECT id FROM mentions INDEXED BY mentions_open_due "
+                "WHERE head_id IS NULL AND status IN ('new', 'open') ORDER BY due_at, id"
+            )
+        else:
+            sql = "SELECT id FROM mentions INDEXED BY mentions_due WHERE head_id IS NULL ORDER BY due_at, id"
+        try:
+            return [r[0] for r in self._conn.execute(sql)]
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not read the queue: {exc}") from exc
+
+    def rows_by_id(self, ids: Iterable[int]) -> dict[int, MentionRow]:
+        """Batch read for the visible rows of a view."""
+        wanted = list(ids)
+        out: dict[int, MentionRow] = {}
+        try:
+            for chunk in _chunks(wanted):
+                for row in self._conn.execute(
+                    f"SELECT {_MENTION_COLUMNS} FROM mentions m JOIN accounts a ON a.id = m.account_id "
+                    f"WHERE m.id IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                ):
+                    mention = _mention(row)
+                    out[mention.id] = mention
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not read mentions: {exc}") from exc
+        return out
+
+    def thread(self, head_id: int) -> list[MentionRow]:
+        """The head and every stored message of its thread, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_MENTION_COLUMNS} FROM mentions m JOIN accounts a ON a.id = m.account_id "
+            "WHERE m.id = ? OR m.head_id = ? ORDER BY m.posted_at, m.id",
+            (head_id, head_id),
+        ).fetchall()
+        return [_mention(r) for r in rows]
+
+    def deadlines(self, mention_id: int) -> list[DeadlineRow]:
+        rows = self._conn.execute(
+            "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, cancelled_at "
+            "FROM deadlines WHERE mention_id = ? ORDER BY due_at",
+            (mention_id,),
+        ).fetchall()
+        return [_deadline(r) for r in rows]
+
+    def count(self, view: QueueView = QueueView.OPEN) -> int:
+        if view is QueueView.OPEN:
+            sql = "SELECT count(*) FROM mentions WHERE head_id IS NULL AND status IN ('new', 'open')"
+        else:
+            sql = "SELECT count(*) FROM mentions WHERE head_id IS NULL"
+        return int(self._conn.execute(sql).fetchone()[0])
+
+    def total_messages(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM mentions").fetchone()[0])
+
+    def mark_breaches(self, now: int, *, actor: str = "sla") -> list[int]:
+        """Record every running deadline that passed its due time as breached, once, with an event.
+
+        Returns:
+            The mention ids that gained a breach.
+        """
+        try:
+            with self._db.atomic():
+                due = self._conn.execute(
+                    "SELECT id, mention_id, kind, due_at FROM deadlines WHERE due_at <= ? AND met_at IS NULL "
+                    "AND cancelled_at IS NULL AND breached_at IS NULL AND paused_at IS NULL",
+                    (now,),
+                ).fetchall()
+                self._conn.executemany(
+                    "UPDATE deadlines SET breached_at = ? WHERE id = ?", [(int(r[3]), int(r[0])) for r in due]
+                )
+                self._conn.executemany(
+                    "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
+                    [
+                        (
+                            int(r[3]),
+                            actor,
+                            int(r[1]),
+                            "breached",
+                            json.dumps({"deadline": r[2], "due_at": r[3]}),
+                        )
+                        for r in due
+                    ],
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not record SLA breaches: {exc}") from exc
+        return sorted({int(r[1]) for r in due})

@@ -1,0 +1,165 @@
+"""Frozen row types that storage persists and returns; no behaviour lives here (STYLE B1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MentionKind(StrEnum):
+    PUBLIC = "public"
+    DIRECT = "direct"
+
+
+class MentionStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    COMMUNITY = "community"
+    SPAM = "spam"
+
+
+#: Statuses that keep an item in the agent's Open queue.
+OPEN_STATUSES: tuple[MentionStatus, ...] = (MentionStatus.NEW, MentionStatus.OPEN)
+
+
+class DeadlineKind(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    NEXT_RESPONSE = "next_response"
+    FOLLOW_UP = "follow_up"
+    RESOLUTION = "resolution"
+
+
+class ReplyState(StrEnum):
+    DRAFT = "draft"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Health(StrEnum):
+    OK = "ok"
+    AUTH_EXPIRED = "auth_expired"
+    RATE_LIMITED = "rate_limited"
+    FAILING = "failing"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: int
+    kind: str
+    handle: str
+    base_url: str
+    display_name: str
+    health: Health
+    health_reason: str
+    enabled: bool
+    is_sandbox: bool
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStateRow:
+    account_id: int
+    cursor: dict[str, object] | None
+    last_success_at: int | None
+    next_attempt_at: int | None
+    consecutive_failures: int
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewMention:
+    """An inbound message ready to store; ids and thread linkage are resolved by the repository."""
+
+    account_id: int
+    external_id: str
+    author_external_id: str
+    author_handle: str
+    author_name: str
+    text: str
+    url: str
+    posted_at: int
+    kind: MentionKind
+    visibility: str
+    parent_external_id: str | None
+    raw_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class MentionRow:
+    id: int
+    account_id: int
+    external_id: str
+    thread_key: str
+    head_id: int | None
+    parent_external_id: str | None
+    customer_id: int | None
+    author_handle: str
+    author_name: str
+    text: str
+    url: str
+    posted_at: int
+    fetched_at: int
+    kind: MentionKind
+    visibility: str
+    status: MentionStatus
+    priority: int
+    tags: str
+    is_first_contact: bool
+    due_at: int | None
+    warn_at: int | None
+    last_message_at: int
+    message_count: int
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineRow:
+    id: int
+    mention_id: int
+    kind: DeadlineKind
+    started_at: int
+    due_at: int
+    warn_at: int
+    met_at: int | None
+    paused_at: int | None
+    breached_at: int | None
+    cancelled_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRow:
+    id: int
+    mention_id: int
+    text: str
+    visibility: str
+    idempotency_key: str
+    state: ReplyState
+    attempts: int
+    external_id: str | None
+    error: str
+    created_at: int
+    sent_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    at: int
+    actor: str
+    mention_id: int | None
+    kind: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What one stored batch changed: new queue items, follow-ups that joined a thread, duplicates."""
+
+    inserted_ids: tuple[int, ...]
+    new_heads: tuple[int, ...]
+    follow_up_heads: tuple[int, ...]
+    duplicates: int

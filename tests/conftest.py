@@ -1,0 +1,48 @@
+"""Shared fixtures: offscreen Qt before any Qt import, an in-memory database, a fake clock, secrets."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import sqlite_utils
+
+from console.ports import MemorySecretStore
+from storage.db import open_database
+from tests.fakes.clock import FakeClock
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def db() -> Iterator[sqlite_utils.Database]:
+    database = open_database(None)
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def secrets() -> MemorySecretStore:
+    return MemorySecretStore()
+
+
+def run_coro(coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+    """Run a coroutine to completion on a fresh plain asyncio loop (console and storage tests)."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.fixture
+def arun() -> Any:
+    return run_coro

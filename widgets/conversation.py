@@ -1,0 +1,378 @@
+"""The conversation pane: the selected item's thread as plain text, its deadlines and its event history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Protocol
+
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QFont,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFrameFormat,
+    QTextLength,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSizePolicy,
+    QStackedWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.model import DeadlineKind, DeadlineRow, EventRow, MentionKind, MentionRow
+from console.ports import Clock
+from console.sla import Band, band, format_countdown
+from widgets.theme import DIRECT_PILL, SECONDARY_TEXT, channel_label, local_time
+
+EMPTY_TEXT = "Select an item to see the conversation"
+SAFE_SCHEMES = frozenset({"http", "https"})
+
+_KIND_LABELS: dict[DeadlineKind, str] = {
+    DeadlineKind.FIRST_RESPONSE: "First response",
+    DeadlineKind.NEXT_RESPONSE: "Next response",
+    DeadlineKind.FOLLOW_UP: "Follow-up commitment",
+    DeadlineKind.RESOLUTION: "Resolution",
+}
+
+_EVENT_LABELS: dict[str, str] = {
+    "received": "Received",
+    "follow_up": "Customer follow-up",
+    "reopened": "Reopened by the customer",
+    "breached": "SLA breached",
+}
+
+
+class DeadlineState(StrEnum):
+    RUNNING = "running"
+    WARNING = "warning"
+    BREACHED = "breached"
+    MET = "met"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class ConversationSource(Protocol):
+    """What the pane reads (QueueService)."""
+
+    def thread(self, head_id: int) -> list[MentionRow]: ...
+
+    def deadlines(self, mention_id: int) -> list[DeadlineRow]: ...
+
+    def history(self, mention_id: int) -> list[EventRow]: ...
+
+
+def deadline_state(deadline: DeadlineRow, now: float) -> DeadlineState:
+    if deadline.cancelled_at is not None:
+        return DeadlineState.CANCELLED
+    if deadline.met_at is not None:
+        return DeadlineState.MET
+    if deadline.paused_at is not None:
+        return DeadlineState.PAUSED
+    match band(deadline.due_at, deadline.warn_at, now):
+        case Band.BREACHED:
+            return DeadlineState.BREACHED
+        case Band.WARNING:
+            return DeadlineState.WARNING
+        case _:
+            return DeadlineState.RUNNING
+
+
+def deadline_status(deadline: DeadlineRow, now: float) -> str:
+    """``"Running · 29:59 left"``, ``"Breached · +04:12"``, ``"Met at 14:05"``..."""
+    state = deadline_state(deadline, now)
+    match state:
+        case DeadlineState.CANCELLED:
+            return "Cancelled"
+        case DeadlineState.MET:
+            met_at = deadline.met_at if deadline.met_at is not None else deadline.due_at
+            late = " (late)" if met_at > deadline.due_at else ""
+            return f"Met at {local_time(met_at, now=now)}{late}"
+        case DeadlineState.PAUSED:
+            return "Paused (waiting on customer)"
+        case DeadlineState.BREACHED:
+            return f"Breached · {format_countdown(deadline.due_at, now)}"
+        case _:
+            return f"Running · {format_countdown(deadline.due_at, now)} left"
+
+
+def event_text(event: EventRow, now: float) -> str:
+    label = _EVENT_LABELS.get(event.kind, event.kind.replace("_", " ").capitalize())
+    try:
+        data = json.loads(event.data) if event.data else {}
+    except ValueError:
+        data = {}
+    deadline = data.get("deadline") if isinstance(data, dict) else None
+    if isinstance(deadline, str):
+        try:
+            label += f": {_KIND_LABELS[DeadlineKind(deadline)].lower()}"
+        except ValueError:
+            label += f": {deadline}"
+    return f"{local_time(event.at, now=now)}   {label} · {event.actor}"
+
+
+def is_safe_url(url: str) -> bool:
+    """Only web links open in the browser: never ``file:``, ``javascript:`` or custom schemes."""
+    parsed = QUrl(url, QUrl.ParsingMode.StrictMode)
+    return parsed.isValid() and parsed.scheme().lower() in SAFE_SCHEMES and bool(parsed.host())
+
+
+class ConversationPane(QWidget):
+    """Read-only: customer text is plain text and is never rendered as HTML; remote content never loads."""
+
+    #: The "Open on the channel" button opened this URL.
+    url_opened = Signal(str)
+
+    def __init__(
+        self,
+        source: ConversationSource,
+        clock: Clock,
+        parent: QWidget | None = None,
+        *,
+        open_url: Callable[[QUrl], object] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("conversationPane")
+        self._source = source
+        self._clock = clock
+        self._open_url: Callable[[QUrl], object] = open_url or QDesktopServices.openUrl
+        self._mention_id: int | None = None
+        self._url = ""
+        self._deadlines: list[DeadlineRow] = []
+        self._deadline_labels: list[QLabel] = []
+
+        self._stack = QStackedWidget(self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._stack)
+
+        self._empty = QLabel(EMPTY_TEXT)
+        self._empty.setObjectName("emptyState")
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._empty.setTextFormat(Qt.TextFormat.PlainText)
+        self._stack.addWidget(self._empty)
+
+        self._page = QWidget()
+        self._page.setObjectName("conversationPage")
+        self._stack.addWidget(self._page)
+        content = QVBoxLayout(self._page)
+        content.setContentsMargins(16, 14, 16, 12)
+        content.setSpacing(10)
+
+        header = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        self._title = self._plain_label("conversationTitle")
+        self._subtitle = self._plain_label("conversationSubtitle")
+        titles.addWidget(self._title)
+        titles.addWidget(self._subtitle)
+        header.addLayout(titles, 1)
+        self._open_button = QPushButton("Open on the channel")
+        self._open_button.setObjectName("openOnChannel")
+        self._open_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._open_button.clicked.connect(self._on_open_button_clicked)
+        header.addWidget(self._open_button, 0, Qt.AlignmentFlag.AlignTop)
+        content.addLayout(header)
+
+        self._deadline_box = QFrame()
+        self._deadline_box.setObjectName("deadlineBox")
+        self._deadline_grid = QGridLayout(self._deadline_box)
+        self._deadline_grid.setContentsMargins(12, 8, 12, 8)
+        self._deadline_grid.setHorizontalSpacing(16)
+        self._deadline_grid.setVerticalSpacing(4)
+        self._deadline_grid.setColumnStretch(2, 1)
+        content.addWidget(self._deadline_box)
+
+        self._thread = QTextBrowser()
+        self._thread.setObjectName("threadView")
+        self._thread.setOpenLinks(False)
+        self._thread.setOpenExternalLinks(False)
+        self._thread.setReadOnly(True)
+        self._thread.setUndoRedoEnabled(False)
+        self._thread.setFrameShape(QFrame.Shape.NoFrame)
+        self._thread.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        content.addWidget(self._thread, 1)
+
+        history_title = self._plain_label("sectionTitle")
+        history_title.setText("History")
+        content.addWidget(history_title)
+        self._history = QListWidget()
+        self._history.setObjectName("historyList")
+        self._history.setMaximumHeight(132)
+        self._history.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self._history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        content.addWidget(self._history)
+
+        self._stack.setCurrentWidget(self._empty)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def mention_id(self) -> int | None:
+        return self._mention_id
+
+    def is_empty(self) -> bool:
+        return self._stack.currentWidget() is self._empty
+
+    def thread_text(self) -> str:
+        return self._thread.toPlainText()
+
+    def deadline_texts(self) -> list[str]:
+        return [label.text() for label in self._deadline_labels]
+
+    def history_texts(self) -> list[str]:
+        return [self._history.item(i).text() for i in range(self._history.count())]
+
+    def open_button(self) -> QPushButton:
+        return self._open_button
+
+    def focus_thread(self) -> None:
+        if not self.is_empty():
+            self._thread.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    @Slot(object)
+    def show_mention(self, mention_id: int | None) -> None:
+        """Show this queue item (a thread head), or the empty state for None."""
+        self._mention_id = mention_id
+        self.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Re-read the current item (new follow-ups, deadlines met, events)."""
+        thread = [] if self._mention_id is None else self._source.thread(self._mention_id)
+        if not thread or self._mention_id is None:
+            self._mention_id = None
+            self._url = ""
+            self._deadlines = []
+            self._stack.setCurrentWidget(self._empty)
+            return
+        now = self._clock.now()
+        head = thread[0]
+        self._show_header(head, len(thread))
+        self._show_thread(thread, now)
+        self._show_deadlines(self._source.deadlines(self._mention_id), now)
+        self._history.clear()
+        self._history.addItems([event_text(e, now) for e in self._source.history(self._mention_id)])
+        self._stack.setCurrentWidget(self._page)
+
+    @Slot(float)
+    def on_tick(self, now: float) -> None:
+        """Update the deadline countdowns (driven by the queue view's one timer)."""
+        for deadline, label in zip(self._deadlines, self._deadline_labels, strict=True):
+            self._set_deadline_label(label, deadline, now)
+
+    # ------------------------------------------------------------------ building
+    def _plain_label(self, name: str) -> QLabel:
+        label = QLabel()
+        label.setObjectName(name)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    def _show_header(self, head: MentionRow, messages: int) -> None:
+        name = head.author_name.strip() or head.author_handle
+        self._title.setText(name)
+        parts = [f"@{head.author_handle}", channel_label(head.channel)]
+        parts.append("Direct message" if head.kind is MentionKind.DIRECT else "Public mention")
+        if messages > 1:
+            parts.append(f"{messages} messages")
+        if head.is_first_contact:
+            parts.append("First contact")
+        self._subtitle.setText(" · ".join(parts))
+        self._url = head.url
+        safe = is_safe_url(head.url)
+        self._open_button.setEnabled(safe)
+        self._open_button.setToolTip(head.url if safe else "This item has no web link")
+
+    def _show_thread(self, thread: list[MentionRow], now: float) -> None:
+        """Build the document with a cursor: text goes in as text, so markup in it shows literally."""
+        self._thread.clear()
+        document = self._thread.document()
+        document.setDocumentMargin(4)
+        cursor = QTextCursor(document)
+        base = self._thread.font()
+        name_format = QTextCharFormat()
+        name_format.setFontWeight(QFont.Weight.DemiBold)
+        meta_format = QTextCharFormat()
+        meta_format.setForeground(QColor(SECONDARY_TEXT))
+        direct_format = QTextCharFormat()
+        direct_format.setForeground(QColor(DIRECT_PILL.text))
+        direct_format.setFontWeight(QFont.Weight.DemiBold)
+        body_format = QTextCharFormat()
+        body_format.setFont(base)
+        for position, message in enumerate(thread):
+            frame = QTextFrameFormat()
+            frame.setBorder(1)
+            frame.setBorderBrush(QColor("#E1E4E8"))
+            frame.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
+            frame.setPadding(10)
+            frame.setTopMargin(0 if position == 0 else 10)
+            frame.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
+            direct = message.kind is MentionKind.DIRECT
+            frame.setBackground(QColor("#F8F5FE" if direct else "#FFFFFF"))
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertFrame(frame)
+            cursor.insertText(message.author_name.strip() or message.author_handle, name_format)
+            cursor.insertText(f"  @{message.author_handle}  ·  {local_time(message.posted_at, now=now)}", meta_format)
+            if direct:
+                cursor.insertText("  ·  ", meta_format)
+                cursor.insertText("Direct message", direct_format)
+            block = QTextBlockFormat()
+            block.setTopMargin(6)
+            cursor.insertBlock(block, body_format)
+            cursor.insertText(message.text, body_format)
+        self._thread.moveCursor(QTextCursor.MoveOperation.Start)
+
+    def _show_deadlines(self, deadlines: list[DeadlineRow], now: float) -> None:
+        while (item := self._deadline_grid.takeAt(0)) is not None:
+            widget = item.widget()
+            if widget is not None:
+                widget.deleteLater()
+        self._deadlines = deadlines
+        self._deadline_labels = []
+        title = self._plain_label("sectionTitle")
+        title.setText("Deadlines")
+        self._deadline_grid.addWidget(title, 0, 0, 1, 3)
+        if not deadlines:
+            none = self._plain_label("deadlineNone")
+            none.setText("No deadlines")
+            self._deadline_grid.addWidget(none, 1, 0, 1, 3)
+        for row, deadline in enumerate(deadlines, start=1):
+            kind = self._plain_label("deadlineKind")
+            kind.setText(_KIND_LABELS.get(deadline.kind, str(deadline.kind)))
+            due = self._plain_label("deadlineDue")
+            due.setText(f"due {local_time(deadline.due_at, now=now)}")
+            state = self._plain_label("deadlineState")
+            self._set_deadline_label(state, deadline, now)
+            self._deadline_grid.addWidget(kind, row, 0)
+            self._deadline_grid.addWidget(due, row, 1)
+            self._deadline_grid.addWidget(state, row, 2, Qt.AlignmentFlag.AlignLeft)
+            self._deadline_labels.append(state)
+
+    @staticmethod
+    def _set_deadline_label(label: QLabel, deadline: DeadlineRow, now: float) -> None:
+        state = deadline_state(deadline, now)
+        label.setText(deadline_status(deadline, now))
+        if label.property("state") != state.value:
+            label.setProperty("state", state.value)
+            style = label.style()
+            style.unpolish(label)
+            style.polish(label)
+
+    # ------------------------------------------------------------------ slots
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        if is_safe_url(self._url):
+            self._open_url(QUrl(self._url))
+            self.url_opened.emit(self._url)

@@ -1,0 +1,385 @@
+"""The queue table model: ordered ids from SQL, rows fetched lazily in batches, a cheap SLA tick (STYLE B5)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from enum import IntEnum, auto
+from typing import Any, Protocol
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QColor
+from typing_extensions import override
+
+from console.model import MentionKind, MentionRow
+from console.ports import Clock
+from console.sla import Band, band, format_age, format_countdown, next_change
+from widgets.theme import BAND_TEXT, SECONDARY_TEXT, channel_label, local_time
+
+#: Rows fetched per cache miss: the visible neighbourhood of the missing row.
+BATCH_SIZE = 200
+#: Rows kept in memory, least recently used evicted first. Must be larger than BATCH_SIZE.
+CACHE_SIZE = 2_000
+#: More insert/remove runs than this in one ``set_ids`` and a reset is cheaper than a diff.
+MAX_DIFF_RUNS = 64
+#: Preview text longer than this is cut; the full text is in the tooltip and the conversation pane.
+PREVIEW_CHARS = 240
+
+_ROOT = QModelIndex()
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_ALIGN_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_ALIGN_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_ALIGN_CENTER = Qt.AlignmentFlag.AlignCenter
+
+
+class Col(IntEnum):
+    CHANNEL = 0
+    CUSTOMER = 1
+    PREVIEW = 2
+    RECEIVED = 3
+    SLA = 4
+
+
+class Role(IntEnum):
+    MENTION_ID = Qt.ItemDataRole.UserRole + 1
+    DUE_AT = auto()
+    WARN_AT = auto()
+    BAND = auto()  # a console.sla.Band value ("ok", "warning", ...)
+    IS_DIRECT = auto()
+    IS_NEWCOMER = auto()
+    CUSTOMER_NAME = auto()
+    CUSTOMER_HANDLE = auto()  # with its leading "@"
+    CHANNEL_KIND = auto()  # "mastodon", ...
+    CHANNEL_LABEL = auto()  # "Mastodon", without the DM marker
+    MESSAGE_COUNT = auto()
+
+
+_HEADERS: dict[Col, str] = {
+    Col.CHANNEL: "Channel",
+    Col.CUSTOMER: "Customer",
+    Col.PREVIEW: "Message",
+    Col.RECEIVED: "Received",
+    Col.SLA: "SLA",
+}
+
+#: What a tick can change: the countdown text, its colour and its band (B5 rule 3).
+TICK_ROLES: list[int] = [_DISPLAY, Qt.ItemDataRole.ForegroundRole, Role.BAND]
+
+
+class QueueSource(Protocol):
+    """What the model reads: the queue order (sorted and filtered in SQL) and rows by id (QueueService)."""
+
+    def queue_ids(self) -> list[int]: ...
+
+    def rows_by_id(self, ids: Iterable[int]) -> Mapping[int, MentionRow]: ...
+
+
+def preview_line(text: str) -> str:
+    """The first non-blank line of a message, whitespace collapsed, cut to ``PREVIEW_CHARS``."""
+    line = next((part for part in text.splitlines() if part.strip()), "")
+    line = " ".join(line.split())
+    if len(line) > PREVIEW_CHARS:
+        line = line[: PREVIEW_CHARS - 1].rstrip() + "…"
+    return line
+
+
+def _runs(positions: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive runs ``(first, last)`` of sorted positions."""
+    for _key, group in itertools.groupby(enumerate(positions), key=lambda pair: pair[1] - pair[0]):
+        run = [pos for _i, pos in group]
+        yield run[0], run[-1]
+
+
+class QueueModel(QAbstractTableModel):
+    """Holds the ordered mention ids plus a bounded LRU cache of rows; never loads the whole queue."""
+
+    def __init__(
+        self,
+        source: QueueSource,
+        clock: Clock,
+        parent: QObject | None = None,
+        *,
+        batch_size: int = BATCH_SIZE,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        super().__init__(parent)
+        if cache_size <= batch_size:
+            raise ValueError("cache_size must be larger than batch_size")
+        self._source = source
+        self._clock = clock
+        self._batch_size = batch_size
+        self._cache_size = cache_size
+        self._ids: list[int] = []
+        self._positions: dict[int, int] | None = None  # id -> row, built on demand, dropped on every change
+        self._cache: OrderedDict[int, MentionRow | None] = OrderedDict()  # None: the id no longer exists
+        self._now = clock.now()
+
+    # ------------------------------------------------------------------ Qt model API
+    @override
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._ids)
+
+    @override
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(Col)
+
+    @override
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    @override
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation is not Qt.Orientation.Horizontal or not 0 <= section < len(Col):
+            return None
+        col = Col(section)
+        if role == _DISPLAY:
+            return _HEADERS[col]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _ALIGN_CENTER if col is Col.SLA else _ALIGN_RIGHT if col is Col.RECEIVED else _ALIGN_LEFT
+        return None
+
+    @override
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
+        if not index.isValid() or index.row() >= len(self._ids):
+            return None
+        mention = self._row(index.row())
+        if mention is None:
+            return None
+        col = Col(index.column())
+        if role == _DISPLAY:
+            return self._display(mention, col)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(mention, col)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col is Col.SLA:
+                return QColor(BAND_TEXT[self._band(mention)])
+            if col is Col.RECEIVED:
+                return QColor(SECONDARY_TEXT)
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if col is Col.SLA:
+                return _ALIGN_CENTER
+            return _ALIGN_RIGHT if col is Col.RECEIVED else _ALIGN_LEFT
+        return self._custom(mention, role)
+
+    # ------------------------------------------------------------------ public API
+    def set_ids(self, ids: Sequence[int]) -> None:
+        """Show ``ids`` in this order: a row diff (inserts, removes, a re-sort) when possible, else a reset.
+
+        Persistent indexes (the view's selection and current item) follow their mention across a diff.
+        """
+        new = list(ids)
+        old = self._ids
+        if new == old:
+            return
+        if not old:
+            self._insert(0, new)
+        elif new[: len(old)] == old:
+            self._insert(len(old), new[len(old) :])
+        else:
+            self._diff(old, new)
+
+    def reload(self) -> None:
+        """Re-read the queue order from the source."""
+        self.set_ids(self._source.queue_ids())
+
+    def refresh_rows(self, ids: Iterable[int]) -> None:
+        """These mentions changed in storage: forget their cached rows and repaint only their rows."""
+        wanted = list(ids)
+        for mention_id in wanted:
+            self._cache.pop(mention_id, None)
+        positions = sorted({pos for mention_id in wanted if (pos := self.row_of(mention_id)) is not None})
+        for first, last in _runs(positions):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(Col) - 1))
+
+    def refresh_cached(self) -> None:
+        """Forget every cached row (a full refresh); repaints only the rows that were cached."""
+        self.refresh_rows(list(self._cache))
+
+    def tick(self, now: float, rows: range) -> None:
+        """Advance the SLA clock: one dataChanged over the SLA cells of ``rows`` only (B5 rule 3)."""
+        self._now = now
+        top = max(rows.start, 0)
+        bottom = min(rows.stop, len(self._ids)) - 1
+        if bottom < top:
+            return
+        self.dataChanged.emit(self.index(top, Col.SLA), self.index(bottom, Col.SLA), TICK_ROLES)
+
+    @property
+    def now(self) -> float:
+        """The time the countdowns are computed at, sampled once per tick so that every row agrees."""
+        return self._now
+
+    def mention_id_at(self, row: int) -> int | None:
+        return self._ids[row] if 0 <= row < len(self._ids) else None
+
+    def mention_at(self, row: int) -> MentionRow | None:
+        return self._row(row) if 0 <= row < len(self._ids) else None
+
+    def row_of(self, mention_id: int) -> int | None:
+        if self._positions is None:
+            self._positions = {mention_id: pos for pos, mention_id in enumerate(self._ids)}
+        return self._positions.get(mention_id)
+
+    def next_band_change(self, since: float, rows: range) -> int | None:
+        """The earliest time after ``since`` when the band of one of ``rows`` changes, if any."""
+        changes = (next_change(m.due_at, m.warn_at, since) for m in self._rows_in(rows) if m is not None)
+        return min((at for at in changes if at is not None), default=None)
+
+    def band_changes(self, since: float, until: float, rows: range) -> list[int]:
+        """Ids among ``rows`` whose band at ``until`` differs from their band at ``since``."""
+        return [
+            m.id
+            for m in self._rows_in(rows)
+            if m is not None and band(m.due_at, m.warn_at, since) is not band(m.due_at, m.warn_at, until)
+        ]
+
+    # ------------------------------------------------------------------ rows and cache
+    def _row(self, row: int) -> MentionRow | None:
+        mention_id = self._ids[row]
+        try:
+            mention = self._cache[mention_id]
+        except KeyError:
+            self._fill(row)
+            return self._cache.get(mention_id)
+        self._cache.move_to_end(mention_id)
+        return mention
+
+    def _rows_in(self, rows: range) -> Iterator[MentionRow | None]:
+        for row in range(max(rows.start, 0), min(rows.stop, len(self._ids))):
+            yield self._row(row)
+
+    def _fill(self, row: int) -> None:
+        """Fetch the neighbourhood of ``row`` in one ``rows_by_id`` call (Anki's browser table)."""
+        start = max(0, row - self._batch_size // 4)
+        window = self._ids[start : start + self._batch_size]
+        wanted = [mention_id for mention_id in window if mention_id not in self._cache]
+        found = self._source.rows_by_id(wanted)
+        for mention_id in wanted:
+            self._cache[mention_id] = found.get(mention_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    # ------------------------------------------------------------------ set_ids diffs
+    def _insert(self, at: int, ids: list[int]) -> None:
+        if not ids:
+            return
+        self.beginInsertRows(_ROOT, at, at + len(ids) - 1)
+        self._ids[at:at] = ids
+        self._positions = None
+        self.endInsertRows()
+
+    def _remove(self, first: int, last: int) -> None:
+        self.beginRemoveRows(_ROOT, first, last)
+        for mention_id in self._ids[first : last + 1]:
+            self._cache.pop(mention_id, None)
+        del self._ids[first : last + 1]
+        self._positions = None
+        self.endRemoveRows()
+
+    def _diff(self, old: list[int], new: list[int]) -> None:
+        old_set, new_set = set(old), set(new)
+        removed = list(_runs(pos for pos, mention_id in enumerate(old) if mention_id not in new_set))
+        inserted = list(_runs(pos for pos, mention_id in enumerate(new) if mention_id not in old_set))
+        if len(removed) + len(inserted) > MAX_DIFF_RUNS:
+            self.beginResetModel()
+            self._ids = new
+            self._positions = None
+            self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k in new_set)
+            self.endResetModel()
+            return
+        for first, last in reversed(removed):
+            self._remove(first, last)
+        kept_new = [mention_id for mention_id in new if mention_id in old_set]
+        if self._ids != kept_new:
+            self._reorder(kept_new)
+        for first, last in inserted:
+            self._insert(first, new[first : last + 1])
+
+    def _reorder(self, ids: list[int]) -> None:
+        """Same ids, new order (deadlines moved): a layout change that keeps persistent indexes on their id."""
+        self.layoutAboutToBeChanged.emit()
+        position = {mention_id: pos for pos, mention_id in enumerate(ids)}
+        before = self.persistentIndexList()
+        after = [self.index(position[self._ids[index.row()]], index.column()) for index in before]
+        self._ids = ids
+        self._positions = None
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
+
+    # ------------------------------------------------------------------ cell values
+    def _band(self, mention: MentionRow) -> Band:
+        return band(mention.due_at, mention.warn_at, self._now)
+
+    def _display(self, mention: MentionRow, col: Col) -> str:
+        if col is Col.CHANNEL:
+            label = channel_label(mention.channel)
+            return f"{label} · DM" if mention.kind is MentionKind.DIRECT else label
+        if col is Col.CUSTOMER:
+            handle = f"@{mention.author_handle}"
+            name = mention.author_name.strip()
+            return f"{name} {handle}" if name and name != mention.author_handle else handle
+        if col is Col.PREVIEW:
+            line = preview_line(mention.text)
+            return f"({mention.message_count}) {line}" if mention.message_count > 1 else line
+        if col is Col.RECEIVED:
+            return format_age(mention.last_message_at, self._now)
+        return "—" if mention.due_at is None else format_countdown(mention.due_at, self._now)
+
+    def _tooltip(self, mention: MentionRow, col: Col) -> str:
+        """Plain text; the view escapes it before Qt sees it (tooltips would otherwise guess rich text)."""
+        if col is Col.CHANNEL:
+            kind = "Direct message" if mention.kind is MentionKind.DIRECT else "Public mention"
+            return f"{channel_label(mention.channel)} · {kind}"
+        if col is Col.CUSTOMER:
+            text = self._display(mention, col)
+            return f"{text}\nFirst contact with us" if mention.is_first_contact else text
+        if col is Col.PREVIEW:
+            return mention.text
+        if col is Col.RECEIVED:
+            text = f"Posted {local_time(mention.posted_at, now=self._now)}"
+            if mention.last_message_at != mention.posted_at:
+                text += f"\nLast message {local_time(mention.last_message_at, now=self._now)}"
+            return text
+        if mention.due_at is None:
+            return "No running deadline"
+        due = local_time(mention.due_at, now=self._now)
+        return f"Overdue since {due}" if self._band(mention) is Band.BREACHED else f"Due at {due}"
+
+    def _custom(self, mention: MentionRow, role: int) -> Any:
+        try:
+            custom = Role(role)
+        except ValueError:
+            return None
+        match custom:
+            case Role.MENTION_ID:
+                return mention.id
+            case Role.DUE_AT:
+                return mention.due_at
+            case Role.WARN_AT:
+                return mention.warn_at
+            case Role.BAND:
+                return self._band(mention).value
+            case Role.IS_DIRECT:
+                return mention.kind is MentionKind.DIRECT
+            case Role.IS_NEWCOMER:
+                return mention.is_first_contact
+            case Role.CUSTOMER_NAME:
+                return mention.author_name.strip() or mention.author_handle
+            case Role.CUSTOMER_HANDLE:
+                return f"@{mention.author_handle}"
+            case Role.CHANNEL_KIND:
+                return mention.channel
+            case Role.CHANNEL_LABEL:
+                return channel_label(mention.channel)
+            case Role.MESSAGE_COUNT:
+                return mention.message_count

@@ -1,0 +1,256 @@
+"""The queue table: fixed-height rows, pill delegates, and the one SLA timer that repaints visible rows only."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QHideEvent, QKeyEvent, QPaintEvent, QShowEvent
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from typing_extensions import override
+
+from console.ports import Clock
+from widgets.delegates import ChannelDelegate, CustomerDelegate, PlainTextDelegate, SlaDelegate
+from widgets.queue_model import Col, QueueModel, Role
+
+ROW_HEIGHT = 32
+TICK_MS = 1_000
+#: Preferred widths; the preview column takes whatever is left.
+COLUMN_WIDTHS: dict[Col, int] = {
+    Col.CHANNEL: 142,
+    Col.CUSTOMER: 226,
+    Col.RECEIVED: 84,
+    Col.SLA: 104,
+}
+
+
+class QueueView(QTableView):
+    """Shows a QueueModel. Owns the SLA tick timer (STYLE B5 rule 2) and the band-change timer (rule 4)."""
+
+    #: The current item changed: its mention id, or None when nothing is current.
+    mention_selected = Signal(object)
+    #: Enter/Return or a double click on an item: its mention id.
+    mention_activated = Signal(int)
+    #: One SLA tick happened at this time (epoch seconds); other widgets update their clocks from it.
+    ticked = Signal(float)
+    #: The viewport painted for the first time (start-up benchmarks).
+    first_painted = Signal()
+
+    def __init__(self, clock: Clock, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self._painted = False
+        self._band_checked_at = clock.now()
+        self._minute = -1
+
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setObjectName("slaTickTimer")
+        self._tick_timer.setSingleShot(True)  # re-armed each tick, aligned to the clock's next whole second
+        self._tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._tick_timer.timeout.connect(self._on_tick_timer_timeout)
+
+        self._band_timer = QTimer(self)
+        self._band_timer.setObjectName("slaBandTimer")
+        self._band_timer.setSingleShot(True)
+        self._band_timer.timeout.connect(self._on_band_timer_timeout)
+
+        self.setObjectName("queueView")
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setCornerButtonEnabled(False)
+        self.setSortingEnabled(False)  # the order comes from SQL (STYLE B5)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setMouseTracking(True)
+
+        vertical = self.verticalHeader()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(ROW_HEIGHT)
+        vertical.setMinimumSectionSize(ROW_HEIGHT)
+        vertical.hide()
+
+        horizontal = self.horizontalHeader()
+        horizontal.setHighlightSections(False)
+        horizontal.setSectionsClickable(False)
+        horizontal.setStretchLastSection(False)
+        horizontal.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+        self._plain_delegate = PlainTextDelegate(self)
+        self._sla_delegate = SlaDelegate(self)
+        self._customer_delegate = CustomerDelegate(self)
+        self._channel_delegate = ChannelDelegate(self)
+        self.setItemDelegate(self._plain_delegate)
+        self.setItemDelegateForColumn(Col.SLA, self._sla_delegate)
+        self.setItemDelegateForColumn(Col.CUSTOMER, self._customer_delegate)
+        self.setItemDelegateForColumn(Col.CHANNEL, self._channel_delegate)
+
+        self.doubleClicked.connect(self._on_view_double_clicked)
+
+    # ------------------------------------------------------------------ model
+    @override
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        if model is not None and not isinstance(model, QueueModel):
+            raise TypeError("QueueView shows a QueueModel (its tick is what keeps the countdowns cheap)")
+        super().setModel(model)
+        header = self.horizontalHeader()
+        for col in Col:
+            if col is Col.PREVIEW:
+                header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+            else:
+                header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+                header.resizeSection(col, COLUMN_WIDTHS[col])
+        header.setSectionResizeMode(Col.SLA, QHeaderView.ResizeMode.Fixed)
+        selection = self.selectionModel()
+        if selection is not None:
+            selection.currentRowChanged.connect(self._on_selection_current_row_changed)
+
+    def queue_model(self) -> QueueModel | None:
+        model = self.model()
+        return model if isinstance(model, QueueModel) else None
+
+    def selected_mention_id(self) -> int | None:
+        model = self.queue_model()
+        current = self.currentIndex()
+        if model is None or not current.isValid():
+            return None
+        return model.mention_id_at(current.row())
+
+    def select_mention(self, mention_id: int) -> bool:
+        """Make this mention the current, selected row and scroll to it; False if it is not in the queue."""
+        model = self.queue_model()
+        row = None if model is None else model.row_of(mention_id)
+        selection = self.selectionModel()
+        if model is None or row is None or selection is None:
+            return False
+        index = model.index(row, Col.PREVIEW)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        selection.setCurrentIndex(index, flags)
+        self.scrollTo(index)
+        return True
+
+    def visible_rows(self) -> range:
+        """Rows currently in the viewport (B5 rule 3): ``rowAt(0)`` .. ``rowAt(height - 1)``, -1 = last row."""
+        model = self.model()
+        top = self.rowAt(0)
+        if model is None or top < 0:
+            return range(0)
+        bottom = self.rowAt(self.viewport().height() - 1)
+        if bottom < 0:
+            bottom = model.rowCount() - 1
+        return range(top, bottom + 1)
+
+    # ------------------------------------------------------------------ ticking
+    def tick_timer(self) -> QTimer:
+        return self._tick_timer
+
+    def band_timer(self) -> QTimer:
+        return self._band_timer
+
+    def tick(self) -> None:
+        """One SLA tick: the model repaints the SLA cells of the visible rows; band changes get scheduled."""
+        model = self.queue_model()
+        if model is None:
+            return
+        now = self._clock.now()
+        rows = self.visible_rows()
+        model.tick(now, rows)
+        minute = int(now // 60)
+        if minute != self._minute:
+            # "Received" ages change once a minute: one repaint of what is visible, never a model-wide signal.
+            self._minute = minute
+            self.viewport().update()
+        self._schedule_band_check(now, rows)
+        self.ticked.emit(now)
+
+    def _arm_tick_timer(self) -> None:
+        # Align to the clock's next whole second, so that every countdown flips together, on the second.
+        fraction = self._clock.now() % 1.0
+        self._tick_timer.start(max(1, round((1.0 - fraction) * TICK_MS)))
+
+    def _schedule_band_check(self, now: float, rows: range) -> None:
+        model = self.queue_model()
+        at = None if model is None else model.next_band_change(self._band_checked_at, rows)
+        if at is None:
+            self._band_timer.stop()
+            return
+        # Already past (the clock jumped, e.g. after suspend): check at the next turn of the event loop.
+        self._band_timer.start(max(0, math.ceil((at - now) * 1000)))
+
+    @Slot()
+    def _on_tick_timer_timeout(self) -> None:
+        self._arm_tick_timer()
+        window = self.window()
+        if window.isMinimized() or not self.isVisible():
+            return  # Electrum's maybe_defer_update: nobody is looking
+        self.tick()
+
+    @Slot()
+    def _on_band_timer_timeout(self) -> None:
+        model = self.queue_model()
+        if model is None:
+            return
+        now = self._clock.now()
+        rows = self.visible_rows()
+        changed = model.band_changes(self._band_checked_at, now, rows)
+        self._band_checked_at = now
+        if changed:
+            model.refresh_rows(changed)
+        self._schedule_band_check(now, rows)
+
+    # ------------------------------------------------------------------ events
+    @override
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._band_checked_at = self._clock.now()
+        self._arm_tick_timer()
+
+    @override
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._tick_timer.stop()
+        self._band_timer.stop()
+        super().hideEvent(event)
+
+    @override
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.first_painted.emit()
+
+    @override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and event.modifiers() in (
+            Qt.KeyboardModifier.NoModifier,
+            Qt.KeyboardModifier.KeypadModifier,
+        ):
+            mention_id = self.selected_mention_id()
+            if mention_id is not None:
+                self.mention_activated.emit(mention_id)
+                event.accept()
+                return
+        super().keyPressEvent(event)
+
+    # ------------------------------------------------------------------ slots
+    @Slot(QModelIndex, QModelIndex)
+    def _on_selection_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.mention_selected.emit(current.data(Role.MENTION_ID) if current.isValid() else None)
+
+    @Slot(QModelIndex)
+    def _on_view_double_clicked(self, index: QModelIndex | QPersistentModelIndex) -> None:
+        mention_id = index.data(Role.MENTION_ID)
+        if isinstance(mention_id, int):
+            self.mention_activated.emit(mention_id)
