@@ -176,6 +176,10 @@ class ConversationPane(QWidget):
         titles.setSpacing(2)
         self._title = self._plain_label("conversationTitle")
         self._subtitle = self._plain_label("conversationSubtitle")
+        # Long names and handles wrap instead of widening the pane (and squeezing the queue beside it).
+        for label in (self._title, self._subtitle):
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         titles.addWidget(self._title)
         titles.addWidget(self._subtitle)
         header.addLayout(titles, 1)

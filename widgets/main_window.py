@@ -261,6 +261,11 @@ class MainWindow(QMainWindow):
             self._model.refresh_rows(changed)
         if selected is not None and self._view.selected_mention_id() != selected:
             self._view.select_mention(selected)
+        elif selected is None and self._model.rowCount() > 0:
+            # The first sync of an empty queue: show the most urgent item rather than an empty pane.
+            first = self._model.mention_id_at(0)
+            if first is not None:
+                self._view.select_mention(first)
         if self._pane.mention_id is not None and (changed is None or self._pane.mention_id in changed):
             self._pane.refresh()
         self._update_status()

@@ -82,9 +82,14 @@ class QueueSource(Protocol):
 
 
 def preview_line(text: str) -> str:
-    """The first non-blank line of a message, whitespace collapsed, cut to ``PREVIEW_CHARS``."""
+    """The first non-blank line, without the leading @mentions (every message starts with one), whitespace
+    collapsed, cut to ``PREVIEW_CHARS``."""
     line = next((part for part in text.splitlines() if part.strip()), "")
-    line = " ".join(line.split())
+    words = line.split()
+    start = 0
+    while start < len(words) and words[start].startswith("@") and len(words[start]) > 1:
+        start += 1
+    line = " ".join(words[start:] if start < len(words) else words)
     if len(line) > PREVIEW_CHARS:
         line = line[: PREVIEW_CHARS - 1].rstrip() + "…"
     return line

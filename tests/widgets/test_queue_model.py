@@ -168,6 +168,9 @@ def test_queue_model_header_names_columns(model: QueueModel) -> None:
         ("tabs\tand  spaces", "tabs and spaces"),
         ("", ""),
         ("x" * 300, "x" * 239 + "…"),
+        ("@care @maria@fosstodon.example where is my order?", "where is my order?"),
+        ("@care", "@care"),
+        ("hi @care, thanks", "hi @care, thanks"),
     ],
 )
 def test_queue_model_preview_is_one_trimmed_line(text: str, expected: str) -> None:
