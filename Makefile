@@ -7,7 +7,7 @@ RUNSTAMP := $(VENV)/.installed
 DEMO_SECONDS ?= 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench venv clean screenshot xvfb-deps
+.PHONY: run test lint bench venv clean screenshot xvfb-deps dist dist-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +52,20 @@ xvfb-deps:
 screenshot: $(RUNSTAMP)
 	xvfb-run -a -s "-screen 0 1400x860x24" $(BIN)/care-console --demo --demo-seconds 12 --screenshot docs/screenshot.png
 
+# A standalone one-folder app (no Python needed by the user) for this machine: dist/care-console/.
+DISTSTAMP := $(VENV)/.installed-dist
+$(DISTSTAMP): $(STAMP)
+	$(BIN)/pip install -q 'pyinstaller>=6.10,<7'
+	touch $@
+
+dist: $(DISTSTAMP)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/care-console.spec
+	cp packaging/care-console.desktop resources/icons/care-console.png dist/care-console/
+	@echo "built dist/care-console/care-console (desktop entry and icon beside it)"
+
+# Starts the built bundle offscreen in demo mode and checks that it syncs the sandbox and exits cleanly.
+dist-test: dist
+	CARE_CONSOLE_DIST=dist/care-console/care-console QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/test_dist.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache

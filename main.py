@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import sys
@@ -16,20 +17,38 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from console.accounts_cli import add_accounts_parser, run_accounts_command
+from console.alerts import AlertMonitor
+from console.diagnostics import Diagnostics, crash_report_text
+from console.export.cli import add_commands as add_export_commands
+from console.export.cli import cmd_export, cmd_review
+from console.health import describe
 from console.inbox import SyncReport
+from console.keymap import KeyMap
 from console.ports import Clock, MemorySecretStore, SecretStore, SystemClock
 from console.runtime import Runtime, SandboxOptions, open_runtime
+from console.sandbox.faults import FAULT_HELP
 from console.sla import format_countdown
-from storage.db import DB_FILENAME, move_aside
+from storage.db import move_aside
 from storage.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew, StorageError
 from storage.secrets import KeyringSecretStore
+from storage.settings import AGENT_NAME, WELCOME_DONE
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
     from widgets.main_window import MainWindow
 
 log = logging.getLogger("care_console")
 
 EXIT_OK, EXIT_LOCKED, EXIT_DATABASE = 0, 1, 2
+
+
+def app_version() -> str:
+    try:
+        return importlib.metadata.version("care-console")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def default_data_dir() -> Path:
@@ -50,12 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sync = sub.add_parser("sync", help="sync accounts without the window")
     sync.add_argument("--once", action="store_true", required=True, help="run one pass and print what was stored")
+    sync.add_argument("--faults", default="", help=f"on the embedded sandbox, switch faults on: {FAULT_HELP}")
     sandbox = sub.add_parser("sandbox", help="run the sandbox Mastodon server alone")
     sandbox.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     sandbox.add_argument("--seed", type=int, default=1)
     sandbox.add_argument("--rate", type=float, default=6.0, help="new mentions per minute")
     sandbox.add_argument("--backlog", type=int, default=12, help="mentions already waiting at start")
+    sandbox.add_argument("--faults", default="", help=f"fault switches on from the start: {FAULT_HELP}")
+    sandbox.add_argument("--fault-seed", type=int, help="seed of the faults' random draws (default: --seed)")
     sub.add_parser("doctor", help="check the keyring, the database and the accounts' health")
+    add_accounts_parser(sub)
+    add_export_commands(sub)
     return parser
 
 
@@ -89,7 +113,13 @@ def _open(args: argparse.Namespace, clock: Clock, *, demo: bool, sandbox: Sandbo
 def cmd_sync_once(args: argparse.Namespace) -> int:
     clock = SystemClock()
     # One pass: the sandbox's backlog only, no simulated arrivals while it runs.
-    runtime = _open(args, clock, demo=False, sandbox=SandboxOptions(rate_per_minute=0.0))
+    from console.sandbox.faults import parse_fault_spec
+
+    try:
+        faults = tuple(parse_fault_spec(args.faults))
+    except ValueError as exc:
+        raise SystemExit(f"--faults: {exc}") from exc
+    runtime = _open(args, clock, demo=False, sandbox=SandboxOptions(rate_per_minute=0.0, faults=faults))
 
     async def run() -> list[SyncReport]:
         try:
@@ -101,58 +131,65 @@ def cmd_sync_once(args: argparse.Namespace) -> int:
     failed = 0
     for report in reports:
         if report.ok:
-            print(
-                f"account {report.account_id}: fetched {report.fetched}, stored {report.stored} "
-                f"({len(report.new_items)} new items, {len(report.follow_ups)} follow-ups), "
-                f"{report.duplicates} duplicates"
-            )
+            print(f"account {report.account_id}: {describe(report)}")
         else:
             failed += 1
-            print(f"account {report.account_id}: {report.health.value}: {report.error}", file=sys.stderr)
+            print(f"account {report.account_id}: {describe(report)}", file=sys.stderr)
     if not reports:
         print("no account to sync")
     return 1 if failed else EXIT_OK
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    from console.sandbox.faults import parse_fault_spec
     from console.sandbox.server import run_standalone
 
-    run_standalone(port=args.port, seed=args.seed, rate_per_minute=args.rate, backlog=args.backlog)
+    try:
+        faults = parse_fault_spec(args.faults)
+    except ValueError as exc:
+        raise SystemExit(f"--faults: {exc}") from exc
+    run_standalone(
+        port=args.port,
+        seed=args.seed,
+        rate_per_minute=args.rate,
+        backlog=args.backlog,
+        faults=faults,
+        fault_seed=args.fault_seed,
+    )
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from storage.db import open_database
+    """Print every check with what to do; exit 0 when all is well, 1 otherwise."""
+    from console.doctor import check
 
-    problems = 0
     store = KeyringSecretStore()
-    if store.usable():
-        print("keyring: ok")
-    else:
-        problems += 1
-        print("keyring: no usable backend; tokens would be kept for one session only")
-    data_dir: Path = args.data_dir or default_data_dir()
-    path = data_dir / DB_FILENAME
-    if not path.exists():
-        print(f"database: {path} does not exist yet (it is created on first start)")
-        return 1 if problems else EXIT_OK
+    backend = store.backend_name() if store.usable() else None
     try:
-        db = open_database(path, migrate=False)
-    except StorageError as exc:
-        print(f"database: {exc}")
-        return EXIT_DATABASE
-    from storage.accounts import AccountRepo
+        from PySide6.QtCore import qVersion
 
-    try:
-        print(f"database: ok ({path})")
-        for account in AccountRepo(db).list():
-            state = "enabled" if account.enabled else "disabled"
-            reason = f" ({account.health_reason})" if account.health_reason else ""
-            print(f"account {account.id}: {account.kind} @{account.handle} {state}: {account.health.value}{reason}")
-            problems += account.health.value != "ok"
-    finally:
-        db.conn.close()
-    return 1 if problems else EXIT_OK
+        qt: str | None = f"Qt {qVersion()}"
+    except ImportError:
+        qt = None
+    findings = check(args.data_dir or default_data_dir(), keyring_backend=backend, qt_version=qt)
+    for finding in findings:
+        print(finding.line())
+    return EXIT_OK if all(f.ok for f in findings) else 1
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    secrets, warning = make_secret_store()
+    data_dir: Path = args.data_dir or default_data_dir()
+    return run_accounts_command(
+        args,
+        data_dir=data_dir,
+        secrets=secrets,
+        clock=SystemClock(),
+        stdin=sys.stdin,
+        out=sys.stdout,
+        err=sys.stderr,
+        keyring_warning=warning,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- GUI
@@ -165,11 +202,15 @@ def run_gui(args: argparse.Namespace) -> int:
 
     from widgets.main_window import MainWindow
     from widgets.signals import SyncBridge
+    from widgets.sla_settings import open_sla_settings
 
     _quiet_offscreen_warnings()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Care Console")
+    app.setApplicationVersion(app_version())
+    app.setDesktopFileName("care-console")
+    _set_window_icon(app)
     app.setOrganizationName("Care Console")
     clock = SystemClock()
     demo = bool(args.demo)
@@ -201,16 +242,45 @@ def run_gui(args: argparse.Namespace) -> int:
 
     settings = QSettings(str(runtime.data_dir / "window.ini"), QSettings.Format.IniFormat)
     window = MainWindow(
-        runtime.queue, clock, title_suffix=" — Sandbox" if runtime.on_sandbox else "", settings=settings
+        runtime.queue,
+        clock,
+        title_suffix=" — Sandbox" if runtime.on_sandbox else "",
+        settings=settings,
+        replies=runtime.replies,
+        triage=runtime.triage,
+        alerts=AlertMonitor(runtime.queue, clock, settings=runtime.settings),
+        keymap=KeyMap(runtime.settings),
+        surveys=runtime.surveys,
     )
     bridge = SyncBridge()
     runtime.poller.subscribe(bridge.report.emit)
     bridge.report.connect(window.on_sync_report)
+    bridge.report.connect(lambda _report: window.on_health(runtime.health.snapshot()))
+    window.health_strip.reauthenticate_requested.connect(
+        lambda account_id: _reauthenticate(runtime, window, account_id)
+    )
+    window.on_health(runtime.health.snapshot())
     window.sync_requested.connect(runtime.poller.wake)
-    _install_excepthook(window)
+    if runtime.sla is not None:
+        sla = runtime.sla
+        window.sla_settings_action.triggered.connect(lambda: open_sla_settings(window, sla, window.refresh_queue))
+    _connect_accounts(window, runtime)
+    _install_excepthook(window, args.diagnostics)
+    _add_help_actions(window, runtime, args.diagnostics)
+    if os.environ.get("CARE_CONSOLE_EXIT_AFTER_FIRST_PAINT"):
+        window.first_paint.connect(lambda: _exit_after_first_paint(window))
+    shift_actions = None  # a local of run_gui: alive as long as the loop runs
+    if runtime.shifts is not None and runtime.exports is not None:
+        from widgets.shift_dialog import ShiftActions
+
+        shift_actions = ShiftActions(window, runtime.shifts, runtime.exports, clock, export_dir=Path.home())
     if demo:
         window.resize(1400, 860)
     window.show()
+    if shift_actions is not None and not demo:
+        shift_actions.ask_about_stale_shift()
+    if interactive:
+        _welcome_if_first_run(window, runtime)
 
     async def amain() -> int:
         assert runtime is not None
@@ -220,6 +290,7 @@ def run_gui(args: argparse.Namespace) -> int:
         app.lastWindowClosed.connect(closed.set)
         app.aboutToQuit.connect(closed.set)
         runtime.start_polling()
+        runtime.start_sending()
         breach_timer = QTimer()
         breach_timer.setInterval(5_000)
         breach_timer.timeout.connect(lambda: _record_breaches(runtime, window))
@@ -236,6 +307,103 @@ def run_gui(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return int(qasync.run(amain()))
+
+
+def _set_window_icon(app: QApplication) -> None:
+    from importlib.resources import as_file, files
+
+    from PySide6.QtGui import QIcon
+
+    with as_file(files("resources") / "icons" / "care-console.png") as path:
+        app.setWindowIcon(QIcon(str(path)))
+
+
+def _add_help_actions(window: MainWindow, runtime: Runtime, diagnostics: Diagnostics) -> None:
+    """Help → Welcome tour…, Open logs folder (issue #13)."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QAction, QDesktopServices
+
+    tour_action = QAction("Welcome &tour", window)
+    tour_action.triggered.connect(lambda: _start_tour(window))
+    logs_action = QAction("Open &logs folder", window)
+    logs_action.setEnabled(diagnostics.log_dir is not None)
+    logs_action.triggered.connect(
+        lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(diagnostics.log_dir or runtime.data_dir)))
+    )
+    window.help_menu.insertAction(window.help_menu.actions()[0], tour_action)
+    window.help_menu.insertAction(window.help_menu.actions()[1], logs_action)
+
+
+def _start_tour(window: MainWindow) -> None:
+    from widgets.welcome import Tour
+
+    tour = Tour(window)
+    window.tour = tour  # type: ignore[attr-defined]  # keep a reference while it runs
+    tour.start()
+
+
+def _welcome_if_first_run(window: MainWindow, runtime: Runtime) -> None:
+    """First start: ask the agent's name and how to start (non-modal open(), never exec()), then the tour."""
+    from widgets.welcome import Start, WelcomeDialog
+
+    if runtime.settings.get(WELCOME_DONE):
+        return
+    dialog = WelcomeDialog(agent_name=runtime.settings.get(AGENT_NAME), parent=window)
+
+    def finished(result: int) -> None:
+        if result and dialog.agent_name:
+            runtime.settings.set(AGENT_NAME, dialog.agent_name)
+        runtime.settings.set(WELCOME_DONE, True)
+        accounts = getattr(window, "accounts_action", None)
+        if dialog.start is Start.ACCOUNT and accounts is not None:
+            accounts.trigger()
+        else:
+            _start_tour(window)
+
+    dialog.finished.connect(finished)
+    window.welcome = dialog  # type: ignore[attr-defined]
+    dialog.open()
+
+
+def _exit_after_first_paint(window: MainWindow) -> None:
+    """Start-up benchmark hook (bench/figures.py cold_start): report the first paint, then quit."""
+    import resource
+
+    print(f"first_paint_at={time.time():.6f}", flush=True)
+    print(f"max_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
+    window.close()
+
+
+def _connect_accounts(window: MainWindow, runtime: Runtime) -> None:
+    """File → Accounts… and Add a post by hand… (issue 6)."""
+    from widgets.accounts_dialog import open_accounts_dialog
+    from widgets.manual_intake import open_manual_intake
+
+    warning = None
+    if not isinstance(runtime.secrets, KeyringSecretStore):
+        warning = (
+            "No OS keyring is available on this machine: credentials are kept for this session only and must be "
+            "entered again after a restart. Nothing is written to disk in plain text."
+        )
+    service = runtime.account_service(keyring_warning=warning)
+    intake = runtime.manual_intake()
+    window.accounts_action.triggered.connect(lambda: open_accounts_dialog(window, service, window.refresh_queue))
+    window.manual_intake_action.triggered.connect(
+        lambda: open_manual_intake(window, intake, lambda _mention_id: window.refresh_queue())
+    )
+
+
+def _reauthenticate(runtime: Runtime, window: MainWindow, account_id: int) -> None:
+    """The agent clicked "Sign in again": renew and verify the token, then show the outcome."""
+
+    async def run() -> None:
+        message = await runtime.health.reauthenticate(account_id)
+        window.health_strip.show_message(message)
+        window.on_health(runtime.health.snapshot())
+
+    task = asyncio.get_running_loop().create_task(run(), name=f"reauthenticate-{account_id}")
+    runtime.tasks.add(task)
+    task.add_done_callback(runtime.tasks.discard)
 
 
 def _quiet_offscreen_warnings() -> None:
@@ -264,7 +432,7 @@ def _report(message: str, *, interactive: bool) -> None:
 
 def _record_breaches(runtime: Runtime, window: MainWindow) -> None:
     try:
-        changed = runtime.queue.record_breaches()
+        changed = runtime.sla.record_breaches() if runtime.sla is not None else runtime.queue.record_breaches()
     except StorageError as exc:
         log.error("recording breaches failed: %s", exc)
         return
@@ -272,11 +440,22 @@ def _record_breaches(runtime: Runtime, window: MainWindow) -> None:
         window.refresh_queue()
 
 
-def _install_excepthook(window: MainWindow) -> None:
+def _install_excepthook(window: MainWindow, diagnostics: Diagnostics) -> None:
+    """Unhandled errors: log, write a local crash report, show the non-modal error bar; the app keeps running."""
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import qVersion
+
+    versions = {"care-console": app_version(), "PySide6": pyside_version, "Qt": qVersion()}
+
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         log.error("unhandled error", exc_info=(kind, exc, tb))
+        report = diagnostics.write_crash_report(kind, exc, tb, versions=versions)
+        where = f" A crash report was saved to {report}." if report else ""
+        details = diagnostics.redactor.redact(
+            crash_report_text(kind, exc, tb, versions=versions, recent=list(diagnostics.recent.lines)[-20:])
+        )
         try:
-            window.show_error(f"Something went wrong: {exc}. The app keeps running; details are in the log.")
+            window.show_error(f"Something went wrong: {exc}. The app keeps running.{where}", details)
         except Exception:
             log.exception("could not show the error bar")
 
@@ -294,6 +473,8 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
         totals["errors"] += 0 if report.ok else 1
 
     runtime.poller.subscribe(on_report)
+    if runtime.shifts is not None and runtime.shifts.current() is None:
+        runtime.shifts.start(runtime.shifts.remembered_agent or "Demo agent")
     sandbox = runtime.sandbox
     print(f"demo: sandbox Mastodon server on {sandbox.base_url if sandbox else '-'}; data in {runtime.data_dir}")
     ticks = max(1, round(args.demo_seconds / 2.0))
@@ -311,6 +492,7 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
             f"{nearest} · breaches {breaches} · sync errors {totals['errors']}",
             flush=True,
         )
+    await _demo_shift_summary(runtime, args.screenshot)
     if args.screenshot:
         path: Path = args.screenshot
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,15 +504,37 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
     print(f"demo: done: {totals['stored']} mentions synced, {len(runtime.queue.queue_ids())} open in the queue")
 
 
+async def _demo_shift_summary(runtime: Runtime, screenshot: Path | None) -> None:
+    """End the demo's shift and write its summary (JSON and PDF) next to the screenshot (DESIGN "Commands")."""
+    from console.export.atomic import ExportError
+    from console.export.service import Format
+
+    if runtime.shifts is None or runtime.exports is None or runtime.shifts.current() is None:
+        return
+    shift = runtime.shifts.end("Demo shift: the queue was synced from the sandbox.")
+    base = screenshot.with_name(screenshot.stem + "-summary") if screenshot else runtime.data_dir / "shift-summary"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for fmt in (Format.JSON, Format.PDF):
+        try:
+            out = await runtime.exports.export_async(shift.id, fmt, base.with_suffix(f".{fmt.value}"))
+        except ExportError as exc:
+            print(f"demo: could not write the shift summary: {exc}", file=sys.stderr)
+            return
+        print(f"demo: shift summary saved to {out}")
+
+
 # ---------------------------------------------------------------------------------------------------- entry
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
+    diagnostics = Diagnostics(
+        log_dir(args),
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        console_level=logging.INFO if args.verbose or args.command == "sync" else logging.WARNING,
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("qasync").setLevel(logging.WARNING)
+    diagnostics.install()
+    args.diagnostics = diagnostics
+    if diagnostics.file_error:
+        log.warning("%s", diagnostics.file_error)
     try:
         if args.command == "sync":
             return cmd_sync_once(args)
@@ -338,6 +542,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sandbox(args)
         if args.command == "doctor":
             return cmd_doctor(args)
+        if args.command == "accounts":
+            return cmd_accounts(args)
+        if args.command == "export":
+            return cmd_export(args, args.data_dir or default_data_dir())
+        if args.command == "review":
+            return cmd_review(args)
         return run_gui(args)
     except DatabaseLocked as exc:
         print(str(exc), file=sys.stderr)
@@ -345,6 +555,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_DATABASE
+    finally:
+        diagnostics.uninstall()
+
+
+def log_dir(args: argparse.Namespace) -> Path:
+    """Logs go next to an explicit --data-dir (tests, portable installs), else to the platform log folder."""
+    if args.data_dir is not None:
+        return Path(args.data_dir) / "logs"
+    return Path(platformdirs.user_log_dir("care-console", appauthor=False))
 
 
 def entry_point() -> None:

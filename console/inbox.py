@@ -3,30 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from console.channels.base import Connector, InboundItem
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
+from console.channels.mastodon import RateLimitInfo
 from console.ports import Clock
 from console.sla import SlaPolicy
+from console.store_worker import BackgroundStore, to_new_mention
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.errors import StorageError
-from storage.mentions import MentionRepo
-from storage.rows import AccountRow, Health, NewMention
+from storage.health import HealthRepo, QuarantineEntry
+from storage.mentions import DeadlinePlan, MentionRepo
+from storage.rows import AccountRow, Health, NewMention, UpsertResult
 
 log = logging.getLogger(__name__)
 
 #: Backoff cap (channels.md §0: about 15 minutes).
 MAX_BACKOFF = 15 * 60
+#: While no connection can be made at all (offline), probe at least this often so reconnecting is quick.
+MAX_UNREACHABLE_BACKOFF = 2 * 60
+#: Consecutive transient failures after which a retrying (degraded) account is shown as failing.
+FAILING_AFTER = 3
+#: A batch at least this big means a backlog: poll again right away instead of waiting for the interval.
+CATCH_UP_BATCH = 500
+#: Items stored per transaction; the loop gets control back between chunks (no stall over 50 ms).
+STORE_CHUNK = 150
 
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    """What one poll of one account did; listeners (status bar, demo log, CLI) read these."""
+    """What one poll of one account did; listeners (status bar, health strip, demo log, CLI) read these."""
 
     account_id: int
     at: int
@@ -38,38 +51,86 @@ class SyncReport:
     error: str | None = None
     health: Health = Health.OK
     next_attempt_at: int | None = None
+    #: Malformed items kept aside (raw, with the parse error) in this poll instead of failing the batch.
+    quarantined: int = 0
+    #: The channel's remaining request budget was low, so the next poll waits longer than the interval.
+    throttled: bool = False
+    #: The host could not be reached at all (no connection, or it closed without answering).
+    unreachable: bool = False
+    #: Set while no account's channel can be reached: since when (epoch seconds).
+    offline_since: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def to_new_mention(account_id: int, item: InboundItem) -> NewMention:
-    return NewMention(
-        account_id=account_id,
-        external_id=item.external_id,
-        author_external_id=item.author_id or item.author_handle,
-        author_handle=item.author_handle,
-        author_name=item.author_name,
-        text=item.text,
-        url=item.url,
-        posted_at=item.posted_at,
-        kind=item.kind,
-        visibility=item.visibility,
-        parent_external_id=item.parent_external_id,
-        raw_json=json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False),
-    )
+def backoff_seconds(failures: int, *, base: float, rng: random.Random, cap: float = MAX_BACKOFF) -> int:
+    """Exponential backoff with full jitter in its upper half, capped at ``cap`` (default ``MAX_BACKOFF``).
 
+    Args:
+        failures: Consecutive failures so far, including this one (1 = the first).
+        base: The first delay's ceiling, in seconds.
+        rng: Source of the jitter (seeded in tests).
+        cap: Upper bound of the delay.
 
-def backoff_seconds(failures: int, *, base: float, rng: random.Random) -> int:
-    """Exponential backoff with full jitter in its upper half, capped at ``MAX_BACKOFF``."""
-    ceiling = min(MAX_BACKOFF, base * (2 ** max(0, failures - 1)))
+    Returns:
+        Whole seconds to wait, at least 1.
+    """
+    ceiling = min(cap, base * (2 ** max(0, failures - 1)))
     return max(1, int(ceiling / 2 + rng.random() * ceiling / 2))
+
+
+def throttle_until(info: RateLimitInfo | None, now: float) -> float | None:
+    """When the next request may go out given the channel's budget, or None when there is no need to wait.
+
+    With at most 10 % of the budget left, the remaining requests are spread evenly until the reset;
+    with none left, nothing goes out before the reset (channels.md §0 "Rate limits").
+
+    Args:
+        info: The latest ``X-RateLimit-*`` headers of the connector.
+        now: The current epoch time.
+
+    Returns:
+        Epoch seconds, or None.
+    """
+    if info is None or not info.should_throttle or info.reset_at is None or info.reset_at <= now:
+        return None
+    if info.remaining <= 0:
+        return info.reset_at
+    return now + (info.reset_at - now) / info.remaining
+
+
+def _rate_limit_of(connector: Connector) -> RateLimitInfo | None:
+    info = getattr(connector, "rate_limit", None)
+    return info if isinstance(info, RateLimitInfo) else None
+
+
+def _rejected_of(connector: Connector) -> list[QuarantineEntry]:
+    """The malformed entries the connector's latest fetch dropped, raw, with their parse errors."""
+    skipped = getattr(connector, "skipped", None)
+    if not isinstance(skipped, list) or not skipped:
+        return []
+    rejected = getattr(connector, "rejected", None)
+    raws = rejected if isinstance(rejected, list) and len(rejected) == len(skipped) else [None] * len(skipped)
+    entries = []
+    for (external_id, reason), raw in zip(skipped, raws, strict=True):
+        try:
+            text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        except (TypeError, ValueError):
+            text = repr(raw)
+        entries.append(QuarantineEntry(str(external_id), str(reason), text))
+    return entries
 
 
 @dataclass
 class Poller:
-    """Polls every enabled account on its own schedule. One instance per app; tasks are owned and cancelled."""
+    """Polls every enabled account on its own persisted schedule. One instance per app; its task is owned.
+
+    Order of precedence for the next attempt: the channel's Retry-After / reset time, then the throttle
+    when the request budget runs low, then exponential backoff with jitter, then the poll interval. The
+    schedule (next attempt, consecutive failures) lives in ``sync_state``, so a restart resumes it.
+    """
 
     mentions: MentionRepo
     accounts: AccountRepo
@@ -77,78 +138,202 @@ class Poller:
     connectors: Mapping[int, Connector]
     clock: Clock
     policy: SlaPolicy = field(default_factory=SlaPolicy)
+    #: Per-channel deadline planner (SlaEngine.planner); ``policy.plan`` when absent.
+    planner: Callable[[str], DeadlinePlan] | None = None
     interval: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
+    health: HealthRepo | None = None
+    #: Stores batches on a worker thread with its own connection (the app); None stores on the loop (tests).
+    store: BackgroundStore | None = None
     _listeners: list[Callable[[SyncReport], None]] = field(default_factory=list, init=False)
     _wake: asyncio.Event | None = field(default=None, init=False)
+    _last: dict[int, SyncReport] = field(default_factory=dict, init=False)
+    _offline_since: int | None = field(default=None, init=False)
+
+    def _plan(self, channel: str) -> DeadlinePlan:
+        return self.planner(channel) if self.planner is not None else self.policy.plan
 
     def subscribe(self, listener: Callable[[SyncReport], None]) -> None:
         self._listeners.append(listener)
 
-    def _emit(self, report: SyncReport) -> None:
+    @property
+    def offline_since(self) -> int | None:
+        """Since when no account's channel could be reached (None while any one answers)."""
+        return self._offline_since
+
+    def last_report(self, account_id: int) -> SyncReport | None:
+        return self._last.get(account_id)
+
+    def _emit(self, report: SyncReport) -> SyncReport:
+        self._last[report.account_id] = report
+        synced = [a.id for a in self.accounts.list(enabled_only=True) if a.id in self.connectors]
+        latest = [self._last.get(account_id) for account_id in synced]
+        if latest and all(r is not None and r.unreachable for r in latest):
+            if self._offline_since is None:
+                self._offline_since = min(r.at for r in latest if r is not None)
+        else:
+            self._offline_since = None
+        if report.offline_since != self._offline_since:
+            report = dataclasses.replace(report, offline_since=self._offline_since)
+            self._last[report.account_id] = report
         for listener in list(self._listeners):
             try:
                 listener(report)
             except Exception:  # a broken listener must not stop sync
                 log.exception("sync listener failed")
+        return report
 
     def wake(self) -> None:
-        """Poll every account now instead of waiting for its schedule."""
+        """Poll every account now instead of waiting for its schedule (a rate limit is still honoured)."""
         if self._wake is not None:
             self._wake.set()
 
+    def reschedule_now(self, account_id: int) -> None:
+        """Make an account due now, e.g. after the agent signed in again; call :meth:`wake` to act at once."""
+        self.sync_state.set_next_attempt(account_id, int(self.clock.now()))
+
     async def sync_account(self, account: AccountRow) -> SyncReport:
-        """One poll of one account: fetch, store the batch in one transaction, only then save the cursor."""
+        """One poll of one account: fetch, store the batch in one transaction, only then save the cursor.
+
+        Never raises for channel or storage trouble: failures come back as a report with ``error`` set,
+        the account's health updated and the next attempt persisted.
+        """
         connector = self.connectors[account.id]
         state = self.sync_state.get(account.id)
         started = int(self.clock.now())
         try:
             batch = await connector.fetch_new(state.cursor)
         except ChannelError as exc:
-            return self._failed(account, exc, started)
-        new = [to_new_mention(account.id, item) for item in batch.items]
+            return self._failed(account, exc, started, connector)
+        except Exception as exc:  # a connector bug must not stop the loop; it is reported like a failure
+            log.exception("connector of account %s raised an untyped error", account.id)
+            return self._failed(account, Permanent(f"Internal error while syncing: {exc!r}"), started, connector)
+        new = batch.items
+        rejected = _rejected_of(connector)
         try:
-            result = self.mentions.store_batch(new, channel=account.kind, fetched_at=started, plan=self.policy.plan)
-            next_at = int(self.clock.now() + self.interval)
-            self.sync_state.record_success(account.id, cursor=batch.next_cursor, at=started, next_attempt_at=next_at)
+            result = await self._store(account.id, new, rejected, channel=account.kind, fetched_at=started)
+            quarantined = self.health.quarantine(account.id, rejected, at=started) if self.health else 0
+            now = self.clock.now()
+            next_at = now + self.interval
+            if len(new) >= CATCH_UP_BATCH:
+                next_at = now  # a backlog: keep going, batch by batch, each one visible as it lands
+            throttle = throttle_until(_rate_limit_of(connector), now)
+            if throttle is not None:
+                next_at = max(next_at, throttle)
+            self.sync_state.record_success(
+                account.id, cursor=batch.next_cursor, at=started, next_attempt_at=math.ceil(next_at)
+            )
         except StorageError as exc:
             # The cursor was not saved: the same items will be fetched again and deduplicated.
             log.error("storing a batch for account %s failed: %s", account.id, exc)
-            report = SyncReport(account.id, started, fetched=len(new), error=str(exc), health=Health.FAILING)
-            self._emit(report)
-            return report
+            return self._emit(SyncReport(account.id, started, fetched=len(new), error=str(exc), health=Health.FAILING))
+        if rejected:
+            log.warning("account %s: %d malformed item(s) quarantined", account.id, len(rejected))
+        partial = getattr(connector, "partial_error", None)
+        if isinstance(partial, ChannelError):
+            # Some pages were stored and the cursor moved; the rest failed: schedule as a failure.
+            progress = dataclasses.replace(
+                self._failed(account, partial, started, connector, emit=False),
+                fetched=len(new),
+                stored=len(result.inserted_ids),
+                duplicates=result.duplicates,
+                new_items=result.new_heads,
+                follow_ups=result.follow_up_heads,
+                quarantined=quarantined,
+            )
+            return self._emit(progress)
         if account.health is not Health.OK:
             self.accounts.set_health(account.id, Health.OK)
-        report = SyncReport(
-            account.id,
-            started,
-            fetched=len(new),
-            stored=len(result.inserted_ids),
-            duplicates=result.duplicates,
-            new_items=result.new_heads,
-            follow_ups=result.follow_up_heads,
-            next_attempt_at=next_at,
+        return self._emit(
+            SyncReport(
+                account.id,
+                started,
+                fetched=len(new),
+                stored=len(result.inserted_ids),
+                duplicates=result.duplicates,
+                new_items=result.new_heads,
+                follow_ups=result.follow_up_heads,
+                next_attempt_at=math.ceil(next_at),
+                quarantined=quarantined,
+                throttled=throttle is not None,
+            )
         )
-        self._emit(report)
-        return report
 
-    def _failed(self, account: AccountRow, exc: ChannelError, now: int) -> SyncReport:
+    async def _store(
+        self,
+        account_id: int,
+        items: list[InboundItem],
+        rejected: list[QuarantineEntry],
+        *,
+        channel: str,
+        fetched_at: int,
+    ) -> UpsertResult:
+        """Store a batch chunk by chunk: on the store's worker thread when there is one, else here, yielding
+        to the event loop between chunks (a backlog stays responsive).
+
+        A failure part-way leaves earlier chunks stored and the cursor unsaved: the next poll fetches the same
+        items again and the store deduplicates them.
+        """
+        plan = self._plan(channel)
+        inserted: list[int] = []
+        new_heads: list[int] = []
+        follow_ups: list[int] = []
+        duplicates = 0
+        for start in range(0, max(len(items), 1), STORE_CHUNK):
+            chunk = items[start : start + STORE_CHUNK]
+            if self.store is not None:
+                part = await self.store.store(account_id, chunk, channel=channel, fetched_at=fetched_at, plan=plan)
+            else:
+                if start:
+                    await asyncio.sleep(0)
+                rows: list[NewMention] = []
+                for item in chunk:
+                    try:
+                        rows.append(to_new_mention(account_id, item))
+                    except (TypeError, ValueError) as exc:
+                        rejected.append(QuarantineEntry(item.external_id, f"unusable item: {exc}", repr(item.raw)))
+                part = self.mentions.store_batch(rows, channel=channel, fetched_at=fetched_at, plan=plan)
+            inserted += part.inserted_ids
+            new_heads += part.new_heads
+            follow_ups += [i for i in part.follow_up_heads if i not in follow_ups]
+            duplicates += part.duplicates
+        return UpsertResult(tuple(inserted), tuple(new_heads), tuple(follow_ups), duplicates)
+
+    def _failed(
+        self, account: AccountRow, exc: ChannelError, now: int, connector: Connector, *, emit: bool = True
+    ) -> SyncReport:
         failures = self.sync_state.get(account.id).consecutive_failures + 1
+        base = max(self.interval, 5.0)
         if isinstance(exc, RateLimited):
-            health, next_at = Health.RATE_LIMITED, int(max(exc.retry_at, now + 1))
+            health, next_at = Health.RATE_LIMITED, math.ceil(max(exc.retry_at, now + 1))
         elif isinstance(exc, AuthExpired):
+            # Polling cannot fix a revoked token: retry rarely until the agent signs in again.
             health, next_at = Health.AUTH_EXPIRED, now + MAX_BACKOFF
+        elif isinstance(exc, Permanent):
+            health, next_at = Health.FAILING, now + backoff_seconds(failures, base=base, rng=self.rng)
         else:
-            health = Health.FAILING if isinstance(exc, Permanent) or failures >= 3 else account.health
-            next_at = now + backoff_seconds(failures, base=max(self.interval, 5.0), rng=self.rng)
-        self.sync_state.record_failure(account.id, error=str(exc), next_attempt_at=next_at)
-        if health is not account.health:
-            self.accounts.set_health(account.id, health, str(exc))
+            health = Health.FAILING if failures >= FAILING_AFTER else Health.DEGRADED
+            cap = MAX_UNREACHABLE_BACKOFF if isinstance(exc, Unreachable) else MAX_BACKOFF
+            next_at = now + backoff_seconds(failures, base=base, rng=self.rng, cap=cap)
+        # The channel's own reset time comes before our backoff (a 5xx while the budget is spent).
+        throttle = throttle_until(_rate_limit_of(connector), now)
+        if throttle is not None and not isinstance(exc, AuthExpired):
+            next_at = max(next_at, math.ceil(throttle))
+        reason = str(exc)
+        self.sync_state.record_failure(account.id, error=reason, next_attempt_at=next_at)
+        if health is not account.health or reason != account.health_reason:
+            self.accounts.set_health(account.id, health, reason)
         level = logging.INFO if isinstance(exc, Transient | RateLimited) else logging.WARNING
         log.log(level, "sync of account %s failed (%s): %s", account.id, type(exc).__name__, exc)
-        report = SyncReport(account.id, now, error=str(exc), health=health, next_attempt_at=next_at)
-        self._emit(report)
-        return report
+        report = SyncReport(
+            account.id,
+            now,
+            error=reason,
+            health=health,
+            next_attempt_at=next_at,
+            unreachable=isinstance(exc, Unreachable),
+        )
+        return self._emit(report) if emit else report
 
     async def sync_once(self) -> list[SyncReport]:
         """One pass over every enabled account that has a connector (``care-console sync --once``)."""
@@ -158,31 +343,38 @@ class Poller:
                 reports.append(await self.sync_account(account))
         return reports
 
+    async def poll_due(self, *, forced: bool = False) -> float:
+        """Poll each account whose persisted next attempt has come (every one when ``forced``).
+
+        Even when forced, an account the channel asked to wait (rate limited) is left alone until then.
+
+        Returns:
+            The epoch time at which the next account is due (at most one interval away).
+        """
+        now = self.clock.now()
+        soonest = now + self.interval
+        for account in self.accounts.list(enabled_only=True):
+            if account.id not in self.connectors:
+                continue
+            due = self.sync_state.get(account.id).next_attempt_at
+            waiting_for_channel = account.health is Health.RATE_LIMITED and due is not None and due > now
+            if due is None or due <= now or (forced and not waiting_for_channel):
+                due = (await self.sync_account(account)).next_attempt_at
+            if due is not None:
+                soonest = min(soonest, due)
+        return soonest
+
     async def run(self) -> None:
         """Poll forever, each account when its persisted ``next_attempt_at`` comes (so restarts don't hammer)."""
         self._wake = asyncio.Event()
+        forced = False
         while True:
-            now = self.clock.now()
-            soonest = now + self.interval
-            for account in self.accounts.list(enabled_only=True):
-                if account.id not in self.connectors:
-                    continue
-                due = self.sync_state.get(account.id).next_attempt_at
-                if due is None or due <= now:
-                    report = await self.sync_account(account)
-                    due = report.next_attempt_at
-                if due is not None:
-                    soonest = min(soonest, due)
+            soonest = await self.poll_due(forced=forced)
             delay = max(0.5, soonest - self.clock.now())
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except TimeoutError:
-                continue
-            # A wake-up means "now": poll every account regardless of its schedule.
-            await self._poll_all_now()
-
-    async def _poll_all_now(self) -> None:
-        for account in self.accounts.list(enabled_only=True):
-            if account.id in self.connectors:
-                await self.sync_account(account)
+                forced = False
+            else:
+                forced = True  # a wake-up means "now": poll every account regardless of its schedule

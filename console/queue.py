@@ -2,29 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from console.ports import Clock
 from storage.events import EventRepo
 from storage.mentions import MentionRepo, QueueView
-from storage.rows import DeadlineRow, EventRow, MentionRow
+from storage.queue_queries import AlertItem, QueueQuery, QueueQueryRepo, search_terms
+from storage.rows import DeadlineRow, EventRow, MentionRow, ReplyState
 
-__all__ = ["QueueService", "QueueView"]
+__all__ = ["AlertItem", "QueueQuery", "QueueService", "QueueView", "local_day_start", "search_terms"]
+
+#: Filtered counts stop here, so that a count never walks a million rows ("10,000+").
+COUNT_CAP = 10_000
+
+
+def local_day_start(now: float) -> int:
+    """Local midnight of the day ``now`` falls in, as epoch seconds (the "Resolved today" view)."""
+    local = datetime.fromtimestamp(now).astimezone()
+    return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
 
 
 class QueueService:
     """A thin facade so that widgets depend on console only; sorting and filtering stay in SQL (STYLE B5)."""
 
-    def __init__(self, mentions: MentionRepo, events: EventRepo, clock: Clock) -> None:
+    def __init__(
+        self, mentions: MentionRepo, events: EventRepo, clock: Clock, *, queries: QueueQueryRepo | None = None
+    ) -> None:
         self._mentions = mentions
         self._events = events
+        self._queries = queries if queries is not None else QueueQueryRepo(mentions.db)
         self.clock = clock
 
-    def queue_ids(self, view: QueueView = QueueView.OPEN) -> list[int]:
-        return self._mentions.queue_ids(view)
+    def queue_ids(
+        self, query: QueueQuery | QueueView = QueueView.OPEN, *, limit: int | None = None, offset: int = 0
+    ) -> list[int]:
+        """Ids of the items of a view (with its filters and search), in the view's order; a page with ``limit``."""
+        if isinstance(query, QueueView):
+            query = QueueQuery(view=query)
+        now = self.clock.now()
+        return self._queries.queue_ids(query, now=int(now), day_start=local_day_start(now), limit=limit, offset=offset)
+
+    def count(self, query: QueueQuery, *, cap: int | None = COUNT_CAP) -> int:
+        """How many items the query shows, counting at most ``cap``."""
+        now = self.clock.now()
+        return self._queries.count(query, now=int(now), day_start=local_day_start(now), cap=cap)
 
     def rows_by_id(self, ids: Iterable[int]) -> dict[int, MentionRow]:
         return self._mentions.rows_by_id(ids)
+
+    def reply_states(self, ids: Sequence[int]) -> dict[int, ReplyState]:
+        """The latest unsent reply's state per item (draft, queued, sending, failed)."""
+        return self._queries.reply_states(ids)
 
     def thread(self, head_id: int) -> list[MentionRow]:
         return self._mentions.thread(head_id)
@@ -35,8 +64,32 @@ class QueueService:
     def history(self, mention_id: int) -> list[EventRow]:
         return self._events.for_mention(mention_id)
 
+    def other_conversations(self, mention_id: int) -> list[tuple[int, int, str, str]]:
+        """The same customer's other items, newest first: ``(id, posted_at, status, text)``."""
+        return self._queries.other_conversations(mention_id)
+
+    def last_survey_answer(self, mention_id: int) -> tuple[int, int | None, str] | None:
+        """The customer's latest Net Easy answer ``(answered_at, score, text)``, or None."""
+        return self._queries.last_survey_answer(mention_id)
+
+    def known_tags(self, prefix: str = "") -> list[str]:
+        return self._queries.known_tags(prefix)
+
+    def accounts(self) -> list[tuple[int, str, str]]:
+        """``(id, channel kind, handle)`` of every account."""
+        return self._queries.accounts()
+
     def open_count(self) -> int:
         return self._mentions.count(QueueView.OPEN)
+
+    def near_breach_count(self) -> int:
+        return self._queries.near_breach_count(int(self.clock.now()))
+
+    def entered_warning(self, since: int, until: int) -> list[AlertItem]:
+        return self._queries.entered_warning(since, until)
+
+    def entered_breach(self, since: int, until: int) -> list[AlertItem]:
+        return self._queries.entered_breach(since, until)
 
     def record_breaches(self) -> list[int]:
         """Log every deadline that has just passed as a breach (once); returns the affected mention ids."""

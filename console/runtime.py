@@ -11,20 +11,37 @@ from pathlib import Path
 
 import httpx
 
+from console.accounts import AccountService
+from console.channels import ChannelKind, build_connector
 from console.channels.base import AccountRef, Connector
-from console.channels.mastodon import MastodonConnector
+from console.export.service import ExportService
+from console.health import ChannelHealth
 from console.inbox import Poller
+from console.manual import MANUAL_KIND, ManualIntake
 from console.ports import Clock, MemorySecretStore, SecretStore
 from console.queue import QueueService
+from console.reply_desk import ReplyDesk, build_reply_desk
 from console.sandbox import SandboxServer
+from console.sandbox.faults import FaultRule
+from console.shifts import ShiftService
 from console.sla import SlaPolicy
+from console.sla_engine import SlaEngine
+from console.store_worker import BackgroundStore
+from console.surveys import SurveyService
+from console.triage import Triage
+from console.upstream import UpstreamChecker
+from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import DB_FILENAME, open_database
+from storage.deadlines import DeadlineRepo
 from storage.events import EventRepo
+from storage.health import HealthRepo
 from storage.lock import InstanceLock
 from storage.mentions import MentionRepo
-from storage.rows import AccountRow
+from storage.replies import ReplyRepo
+from storage.rows import AccountRow, ReplyRow
 from storage.settings import (
+    AGENT_NAME,
     FIRST_RESPONSE_MINUTES,
     NEXT_RESPONSE_MINUTES,
     POLL_SECONDS,
@@ -32,6 +49,11 @@ from storage.settings import (
     WARN_FRACTION,
     SettingsRepo,
 )
+from storage.shifts import ShiftRepo
+from storage.surveys import SurveyRepo
+from storage.templates import TemplateRepo
+from storage.triage import TriageRepo
+from storage.upstream import UpstreamRepo
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +72,7 @@ class SandboxOptions:
     seed: int = 1
     rate_per_minute: float = 4.0
     backlog: int = 12
+    faults: tuple[FaultRule, ...] = ()  # fault switches on from the start (issue 5)
 
 
 @dataclass
@@ -76,10 +99,90 @@ class Runtime:
     connectors: dict[int, Connector] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     close_db: Callable[[], None] = lambda: None
+    #: Puts a fresh token for an account into the secret store (the sandbox's; None for real channels).
+    renew_token: Callable[[int], None] | None = None
+    #: Templates, checks, drafts and the outbox (issue 8); built by open_runtime.
+    replies: ReplyDesk | None = None
+    #: The SLA engine (issue 14): policies, calendars, pauses, follow-up commitments, breaches.
+    sla: SlaEngine | None = None
+    #: Net Easy surveys (issue 9): the guard, sending through the outbox, answers read after each sync.
+    surveys: SurveyService | None = None
+    #: Status, priority and tag changes with undo (issue 7); tells the SLA engine about status changes.
+    triage: Triage | None = None
+    #: Shifts (issue 10): start and end, notes for the next shift, shifts left open at a crash.
+    shifts: ShiftService | None = None
+    #: Shift summaries and their exports (issue 10), off the GUI loop in a worker thread.
+    exports: ExportService | None = None
+    _health: ChannelHealth | None = field(default=None, init=False, repr=False)
+    #: Account removal and item counts (issue 6); built by open_runtime.
+    account_admin: AccountAdmin | None = None
+
+    @property
+    def health(self) -> ChannelHealth:
+        """Channel health for the status bar, the health strip and re-authentication."""
+        if self._health is None:
+            repo = self.poller.health
+            assert repo is not None, "open_runtime gives the poller a HealthRepo"
+            self._health = ChannelHealth(
+                self.accounts, self.sync_state, repo, self.poller, self.connectors, renew_token=self.renew_token
+            )
+        return self._health
 
     @property
     def on_sandbox(self) -> bool:
         return self.sandbox is not None
+
+    def attach_account(self, row: AccountRow) -> None:
+        """Start syncing an account added or re-enabled while the app runs (the accounts dialog calls this)."""
+        if row.kind == ChannelKind.MANUAL or not row.enabled:
+            return
+        existing = self.connectors.get(row.id)
+        if existing is not None:
+            # A new credential was saved for a running account: drop the connector's cached one.
+            task = asyncio.get_running_loop().create_task(existing.aclose(), name=f"forget-credential-{row.id}")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            self.poller.wake()
+            return
+        client = httpx.AsyncClient(timeout=http_timeout(), trust_env=row.base_url.startswith("https"))
+        self.clients.append(client)
+        connector = build_connector(row.kind, client, _ref(row), self.secrets, self.clock)
+        if connector is not None:
+            self.connectors[row.id] = connector
+            self.poller.wake()
+
+    def manual_intake(self) -> ManualIntake:
+        """Pasted posts enter the queue through the same store and SLA planner as synced ones."""
+        planner = self.poller.planner
+        plan = planner(MANUAL_KIND) if planner is not None else self.poller.policy.plan
+        sla = self.sla
+        return ManualIntake(
+            self.mentions, self.accounts, self.clock, plan, on_follow_ups=sla.recompute if sla is not None else None
+        )
+
+    def account_service(self, *, keyring_warning: str | None = None) -> AccountService:
+        """The accounts service for the dialog: verifies credentials, keeps them in the secret store."""
+        assert self.account_admin is not None, "open_runtime builds the account admin"
+        client = httpx.AsyncClient(timeout=http_timeout())
+        self.clients.append(client)
+        return AccountService(
+            self.accounts,
+            self.account_admin,
+            self.secrets,
+            self.clock,
+            client,
+            keyring_warning=keyring_warning,
+            on_added=self.attach_account,
+        )
+
+    def start_sending(self) -> asyncio.Task[None] | None:
+        """Start the outbox sender (replies queued offline or before a crash leave now)."""
+        if self.replies is None:
+            return None
+        task = asyncio.get_running_loop().create_task(self.replies.outbox.run(), name="outbox")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
 
     def start_polling(self) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self.poller.run(), name="poller")
@@ -99,6 +202,10 @@ class Runtime:
             await client.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
+        if self.exports is not None:
+            self.exports.close()
+        if self.poller.store is not None:
+            await self.poller.store.aclose()
         self.close_db()
         self.lock.release()
 
@@ -146,10 +253,15 @@ def open_runtime(
     server: SandboxServer | None = None
     secret_store = secrets
     refs: dict[int, AccountRef] = {}
+    renew_token: Callable[[int], None] | None = None
     if force_sandbox or not real_accounts:
         options = sandbox or SandboxOptions()
         server = SandboxServer(
-            seed=options.seed, rate_per_minute=options.rate_per_minute, backlog=options.backlog, clock=clock
+            seed=options.seed,
+            rate_per_minute=options.rate_per_minute,
+            backlog=options.backlog,
+            clock=clock,
+            faults=options.faults,
         )
         server.start()
         row = accounts.add(
@@ -164,11 +276,18 @@ def open_runtime(
         sandbox_secrets = MemorySecretStore()
         sandbox_secrets.set(f"mastodon:{row.id}", server.token)
         secret_store = sandbox_secrets
+
+        def renew_sandbox_token(account_id: int, server: SandboxServer = server) -> None:
+            # The sandbox hands out its current token directly: signing in again after a revocation.
+            sandbox_secrets.set(f"mastodon:{account_id}", server.token)
+
+        renew_token = renew_sandbox_token
         refs[row.id] = AccountRef(row.id, row.kind, row.handle, server.base_url)
     else:
         for row in real_accounts:
             refs[row.id] = _ref(row)
     policy = sla_policy(settings)
+    sla = SlaEngine(DeadlineRepo(db, mentions), settings, clock)
     interval = poll_seconds if poll_seconds is not None else float(settings.get(POLL_SECONDS))
     runtime = Runtime(
         data_dir=data_dir,
@@ -182,19 +301,70 @@ def open_runtime(
         mentions=mentions,
         events=events,
         queue=QueueService(mentions, events, clock),
-        poller=Poller(mentions, accounts, sync_state, {}, clock, policy=policy, interval=interval),
+        poller=Poller(
+            mentions,
+            accounts,
+            sync_state,
+            {},
+            clock,
+            policy=policy,
+            planner=sla.planner,
+            interval=interval,
+            health=HealthRepo(db),
+            store=BackgroundStore(data_dir / DB_FILENAME),
+        ),
         sandbox=server,
         close_db=db.conn.close,
+        renew_token=renew_token,
+        sla=sla,
+        account_admin=AccountAdmin(db),
+        triage=Triage(
+            TriageRepo(db), clock, actor=lambda: settings.get(AGENT_NAME), on_status_change=sla.on_status_change
+        ),
     )
+    runtime.poller.subscribe(sla.on_synced)
+    runtime.shifts = ShiftService(ShiftRepo(db), settings, clock)
+    runtime.exports = ExportService(data_dir / DB_FILENAME, clock, settings)
     for account_id, ref in refs.items():
-        if ref.kind != "mastodon":
-            log.warning("account %s: channel %s has no connector yet; it is not synced", account_id, ref.kind)
-            continue
+        if ref.kind == ChannelKind.MANUAL:
+            continue  # pasted items; nothing to poll
         client = httpx.AsyncClient(timeout=http_timeout(), trust_env=ref.base_url.startswith("https"))
-        runtime.clients.append(client)
-        runtime.connectors[account_id] = MastodonConnector(client, account=ref, secrets=secret_store, clock=clock)
+        runtime.clients.append(client)  # closed by aclose, with or without a connector
+        connector = build_connector(ref.kind, client, ref, secret_store, clock)
+        if connector is None:
+            log.warning("account %s: channel %s has no connector; it is not synced", account_id, ref.kind)
+            continue
+        runtime.connectors[account_id] = connector
     runtime.poller.connectors = runtime.connectors
+    # Mastodon sends no notification for edits and deletions: re-read open threads now and then (issue 6).
+    upstream = UpstreamChecker(UpstreamRepo(db), runtime.connectors, clock)
+    upstream.tasks = runtime.tasks  # cancelled with the runtime's other tasks
+    runtime.poller.subscribe(upstream.on_synced)
+    runtime.replies = build_reply_desk(
+        replies=ReplyRepo(db), templates=TemplateRepo(db), mentions=mentions, accounts=accounts,
+        connectors=runtime.connectors, settings=settings, clock=clock, on_sent=_reply_sent_hook(runtime),
+    )  # fmt: skip
+    outbox = runtime.replies.outbox
+
+    def send_survey(mention_id: int, text: str, visibility: str | None) -> int:
+        return outbox.queue(mention_id, text, visibility=visibility, purpose="survey")
+
+    runtime.surveys = SurveyService(
+        SurveyRepo(db), mentions, settings, clock, send_survey, on_status_change=sla.on_status_change
+    )
+    runtime.poller.subscribe(runtime.surveys.on_sync)  # after the SLA engine's listener: it reopens first
     return runtime
+
+
+def _reply_sent_hook(runtime: Runtime) -> Callable[[ReplyRow], None]:
+    """Tell the SLA engine that a reply reached the customer (first/next response met; holding promise)."""
+
+    def on_sent(row: ReplyRow) -> None:
+        engine = runtime.sla
+        if engine is not None and row.sent_at is not None:
+            engine.reply_sent(row.mention_id, row.sent_at, purpose=row.purpose, holding_until=row.holding_until)
+
+    return on_sent
 
 
 def _ref(row: AccountRow) -> AccountRef:

@@ -133,6 +133,14 @@ class SyncStateRepo:
         except sqlite3.Error as exc:
             raise StorageError(f"Could not save the sync position: {exc}") from exc
 
+    def set_next_attempt(self, account_id: int, next_attempt_at: int) -> None:
+        """Move the persisted next attempt (e.g. to now, after the agent signed in again)."""
+        with self._db.atomic():
+            self._conn.execute("INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (account_id,))
+            self._conn.execute(
+                "UPDATE sync_state SET next_attempt_at = ? WHERE account_id = ?", (next_attempt_at, account_id)
+            )
+
     def record_failure(self, account_id: int, *, error: str, next_attempt_at: int) -> int:
         """Count a failed poll and persist when to try again; returns the consecutive failure count."""
         with self._db.atomic():

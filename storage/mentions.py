@@ -38,7 +38,13 @@ _MENTION_COLUMNS = (
 
 
 class QueueView(StrEnum):
+    """The queue's views; storage/queue_queries.py answers all of them, ``queue_ids`` below OPEN and ALL."""
+
     OPEN = "open"
+    BREACHED = "breached"
+    WAITING = "waiting"
+    FOLLOW_UPS = "follow_ups"
+    RESOLVED_TODAY = "resolved_today"
     ALL = "all"
 
 
@@ -111,6 +117,11 @@ class MentionRepo:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The database, for repositories that read the same tables (storage/queue_queries.py)."""
+        return self._db
 
     # ------------------------------------------------------------------ writes
     def store_batch(

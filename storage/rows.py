@@ -41,6 +41,7 @@ class ReplyState(StrEnum):
 
 class Health(StrEnum):
     OK = "ok"
+    DEGRADED = "degraded"  # a poll failed; retrying with backoff (sync_state.next_attempt_at says when)
     AUTH_EXPIRED = "auth_expired"
     RATE_LIMITED = "rate_limited"
     FAILING = "failing"
@@ -143,6 +144,16 @@ class ReplyRow:
     error: str
     created_at: int
     sent_at: int | None
+    purpose: str = "reply"
+    template_id: int | None = None
+    queued_at: int | None = None
+    next_attempt_at: int | None = None
+    url: str = ""
+    target_id: int | None = None  # the message answered (the newest customer message when queued)
+    corrects_id: int | None = None  # purpose "correction": the sent reply this one corrects
+    hold_reason: str = ""  # non-empty: queued but held until the agent confirms (freshness)
+    seen_at: int | None = None  # when the agent last saw the thread before writing this reply
+    holding_until: int | None = None  # purpose "holding": when the promised follow-up is due
 
 
 @dataclass(frozen=True, slots=True)

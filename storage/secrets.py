@@ -36,6 +36,10 @@ class KeyringSecretStore:
         except keyring.errors.KeyringError as exc:
             raise SecretStoreUnavailable(f"The OS keyring is not usable: {exc}") from exc
 
+    def backend_name(self) -> str:
+        backend = keyring.get_keyring()
+        return f"{type(backend).__module__}.{type(backend).__name__}"
+
     def usable(self) -> bool:
         """True when a real backend answers (the fail backend raises on every call)."""
         try:

@@ -24,11 +24,24 @@ class Setting(Generic[T]):
 
 
 AGENT_NAME = Setting("agent.name", "", str)
+WELCOME_DONE = Setting("app.welcome_done", False, bool)
 FIRST_RESPONSE_MINUTES = Setting("sla.first_response_minutes", 30, int, 1, 7 * 24 * 60)
 NEXT_RESPONSE_MINUTES = Setting("sla.next_response_minutes", 60, int, 1, 7 * 24 * 60)
 RESOLUTION_HOURS = Setting("sla.resolution_hours", 24, int, 1, 30 * 24)
 WARN_FRACTION = Setting("sla.warn_fraction", 0.25, float, 0.0, 0.9)
+#: The SLA policy set as JSON (console/sla_policy.py); empty = the defaults shipped in resources/sla_policy.json.
+SLA_POLICIES = Setting("sla.policies", "", str)
 POLL_SECONDS = Setting("sync.poll_seconds", 30, int, 5, 3600)
+#: Net Easy survey (console/surveys.py): the question keeps both anchors (metrics.md: customers mix up the direction).
+SURVEY_QUESTION = Setting(
+    "survey.question",
+    "Overall, how easy was it to get the help you wanted today? "
+    "Reply with a number from 1 (extremely easy) to 7 (extremely difficult).",
+    str,
+)
+SURVEY_CUSTOMER_DAYS = Setting("survey.customer_days", 30, int, 0, 180)
+SURVEY_PROMPT_AFTER_RESOLVE = Setting("survey.prompt_after_resolve", True, bool)
+NET_EASY_MIN_N = Setting("survey.min_n", 30, int, 1, 10_000)
 
 
 class SettingsRepo:

@@ -61,10 +61,14 @@ def test_newer_database_exits_2_and_is_untouched(tmp_path: Path, capsys: pytest.
 def test_doctor_reports_database_and_accounts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main.main(["--data-dir", str(tmp_path), "sync", "--once"])
     capsys.readouterr()
-    main.main(["--data-dir", str(tmp_path), "doctor"])
+    code = main.main(["--data-dir", str(tmp_path), "doctor"])
     out = capsys.readouterr().out
-    assert "database: ok" in out
-    assert "mastodon @care enabled: ok" in out
+    assert code == (1 if "\n!! " in "\n" + out else 0)
+    assert "ok database:" in out
+    assert "integrity ok" in out
+    assert "ok account 1: mastodon @care enabled: ok" in out
+    assert "keyring:" in out
+    assert (tmp_path / "logs" / "care-console.log").exists()
 
 
 @pytest.mark.slow

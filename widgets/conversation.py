@@ -35,6 +35,9 @@ from PySide6.QtWidgets import (
 from console.model import DeadlineKind, DeadlineRow, EventRow, MentionKind, MentionRow
 from console.ports import Clock
 from console.sla import Band, band, format_countdown
+from widgets.conversation_extras import LinkGuard, insert_linked_text, triage_detail
+from widgets.dark import surface as theme_surface
+from widgets.dark import text as theme_text
 from widgets.theme import DIRECT_PILL, SECONDARY_TEXT, channel_label, local_time
 
 EMPTY_TEXT = "Select an item to see the conversation"
@@ -52,6 +55,12 @@ _EVENT_LABELS: dict[str, str] = {
     "follow_up": "Customer follow-up",
     "reopened": "Reopened by the customer",
     "breached": "SLA breached",
+    "survey_sent": "Net Easy survey sent",
+    "survey_answered": "Net Easy answer",
+    "reply_queued": "Reply queued",
+    "reply_sent": "Reply sent",
+    "reply_failed": "Reply not sent",
+    "reply_corrected": "Reply corrected",
 }
 
 
@@ -120,6 +129,11 @@ def event_text(event: EventRow, now: float) -> str:
             label += f": {_KIND_LABELS[DeadlineKind(deadline)].lower()}"
         except ValueError:
             label += f": {deadline}"
+    if isinstance(data, dict):
+        label += triage_detail(event.kind, data)  # status, priority, tags (issue 7)
+    if event.kind == "survey_answered" and isinstance(data, dict):
+        score = data.get("score")
+        label += f": {score}" if isinstance(score, int) else (" to score by hand" if data.get("needs_review") else "")
     return f"{local_time(event.at, now=now)}   {label} · {event.actor}"
 
 
@@ -203,14 +217,19 @@ class ConversationPane(QWidget):
         self._thread.setObjectName("threadView")
         self._thread.setOpenLinks(False)
         self._thread.setOpenExternalLinks(False)
+        # Links: a hover shows the real target, a click opens only http(s) in the system browser (issue 7).
+        self._links = LinkGuard(self._thread, self._open_url, is_safe_url)
+        self._thread.highlighted.connect(self._on_thread_highlighted)
+        self._thread.anchorClicked.connect(self._on_thread_anchor_clicked)
         self._thread.setReadOnly(True)
         self._thread.setUndoRedoEnabled(False)
         self._thread.setFrameShape(QFrame.Shape.NoFrame)
         self._thread.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         content.addWidget(self._thread, 1)
 
-        history_title = self._plain_label("sectionTitle")
+        history_title = self._history_title = self._plain_label("sectionTitle")
         history_title.setText("History")
+        self._content = content
         content.addWidget(history_title)
         self._history = QListWidget()
         self._history.setObjectName("historyList")
@@ -225,6 +244,14 @@ class ConversationPane(QWidget):
     @property
     def mention_id(self) -> int | None:
         return self._mention_id
+
+    def add_section(self, widget: QWidget) -> None:
+        """Show ``widget`` between the thread and the history (e.g. the customer panel)."""
+        self._content.insertWidget(self._content.indexOf(self._history_title), widget)
+
+    def hovered_link(self) -> str:
+        """The link target the pointer is on (shown in a tooltip before any click), or ""."""
+        return self._links.hovered
 
     def is_empty(self) -> bool:
         return self._stack.currentWidget() is self._empty
@@ -311,20 +338,20 @@ class ConversationPane(QWidget):
         meta_format = QTextCharFormat()
         meta_format.setForeground(QColor(SECONDARY_TEXT))
         direct_format = QTextCharFormat()
-        direct_format.setForeground(QColor(DIRECT_PILL.text))
+        direct_format.setForeground(theme_text(DIRECT_PILL.text))
         direct_format.setFontWeight(QFont.Weight.DemiBold)
         body_format = QTextCharFormat()
         body_format.setFont(base)
         for position, message in enumerate(thread):
             frame = QTextFrameFormat()
             frame.setBorder(1)
-            frame.setBorderBrush(QColor("#E1E4E8"))
+            frame.setBorderBrush(theme_surface("#E1E4E8"))
             frame.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
             frame.setPadding(10)
             frame.setTopMargin(0 if position == 0 else 10)
             frame.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
             direct = message.kind is MentionKind.DIRECT
-            frame.setBackground(QColor("#F8F5FE" if direct else "#FFFFFF"))
+            frame.setBackground(theme_surface("#F8F5FE" if direct else "#FFFFFF"))
             cursor.movePosition(QTextCursor.MoveOperation.End)
             cursor.insertFrame(frame)
             cursor.insertText(message.author_name.strip() or message.author_handle, name_format)
@@ -335,7 +362,7 @@ class ConversationPane(QWidget):
             block = QTextBlockFormat()
             block.setTopMargin(6)
             cursor.insertBlock(block, body_format)
-            cursor.insertText(message.text, body_format)
+            insert_linked_text(cursor, message.text, body_format)
         self._thread.moveCursor(QTextCursor.MoveOperation.Start)
 
     def _show_deadlines(self, deadlines: list[DeadlineRow], now: float) -> None:
@@ -375,6 +402,15 @@ class ConversationPane(QWidget):
             style.polish(label)
 
     # ------------------------------------------------------------------ slots
+    @Slot(QUrl)
+    def _on_thread_highlighted(self, url: QUrl) -> None:
+        self._links.on_highlighted(url)
+
+    @Slot(QUrl)
+    def _on_thread_anchor_clicked(self, url: QUrl) -> None:
+        if self._links.on_anchor_clicked(url):
+            self.url_opened.emit(url.toString())
+
     @Slot()
     def _on_open_button_clicked(self) -> None:
         if is_safe_url(self._url):

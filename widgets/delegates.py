@@ -208,7 +208,8 @@ class ChannelDelegate(PlainTextDelegate):
         direct = bool(index.data(Role.IS_DIRECT))
         badge_width = (QFontMetrics(badge_font).horizontalAdvance("DM") + 12 + _GAP) if direct else 0
         available = max(0, cell.right() - _PAD - left - badge_width)
-        text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, available)
+        # A narrow column shows the channel's dot only (its name is in the tooltip), never a stub like "M…".
+        text = label if metrics.horizontalAdvance(label) <= available else ""
         painter.setFont(base)
         painter.setPen(_text_colour(opt))
         painter.drawText(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 
@@ -29,6 +30,13 @@ class ErrorBar(QFrame):
         self._message.setWordWrap(True)
         self._message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self._message, 1)
+        self._copy = QPushButton("Copy details")
+        self._copy.setObjectName("errorBarCopy")
+        self._copy.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._copy.clicked.connect(self._on_copy_clicked)
+        self._copy.hide()
+        layout.addWidget(self._copy, 0, Qt.AlignmentFlag.AlignTop)
+        self._details = ""
         self._dismiss = QPushButton("Dismiss")
         self._dismiss.setObjectName("errorBarDismiss")
         self._dismiss.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -42,12 +50,25 @@ class ErrorBar(QFrame):
     def dismiss_button(self) -> QPushButton:
         return self._dismiss
 
+    def copy_button(self) -> QPushButton:
+        return self._copy
+
     @Slot(str)
-    def show_message(self, message: str) -> None:
+    @Slot(str, str)
+    def show_message(self, message: str, details: str = "") -> None:
+        """Show ``message``; with ``details`` (a redacted crash report), offer "Copy details"."""
         self._count = 1 if self.isHidden() else self._count + 1
         suffix = f"  ({self._count} errors; showing the latest)" if self._count > 1 else ""
         self._message.setText(message + suffix)
+        self._details = details
+        self._copy.setText("Copy details")
+        self._copy.setVisible(bool(details))
         self.show()
+
+    @Slot()
+    def _on_copy_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self._details)
+        self._copy.setText("Copied")
 
     @Slot()
     def _on_dismiss_clicked(self) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QToolButton,
@@ -20,20 +21,33 @@ from PySide6.QtWidgets import (
 from typing_extensions import override
 
 from console.ports import Clock
+from console.queue import QueueView as QueueViewName
 from console.sla import format_age, format_countdown
+from widgets.composer import Composer
 from widgets.conversation import ConversationPane
+from widgets.dark import ThemeFollower
 from widgets.error_bar import ErrorBar
+from widgets.health import HealthStrip, offline_text
+from widgets.net_easy_panel import NetEasyPanel
 from widgets.queue_model import QueueModel
 from widgets.queue_view import QueueView
+from widgets.survey_button import SurveyPanel, SurveySource
 from widgets.theme import health_label, load_stylesheet, local_time
+from widgets.workbench import Workbench
 
 if TYPE_CHECKING:
+    from console.alerts import AlertMonitor
+    from console.health import HealthSnapshot
     from console.inbox import SyncReport
+    from console.keymap import KeyMap
     from console.queue import QueueService
+    from console.reply_desk import ReplyDesk
+    from console.triage import Triage
 
 APP_NAME = "Care Console"
 GEOMETRY_KEY = "main_window/geometry"
 SPLITTER_KEY = "main_window/splitter"
+HEADER_KEY = "main_window/queue_header"
 DEFAULT_SIZE = (1400, 860)
 #: Share of the window width that the queue gets before the user moves the splitter.
 QUEUE_SHARE = 0.62
@@ -62,32 +76,58 @@ class MainWindow(QMainWindow):
         *,
         title_suffix: str = "",
         settings: QSettings | None = None,
+        replies: ReplyDesk | None = None,
+        triage: Triage | None = None,
+        alerts: AlertMonitor | None = None,
+        surveys: SurveySource | None = None,
+        keymap: KeyMap | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle(APP_NAME + title_suffix)
         self.setStyleSheet(load_stylesheet())
+        self._theme = ThemeFollower(self)  # the dark variant when the system prefers dark (widgets/dark.py)
         self._queue = queue
         self._clock = clock
         self._settings = settings
         self._reports: dict[int, SyncReport] = {}
         self._sync_override: tuple[str, bool] | None = None
+        self._offline: str | None = None  # "Offline since 14:02 · 3 replies waiting" while no channel answers
 
         self._model = QueueModel(queue, clock, self)
         self._view = QueueView(clock)
         self._view.setModel(self._model)
         self._pane = ConversationPane(queue, clock)
+        self._desk = replies
+        self._composer = Composer(replies) if replies is not None else None
         self._error_bar = ErrorBar()
+        self._health_strip = HealthStrip()
+        self._workbench = Workbench(
+            self, queue=queue, view=self._view, model=self._model, pane=self._pane, triage=triage, alerts=alerts,
+            keymap=keymap, reply_editor=self._composer.editor if self._composer is not None else None,
+            reload=lambda changed: self._reload(changed=changed), show_error=self.show_error,
+        )  # fmt: skip
 
         self._build_layout()
         self._build_actions()
         self._build_status_bar()
+        self._workbench.build_menus(self.menuBar())
+        self._workbench.heading_changed.connect(self._on_workbench_heading_changed)
+        self._pane.add_section(self._workbench.customer_panel)
+        self._net_easy: NetEasyPanel | None = None
+        self._survey_panel = self._wire_surveys(surveys)
 
         self._view.first_painted.connect(self.first_paint)
         self._view.mention_selected.connect(self._pane.show_mention)
         self._view.mention_activated.connect(self._on_view_mention_activated)
         self._view.ticked.connect(self._on_view_ticked)
         self._view.ticked.connect(self._pane.on_tick)
+        self._theme.changed.connect(self._pane.refresh)
+        if self._composer is not None and self._desk is not None:
+            self._view.mention_selected.connect(self._composer.set_mention)
+            self._composer.reply_queued.connect(self._on_composer_reply_queued)
+            self._composer.draft_saved.connect(self._on_composer_draft_saved)
+            self._desk.outbox.subscribe(self._on_outbox_changed)
         back = QShortcut(
             QKeySequence(Qt.Key.Key_Escape), self._pane, context=Qt.ShortcutContext.WidgetWithChildrenShortcut
         )
@@ -112,14 +152,14 @@ class MainWindow(QMainWindow):
         heading.setObjectName("panelHeading")
         heading_layout = QHBoxLayout(heading)
         heading_layout.setContentsMargins(14, 10, 14, 10)
-        title = QLabel("Open queue")
+        title = self._panel_title = QLabel("Open")
         title.setObjectName("panelTitle")
         self._heading_count = QLabel()
         self._heading_count.setObjectName("panelCount")
         heading_layout.addWidget(title)
         heading_layout.addWidget(self._heading_count)
         heading_layout.addStretch(1)
-        hint = QLabel("Nearest deadline first")
+        hint = self._panel_hint = QLabel("Nearest deadline first")
         hint.setObjectName("panelHint")
         heading_layout.addWidget(hint)
         self._sync_button = QToolButton()
@@ -129,13 +169,14 @@ class MainWindow(QMainWindow):
         heading_layout.addSpacing(8)
         heading_layout.addWidget(self._sync_button)
         left_layout.addWidget(heading)
+        left_layout.addWidget(self._workbench.filter_bar)
         left_layout.addWidget(self._view, 1)
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.setObjectName("mainSplitter")
         self._splitter.setChildrenCollapsible(False)
         self._splitter.addWidget(left)
-        self._splitter.addWidget(self._pane)
+        self._splitter.addWidget(self._conversation_panel())
         self._splitter.setStretchFactor(0, 3)
         self._splitter.setStretchFactor(1, 2)
         queue_width = round(DEFAULT_SIZE[0] * QUEUE_SHARE)
@@ -146,9 +187,57 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._error_bar)
+        layout.addWidget(self._health_strip)
         layout.addWidget(self._splitter, 1)
         self.setCentralWidget(central)
         self.resize(*DEFAULT_SIZE)
+
+    def _wire_surveys(self, surveys: SurveySource | None) -> SurveyPanel | None:
+        """The Net Easy section under the thread (widgets/survey_button.py), when surveys are wired."""
+        if surveys is None:
+            return None
+        panel = SurveyPanel(surveys, self._clock)
+        self._pane.add_section(panel)
+        self.addAction(panel.send_action)
+        self._view.mention_selected.connect(panel.set_mention)
+        panel.failed.connect(self.show_error)
+        panel.survey_sent.connect(self._pane.refresh)
+        panel.survey_scored.connect(self._pane.refresh)
+        if self._workbench.triage_actions is not None:
+            self._workbench.triage_actions.changed.connect(panel.on_triage_changed)
+        self.net_easy_action = QAction("&Net Easy report…", self)
+        self.net_easy_action.setStatusTip("Net Easy with n, interval and response rate, per channel, agent, shift")
+        self.net_easy_action.triggered.connect(lambda: self._show_net_easy(surveys))
+        menus = [m for m in self.menuBar().findChildren(QMenu) if m.title() == "&View"]
+        if menus:
+            menus[0].addAction(self.net_easy_action)
+        return panel
+
+    def _show_net_easy(self, surveys: SurveySource) -> None:
+        """Open (or raise) the non-modal Net Easy report."""
+        if self._net_easy is None:
+            self._net_easy = NetEasyPanel(surveys, self._clock, self)
+        else:
+            self._net_easy.reload()
+        self._net_easy.show()
+        self._net_easy.raise_()
+
+    @property
+    def survey_panel(self) -> SurveyPanel | None:
+        return self._survey_panel
+
+    def _conversation_panel(self) -> QWidget:
+        """The conversation pane, with the reply composer under it when replies are wired."""
+        if self._composer is None:
+            return self._pane
+        panel = QSplitter(Qt.Orientation.Vertical)
+        panel.setObjectName("conversationSplitter")
+        panel.setChildrenCollapsible(False)
+        panel.addWidget(self._pane)
+        panel.addWidget(self._composer)
+        panel.setStretchFactor(0, 3)
+        panel.setStretchFactor(1, 2)
+        return panel
 
     def _build_actions(self) -> None:
         self.sync_action = QAction("&Sync now", self)
@@ -160,11 +249,14 @@ class MainWindow(QMainWindow):
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.quit_action.triggered.connect(self.close)
-        self.open_queue_action = QAction("&Open queue", self)
-        self.open_queue_action.setCheckable(True)
-        self.open_queue_action.setChecked(True)
-        self.open_queue_action.setShortcut(QKeySequence("Ctrl+1"))
-        self.open_queue_action.triggered.connect(self._on_open_queue_action_triggered)
+        #: The Open view (Ctrl+1); the other views (Ctrl+2…6) are in the View menu (widgets/workbench.py).
+        self.open_queue_action = self._workbench.filter_bar.view_actions[QueueViewName.OPEN]
+        #: Opens the SLA policy dialog (connected by main.py to widgets/sla_settings.open_sla_settings).
+        self.sla_settings_action = QAction("SLA &policy…", self)
+        #: Open the Accounts dialog and the manual intake (connected by main.py; issue 6).
+        self.accounts_action = QAction("&Accounts…", self)
+        self.manual_intake_action = QAction("Add a post by &hand…", self)
+        self.manual_intake_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
         self.about_action = QAction(f"&About {APP_NAME}", self)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(self._on_about_action_triggered)
@@ -172,11 +264,14 @@ class MainWindow(QMainWindow):
         menu_bar = self.menuBar()
         file_menu = menu_bar.addMenu("&File")
         file_menu.addAction(self.sync_action)
+        file_menu.addAction(self.sla_settings_action)
+        file_menu.addAction(self.accounts_action)
+        file_menu.addAction(self.manual_intake_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        view_menu = menu_bar.addMenu("&View")
-        view_menu.addAction(self.open_queue_action)
+        menu_bar.addMenu("&View")  # filled by the workbench
         help_menu = menu_bar.addMenu("&Help")
+        self.help_menu = help_menu
         help_menu.addAction(self.about_action)
 
         self._sync_button.setDefaultAction(self.sync_action)
@@ -196,6 +291,10 @@ class MainWindow(QMainWindow):
         status.addWidget(self._sync_label, 1)
         status.addPermanentWidget(self._deadline_label)
         status.addPermanentWidget(self._count_label)
+        self._outbox_label = QLabel()
+        self._outbox_label.setObjectName("outboxStatus")
+        status.addPermanentWidget(self._outbox_label)
+        self._outbox_label.hide()
 
     # ------------------------------------------------------------------ accessors (main.py, tests)
     @property
@@ -211,8 +310,27 @@ class MainWindow(QMainWindow):
         return self._pane
 
     @property
+    def health_strip(self) -> HealthStrip:
+        return self._health_strip
+
+    @Slot(object)
+    def on_health(self, snapshot: HealthSnapshot) -> None:
+        """Channel health changed: update the strip, and the status bar while offline."""
+        now = self._clock.now()
+        self._health_strip.set_snapshot(snapshot, now)
+        self._offline = offline_text(snapshot, now=now)
+        self._update_sync_status()
+
+    @property
     def error_bar(self) -> ErrorBar:
         return self._error_bar
+
+    @property
+    def composer(self) -> Composer | None:
+        return self._composer
+
+    def outbox_status_text(self) -> str:
+        return self._outbox_label.text() if not self._outbox_label.isHidden() else ""
 
     def sync_status_text(self) -> str:
         return self._sync_label.text()
@@ -234,6 +352,8 @@ class MainWindow(QMainWindow):
         self._sync_override = None
         self._reload(changed=(*report.new_items, *report.follow_ups))
         self._update_sync_status()
+        if self._survey_panel is not None:
+            self._survey_panel.refresh()  # an answer may have arrived
 
     @Slot()
     def refresh_queue(self) -> None:
@@ -241,8 +361,8 @@ class MainWindow(QMainWindow):
         self._reload(changed=None)
 
     @Slot(str)
-    def show_error(self, message: str) -> None:
-        self._error_bar.show_message(message)
+    def show_error(self, message: str, details: str = "") -> None:
+        self._error_bar.show_message(message, details)
 
     @Slot(str, bool)
     def set_sync_status(self, text: str, ok: bool) -> None:
@@ -270,10 +390,16 @@ class MainWindow(QMainWindow):
             self._pane.refresh()
         self._update_status()
 
+    def _update_outbox_status(self) -> None:
+        waiting = self._desk.outbox.waiting_count() if self._desk is not None else 0
+        self._outbox_label.setText(f"{waiting} {'reply' if waiting == 1 else 'replies'} waiting to send")
+        self._outbox_label.setVisible(waiting > 0)
+
     def _update_status(self) -> None:
+        self._update_outbox_status()
         count = self._model.rowCount()
-        self._count_label.setText(f"{count:,} open")
-        self._heading_count.setText(f"{count:,}")
+        self._count_label.setText(self._workbench.count_text())
+        self._heading_count.setText(f"{count:,}{'+' if self._model.canFetchMore() else ''}")
         self._update_next_deadline(self._clock.now())
 
     def _update_next_deadline(self, now: float) -> None:
@@ -300,6 +426,9 @@ class MainWindow(QMainWindow):
 
     def _update_sync_status(self) -> None:
         if self._sync_override is not None:
+            return
+        if self._offline is not None:
+            self._set_sync_label(self._offline, ok=False)
             return
         if not self._reports:
             self._set_sync_label("Not synced yet", ok=True)
@@ -342,12 +471,16 @@ class MainWindow(QMainWindow):
         splitter = self._settings.value(SPLITTER_KEY)
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self._splitter.restoreState(splitter)
+        header = self._settings.value(HEADER_KEY)
+        if isinstance(header, QByteArray) and not header.isEmpty():
+            self._view.horizontalHeader().restoreState(header)
 
     def _save_state(self) -> None:
         if self._settings is None:
             return
         self._settings.setValue(GEOMETRY_KEY, self.saveGeometry())
         self._settings.setValue(SPLITTER_KEY, self._splitter.saveState())
+        self._settings.setValue(HEADER_KEY, self._view.horizontalHeader().saveState())
         self._settings.sync()
 
     @override
@@ -367,6 +500,24 @@ class MainWindow(QMainWindow):
             self._pane.show_mention(mention_id)
         self._pane.focus_thread()
 
+    def _on_outbox_changed(self, mention_id: int) -> None:
+        self._update_outbox_status()
+        self._model.refresh_rows({mention_id})  # the queue's Reply column and the SLA met by a sent reply
+        if self._pane.mention_id == mention_id:
+            self._pane.refresh()  # deadlines and the reply events in the history
+        if self._composer is not None and self._composer.mention_id == mention_id:
+            self._composer.refresh_replies()
+
+    @Slot(int)
+    def _on_composer_draft_saved(self, mention_id: int) -> None:
+        self._model.refresh_rows({mention_id})
+
+    @Slot(int)
+    def _on_composer_reply_queued(self, _reply_id: int) -> None:
+        self._update_outbox_status()
+        if self._composer is not None and self._composer.mention_id is not None:
+            self._model.refresh_rows({self._composer.mention_id})
+
     @Slot()
     def _on_back_shortcut_activated(self) -> None:
         self._view.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -375,11 +526,10 @@ class MainWindow(QMainWindow):
     def _on_sync_action_triggered(self) -> None:
         self.sync_requested.emit()
 
-    @Slot()
-    def _on_open_queue_action_triggered(self) -> None:
-        self.open_queue_action.setChecked(True)  # the only view for now; more views join this group later
-        self.refresh_queue()
-        self._view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    @Slot(str, str)
+    def _on_workbench_heading_changed(self, title: str, hint: str) -> None:
+        self._panel_title.setText(title)
+        self._panel_hint.setText(hint)
 
     @Slot()
     def _on_about_action_triggered(self) -> None:

@@ -18,8 +18,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from typing_extensions import override
 
-from console.model import MentionKind, MentionRow
+from console.model import MentionKind, MentionRow, ReplyState
 from console.ports import Clock
+from console.queue import QueueQuery, search_terms
 from console.sla import Band, band, format_age, format_countdown, next_change
 from widgets.theme import BAND_TEXT, SECONDARY_TEXT, channel_label, local_time
 
@@ -31,6 +32,9 @@ CACHE_SIZE = 2_000
 MAX_DIFF_RUNS = 64
 #: Preview text longer than this is cut; the full text is in the tooltip and the conversation pane.
 PREVIEW_CHARS = 240
+#: Ids read per page: the model holds the first page of a view and fetches more as the view scrolls
+#: (Spyder's chunks, STYLE B5), so that switching views stays cheap at a million mentions.
+PAGE_SIZE = 2_000
 
 _ROOT = QModelIndex()
 _DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -43,8 +47,10 @@ class Col(IntEnum):
     CHANNEL = 0
     CUSTOMER = 1
     PREVIEW = 2
-    RECEIVED = 3
-    SLA = 4
+    TAGS = 3
+    RECEIVED = 4
+    SLA = 5
+    REPLY = 6
 
 
 class Role(IntEnum):
@@ -59,14 +65,29 @@ class Role(IntEnum):
     CHANNEL_KIND = auto()  # "mastodon", ...
     CHANNEL_LABEL = auto()  # "Mastodon", without the DM marker
     MESSAGE_COUNT = auto()
+    TAGS = auto()  # tuple of tags
+    REPLY_STATE = auto()  # a ReplyState value ("draft", "queued", "sending", "failed") or None
+    HIGHLIGHT = auto()  # tuple of lower-case search words to highlight in the preview
+    STATUS = auto()  # a MentionStatus value
+    PRIORITY = auto()  # 1 urgent, 2 normal, 3 low
 
 
 _HEADERS: dict[Col, str] = {
     Col.CHANNEL: "Channel",
     Col.CUSTOMER: "Customer",
     Col.PREVIEW: "Message",
+    Col.TAGS: "Tags",
     Col.RECEIVED: "Received",
     Col.SLA: "SLA",
+    Col.REPLY: "Reply",
+}
+
+_REPLY_LABELS: dict[ReplyState, str] = {
+    ReplyState.DRAFT: "Draft",
+    ReplyState.QUEUED: "Queued",
+    ReplyState.SENDING: "Sending",
+    ReplyState.FAILED: "Failed",
+    ReplyState.SENT: "",
 }
 
 #: What a tick can change: the countdown text, its colour and its band (B5 rule 3).
@@ -76,9 +97,15 @@ TICK_ROLES: list[int] = [_DISPLAY, Qt.ItemDataRole.ForegroundRole, Role.BAND]
 class QueueSource(Protocol):
     """What the model reads: the queue order (sorted and filtered in SQL) and rows by id (QueueService)."""
 
-    def queue_ids(self) -> list[int]: ...
+    def queue_ids(self, query: QueueQuery, *, limit: int | None = None, offset: int = 0) -> list[int]: ...
 
     def rows_by_id(self, ids: Iterable[int]) -> Mapping[int, MentionRow]: ...
+
+    def reply_states(self, ids: Sequence[int]) -> Mapping[int, ReplyState]: ...
+
+
+def split_tags(tags: str) -> tuple[str, ...]:
+    return tuple(t for t in (part.strip() for part in tags.split(",")) if t)
 
 
 def preview_line(text: str) -> str:
@@ -113,6 +140,7 @@ class QueueModel(QAbstractTableModel):
         *,
         batch_size: int = BATCH_SIZE,
         cache_size: int = CACHE_SIZE,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(parent)
         if cache_size <= batch_size:
@@ -124,7 +152,12 @@ class QueueModel(QAbstractTableModel):
         self._ids: list[int] = []
         self._positions: dict[int, int] | None = None  # id -> row, built on demand, dropped on every change
         self._cache: OrderedDict[int, MentionRow | None] = OrderedDict()  # None: the id no longer exists
+        self._replies: dict[int, ReplyState] = {}  # of the cached rows only
         self._now = clock.now()
+        self._query = QueueQuery()
+        self._highlight: tuple[str, ...] = ()
+        self._page_size = page_size
+        self._more = False  # the last read filled its limit: there may be more ids to fetch
 
     # ------------------------------------------------------------------ Qt model API
     @override
@@ -134,6 +167,19 @@ class QueueModel(QAbstractTableModel):
     @override
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(Col)
+
+    @override
+    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> bool:
+        return not parent.isValid() and self._more
+
+    @override
+    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> None:
+        if parent.isValid() or not self._more:
+            return
+        page = self._source.queue_ids(self._query, limit=self._page_size, offset=len(self._ids))
+        self._more = len(page) == self._page_size
+        known = set(self._ids)
+        self._insert(len(self._ids), [i for i in page if i not in known])
 
     @override
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
@@ -194,14 +240,36 @@ class QueueModel(QAbstractTableModel):
             self._diff(old, new)
 
     def reload(self) -> None:
-        """Re-read the queue order from the source."""
-        self.set_ids(self._source.queue_ids())
+        """Re-read the queue order from the source: as many ids as are loaded now, at least one page."""
+        limit = max(self._page_size, len(self._ids))
+        ids = self._source.queue_ids(self._query, limit=limit)
+        self._more = len(ids) == limit
+        self.set_ids(ids)
+
+    @property
+    def query(self) -> QueueQuery:
+        """The view, filters and search the rows come from."""
+        return self._query
+
+    def set_query(self, query: QueueQuery) -> None:
+        """Show another view or filter: the first page of its ids (a reset when little is shared)."""
+        if query == self._query:
+            return
+        self._query = query
+        self._highlight = tuple(search_terms(query.search))
+        ids = self._source.queue_ids(query, limit=self._page_size)
+        self._more = len(ids) == self._page_size
+        if ids == self._ids:
+            self.refresh_cached()  # the highlight may have changed
+        else:
+            self.set_ids(ids)
 
     def refresh_rows(self, ids: Iterable[int]) -> None:
         """These mentions changed in storage: forget their cached rows and repaint only their rows."""
         wanted = list(ids)
         for mention_id in wanted:
             self._cache.pop(mention_id, None)
+            self._replies.pop(mention_id, None)
         positions = sorted({pos for mention_id in wanted if (pos := self.row_of(mention_id)) is not None})
         for first, last in _runs(positions):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(Col) - 1))
@@ -269,10 +337,15 @@ class QueueModel(QAbstractTableModel):
         window = self._ids[start : start + self._batch_size]
         wanted = [mention_id for mention_id in window if mention_id not in self._cache]
         found = self._source.rows_by_id(wanted)
+        replies = self._source.reply_states(wanted)
         for mention_id in wanted:
             self._cache[mention_id] = found.get(mention_id)
+            state = replies.get(mention_id)
+            if state is not None:
+                self._replies[mention_id] = state
         while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+            evicted, _row = self._cache.popitem(last=False)
+            self._replies.pop(evicted, None)
 
     # ------------------------------------------------------------------ set_ids diffs
     def _insert(self, at: int, ids: list[int]) -> None:
@@ -287,6 +360,7 @@ class QueueModel(QAbstractTableModel):
         self.beginRemoveRows(_ROOT, first, last)
         for mention_id in self._ids[first : last + 1]:
             self._cache.pop(mention_id, None)
+            self._replies.pop(mention_id, None)
         del self._ids[first : last + 1]
         self._positions = None
         self.endRemoveRows()
@@ -300,6 +374,7 @@ class QueueModel(QAbstractTableModel):
             self._ids = new
             self._positions = None
             self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k in new_set)
+            self._replies = {k: v for k, v in self._replies.items() if k in new_set}
             self.endResetModel()
             return
         for first, last in reversed(removed):
@@ -338,6 +413,11 @@ class QueueModel(QAbstractTableModel):
             return f"({mention.message_count}) {line}" if mention.message_count > 1 else line
         if col is Col.RECEIVED:
             return format_age(mention.last_message_at, self._now)
+        if col is Col.TAGS:
+            return ", ".join(split_tags(mention.tags))
+        if col is Col.REPLY:
+            state = self._replies.get(mention.id)
+            return "" if state is None else _REPLY_LABELS[state]
         return "—" if mention.due_at is None else format_countdown(mention.due_at, self._now)
 
     def _tooltip(self, mention: MentionRow, col: Col) -> str:
@@ -350,6 +430,11 @@ class QueueModel(QAbstractTableModel):
             return f"{text}\nFirst contact with us" if mention.is_first_contact else text
         if col is Col.PREVIEW:
             return mention.text
+        if col is Col.TAGS:
+            return ", ".join(split_tags(mention.tags))
+        if col is Col.REPLY:
+            state = self._replies.get(mention.id)
+            return "" if state is None else f"Latest reply: {_REPLY_LABELS[state].lower()}"
         if col is Col.RECEIVED:
             text = f"Posted {local_time(mention.posted_at, now=self._now)}"
             if mention.last_message_at != mention.posted_at:
@@ -388,3 +473,14 @@ class QueueModel(QAbstractTableModel):
                 return channel_label(mention.channel)
             case Role.MESSAGE_COUNT:
                 return mention.message_count
+            case Role.TAGS:
+                return split_tags(mention.tags)
+            case Role.REPLY_STATE:
+                state = self._replies.get(mention.id)
+                return None if state is None else state.value
+            case Role.HIGHLIGHT:
+                return self._highlight
+            case Role.STATUS:
+                return mention.status.value
+            case Role.PRIORITY:
+                return mention.priority

@@ -20,16 +20,19 @@ from typing_extensions import override
 
 from console.ports import Clock
 from widgets.delegates import ChannelDelegate, CustomerDelegate, PlainTextDelegate, SlaDelegate
+from widgets.queue_delegates import HighlightDelegate, ReplyStateDelegate, TagsDelegate
 from widgets.queue_model import Col, QueueModel, Role
 
 ROW_HEIGHT = 32
 TICK_MS = 1_000
 #: Preferred widths; the preview column takes whatever is left.
 COLUMN_WIDTHS: dict[Col, int] = {
-    Col.CHANNEL: 142,
-    Col.CUSTOMER: 226,
+    Col.CHANNEL: 84,  # the channel's dot and the DM badge; wider columns add the channel's name
+    Col.CUSTOMER: 170,
+    Col.TAGS: 96,
     Col.RECEIVED: 84,
     Col.SLA: 104,
+    Col.REPLY: 70,
 }
 
 
@@ -97,6 +100,14 @@ class QueueView(QTableView):
         self.setItemDelegateForColumn(Col.SLA, self._sla_delegate)
         self.setItemDelegateForColumn(Col.CUSTOMER, self._customer_delegate)
         self.setItemDelegateForColumn(Col.CHANNEL, self._channel_delegate)
+        self._highlight_delegate = HighlightDelegate(self)
+        self._tags_delegate = TagsDelegate(self)
+        self._reply_delegate = ReplyStateDelegate(self)
+        self.setItemDelegateForColumn(Col.PREVIEW, self._highlight_delegate)
+        self.setItemDelegateForColumn(Col.TAGS, self._tags_delegate)
+        self.setItemDelegateForColumn(Col.REPLY, self._reply_delegate)
+        self.setAccessibleName("Queue")
+        self.setAccessibleDescription("Queue items of the current view; Enter opens the conversation")
 
         self.doubleClicked.connect(self._on_view_double_clicked)
 

@@ -62,6 +62,7 @@ _CHANNEL_LABELS: dict[str, str] = {
 
 _HEALTH_LABELS: dict[Health, str] = {
     Health.OK: "account OK",
+    Health.DEGRADED: "retrying",
     Health.AUTH_EXPIRED: "sign-in expired",
     Health.RATE_LIMITED: "rate limited",
     Health.FAILING: "account failing",

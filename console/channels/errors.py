@@ -4,6 +4,7 @@ ChannelError
  ├── AuthExpired      the token was revoked or expired: the account turns red, sends wait
  ├── RateLimited      retry_at (epoch seconds) says when the channel will talk again
  ├── Transient        network trouble, 5xx, timeouts, malformed pages: retry with backoff
+ │    └── Unreachable  the host could not be reached at all (offline, DNS, refused, no answer)
  └── Permanent        the request itself is wrong (404 deleted, 422 invalid): do not retry
 """
 
@@ -26,6 +27,10 @@ class RateLimited(ChannelError):
 
 class Transient(ChannelError):
     pass
+
+
+class Unreachable(Transient):
+    """No connection to the host: when every channel says this, the app is offline."""
 
 
 class Permanent(ChannelError):

@@ -26,7 +26,7 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
 
@@ -35,6 +35,7 @@ __all__ = [
     "MastodonConnector",
     "ParsedPage",
     "RateLimitInfo",
+    "StatusCheck",
     "html_to_text",
     "id_key",
     "parse_instance",
@@ -296,6 +297,7 @@ class ParsedPage:
     ids: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     size: int = 0  # entries in the payload, for the "short page" test
+    rejected: list[object] = field(default_factory=list)  # the raw JSON of each ``skipped`` entry, same order
 
     @property
     def max_id(self) -> str | None:
@@ -324,13 +326,16 @@ def parse_notifications(payload: object) -> ParsedPage:
     notification_ids: list[str] = []
     ids: list[str] = []
     skipped: list[tuple[str, str]] = []
+    rejected: list[object] = []
     for entry in payload:
         if not isinstance(entry, dict):
             skipped.append(("?", f"entry is {type(entry).__name__}, not an object"))
+            rejected.append(entry)
             continue
         notification_id = _as_id(entry.get("id"))
         if notification_id is None:
             skipped.append(("?", "notification has no id"))
+            rejected.append(entry)
             continue
         ids.append(notification_id)
         if entry.get("type") != "mention":
@@ -338,15 +343,24 @@ def parse_notifications(payload: object) -> ParsedPage:
         status = entry.get("status")
         if not isinstance(status, dict):
             skipped.append((notification_id, "mention notification without a status"))
+            rejected.append(entry)
             continue
         try:
             item = parse_status(status)
         except ValueError as exc:
             skipped.append((notification_id, str(exc)))
+            rejected.append(entry)
             continue
         items.append(item)
         notification_ids.append(notification_id)
-    return ParsedPage(items=items, notification_ids=notification_ids, ids=ids, skipped=skipped, size=len(payload))
+    return ParsedPage(
+        items=items,
+        notification_ids=notification_ids,
+        ids=ids,
+        skipped=skipped,
+        size=len(payload),
+        rejected=rejected,
+    )
 
 
 def parse_link_header(value: str) -> dict[str, str]:
@@ -582,6 +596,14 @@ def with_mention(text: str, handle: str) -> str:
     return f"@{handle} {text}" if text else f"@{handle}"
 
 
+@dataclass(frozen=True, slots=True)
+class StatusCheck:
+    """What :meth:`MastodonConnector.check_statuses` found: edited statuses and deleted status ids."""
+
+    edited: list[InboundItem] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
 # --------------------------------------------------------------------------------------------------------
 # The connector
 # --------------------------------------------------------------------------------------------------------
@@ -639,6 +661,11 @@ class MastodonConnector:
         self.rate_limit: RateLimitInfo | None = None
         #: Entries the latest :meth:`fetch_new` dropped as malformed: ``(notification id or "?", reason)``.
         self.skipped: list[tuple[str, str]] = []
+        #: The raw JSON of each :attr:`skipped` entry, in the same order (for the quarantine).
+        self.rejected: list[object] = []
+        #: Set when the latest :meth:`fetch_new` stopped early on an error after reading some pages: the
+        #: batch holds those pages, and the caller should treat the poll as failed after storing it.
+        self.partial_error: ChannelError | None = None
 
     # -- transport ------------------------------------------------------------------------------------
 
@@ -677,10 +704,18 @@ class MastodonConnector:
                 data=data,
                 headers=request_headers,
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise Unreachable(f"Could not reach {self._host} for {what}: {type(exc).__name__}: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise Transient(f"{self._host} did not answer {what} in time ({type(exc).__name__}).") from exc
         except httpx.UnsupportedProtocol as exc:
             raise Permanent(f"The server address {self._base_url!r} is not an http(s) URL: {exc}") from exc
+        except httpx.RemoteProtocolError as exc:
+            if "without sending a response" in str(exc):
+                raise Unreachable(
+                    f"Could not reach {self._host} for {what}: it closed the connection without answering."
+                ) from exc
+            raise Transient(f"{self._host} broke off {what}: {exc}") from exc
         except httpx.TransportError as exc:
             raise Transient(f"Could not reach {self._host} for {what}: {type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
@@ -828,20 +863,32 @@ class MastodonConnector:
             Malformed entries are left out and listed in :attr:`skipped`.
 
         Raises:
-            AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`.
+            AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`. Raised only
+                when no page could be read; a later page's error is kept in :attr:`partial_error` instead.
         """
         start = _as_id(cursor.get("min_id")) if cursor else None
         if cursor and start is None:
             log.warning("Mastodon cursor for %s has no usable min_id; syncing the newest page", self._host)
         self.skipped = []
+        self.rejected = []
         collected: list[tuple[str, InboundItem]] = []
         seen_ids: list[str] = []
         current = start
         pages = 0
+        self.partial_error = None
         while True:
-            page = await self._notifications_page(current)
+            try:
+                page = await self._notifications_page(current)
+            except ChannelError as exc:
+                if pages == 0:
+                    raise
+                # Keep the pages read so far: they are contiguous after the cursor, so storing them and
+                # moving the cursor is safe, and a flaky link still makes progress (the poller reports exc).
+                self.partial_error = exc
+                break
             pages += 1
             self.skipped.extend(page.skipped)
+            self.rejected.extend(page.rejected)
             for notification_id, item in zip(page.notification_ids, page.items, strict=True):
                 collected.append((notification_id, item))
             seen_ids.extend(page.ids)
@@ -933,10 +980,14 @@ class MastodonConnector:
             The posted status's id, URL and time.
 
         Raises:
-            Permanent: 422 (too long, empty, …) or 404 (the target was deleted).
+            Permanent: 422 (too long, empty, …) or 404 (the target was deleted); too long is caught before
+                sending once :meth:`instance_limits` was read.
             ChannelError: Any other failure; Transient ones may be retried with the same key.
         """
         chosen = "direct" if target.visibility == "direct" else (visibility or target.visibility or "public")
+        status_text = with_mention(text, target.author_handle)
+        if self._instance_limits is not None:
+            self.check_length(status_text)
         if chosen not in _VISIBILITIES:
             log.info("Sending a reply with non-standard visibility %r to %s", chosen, self._host)
         path = "/api/v1/statuses"
@@ -944,7 +995,7 @@ class MastodonConnector:
             "POST",
             path,
             data={
-                "status": with_mention(text, target.author_handle),
+                "status": status_text,
                 "in_reply_to_id": target.external_id,
                 "visibility": chosen,
             },
@@ -962,6 +1013,93 @@ class MastodonConnector:
             posted_at = math.floor(self._clock.now())
         url = _optional_str(payload, "url") or _optional_str(payload, "uri")
         return ReplyReceipt(external_id=external_id, url=url, posted_at=posted_at)
+
+    async def edit_reply(self, external_id: str, text: str) -> ReplyReceipt:
+        """Replace the text of one of our posted statuses (``PUT /api/v1/statuses/:id``, Mastodon 3.5+).
+
+        The edit is idempotent (the same text twice gives the same status), so retries are safe. Mentions
+        already in the status are kept only if ``text`` repeats them; callers pass the full new text.
+
+        Args:
+            external_id: The id of our status.
+            text: The corrected text.
+
+        Returns:
+            The status's id (unchanged), URL and edit time.
+
+        Raises:
+            Permanent: 404 (deleted), 422 (too long), 403 (not ours), among others.
+            ChannelError: Any other failure.
+        """
+        path = f"/api/v1/statuses/{quote(external_id, safe='')}"
+        payload = await self._json("PUT", path, data={"status": text})
+        if not isinstance(payload, dict):
+            raise self._malformed("PUT", path, "expected the edited status")
+        edited_id = _as_id(payload.get("id")) or external_id
+        stamp = payload.get("edited_at") or payload.get("created_at")
+        try:
+            at = parse_time(stamp) if isinstance(stamp, str) else math.floor(self._clock.now())
+        except ValueError:
+            at = math.floor(self._clock.now())
+        url = _optional_str(payload, "url") or _optional_str(payload, "uri")
+        return ReplyReceipt(external_id=edited_id, url=url, posted_at=at)
+
+    def check_length(self, text: str) -> None:
+        """Refuse a reply the instance would reject as too long (422), before it is sent.
+
+        Uses the limits cached by :meth:`instance_limits` (or Mastodon's defaults when not read yet).
+        URLs count as ``characters_reserved_per_url`` and ``@user@domain`` as ``@user`` (channels.md §1).
+
+        Args:
+            text: The reply as it will be posted (with the mention).
+
+        Raises:
+            Permanent: The reply is longer than ``max_characters``.
+        """
+        limits = self._instance_limits or InstanceLimits()
+        length = reply_length(text, characters_reserved_per_url=limits.characters_reserved_per_url)
+        if length > limits.max_characters:
+            raise Permanent(
+                f"The reply is {length} characters; the limit on {self._host} is {limits.max_characters} "
+                f"(each link counts as {limits.characters_reserved_per_url}).",
+                status=422,
+            )
+
+    async def check_statuses(self, known: Mapping[str, str | None]) -> StatusCheck:
+        """Re-read stored statuses to catch edits and deletions (channels.md §1 pitfalls).
+
+        Mastodon sends no notification when a customer edits or deletes a post, so open threads are
+        re-fetched: a 404 means "deleted upstream", a changed ``edited_at`` means the text changed.
+
+        Args:
+            known: ``{status id: the edited_at we stored (None when never edited)}``.
+
+        Returns:
+            The edited statuses (as items with their new text) and the ids of deleted ones.
+
+        Raises:
+            AuthExpired, RateLimited, Transient: The check could not run; nothing is concluded.
+        """
+        edited: list[InboundItem] = []
+        deleted: list[str] = []
+        for external_id, stored_edit in known.items():
+            path = f"/api/v1/statuses/{quote(external_id, safe='')}"
+            try:
+                payload = await self._json("GET", path)
+            except Permanent as exc:
+                if exc.status in (404, 410):
+                    deleted.append(external_id)
+                    continue
+                raise
+            try:
+                item = parse_status(payload)
+            except ValueError as exc:
+                log.warning("Skipped a malformed status %s while checking for edits: %s", external_id, exc)
+                continue
+            edited_at = payload.get("edited_at") if isinstance(payload, dict) else None
+            if isinstance(edited_at, str) and edited_at and edited_at != stored_edit:
+                edited.append(item)
+        return StatusCheck(edited=edited, deleted=deleted)
 
     async def aclose(self) -> None:
         """Forget the cached token and instance limits.

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import email.parser
 import email.policy
 import email.utils
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import math
+import random
 import re
+import socket
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,7 +29,16 @@ from typing import Any, Final, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from console.ports import Clock, SystemClock
-from console.sandbox.traffic import CUSTOMERS, ArrivalProcess, FollowUp, Thread, Topic, TrafficGenerator
+from console.sandbox.faults import Drawn, Fault, FaultPlan, FaultRule, parse_fault_spec
+from console.sandbox.traffic import (
+    CUSTOMERS,
+    ArrivalProcess,
+    FollowUp,
+    Thread,
+    Topic,
+    TrafficGenerator,
+    is_survey_prompt,
+)
 
 __all__ = ["SandboxServer", "run_standalone"]
 
@@ -200,6 +213,7 @@ class _Status:
     topic: Topic = Topic.GENERAL  # what a simulated customer wrote about; drives their reaction to replies
     depth: int = 0  # how many customer follow-ups to agent replies precede this status in its thread
     pinned: bool = False
+    edited_at: float | None = None  # set by PUT /api/v1/statuses/:id
 
 
 @dataclass(slots=True)
@@ -221,6 +235,7 @@ class _AgentReply:
     follow_up: FollowUp | None
     due_at: float
     answered: bool = False
+    survey: bool = False  # the reply asked the Net Easy question; the customer answers it (or not)
 
 
 class _World:
@@ -410,12 +425,15 @@ class _World:
         if in_reply_to is not None and in_reply_to.account is not self.brand:
             ordinal = len(self._replies)
             follow_up = None
-            if in_reply_to.depth < MAX_FOLLOW_UP_DEPTH:
+            survey = is_survey_prompt(text)
+            if survey:
+                follow_up = self.traffic.survey_answer(ordinal=ordinal)
+            elif in_reply_to.depth < MAX_FOLLOW_UP_DEPTH:
                 follow_up = self.traffic.follow_up(
                     ordinal=ordinal, topic=in_reply_to.topic, language=in_reply_to.language, depth=in_reply_to.depth
                 )
             due_at = now + follow_up.delay if follow_up is not None else math.inf
-            self._replies.append(_AgentReply(status, in_reply_to, ordinal, follow_up, due_at))
+            self._replies.append(_AgentReply(status, in_reply_to, ordinal, follow_up, due_at, survey=survey))
         return status
 
     def next_follow_up_due(self) -> float:
@@ -435,9 +453,16 @@ class _World:
                 if not force:
                     continue
                 parent = reply.parent
-                follow_up = self.traffic.follow_up(
-                    ordinal=reply.ordinal, topic=parent.topic, language=parent.language, depth=parent.depth, force=True
-                )
+                if reply.survey:
+                    follow_up = self.traffic.survey_answer(ordinal=reply.ordinal, force=True)
+                else:
+                    follow_up = self.traffic.follow_up(
+                        ordinal=reply.ordinal,
+                        topic=parent.topic,
+                        language=parent.language,
+                        depth=parent.depth,
+                        force=True,
+                    )
                 if follow_up is None:
                     continue
             elif now is not None and reply.due_at > now:
@@ -568,7 +593,7 @@ class _Renderer:
             "replies_count": status.replies_count,
             "reblogs_count": 0,
             "favourites_count": 0,
-            "edited_at": None,
+            "edited_at": None if status.edited_at is None else _iso(status.edited_at),
             "favourited": False,
             "reblogged": False,
             "muted": False,
@@ -745,6 +770,7 @@ class _Request:
     headers: Mapping[str, str]  # lower-case names
     body: bytes
     client: str
+    faults: Drawn = field(default_factory=Drawn)
 
 
 @dataclass(slots=True)
@@ -752,6 +778,7 @@ class _Response:
     status: int
     payload: Any
     headers: dict[str, str] = field(default_factory=dict)
+    html: str | None = None  # sent as text/html instead of the JSON payload
 
 
 def _error(status: HTTPStatus, message: str, **headers: str) -> _Response:
@@ -806,9 +833,12 @@ Handler = Callable[[_Request, "re.Match[str]"], _Response]
 class _Api:
     """Routes requests to handlers; applies auth, rate limits and idempotency. Thread-safe via the world lock."""
 
-    def __init__(self, world: _World, *, token: str, requests: RequestLog) -> None:
+    def __init__(self, world: _World, *, token: str, requests: RequestLog, faults: FaultPlan) -> None:
         self._world = world
         self._token = token
+        self.faults = faults
+        self._shuffle = random.Random(0)
+        self._generation = 0
         self._requests = requests
         self.render = _Renderer(world)
         self._limiter = _RateLimiter()
@@ -817,31 +847,81 @@ class _Api:
             (re.compile(r"/api/v1/notifications"), {"GET": self._notifications}, True),
             (re.compile(r"/api/v1/notifications/(?P<id>[^/]+)"), {"GET": self._notification}, True),
             (re.compile(r"/api/v1/statuses"), {"POST": self._post_status}, True),
-            (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)"), {"GET": self._status}, True),
+            (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)"), {"GET": self._status, "PUT": self._edit_status}, True),
             (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)/context"), {"GET": self._context}, True),
             (re.compile(r"/api/v1/accounts/verify_credentials"), {"GET": self._verify_credentials}, True),
             (re.compile(r"/api/v2/instance"), {"GET": self._instance}, False),
         ]
 
+    @property
+    def lock(self) -> threading.RLock:
+        return self._world.lock
+
+    def log(self, method: str, path: str, query: dict[str, list[str]]) -> None:
+        self._requests.append((method, path, query))
+
     def handle(self, request: _Request) -> _Response:
         with self._world.lock:
-            self._requests.append((request.method, request.path, request.query))
+            self.log(request.method, request.path, request.query)
             now = self._world.clock.now()
             authorized = self._authorized(request)
             window = self._limiter.hit(f"token:{self._token}" if authorized else f"ip:{request.client}", now)
             if window.throttled:
                 response = _error(HTTPStatus.TOO_MANY_REQUESTS, "Too many requests")
                 response.headers["Retry-After"] = str(window.retry_after)
+            elif request.faults.replacing is not None:
+                response = self._fault_response(request.faults.replacing, now)
             else:
                 response = self._route(request, authorized=authorized)
-            response.headers.update(
-                {
-                    "X-RateLimit-Limit": str(RATE_LIMIT),
-                    "X-RateLimit-Remaining": str(window.remaining),
-                    "X-RateLimit-Reset": _iso(window.reset_at),
-                }
-            )
+            response.headers.setdefault("X-RateLimit-Limit", str(RATE_LIMIT))
+            response.headers.setdefault("X-RateLimit-Remaining", str(window.remaining))
+            response.headers.setdefault("X-RateLimit-Reset", _iso(window.reset_at))
+            low = request.faults.altered(Fault.LOW_BUDGET)
+            if low is not None and response.status < 400:
+                response.headers["X-RateLimit-Remaining"] = str(min(window.remaining, low.remaining))
+                response.headers["X-RateLimit-Reset"] = _iso(now + low.retry_after)
             return response
+
+    def _fault_response(self, rule: FaultRule, now: float) -> _Response:
+        """The answer a replacing fault gives instead of handling the request."""
+        fault = rule.fault
+        if fault is Fault.REVOKED:
+            return _error(
+                HTTPStatus.UNAUTHORIZED,
+                "The access token was revoked",
+                **{"WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token"'},
+            )
+        if fault in (Fault.RETRY_AFTER, Fault.RETRY_AFTER_DATE, Fault.RATE_LIMIT_RESET):
+            response = _error(HTTPStatus.TOO_MANY_REQUESTS, "Too many requests")
+            reset = now + rule.retry_after
+            response.headers["X-RateLimit-Remaining"] = "0"
+            response.headers["X-RateLimit-Reset"] = _iso(reset)
+            if fault is Fault.RETRY_AFTER:
+                response.headers["Retry-After"] = str(math.ceil(rule.retry_after))
+            elif fault is Fault.RETRY_AFTER_DATE:
+                response.headers["Retry-After"] = email.utils.formatdate(math.ceil(reset), usegmt=True)
+            return response
+        if fault is Fault.HTML_ERROR:
+            return _Response(
+                int(HTTPStatus.BAD_GATEWAY),
+                None,
+                html="<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+                "<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
+            )
+        if fault is Fault.DELETED:
+            return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        return _error(HTTPStatus(int(fault.value)), f"Sandbox fault: {HTTPStatus(int(fault.value)).phrase}")
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    def rotate_token(self) -> str:
+        """Revoke the current token and issue a new one (an admin revoked the app's access)."""
+        with self._world.lock:
+            self._generation += 1
+            self._token = f"{self._token.split('~')[0]}~{self._generation}"
+            return self._token
 
     def _authorized(self, request: _Request) -> bool:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
@@ -878,26 +958,42 @@ class _Api:
         limit = _limit(_first(query, "limit"))
         max_id, since_id, min_id = (_first(query, k) or None for k in ("max_id", "since_id", "min_id"))
 
-        items = sorted(
-            (
-                n
-                for n in self._world.notifications
-                if (not types or n.type in types)
+        def wanted(n: _Notification) -> bool:
+            return (
+                (not types or n.type in types)
                 and n.type not in excluded
                 and (account_id is None or n.account.id == account_id)
                 and (max_id is None or _id_key(n.id) < _id_key(max_id))
-            ),
-            key=lambda n: _id_key(n.id),
-        )
+            )
+
+        everything = self._world.notifications  # ascending id order: ids only ever grow
+        below: list[_Notification] = []  # the newest few at or below min_id (for the "repeat" fault)
         if min_id is not None:
             # min_id: the items immediately after the cursor, returned newest first (methods/notifications.md).
-            page = [n for n in items if _id_key(n.id) > _id_key(min_id)][:limit]
+            start = bisect.bisect_right(everything, _id_key(min_id), key=lambda n: _id_key(n.id))
+            page: list[_Notification] = []
+            for n in itertools.islice(everything, start, None):
+                if len(page) >= limit:
+                    break
+                if wanted(n):
+                    page.append(n)
             page.reverse()
+            below = [n for n in everything[max(0, start - 3) : start] if wanted(n)]
         else:
             # max_id / since_id: the newest page below max_id and above since_id (so since_id may skip items).
-            newer = [n for n in items if since_id is None or _id_key(n.id) > _id_key(since_id)]
+            newer = [n for n in everything if wanted(n) and (since_id is None or _id_key(n.id) > _id_key(since_id))]
             page = newer[::-1][:limit]
-        response = _Response(int(HTTPStatus.OK), [self.render.notification(n) for n in page])
+        payload = [self.render.notification(n) for n in page]
+        faults = request.faults
+        if faults.altered(Fault.REPEAT) is not None:
+            # Items already sent: those at or below the cursor, else the page's own newest ones again.
+            payload += [self.render.notification(n) for n in reversed(below)] or payload[:2]
+        if faults.altered(Fault.OUT_OF_ORDER) is not None:
+            self._shuffle.shuffle(payload)
+        if faults.altered(Fault.MALFORMED_ITEM) is not None and payload:
+            broken = payload[len(payload) // 2]
+            broken["status"] = {k: v for k, v in broken["status"].items() if k != "account"}
+        response = _Response(int(HTTPStatus.OK), payload)
         if page:
             kept = [
                 ("account_id", v)
@@ -925,6 +1021,29 @@ class _Api:
         status = self._world.statuses.get(match["id"])
         if status is None:
             return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        return _Response(int(HTTPStatus.OK), self.render.status(status))
+
+    def _edit_status(self, request: _Request, match: re.Match[str]) -> _Response:
+        """Edit one of the brand's statuses in place (Mastodon 3.5+ ``PUT /api/v1/statuses/:id``)."""
+        status = self._world.statuses.get(match["id"])
+        if status is None:
+            return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        if status.account is not self._world.brand:
+            return _error(HTTPStatus.FORBIDDEN, "This action is not allowed")
+        params = _body_params(request)
+        if params is None:
+            return _error(HTTPStatus.BAD_REQUEST, "Error while parsing request parameters")
+        text = str(params.get("status") or "")
+        if not text.strip():
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed: Text can't be blank")
+        if countable_length(status.spoiler_text + text) > MAX_CHARACTERS:
+            return _error(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded",
+            )
+        if text != status.text:
+            status.text = text
+            status.edited_at = self._world.clock.now()
         return _Response(int(HTTPStatus.OK), self.render.status(status))
 
     def _context(self, _request: _Request, match: re.Match[str]) -> _Response:
@@ -1022,12 +1141,52 @@ def _body_params(request: _Request) -> dict[str, Any] | None:
     return params
 
 
+ADMIN_PREFIX: Final = "/_sandbox/"
+
+
+def _admin(api: _Api, method: str, path: str, body: bytes) -> _Response:
+    """The sandbox's own control endpoints (loopback only; never part of the Mastodon API).
+
+    ``GET /_sandbox/faults`` lists the switches; ``POST /_sandbox/faults`` with ``{"faults": [rules],
+    "replace": false, "seed": n}`` or ``{"spec": "503:next=2"}`` switches faults on; ``DELETE
+    /_sandbox/faults`` switches them all off; ``POST /_sandbox/revoke`` revokes the token and issues a new one.
+    """
+    plan = api.faults
+    route = path.rstrip("/")
+    if route == "/_sandbox/revoke" and method == "POST":
+        api.rotate_token()
+        return _Response(int(HTTPStatus.OK), {"revoked": True})
+    if route != "/_sandbox/faults":
+        return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+    if method == "DELETE":
+        plan.clear()
+    elif method == "POST":
+        try:
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            rules = parse_fault_spec(str(data["spec"])) if "spec" in data else []
+            raw_rules = data.get("faults", [])
+            if not isinstance(raw_rules, list) or not all(isinstance(r, dict) for r in raw_rules):
+                raise ValueError("faults must be a list of objects")
+            rules += [FaultRule.from_json(r) for r in raw_rules]
+            if "seed" in data:
+                plan.reseed(int(data["seed"]))
+        except (ValueError, TypeError) as exc:
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, f"Invalid fault settings: {exc}")
+        plan.set(rules, replace_all=bool(data.get("replace", False)))
+    elif method != "GET":
+        return _error(HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed", Allow="DELETE, GET, POST")
+    return _Response(int(HTTPStatus.OK), {"faults": [rule.to_json() for rule in plan.rules()], "fired": plan.fired()})
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], *, api: _Api, clock: Clock) -> None:
         self.api = api
         self.clock = clock
+        self.stopping = threading.Event()
         super().__init__(address, _RequestHandler)
 
     def server_bind(self) -> None:
@@ -1084,6 +1243,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
+        api = self._sandbox.api
+        if parts.path.startswith(ADMIN_PREFIX):
+            self._send(_admin(api, self.command, parts.path, body))
+            return
+        drawn = api.faults.draw(self.command, parts.path)
+        if drawn.replacing is not None and drawn.replacing.fault is Fault.GONE:
+            with api.lock:
+                api.log(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True))
+            self.close_connection = True  # no status line, no body: like a host that went away
+            return
         request = _Request(
             method=self.command,
             path=parts.path,
@@ -1091,24 +1260,48 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
             client=str(self.client_address[0]),
+            faults=drawn,
         )
         try:
-            response = self._sandbox.api.handle(request)
+            response = api.handle(request)
         except Exception:
             _log.exception("sandbox: %s %s failed", self.command, self.path)
             response = _error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error")
-        self._send(response)
+        slow = drawn.altered(Fault.SLOW)
+        if slow is not None:
+            # Handled already (a POST took effect), but the answer arrives after the client gave up.
+            self._sandbox.stopping.wait(slow.delay)
+        self._send(
+            response,
+            truncate=drawn.altered(Fault.MALFORMED_JSON) is not None,
+            drop=drawn.altered(Fault.DROP) is not None,
+        )
 
-    def _send(self, response: _Response) -> None:
-        data = json.dumps(response.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    def _send(self, response: _Response, *, truncate: bool = False, drop: bool = False) -> None:
+        if response.html is not None:
+            data = response.html.encode()
+            content_type = "text/html; charset=utf-8"
+        else:
+            data = json.dumps(response.payload, ensure_ascii=False, separators=(",", ":")).encode()
+            content_type = "application/json; charset=utf-8"
+        if truncate:
+            data = data[: max(1, len(data) // 2)]
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "private, no-store")
         self.send_header("Connection", "close")
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if drop:
+            # Half the promised body, then the connection ends.
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(data)
 
 
@@ -1164,6 +1357,8 @@ class SandboxServer:
         token: str = "sandbox-token",
         brand_handle: str = "care",
         clock: Clock | None = None,
+        faults: Iterable[FaultRule] = (),
+        fault_seed: int | None = None,
     ) -> None:
         """Create a stopped server.
 
@@ -1176,10 +1371,11 @@ class SandboxServer:
             token: The only bearer token the server accepts.
             brand_handle: Username of the brand account the customers mention.
             clock: Source of every timestamp and id (default: the system clock).
+            faults: Fault switches on from the start (more at run time: ``faults`` or ``POST /_sandbox/faults``).
+            fault_seed: Seed of the faults' random draws (default: ``seed``).
         """
         if rate_per_minute < 0 or backlog < 0:
             raise ValueError("rate_per_minute and backlog must not be negative")
-        self.token = token
         self.brand_handle = brand_handle
         self.requests: RequestLog = []
         self._host = host
@@ -1188,7 +1384,8 @@ class SandboxServer:
         self._backlog = backlog
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._world = _World(clock=self._clock, seed=seed, brand_handle=brand_handle)
-        self._api = _Api(self._world, token=token, requests=self.requests)
+        self.faults = FaultPlan(faults, seed=seed if fault_seed is None else fault_seed)
+        self._api = _Api(self._world, token=token, requests=self.requests, faults=self.faults)
         self._base_url: str | None = None
         self._httpd: _HTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
@@ -1196,6 +1393,22 @@ class SandboxServer:
         self._stopping = threading.Event()
         arrivals = ArrivalProcess(seed=seed, rate_per_minute=rate_per_minute) if rate_per_minute > 0 else None
         self._pump = _TrafficPump(self._world, arrivals)
+
+    @property
+    def token(self) -> str:
+        """The one bearer token the server accepts now (it changes when revoked)."""
+        return self._api.token
+
+    def revoke_token(self) -> str:
+        """Revoke the current token, as an admin or the user would on the instance; returns the new one.
+
+        Clients keep getting 401 until they sign in again, i.e. use :attr:`token` anew.
+        """
+        return self._api.rotate_token()
+
+    def set_faults(self, rules: Iterable[FaultRule], *, replace_all: bool = False) -> None:
+        """Switch faults on at run time (the same as ``POST /_sandbox/faults``)."""
+        self.faults.set(rules, replace_all=replace_all)
 
     @property
     def base_url(self) -> str:
@@ -1237,6 +1450,7 @@ class SandboxServer:
         if httpd is None:
             return
         self._stopping.set()
+        httpd.stopping.set()
         if self._traffic_thread is not None:
             self._traffic_thread.join()
         httpd.shutdown()
@@ -1337,7 +1551,15 @@ class SandboxServer:
             self._stopping.wait(min(max(wait, 0.01), 1.0))
 
 
-def run_standalone(*, port: int, seed: int = 1, rate_per_minute: float = 6.0, backlog: int = 12) -> None:
+def run_standalone(
+    *,
+    port: int,
+    seed: int = 1,
+    rate_per_minute: float = 6.0,
+    backlog: int = 12,
+    faults: Iterable[FaultRule] = (),
+    fault_seed: int | None = None,
+) -> None:
     """Serve the sandbox on ``port`` until Ctrl+C (``care-console sandbox --port N``).
 
     Args:
@@ -1345,10 +1567,17 @@ def run_standalone(*, port: int, seed: int = 1, rate_per_minute: float = 6.0, ba
         seed: Determines the simulated customers and their messages.
         rate_per_minute: Average rate of new mentions.
         backlog: Mentions that already exist when the server starts.
+        faults: Fault switches on from the start (``--faults``).
+        fault_seed: Seed of the faults' random draws (default: ``seed``).
     """
-    server = SandboxServer(port=port, seed=seed, rate_per_minute=rate_per_minute, backlog=backlog)
+    server = SandboxServer(
+        port=port, seed=seed, rate_per_minute=rate_per_minute, backlog=backlog, faults=faults, fault_seed=fault_seed
+    )
     with server:
         print(f"Sandbox Mastodon server on {server.base_url} (token: {server.token})", flush=True)
+        print(f"Fault switches: GET/POST/DELETE {server.base_url}{ADMIN_PREFIX}faults", flush=True)
+        for rule in server.faults.rules():
+            print(f"  fault on: {rule.to_json()}", flush=True)
         idle = threading.Event()  # never set: wait in short slices so Ctrl+C is seen on every platform
         with contextlib.suppress(KeyboardInterrupt):
             while True:

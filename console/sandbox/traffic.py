@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ __all__ = [
     "Thread",
     "Topic",
     "TrafficGenerator",
+    "is_survey_prompt",
 ]
 
 
@@ -354,6 +356,34 @@ class TrafficGenerator:
             body = rng.choice(_FOLLOW_UPS_RESOLVED)
         return FollowUp(text=f"@{self._brand} {body}", delay=delay)
 
+    def survey_answer(self, *, ordinal: int, force: bool = False) -> FollowUp | None:
+        """How a customer answers a Net Easy survey (the brand's ``ordinal``-th reply): mostly a plausible score.
+
+        About a quarter never answer; some answer hours or even more than a week later; most use a digit,
+        some words, keycap emoji, an unclear range, nonsense, or a score with a new question.
+
+        Args:
+            ordinal: Index of the agent reply that asked; seeds the answer.
+            force: Always answer, soon (tests and demos).
+
+        Returns:
+            The answer, or None for a customer who ignores the survey.
+        """
+        rng = random.Random(f"{self._seed}:survey:{ordinal}")
+        silent = rng.random() < 0.25
+        if silent and not force:
+            return None
+        roll = rng.random()
+        if force or roll < 0.75:
+            delay = rng.uniform(20.0, 150.0)
+        elif roll < 0.95:
+            delay = rng.uniform(1800.0, 2 * 86400.0)
+        else:
+            delay = rng.uniform(8 * 86400.0, 10 * 86400.0)  # too late to count
+        answers, weights = zip(*_SURVEY_ANSWERS, strict=True)
+        body = rng.choices(answers, weights=weights)[0]
+        return FollowUp(text=f"@{self._brand} {body}", delay=delay)
+
     def backlog_ages(self, n: int, *, span: float = 2400.0) -> list[float]:
         """Ages in seconds (oldest first) for ``n`` statuses spread over the last ``span`` seconds."""
         rng = random.Random(f"{self._seed}:backlog")
@@ -479,6 +509,42 @@ class TrafficGenerator:
             "status_link": "https://status.shop.example",
         }
         return template.format_map(values)
+
+
+# Answers to the Net Easy survey (1 = extremely easy … 7 = extremely difficult), with how often they come.
+_SURVEY_ANSWERS: tuple[tuple[str, float], ...] = (
+    ("1", 9.0),
+    ("2", 9.0),
+    ("1 thanks!", 5.0),
+    ("2, thanks for sorting it", 5.0),
+    ("2/7", 2.0),
+    ("a 2", 2.0),
+    ("3", 5.0),
+    ("3 - took a while but ok", 3.0),
+    ("4", 3.0),
+    ("two", 2.0),
+    ("very easy 🙏", 2.0),
+    ("extremely easy", 1.0),
+    ("1\ufe0f\u20e3", 1.5),
+    ("2\ufe0f\u20e3", 1.5),
+    ("5", 2.0),
+    ("6 - took three tries to get through", 2.0),
+    ("7. still no refund", 1.0),
+    ("2 or 3", 1.5),
+    ("10", 1.5),
+    ("lol what", 1.0),
+    ("🤷", 1.0),
+    ("2. also, when will the refund show up?", 1.5),
+)
+
+_SURVEY_PROMPT_RE = re.compile(
+    r"\beas(?:y|ily)\b.*\b1\b.*\b7\b|\b1\b.*\b7\b.*\beas(?:y|ily)\b", re.IGNORECASE | re.DOTALL
+)
+
+
+def is_survey_prompt(text: str) -> bool:
+    """Whether a brand reply asks the Net Easy question (mentions ease and the 1–7 scale)."""
+    return _SURVEY_PROMPT_RE.search(text) is not None
 
 
 # Arrival modes: rate multiplier and (min, max) duration in seconds.

@@ -167,7 +167,7 @@ def test_transient_failures_back_off_and_mark_failing_after_three(
         assert report.next_attempt_at is not None
         delays.append(report.next_attempt_at - report.at)
         healths.append(report.health)
-    assert healths[:2] == [Health.OK, Health.OK]
+    assert healths[:2] == [Health.DEGRADED, Health.DEGRADED]
     assert healths[2:] == [Health.FAILING, Health.FAILING]
     assert delays[3] > delays[0]
     assert poller.sync_state.get(account_id).consecutive_failures == 4

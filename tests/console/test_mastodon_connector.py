@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from console.channels.base import AccountRef, Batch, InboundItem, ReplyTarget
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
 from console.channels.mastodon import (
     InstanceLimits,
     MastodonConnector,
@@ -615,7 +615,7 @@ def test_only_channel_errors_escape(
                     seen.append(type(exc))
         return seen
 
-    assert arun(go()) == [Transient, Transient, Transient]
+    assert arun(go()) == [Unreachable, Transient, Transient]  # Unreachable is a Transient
 
 
 # == against the sandbox Mastodon-compatible server ====================================================

@@ -41,6 +41,7 @@ def test_open_database_backs_up_before_applying_pending_migrations(
 ) -> None:
     path = tmp_path / DB_FILENAME
     open_database(path).conn.close()
+    before = migrations.LATEST
     extra = migrations.Migration(
         migrations.LATEST + 1, "test column", lambda c: c.execute("ALTER TABLE shifts ADD COLUMN extra TEXT")
     )
@@ -48,11 +49,11 @@ def test_open_database_backs_up_before_applying_pending_migrations(
     monkeypatch.setattr(migrations, "LATEST", extra.number)
     db = open_database(path)
     db.conn.close()
-    backups = list(tmp_path.glob(f"{DB_FILENAME}.v1-*.bak"))
+    backups = list(tmp_path.glob(f"{DB_FILENAME}.v{before}-*.bak"))
     assert len(backups) == 1
     old = sqlite3.connect(backups[0])
     try:
-        assert old.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert old.execute("PRAGMA user_version").fetchone()[0] == before
     finally:
         old.close()
 

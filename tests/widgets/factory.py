@@ -7,12 +7,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import sqlite_utils
 
-from console.queue import QueueService
+from console.queue import QueueQuery, QueueService
 from console.sla import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.events import EventRepo
 from storage.mentions import MentionRepo
-from storage.rows import AccountRow, MentionKind, MentionRow, NewMention, UpsertResult
+from storage.rows import AccountRow, MentionKind, MentionRow, NewMention, ReplyState, UpsertResult
 from tests.fakes.clock import FakeClock
 
 
@@ -91,10 +91,13 @@ class CountingQueue:
         self.inner = inner
         self.batches: list[int] = []
 
-    def queue_ids(self) -> list[int]:
-        return self.inner.queue_ids()
+    def queue_ids(self, query: QueueQuery, *, limit: int | None = None, offset: int = 0) -> list[int]:
+        return self.inner.queue_ids(query, limit=limit, offset=offset)
 
     def rows_by_id(self, ids: Iterable[int]) -> Mapping[int, MentionRow]:
         wanted = list(ids)
         self.batches.append(len(wanted))
         return self.inner.rows_by_id(wanted)
+
+    def reply_states(self, ids: Sequence[int]) -> Mapping[int, ReplyState]:
+        return self.inner.reply_states(ids)

@@ -156,7 +156,7 @@ def test_queue_model_sla_shows_dash_without_deadline(service: QueueService, fact
 
 def test_queue_model_header_names_columns(model: QueueModel) -> None:
     names = [model.headerData(col, Qt.Orientation.Horizontal) for col in Col]
-    assert names == ["Channel", "Customer", "Message", "Received", "SLA"]
+    assert names == ["Channel", "Customer", "Message", "Tags", "Received", "SLA", "Reply"]
     assert model.headerData(0, Qt.Orientation.Vertical) is None
 
 

@@ -29,7 +29,7 @@ class ChangeSpy:
 
 
 def _show_view(qtbot: QtBot, source: QueueSource, clock: FakeClock, *, height: int = 400) -> QueueView:
-    model = QueueModel(source, clock)
+    model = QueueModel(source, clock, page_size=ROWS)  # the whole 10,000-row queue, not the first page
     view = QueueView(clock)
     qtbot.addWidget(view)
     model.setParent(view)

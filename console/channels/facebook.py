@@ -1,0 +1,510 @@
+"""Facebook Page connector (Graph API): comments on the page's posts and Messenger conversations, and replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, NoReturn
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.http import DEFAULT_RETRY_SECONDS, Params, json_body, parse_iso, raise_for_status, send
+from console.ports import Clock, SecretStore
+from storage.rows import MentionKind
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MESSAGING_WINDOW",
+    "FacebookConnector",
+    "MessagingWindow",
+    "messaging_window",
+    "parse_comments",
+    "parse_conversation",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://graph.facebook.com/v25.0"
+#: Messenger allows a normal reply only within 24 h of the customer's last message (channels.md §6 "Send DM").
+MESSAGING_WINDOW = 24 * 3600
+MESSENGER = "messenger"
+_THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001})
+_COMMENT_FIELDS = "id,message,from{id,name},created_time,parent{id},permalink_url"
+_MESSAGE_FIELDS = "messages.limit(20){id,message,from,created_time}"
+
+# --------------------------------------------------------------------------------------------------------
+# Pure parsing
+# --------------------------------------------------------------------------------------------------------
+
+
+def _str(mapping: Mapping[str, Any], key: str) -> str:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessagingWindow:
+    """Whether a Messenger reply may still be sent normally, and until when."""
+
+    open: bool
+    closes_at: int
+    seconds_left: int
+
+
+def messaging_window(last_customer_message_at: int, now: float) -> MessagingWindow:
+    """The 24-hour Messenger window after the customer's last message.
+
+    Args:
+        last_customer_message_at: Epoch seconds of the customer's newest message.
+        now: The current time.
+
+    Returns:
+        The window; after it closes only a ``HUMAN_AGENT`` tagged message (needs approval) can be sent.
+    """
+    closes = last_customer_message_at + MESSAGING_WINDOW
+    left = math.floor(closes - now)
+    return MessagingWindow(open=left > 0, closes_at=closes, seconds_left=max(0, left))
+
+
+def _time(value: object) -> int:
+    return math.floor(parse_iso(value))
+
+
+def parse_comments(payload: object, *, post_id: str) -> tuple[list[InboundItem], str | None]:
+    """Parse ``GET /{post-id}/comments``: the comments and the ``paging.next`` URL.
+
+    Args:
+        payload: ``{"data": [...], "paging": {...}}``.
+        post_id: The post the comments belong to.
+
+    Returns:
+        Items (page order) and the next page URL. A reply's parent is its top-level comment; a top-level
+        comment has none (it is a new conversation).
+
+    Raises:
+        ValueError: There is no ``data`` list.
+    """
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        raise ValueError("expected {data: [...]}")
+    items: list[InboundItem] = []
+    for entry in data:
+        if not isinstance(entry, dict) or not _str(entry, "id"):
+            continue
+        author = entry.get("from")
+        if not isinstance(author, dict) or not _str(author, "id"):
+            continue  # "from" is omitted without the right Page token permissions
+        try:
+            posted = _time(entry.get("created_time"))
+        except ValueError:
+            continue
+        parent = entry.get("parent")
+        name = _str(author, "name") or _str(author, "id")
+        items.append(
+            InboundItem(
+                external_id=_str(entry, "id"),
+                author_id=_str(author, "id"),
+                author_handle=name,
+                author_name=name,
+                text=_str(entry, "message"),
+                url=_str(entry, "permalink_url"),
+                posted_at=posted,
+                kind=MentionKind.PUBLIC,
+                visibility="public",
+                parent_external_id=_str(parent, "id") or None if isinstance(parent, dict) else None,
+                raw={"post_id": post_id, "id": _str(entry, "id")},
+            )
+        )
+    return items, _next(payload)
+
+
+def _next(payload: object) -> str | None:
+    paging = payload.get("paging") if isinstance(payload, dict) else None
+    url = _str(paging, "next") if isinstance(paging, dict) else ""
+    return url or None
+
+
+def parse_conversation(conversation: object, *, page_id: str) -> list[InboundItem]:
+    """The customer's messages of one Messenger conversation, oldest first.
+
+    Each message's parent is the message before it (ours or theirs), so a conversation stays one thread.
+    ``raw`` carries the conversation id, the customer's PSID and when the 24-hour window closes.
+
+    Raises:
+        ValueError: The conversation has no id.
+    """
+    if not isinstance(conversation, dict) or not _str(conversation, "id"):
+        raise ValueError("conversation has no id")
+    box = conversation.get("messages")
+    data = box.get("data") if isinstance(box, dict) else None
+    messages: list[tuple[int, dict[str, Any]]] = []
+    for message in data if isinstance(data, list) else []:
+        if isinstance(message, dict) and _str(message, "id") and isinstance(message.get("from"), dict):
+            try:
+                messages.append((_time(message.get("created_time")), message))
+            except ValueError:
+                continue
+    messages.sort(key=lambda pair: pair[0])
+    items: list[InboundItem] = []
+    previous: str | None = None
+    for posted, message in messages:
+        sender = message["from"]
+        sender_id = _str(sender, "id")
+        if sender_id and sender_id != page_id:
+            name = _str(sender, "name") or sender_id
+            items.append(
+                InboundItem(
+                    external_id=_str(message, "id"),
+                    author_id=sender_id,
+                    author_handle=name,
+                    author_name=name,
+                    text=_str(message, "message"),
+                    url=_str(conversation, "link") and "https://www.facebook.com" + _str(conversation, "link"),
+                    posted_at=posted,
+                    kind=MentionKind.DIRECT,
+                    visibility=MESSENGER,
+                    parent_external_id=previous,
+                    raw={
+                        "conversation_id": _str(conversation, "id"),
+                        "psid": sender_id,
+                        "window_closes_at": posted + MESSAGING_WINDOW,
+                    },
+                )
+            )
+        previous = _str(message, "id")
+    return items
+
+
+def _graph_error(body: object) -> tuple[int | None, int | None, str]:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None, ""
+    code, sub = error.get("code"), error.get("error_subcode")
+    return (
+        code if isinstance(code, int) else None,
+        sub if isinstance(sub, int) else None,
+        _str(error, "message"),
+    )
+
+
+def _regain_seconds(headers: Mapping[str, str]) -> float | None:
+    """``estimated_time_to_regain_access`` (minutes) from ``X-Business-Use-Case-Usage``."""
+    try:
+        usage = json.loads(headers.get("x-business-use-case-usage", "") or "null")
+    except ValueError:
+        return None
+    if not isinstance(usage, dict):
+        return None
+    minutes = [
+        entry.get("estimated_time_to_regain_access")
+        for entries in usage.values()
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, dict)
+    ]
+    values = [m for m in minutes if isinstance(m, int | float) and m > 0]
+    return max(values) * 60 if values else None
+
+
+# --------------------------------------------------------------------------------------------------------
+# The connector
+# --------------------------------------------------------------------------------------------------------
+
+
+class FacebookConnector:
+    """Comments on one Page's recent posts and its Messenger conversations (channels.md §6).
+
+    Secret ``facebook:<id>``: a Page access token pasted by an admin (a long-lived Page token or a System
+    User token: the code exchange needs the app secret, which a desktop app cannot keep). ``account.handle``
+    is the Page id.
+    """
+
+    kind: ClassVar[str] = "facebook"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        account: AccountRef,
+        secrets: SecretStore,
+        clock: Clock,
+        active_days: int = 14,
+        max_posts: int = 25,
+        overlap_seconds: float = 300.0,
+    ) -> None:
+        """Wire the connector.
+
+        Args:
+            client: A long-lived client owned by the caller.
+            account: ``handle`` is the Page id; ``base_url`` the Graph API root with version.
+            secrets: Holds the Page token.
+            clock: Time source.
+            active_days: Posts updated within this many days are rescanned for comments.
+            max_posts: Posts scanned per poll at most.
+            overlap_seconds: Rescan window below each watermark.
+        """
+        self._client = client
+        self._account = account
+        self._secrets = secrets
+        self._clock = clock
+        self._active = active_days * 86400
+        self._max_posts = max_posts
+        self._overlap = overlap_seconds
+        self._base_url = (account.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._host = urlsplit(self._base_url).netloc or self._base_url
+        self._token: str | None = None
+
+    async def _load(self) -> str:
+        if self._token is None:
+            try:
+                token = await asyncio.to_thread(self._secrets.get, f"facebook:{self._account.id}")
+            except Exception as exc:
+                raise AuthExpired(f"Could not read the Page token: {exc}") from exc
+            if not token:
+                raise AuthExpired("No Page access token stored for this Page; paste a new one.")
+            self._token = token
+        return self._token
+
+    async def _call(self, method: str, path_or_url: str, *, params: Params | None = None, body: Any = None) -> Any:
+        token = await self._load()
+        url = path_or_url if path_or_url.startswith("http") else self._base_url + path_or_url
+        what = f"{method} {urlsplit(url).path}"
+        response = await send(
+            self._client,
+            method,
+            url,
+            host=self._host,
+            params=params,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.is_success:
+            return json_body(response, host=self._host, what=what)
+        self._fail(response, what)
+
+    def _fail(self, response: httpx.Response, what: str) -> NoReturn:
+        now = self._clock.now()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        code, subcode, message = _graph_error(body)
+        reason = f"{message} (code {code})" if code is not None else (message or response.reason_phrase)
+        if code == 190:
+            self._token = None
+            raise AuthExpired(f"Facebook rejected the Page token: {message}. Paste a new Page token.")
+        if code in _THROTTLE_CODES or response.status_code == 429:
+            wait = _regain_seconds(response.headers) or DEFAULT_RETRY_SECONDS * 5
+            raise RateLimited(f"Facebook is throttling this Page ({reason}).", retry_at=now + wait)
+        if code == 10 and subcode == 2018278:
+            raise Permanent(
+                "This Messenger conversation is outside the 24-hour window; the customer must write first.",
+                status=response.status_code,
+            )
+        if code in (10, 200):
+            raise Permanent(f"The Page token lacks a permission for {what}: {message}.", status=response.status_code)
+        if code in (1, 2):
+            raise Transient(f"Facebook had a temporary problem on {what}: {message}.")
+        raise_for_status(
+            response,
+            host=self._host,
+            what=what,
+            reason=reason[:300],
+            retry_at=now + DEFAULT_RETRY_SECONDS,
+            now=now,
+            auth_statuses=(),
+        )
+
+    # -- Connector protocol ---------------------------------------------------------------------------
+
+    async def verify(self) -> Identity:
+        """Check the Page token (``GET /me?fields=id,name`` is the Page itself with a Page token).
+
+        Raises:
+            AuthExpired: The token is invalid or expired.
+            ChannelError: Any other failure.
+        """
+        payload = await self._call("GET", "/me", params=[("fields", "id,name")])
+        if not isinstance(payload, dict) or not _str(payload, "id"):
+            raise Transient("Facebook returned a malformed identity.")
+        return Identity(_str(payload, "id"), _str(payload, "id"), _str(payload, "name"))
+
+    async def fetch_new(self, cursor: Cursor | None) -> Batch:
+        """New comments on recently active posts and new Messenger messages.
+
+        Posts are listed by ``updated_time``; each post updated since its own watermark has its comments
+        read newest first (``filter=stream``) down to the watermark, with a seen-set against the overlap.
+        Conversations are read down to the conversations watermark. With no cursor, everything found now
+        is marked as seen and only the newest comment or message of each post or conversation is taken.
+
+        Args:
+            cursor: ``{"posts": {post id: watermark}, "convos": watermark, "seen": [...]}`` or None.
+
+        Returns:
+            Items oldest first and the new cursor.
+
+        Raises:
+            AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`.
+        """
+        page_id = self._account.handle
+        now = self._clock.now()
+        posts_in = cursor.get("posts", {}) if cursor else {}
+        marks: dict[str, float] = (
+            {k: float(v) for k, v in posts_in.items() if isinstance(v, int | float)}
+            if isinstance(posts_in, dict)
+            else {}
+        )
+        convo_mark = cursor.get("convos") if cursor else None
+        convo_mark = float(convo_mark) if isinstance(convo_mark, int | float) else None
+        seen_in = cursor.get("seen", []) if cursor else []
+        seen_list = [s for s in seen_in if isinstance(s, str)] if isinstance(seen_in, list) else []
+        seen = set(seen_list)
+        first_sync = cursor is None
+        found: dict[str, InboundItem] = {}
+        history: list[str] = []  # first sync: what was read but is history, so the overlap never brings it back
+
+        feed = await self._call(
+            "GET",
+            f"/{quote(page_id, safe='')}/feed",
+            params=[("fields", "id,updated_time,created_time"), ("limit", self._max_posts)],
+        )
+        posts = feed.get("data") if isinstance(feed, dict) else None
+        for post in posts if isinstance(posts, list) else []:
+            if not isinstance(post, dict) or not _str(post, "id"):
+                continue
+            try:
+                updated = parse_iso(post.get("updated_time") or post.get("created_time"))
+            except ValueError:
+                continue
+            post_id = _str(post, "id")
+            mark = marks.get(post_id)
+            if updated < now - self._active or (mark is not None and updated <= mark):
+                continue
+            newest_comment = mark
+            url: str | None = f"/{quote(post_id, safe='')}/comments"
+            params: Params | None = [
+                ("filter", "stream"),
+                ("order", "reverse_chronological"),
+                ("fields", _COMMENT_FIELDS),
+                ("limit", 100),
+            ]
+            for _ in range(5):
+                if url is None:
+                    break
+                payload = await self._call("GET", url, params=params)
+                try:
+                    comments, url = parse_comments(payload, post_id=post_id)
+                except ValueError as exc:
+                    raise Transient(f"Facebook returned malformed comments: {exc}.") from exc
+                params = None  # paging.next carries every parameter
+                stop = False
+                for comment in comments:
+                    newest_comment = max(newest_comment or comment.posted_at, comment.posted_at)
+                    if mark is not None and comment.posted_at < mark - self._overlap:
+                        stop = True
+                        continue
+                    if comment.author_id == page_id or comment.external_id in seen:
+                        continue
+                    if first_sync and any(i.raw.get("post_id") == post_id for i in found.values()):
+                        history.append(comment.external_id)
+                        continue  # first sync: the newest comment of each post only
+                    found.setdefault(comment.external_id, comment)
+                if stop or first_sync:
+                    break
+            marks[post_id] = newest_comment if newest_comment is not None else updated
+
+        convos = await self._call(
+            "GET",
+            f"/{quote(page_id, safe='')}/conversations",
+            params=[("platform", "messenger"), ("fields", f"id,updated_time,link,{_MESSAGE_FIELDS}"), ("limit", 25)],
+        )
+        newest_convo = convo_mark
+        entries = convos.get("data") if isinstance(convos, dict) else None
+        for conversation in entries if isinstance(entries, list) else []:
+            if not isinstance(conversation, dict):
+                continue
+            try:
+                updated = parse_iso(conversation.get("updated_time"))
+            except ValueError:
+                continue
+            newest_convo = updated if newest_convo is None else max(newest_convo, updated)
+            if convo_mark is not None and updated <= convo_mark - self._overlap:
+                break  # ordered by updated_time desc
+            try:
+                messages = parse_conversation(conversation, page_id=page_id)
+            except ValueError:
+                continue
+            if first_sync:
+                history.extend(message.external_id for message in messages[:-1])
+                messages = messages[-1:]
+            for message in messages:
+                if message.external_id not in seen:
+                    found.setdefault(message.external_id, message)
+
+        items = sorted(found.values(), key=lambda item: (item.posted_at, item.external_id))
+        next_seen = ([i.external_id for i in reversed(items)] + history + [s for s in seen_list if s not in found])[
+            :1000
+        ]
+        active = {k: v for k, v in marks.items() if v >= now - self._active - 86400}
+        return Batch(items=items, next_cursor={"posts": active, "convos": newest_convo, "seen": next_seen})
+
+    async def fetch_thread(self, external_id: str) -> list[InboundItem]:
+        """Not fetched: the stored conversation is used (Graph reads count against the Page's budget)."""
+        del external_id
+        return []
+
+    async def send_reply(
+        self, target: ReplyTarget, text: str, *, idempotency_key: str, visibility: str | None = None
+    ) -> ReplyReceipt:
+        """Reply to a comment (``POST /{comment-id}/comments``) or in Messenger (``POST /{page-id}/messages``).
+
+        Comment threads are two levels deep: an answer to a reply goes under its top-level comment. A
+        Messenger reply goes to the sender of the message (``messaging_type=RESPONSE``), which Facebook
+        allows within 24 hours of the customer's last message.
+
+        Raises:
+            Permanent: Outside the messaging window, a missing permission, or a deleted comment.
+            ChannelError: Any other failure.
+        """
+        del idempotency_key, visibility
+        if not text.strip():
+            raise Permanent("The reply is empty.")
+        now = math.floor(self._clock.now())
+        if target.visibility == MESSENGER:
+            message = await self._call("GET", f"/{quote(target.external_id, safe='')}", params=[("fields", "from")])
+            sender = message.get("from") if isinstance(message, dict) else None
+            psid = _str(sender, "id") if isinstance(sender, dict) else ""
+            if not psid:
+                raise Permanent("Facebook did not say who sent this message; reply from the Page inbox.")
+            if len(text) > 2000:
+                raise Permanent("Messenger messages are limited to 2000 characters.")
+            payload = await self._call(
+                "POST",
+                f"/{quote(self._account.handle, safe='')}/messages",
+                body={"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": text}},
+            )
+            message_id = _str(payload, "message_id") if isinstance(payload, dict) else ""
+            if not message_id:
+                raise Transient("Facebook returned a malformed send result.")
+            return ReplyReceipt(message_id, "", now)
+        comment = await self._call(
+            "GET", f"/{quote(target.external_id, safe='')}", params=[("fields", "id,parent{id}")]
+        )
+        parent = comment.get("parent") if isinstance(comment, dict) else None
+        top = _str(parent, "id") if isinstance(parent, dict) and _str(parent, "id") else target.external_id
+        payload = await self._call("POST", f"/{quote(top, safe='')}/comments", body={"message": text})
+        comment_id = _str(payload, "id") if isinstance(payload, dict) else ""
+        if not comment_id:
+            raise Transient("Facebook returned a malformed comment id.")
+        return ReplyReceipt(comment_id, "", now)
+
+    async def aclose(self) -> None:
+        """Forget the cached token (the client belongs to the caller)."""
+        self._token = None

@@ -1,0 +1,170 @@
+"""Logs and crash reports: rotating log files, secret redaction, a recent-lines buffer, local crash reports."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import logging.handlers
+import os
+import platform
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+LOG_FILENAME = "care-console.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MAX_LOG_BYTES = 2 * 1024 * 1024
+LOG_BACKUPS = 5
+
+#: Shapes of credentials that must never reach a log line or a crash report, whatever logged them.
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(authorization:\s*bearer\s+)[^\s'\"]+"),
+    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(
+        r"(?i)((?:access|refresh)_?token|password|app_password|client_secret|api_key)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",&}]+"
+    ),
+)
+
+
+class SecretRedactor(logging.Filter):
+    """Removes known secret values and credential-shaped strings from every record it sees.
+
+    Known values (tokens read from the keyring at run time) are registered with ``add``; the patterns catch
+    the rest (an Authorization header in an exception text, ``access_token=...`` in a URL).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secret: str) -> None:
+        if len(secret) >= 6:  # shorter values would redact ordinary words
+            with self._lock:
+                self._values.add(secret)
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            text = text.replace(value, "[redacted]")
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + (m.group(2) if m.lastindex and m.lastindex >= 2 else "")
+                               + "[redacted]", text)  # fmt: skip
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info))
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+class RecentLines(logging.Handler):
+    """Keeps the last formatted lines in memory for crash reports."""
+
+    def __init__(self, capacity: int = 200) -> None:
+        super().__init__()
+        self.lines: collections.deque[str] = collections.deque(maxlen=capacity)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+class Diagnostics:
+    """The app's logging setup; built once by main.py and handed to whoever needs the redactor or the buffer."""
+
+    def __init__(
+        self, log_dir: Path | None, *, level: int = logging.INFO, console_level: int = logging.WARNING
+    ) -> None:
+        self.log_dir = log_dir
+        self.redactor = SecretRedactor()
+        self.recent = RecentLines()
+        self.recent.addFilter(self.redactor)
+        self.handlers: list[logging.Handler] = [self.recent]
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setLevel(console_level)
+        stream.setFormatter(logging.Formatter(LOG_FORMAT))
+        stream.addFilter(self.redactor)
+        self.handlers.append(stream)
+        self.file_error: str | None = None
+        if log_dir is not None:
+            try:
+                log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                handler = logging.handlers.RotatingFileHandler(
+                    log_dir / LOG_FILENAME, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+                )
+                os.chmod(log_dir / LOG_FILENAME, 0o600)
+                handler.setFormatter(logging.Formatter(LOG_FORMAT))
+                handler.addFilter(self.redactor)
+                self.handlers.append(handler)
+            except OSError as exc:  # a read-only or full disk must not stop the app
+                self.file_error = f"Cannot write logs to {log_dir}: {exc}"
+        self.level = level
+
+    def install(self) -> None:
+        root = logging.getLogger()
+        root.setLevel(self.level)
+        for handler in self.handlers:
+            root.addHandler(handler)
+        for noisy in ("httpx", "httpcore", "qasync", "matplotlib", "PIL"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    def uninstall(self) -> None:
+        root = logging.getLogger()
+        for handler in self.handlers:
+            root.removeHandler(handler)
+            handler.close()
+
+    def write_crash_report(
+        self,
+        kind: type[BaseException],
+        exc: BaseException,
+        tb: TracebackType | None,
+        *,
+        versions: Mapping[str, str] | None = None,
+        now: float | None = None,
+    ) -> Path | None:
+        """Write a local crash report (traceback, versions, recent log lines; redacted). None if it can't."""
+        if self.log_dir is None:
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now if now is not None else time.time()))
+        path = self.log_dir / f"crash-{stamp}.txt"
+        text = crash_report_text(kind, exc, tb, versions=versions or {}, recent=list(self.recent.lines))
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(self.redactor.redact(text), encoding="utf-8")
+            os.chmod(tmp, 0o600)
+            tmp.replace(path)
+        except OSError:
+            return None
+        return path
+
+
+def crash_report_text(
+    kind: type[BaseException],
+    exc: BaseException,
+    tb: TracebackType | None,
+    *,
+    versions: Mapping[str, str],
+    recent: Iterable[str],
+) -> str:
+    lines = ["Care Console crash report", "", "Versions:"]
+    base = {"python": sys.version.split()[0], "platform": platform.platform()}
+    lines += [f"  {key}: {value}" for key, value in {**base, **versions}.items()]
+    lines += ["", "Traceback:", "".join(traceback.format_exception(kind, exc, tb)).rstrip(), "", "Recent log lines:"]
+    lines += [f"  {line}" for line in recent]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,188 @@
+"""Channel health for the UI and the CLI: per-account state, the offline banner, and signing in again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from console.channels.base import Connector
+from console.channels.errors import AuthExpired, ChannelError
+from console.inbox import Poller, SyncReport
+from storage.accounts import AccountRepo, SyncStateRepo
+from storage.health import HealthRepo, QuarantineRow
+from storage.rows import Health
+
+log = logging.getLogger(__name__)
+
+#: Severity order: the strip's overall colour is the worst account's.
+_SEVERITY: dict[Health, int] = {
+    Health.OK: 0,
+    Health.DEGRADED: 1,
+    Health.RATE_LIMITED: 2,
+    Health.FAILING: 3,
+    Health.AUTH_EXPIRED: 4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHealth:
+    """One account as the health strip shows it."""
+
+    account_id: int
+    kind: str
+    handle: str
+    display_name: str
+    is_sandbox: bool
+    health: Health
+    reason: str  # the last failure, as a sentence ("" when OK)
+    next_attempt_at: int | None  # retrying at (degraded/failing) or rate limited until
+    last_success_at: int | None
+    consecutive_failures: int
+    quarantined: int  # malformed items kept aside for this account
+
+    @property
+    def needs_sign_in(self) -> bool:
+        return self.health is Health.AUTH_EXPIRED
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    accounts: tuple[AccountHealth, ...]
+    offline_since: int | None  # no channel reachable since then; None while online
+    replies_waiting: int  # queued or sending replies in the outbox
+
+    @property
+    def offline(self) -> bool:
+        return self.offline_since is not None
+
+    @property
+    def worst(self) -> Health:
+        return max((a.health for a in self.accounts), key=_SEVERITY.__getitem__, default=Health.OK)
+
+
+class ChannelHealth:
+    """Reads account health and sync schedules; re-authenticates an account on the agent's one click."""
+
+    def __init__(
+        self,
+        accounts: AccountRepo,
+        sync_state: SyncStateRepo,
+        health: HealthRepo,
+        poller: Poller,
+        connectors: Mapping[int, Connector],
+        *,
+        renew_token: Callable[[int], None] | None = None,
+        on_signed_in: Callable[[int], None] | None = None,
+    ) -> None:
+        """Wire the service.
+
+        Args:
+            accounts: Account rows (health, reason).
+            sync_state: The persisted schedule.
+            health: Quarantine and outbox counts.
+            poller: Told to poll an account right after it signed in again.
+            connectors: Per account; ``verify()`` checks a token.
+            renew_token: Obtains a fresh token for an account and puts it in the secret store (the sandbox
+                issues one directly; real channels run their sign-in flow). None: the token in the secret
+                store is read again as it is.
+            on_signed_in: Called with the account id once its token works again (e.g. so the outbox retries
+                the replies that waited for the sign-in right away).
+        """
+        self._accounts = accounts
+        self._sync_state = sync_state
+        self._health = health
+        self._poller = poller
+        self._connectors = connectors
+        self._renew_token = renew_token
+        self.on_signed_in = on_signed_in
+
+    def snapshot(self) -> HealthSnapshot:
+        """Every account's health with its schedule, the offline state and the replies waiting."""
+        counts = self._health.quarantine_counts()
+        rows = []
+        for account in self._accounts.list():
+            state = self._sync_state.get(account.id)
+            rows.append(
+                AccountHealth(
+                    account_id=account.id,
+                    kind=account.kind,
+                    handle=account.handle,
+                    display_name=account.display_name,
+                    is_sandbox=account.is_sandbox,
+                    health=account.health,
+                    reason=account.health_reason,
+                    next_attempt_at=state.next_attempt_at if account.health is not Health.OK else None,
+                    last_success_at=state.last_success_at,
+                    consecutive_failures=state.consecutive_failures,
+                    quarantined=counts.get(account.id, 0),
+                )
+            )
+        return HealthSnapshot(tuple(rows), self._poller.offline_since, self._health.waiting_replies())
+
+    def quarantined(self, account_id: int | None = None) -> list[QuarantineRow]:
+        """The malformed items kept aside, newest first."""
+        return self._health.quarantined(account_id)
+
+    async def reauthenticate(self, account_id: int) -> str:
+        """Sign an account in again: renew the token, verify it, and poll right away when it works.
+
+        Args:
+            account_id: The account.
+
+        Returns:
+            A sentence for the agent saying what happened.
+        """
+        account = self._accounts.get(account_id)
+        connector = self._connectors.get(account_id)
+        if account is None or connector is None:
+            return "This account is not synced in this session."
+        try:
+            if self._renew_token is not None:
+                self._renew_token(account_id)
+            identity = await connector.verify()
+        except AuthExpired as exc:
+            self._accounts.set_health(account_id, Health.AUTH_EXPIRED, str(exc))
+            return f"Signing in to @{account.handle} failed: {exc}"
+        except ChannelError as exc:
+            return f"Could not check the sign-in of @{account.handle} now: {exc}"
+        self._accounts.set_health(account_id, Health.OK)
+        self._poller.reschedule_now(account_id)
+        self._poller.wake()
+        if self.on_signed_in is not None:
+            self.on_signed_in(account_id)
+        log.info("account %s signed in again as @%s", account_id, identity.handle)
+        return f"Signed in again as @{identity.handle}; syncing now."
+
+
+def _utc(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%H:%M:%S UTC")
+
+
+def describe(report: SyncReport) -> str:
+    """A plain sentence about one poll, for ``care-console sync --once`` and logs (times in UTC)."""
+    if report.ok:
+        text = (
+            f"fetched {report.fetched}, stored {report.stored} ({len(report.new_items)} new items, "
+            f"{len(report.follow_ups)} follow-ups), {report.duplicates} duplicates"
+        )
+        if report.quarantined:
+            text += f"; {report.quarantined} malformed item(s) quarantined"
+        if report.throttled and report.next_attempt_at is not None:
+            text += f"; request budget low, next poll at {_utc(report.next_attempt_at)}"
+        return text
+    label = {
+        Health.DEGRADED: "retrying",
+        Health.RATE_LIMITED: "rate limited",
+        Health.AUTH_EXPIRED: "sign-in expired",
+        Health.FAILING: "failing",
+        Health.OK: "failed",
+    }[report.health]
+    text = f"{label}: {report.error}"
+    if report.health is Health.AUTH_EXPIRED:
+        text += " Sign in again to resume syncing and sending; queued replies wait."
+    elif report.next_attempt_at is not None:
+        verb = "until" if report.health is Health.RATE_LIMITED else "next attempt at"
+        text += f" ({verb} {_utc(report.next_attempt_at)})"
+    return text

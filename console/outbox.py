@@ -1,0 +1,433 @@
+"""The outbox: replies are committed before any network call and leave exactly once, in order, crash or not."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from console.channels.base import Connector, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.inbox import backoff_seconds
+from console.ports import Clock
+from storage.accounts import AccountRepo
+from storage.errors import StorageError
+from storage.mentions import MentionRepo
+from storage.replies import ReplyRepo
+from storage.rows import MentionRow, ReplyRow, ReplyState
+
+__all__ = [
+    "DEFAULT_FRESHNESS_SECONDS",
+    "EditingConnector",
+    "Outbox",
+    "OutboxError",
+    "SendOutcome",
+    "same_reply_text",
+]
+
+log = logging.getLogger(__name__)
+
+#: A reply written longer ago than this is checked against the thread before it leaves (issue 8, "Freshness").
+DEFAULT_FRESHNESS_SECONDS = 300
+#: Transient failures back off from this many seconds, doubling up to the inbox's cap.
+RETRY_BASE_SECONDS = 15.0
+#: An account whose sign-in expired is retried this often (the agent may have signed in again).
+AUTH_RETRY_SECONDS = 300
+#: The run loop wakes at least this often to look for due retries.
+IDLE_SECONDS = 30.0
+
+_MENTION_RE = re.compile(r"(?<![\w/])@[\w.\-]+(?:@[\w.\-]+)?")
+_SPACE_RE = re.compile(r"\s+")
+
+
+class OutboxError(Exception):
+    """A reply cannot be queued (unknown item, empty text, nothing to correct); the message says why."""
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"  # posted now
+    RECONCILED = "reconciled"  # found already posted (after a crash or a lost answer); not posted again
+    HELD = "held"  # the thread moved on since the agent wrote it; waits for the agent's confirmation
+    WAITING = "waiting"  # offline, rate limited or signed out; stays queued
+    FAILED = "failed"  # the channel refused it for good
+
+
+@runtime_checkable
+class EditingConnector(Protocol):
+    """A connector whose channel lets a sent reply be edited in place (Mastodon ``PUT /api/v1/statuses/:id``)."""
+
+    async def edit_reply(self, external_id: str, text: str) -> ReplyReceipt: ...
+
+
+def same_reply_text(posted: str, ours: str) -> bool:
+    """Whether a status found in the thread is our reply: same words once mentions and spacing are ignored.
+
+    Args:
+        posted: The plain text of a status in the thread (the channel may have rendered mentions differently).
+        ours: The reply text as queued.
+
+    Returns:
+        True when both texts match after removing ``@handles`` and collapsing whitespace (case-insensitive).
+    """
+
+    def norm(text: str) -> str:
+        return _SPACE_RE.sub(" ", _MENTION_RE.sub(" ", text)).strip().casefold()
+
+    return norm(posted) == norm(ours)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    head: MentionRow
+    message: MentionRow
+
+
+class Outbox:
+    """Queues replies, sends them through the account's connector and reconciles after crashes.
+
+    Every reply row is committed as ``queued`` with an idempotency key before any network call. The sender
+    marks it ``sending`` (attempts + 1) right before the call, then ``sent`` with the external id and URL.
+    A row that was attempted before (``sending`` after a crash, or queued again after an unclear failure) is
+    looked up in the thread first, so it is posted exactly once. Per account, replies leave in the order they
+    were queued: when the head of the line cannot leave, the rest wait with it.
+    """
+
+    def __init__(
+        self,
+        replies: ReplyRepo,
+        mentions: MentionRepo,
+        accounts: AccountRepo,
+        connectors: Mapping[int, Connector],
+        clock: Clock,
+        *,
+        actor: Callable[[], str] = lambda: "agent",
+        on_sent: Callable[[ReplyRow], None] | None = None,
+        freshness_seconds: int = DEFAULT_FRESHNESS_SECONDS,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Wire the outbox; nothing is sent until :meth:`drain` or :meth:`run`.
+
+        Args:
+            replies: The outbox table.
+            mentions: Threads (the message a reply answers).
+            accounts: Account handles (to recognise our own replies in a thread).
+            connectors: Connector per account id (shared with the poller).
+            clock: Time source.
+            actor: The agent's name for the event log, read when a reply is queued.
+            on_sent: Called with each reply once it is known to be posted (SLA engine, surveys).
+            freshness_seconds: Replies written longer ago are checked against the thread before they leave.
+            rng: Jitter for retry backoff.
+        """
+        self._replies = replies
+        self._mentions = mentions
+        self._accounts = accounts
+        self.connectors = connectors
+        self._clock = clock
+        self._actor = actor
+        self.on_sent = on_sent
+        self._freshness = freshness_seconds
+        self._rng = rng or random.Random()
+        self._lock = asyncio.Lock()
+        self._wake: asyncio.Event | None = None
+        self._listeners: list[Callable[[int], None]] = []
+
+    # ------------------------------------------------------------------ agent actions (synchronous, no network)
+    def queue(
+        self,
+        mention_id: int,
+        text: str,
+        *,
+        visibility: str | None = None,
+        purpose: str = "reply",
+        template_id: int | None = None,
+        holding_until: int | None = None,
+        seen_at: int | None = None,
+    ) -> int:
+        """Commit a reply as ``queued`` and wake the sender (when :meth:`run` is running).
+
+        The reply answers the newest message of the item's thread and follows its visibility unless told
+        otherwise (a reply to a direct message is always direct).
+
+        Args:
+            mention_id: The queue item, or any message of its thread.
+            text: The reply text (the channel adds the customer's handle when it is missing).
+            visibility: The channel's visibility word; default: the answered message's.
+            purpose: "reply", "holding", "survey", "correction" or "status".
+            template_id: The template the reply started from.
+            holding_until: For holding replies: when the promised follow-up is due.
+            seen_at: When the agent last looked at the thread (default now); older than the freshness window
+                means the thread is re-read before sending.
+
+        Returns:
+            The reply id.
+
+        Raises:
+            OutboxError: Unknown item or empty text.
+            StorageError: The row could not be written.
+        """
+        if not text.strip():
+            raise OutboxError("The reply is empty.")
+        target = self._target(mention_id)
+        chosen = visibility or target.message.visibility
+        if target.message.visibility == "direct":
+            chosen = "direct"
+        row = self._replies.enqueue(
+            mention_id=target.head.id,
+            target_id=target.message.id,
+            text=text,
+            visibility=chosen,
+            purpose=purpose,
+            idempotency_key=str(uuid.uuid4()),
+            now=int(self._clock.now()),
+            actor=self._actor(),
+            template_id=template_id,
+            seen_at=seen_at,
+            holding_until=holding_until,
+        )
+        self._changed(row.mention_id)
+        self.wake()
+        return row.id
+
+    def correct(self, reply_id: int, text: str) -> int:
+        """Queue a correction of a sent reply: an edit where the channel allows it, else a follow-up reply.
+
+        The original row keeps its text; the correction is its own row (purpose "correction") and a
+        ``reply_corrected`` event records the mode once it is sent.
+
+        Raises:
+            OutboxError: The reply is unknown, not sent yet, or the text is empty.
+        """
+        original = self._replies.get(reply_id)
+        if original is None or original.state is not ReplyState.SENT or original.external_id is None:
+            raise OutboxError("Only a sent reply can be corrected; withdraw or edit a queued one instead.")
+        if not text.strip():
+            raise OutboxError("The correction is empty.")
+        row = self._replies.enqueue(
+            mention_id=original.mention_id,
+            target_id=original.target_id if original.target_id is not None else original.mention_id,
+            text=text,
+            visibility=original.visibility,
+            purpose="correction",
+            idempotency_key=str(uuid.uuid4()),
+            now=int(self._clock.now()),
+            actor=self._actor(),
+            corrects_id=original.id,
+        )
+        self._changed(row.mention_id)
+        self.wake()
+        return row.id
+
+    def confirm(self, reply_id: int) -> None:
+        """The agent has read what was posted since and still wants this held reply sent."""
+        row = self._replies.release(reply_id, now=int(self._clock.now()))
+        self._changed(row.mention_id)
+        self.wake()
+
+    def withdraw(self, reply_id: int) -> None:
+        """Take back a queued reply that has not started sending.
+
+        Raises:
+            OutboxError: It is already sending or sent.
+        """
+        try:
+            row = self._replies.cancel(reply_id, now=int(self._clock.now()), actor=self._actor())
+        except StorageError as exc:
+            raise OutboxError(str(exc)) from exc
+        self._changed(row.mention_id)
+
+    def save_draft(self, mention_id: int, text: str) -> None:
+        """Keep the unsent text of an item (survives a restart); empty text forgets it."""
+        self._replies.save_draft(mention_id, text, key=str(uuid.uuid4()), now=int(self._clock.now()))
+
+    def draft(self, mention_id: int) -> str:
+        row = self._replies.draft(mention_id)
+        return "" if row is None else row.text
+
+    def replies(self, mention_id: int) -> list[ReplyRow]:
+        """The item's replies (not drafts), oldest first."""
+        return self._replies.for_mention(mention_id)
+
+    def reply_states(self, mention_ids: list[int]) -> dict[int, ReplyState]:
+        return self._replies.latest_states(mention_ids)
+
+    def waiting_count(self) -> int:
+        """Replies queued or sending (the status bar's "N waiting to send")."""
+        return self._replies.waiting_count()
+
+    def subscribe(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(mention_id)`` after every change of one of that queue item's replies."""
+        self._listeners.append(listener)
+
+    def wake(self) -> None:
+        """Make :meth:`run` send now (a reply was queued, an account came back)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ sending
+    async def run(self) -> None:
+        """Send forever: drain, then sleep until woken or the next retry is due. Cancel to stop."""
+        self._wake = asyncio.Event()
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain()
+            except StorageError:
+                log.exception("outbox pass failed; retrying later")
+            delay = self._next_delay()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _next_delay(self) -> float:
+        now = self._clock.now()
+        due = [r.next_attempt_at for r in self._replies.pending() if r.next_attempt_at is not None]
+        if not due:
+            return IDLE_SECONDS
+        return max(0.5, min(IDLE_SECONDS, min(due) - now))
+
+    async def drain(self, account_id: int | None = None) -> dict[int, SendOutcome]:
+        """One pass over the pending replies that are due, per account in queue order.
+
+        Returns:
+            What happened to each reply looked at, by reply id.
+        """
+        outcomes: dict[int, SendOutcome] = {}
+        async with self._lock:
+            blocked: set[int] = set()
+            for row in self._replies.pending(account_id):
+                account = self._replies.account_of(row.id)
+                if account in blocked:
+                    continue
+                if row.hold_reason:
+                    blocked.add(account)  # later replies wait behind the held one, so the order holds
+                    continue
+                if row.next_attempt_at is not None and row.next_attempt_at > self._clock.now():
+                    blocked.add(account)
+                    continue
+                connector = self.connectors.get(account)
+                if connector is None:
+                    self._replies.mark_waiting(row.id, error="This account is not connected.", next_attempt_at=None)
+                    self._changed(row.mention_id)
+                    blocked.add(account)
+                    continue
+                outcome = await self._send(row, account, connector)
+                outcomes[row.id] = outcome
+                self._changed(row.mention_id)
+                if outcome in (SendOutcome.HELD, SendOutcome.WAITING):
+                    blocked.add(account)
+        return outcomes
+
+    async def _send(self, row: ReplyRow, account_id: int, connector: Connector) -> SendOutcome:
+        now = int(self._clock.now())
+        target = self._target_of(row)
+        if target is None:
+            self._replies.mark_failed(row.id, error="The message this reply answers is no longer stored.", at=now)
+            return SendOutcome.FAILED
+        reply_target = ReplyTarget(target.external_id, target.author_handle, target.visibility)
+        editing = row.corrects_id is not None and isinstance(connector, EditingConnector)
+        stale = row.seen_at is not None and now - row.seen_at > self._freshness
+        try:
+            if (row.attempts > 0 and not editing) or stale:
+                thread = await connector.fetch_thread(target.external_id)
+                if row.attempts > 0 and not editing:
+                    found = self._find_posted(thread, row, account_id, target.external_id)
+                    if found is not None:
+                        log.info("reply %s was already posted as %s; not posting it again", row.id, found.external_id)
+                        self._sent(row, found.external_id, found.url, found.posted_at)
+                        return SendOutcome.RECONCILED
+                if stale:
+                    reason = self._newer_posts(thread, row, account_id)
+                    if reason:
+                        self._replies.hold(row.id, reason=reason)
+                        return SendOutcome.HELD
+            if self._replies.mark_sending(row.id, now=now) is None:
+                return SendOutcome.FAILED  # withdrawn while the thread was being checked: never send it
+            if editing:
+                original = self._replies.get(row.corrects_id or 0)
+                if original is None or original.external_id is None:
+                    raise Permanent("The reply to correct has no id on the channel.")
+                assert isinstance(connector, EditingConnector)
+                receipt = await connector.edit_reply(original.external_id, row.text)
+            else:
+                receipt = await connector.send_reply(
+                    reply_target, row.text, idempotency_key=row.idempotency_key, visibility=row.visibility
+                )
+        except AuthExpired as exc:
+            self._replies.mark_waiting(
+                row.id, error=f"Not sent: sign-in expired. {exc}", next_attempt_at=now + AUTH_RETRY_SECONDS
+            )
+            return SendOutcome.WAITING
+        except RateLimited as exc:
+            self._replies.mark_waiting(row.id, error=f"Waiting: {exc}", next_attempt_at=int(exc.retry_at) + 1)
+            return SendOutcome.WAITING
+        except Permanent as exc:
+            self._replies.mark_failed(row.id, error=str(exc), at=now)
+            return SendOutcome.FAILED
+        except (Transient, ChannelError) as exc:
+            delay = backoff_seconds(max(1, row.attempts + 1), base=RETRY_BASE_SECONDS, rng=self._rng)
+            self._replies.mark_waiting(row.id, error=f"Waiting to retry: {exc}", next_attempt_at=now + delay)
+            return SendOutcome.WAITING
+        self._sent(row, receipt.external_id, receipt.url, receipt.posted_at)
+        return SendOutcome.SENT
+
+    def _sent(self, row: ReplyRow, external_id: str, url: str, posted_at: int) -> None:
+        at = posted_at if posted_at > 0 else int(self._clock.now())
+        sent = self._replies.mark_sent(row.id, external_id=external_id, url=url, at=at)
+        if self.on_sent is not None:
+            try:
+                self.on_sent(sent)
+            except Exception:  # a listener's bug must not make a posted reply look unsent
+                log.exception("on_sent listener failed for reply %s", row.id)
+
+    def _find_posted(
+        self, thread: list[InboundItem], row: ReplyRow, account_id: int, parent: str
+    ) -> InboundItem | None:
+        ours = self._our_handle(account_id)
+        for item in thread:
+            if (
+                item.parent_external_id == parent
+                and (ours is None or item.author_handle.casefold() == ours)
+                and same_reply_text(item.text, row.text)
+            ):
+                return item
+        return None
+
+    def _newer_posts(self, thread: list[InboundItem], row: ReplyRow, account_id: int) -> str:
+        ours = self._our_handle(account_id)
+        seen = row.seen_at or row.queued_at or row.created_at
+        newer = [i for i in thread if i.posted_at > seen and (ours is None or i.author_handle.casefold() != ours)]
+        if not newer:
+            return ""
+        latest = newer[-1]
+        preview = latest.text if len(latest.text) <= 140 else latest.text[:139] + "…"
+        more = f" (and {len(newer) - 1} more)" if len(newer) > 1 else ""
+        return f"@{latest.author_handle} posted since you wrote this{more}: “{preview}”"
+
+    def _our_handle(self, account_id: int) -> str | None:
+        account = self._accounts.get(account_id)
+        return None if account is None else account.handle.removeprefix("@").casefold()
+
+    # ------------------------------------------------------------------ targets
+    def _target(self, mention_id: int) -> _Target:
+        row = self._mentions.rows_by_id([mention_id]).get(mention_id)
+        if row is None:
+            raise OutboxError(f"There is no item {mention_id} to reply to.")
+        head_id = row.head_id if row.head_id is not None else row.id
+        thread = self._mentions.thread(head_id)
+        if not thread:
+            raise OutboxError(f"There is no item {mention_id} to reply to.")
+        return _Target(head=thread[0], message=thread[-1])
+
+    def _target_of(self, row: ReplyRow) -> MentionRow | None:
+        target_id = row.target_id if row.target_id is not None else row.mention_id
+        return self._mentions.rows_by_id([target_id]).get(target_id)
+
+    def _changed(self, mention_id: int) -> None:
+        for listener in list(self._listeners):
+            listener(mention_id)

@@ -1,0 +1,192 @@
+"""Checks on a reply before it leaves: each channel's own length counting and personal data in public replies."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+import regex
+
+from console.channels.mastodon import DEFAULT_MAX_CHARACTERS, reply_length, with_mention
+
+__all__ = [
+    "LIMITS",
+    "LengthCheck",
+    "PrivacyFinding",
+    "PrivacyKind",
+    "bluesky_length",
+    "check_length",
+    "find_private_data",
+    "is_public",
+    "x_weighted_length",
+]
+
+#: Each channel's reply limit in its own unit (channels.md: Mastodon §1, Bluesky §2, X §3, Messenger §6).
+LIMITS: dict[str, int] = {"mastodon": DEFAULT_MAX_CHARACTERS, "x": 280, "bluesky": 300, "messenger": 2000}
+#: Channels whose replies carry the customer's @handle in the text.
+_HANDLE_CHANNELS = frozenset({"mastodon", "x", "bluesky"})
+_UNITS = {"mastodon": "characters", "x": "weighted characters", "bluesky": "graphemes", "messenger": "characters"}
+
+# X (twitter-text v3 config): weight 100 in these code point ranges, 200 elsewhere; URLs count 23; emoji 2.
+_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+_X_URL_LENGTH = 23
+_URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}'\""
+_EMOJI_RE = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+
+
+@dataclass(frozen=True, slots=True)
+class LengthCheck:
+    channel: str
+    count: int
+    limit: int
+    unit: str
+
+    @property
+    def over(self) -> bool:
+        return self.count > self.limit
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.count
+
+    @property
+    def reason(self) -> str:
+        """Why sending is blocked ("" when it is not)."""
+        if not self.over:
+            return ""
+        return (
+            f"Too long for {self.channel.capitalize()}: {self.count:,} of {self.limit:,} {self.unit} "
+            f"({self.count - self.limit:,} over). Shorten it or split it into two replies."
+        )
+
+
+def _urls(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for match in _URL_RE.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILING)
+        if url.partition("://")[2]:
+            spans.append((match.start(), match.start() + len(url)))
+    return spans
+
+
+def x_weighted_length(text: str) -> int:
+    """The weighted length X validates against 280 (twitter-text v3: NFC, URLs 23, CJK and emoji 2).
+
+    Args:
+        text: The post text as sent.
+
+    Returns:
+        The weighted length in characters (weights / 100).
+    """
+    text = unicodedata.normalize("NFC", text)
+    weight = 0
+    pos = 0
+    for start, end in [*_urls(text), (len(text), len(text))]:
+        for grapheme in regex.findall(r"\X", text[pos:start]):
+            if _EMOJI_RE.search(grapheme):
+                weight += 200
+                continue
+            for ch in grapheme:
+                code = ord(ch)
+                weight += 100 if any(lo <= code <= hi for lo, hi in _X_LIGHT_RANGES) else 200
+        if end > start:
+            weight += _X_URL_LENGTH * 100
+        pos = end
+    return weight // 100
+
+
+def bluesky_length(text: str) -> int:
+    """Bluesky's post length: extended grapheme clusters (lexicon ``maxGraphemes: 300``)."""
+    return len(regex.findall(r"\X", text))
+
+
+def check_length(channel: str, text: str, *, handle: str = "", limit: int | None = None) -> LengthCheck:
+    """Count a reply the way its channel does, with the customer's @handle included where the reply carries it.
+
+    Args:
+        channel: "mastodon", "x", "bluesky" or "messenger" (others are counted in code points, no limit).
+        text: The reply text.
+        handle: The customer's handle (added as "@handle " when missing, as the connector will).
+        limit: Override the channel's default (a Mastodon instance's ``max_characters``).
+
+    Returns:
+        The count and the limit.
+    """
+    if channel in _HANDLE_CHANNELS and handle:
+        text = with_mention(text, handle)
+    if channel == "mastodon":
+        count = reply_length(text)
+    elif channel == "x":
+        count = x_weighted_length(text)
+    elif channel == "bluesky":
+        count = bluesky_length(text)
+    else:
+        count = len(text)
+    chosen = limit if limit is not None else LIMITS.get(channel, 1_000_000)
+    return LengthCheck(channel, count, chosen, _UNITS.get(channel, "characters"))
+
+
+class PrivacyKind(StrEnum):
+    EMAIL = "email address"
+    PHONE = "phone number"
+    ORDER = "order number"
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyFinding:
+    kind: PrivacyKind
+    start: int
+    end: int
+    text: str
+
+
+_EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_PHONE_RE = re.compile(r"(?<![\w/.])\+?\(?\d[\d\s().\-]{5,}\d(?![\w/])")
+_ORDER_RES = (
+    re.compile(r"\border\s*(?:no\.?|number|num|nr|id|ref(?:erence)?)?\s*[:#]?\s*([A-Z0-9][A-Z0-9\-]{3,})\b", re.I),
+    re.compile(r"#\d{5,}\b"),
+    re.compile(r"\b[A-Z]{2,4}-\d{4,}\b"),
+)
+
+
+def find_private_data(text: str) -> list[PrivacyFinding]:
+    """Email addresses, phone numbers and order numbers in a reply (for the public-reply confirmation).
+
+    Args:
+        text: The reply text.
+
+    Returns:
+        The findings in order; URLs and @mentions are not mistaken for them.
+    """
+    findings: list[PrivacyFinding] = []
+    taken: list[tuple[int, int]] = list(_urls(text))
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e in taken)
+
+    for match in _EMAIL_RE.finditer(text):
+        if free(match.start(), match.end()) and (match.start() == 0 or text[match.start() - 1] != "@"):
+            findings.append(PrivacyFinding(PrivacyKind.EMAIL, match.start(), match.end(), match.group(0)))
+            taken.append((match.start(), match.end()))
+    for pattern in _ORDER_RES:
+        for match in pattern.finditer(text):
+            value = match.group(0)
+            if not any(ch.isdigit() for ch in value) or not free(match.start(), match.end()):
+                continue
+            findings.append(PrivacyFinding(PrivacyKind.ORDER, match.start(), match.end(), value))
+            taken.append((match.start(), match.end()))
+    for match in _PHONE_RE.finditer(text):
+        digits = sum(ch.isdigit() for ch in match.group(0))
+        if 7 <= digits <= 15 and free(match.start(), match.end()):
+            findings.append(PrivacyFinding(PrivacyKind.PHONE, match.start(), match.end(), match.group(0).strip()))
+            taken.append((match.start(), match.end()))
+    findings.sort(key=lambda f: f.start)
+    return findings
+
+
+def is_public(visibility: str) -> bool:
+    """Anything but a direct message can be read by people other than the customer."""
+    return visibility != "direct"

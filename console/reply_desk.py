@@ -1,0 +1,207 @@
+"""What the composer needs in one service: the item's reply context, templates, checks, drafts and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+from console.channels.base import Connector
+from console.outbox import Outbox
+from console.phrases import PhraseChecker, PhraseHit
+from console.ports import Clock
+from console.reply_checks import LengthCheck, PrivacyFinding, check_length, find_private_data, is_public
+from console.templates import Blank, TemplateService, blanks, placeholder_values
+from storage.accounts import AccountRepo
+from storage.mentions import MentionRepo
+from storage.replies import ReplyRepo
+from storage.rows import MentionKind, ReplyRow, ReplyState
+from storage.settings import AGENT_NAME, SettingsRepo
+from storage.templates import TemplateRepo, TemplateRow
+
+__all__ = ["ReplyChecks", "ReplyContext", "ReplyDesk", "ReplyRow", "ReplyState", "TemplateRow", "build_reply_desk"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyContext:
+    """Who and where a reply to one queue item goes."""
+
+    mention_id: int  # the thread head
+    channel: str
+    handle: str  # the customer's handle, without "@"
+    customer_name: str
+    visibility: str  # the answered message's visibility (the default for the reply)
+    direct: bool  # the answered message is a direct message: the reply is always private
+    due_at: int | None
+    values: dict[str, str] = field(default_factory=dict)  # placeholder values
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyChecks:
+    """Everything the composer shows about a reply text. Only ``blocking`` reasons stop sending."""
+
+    length: LengthCheck
+    blanks: list[Blank]
+    phrases: list[PhraseHit]
+    privacy: list[PrivacyFinding]  # only for public replies
+
+    @property
+    def blocking(self) -> list[str]:
+        reasons = []
+        if self.length.over:
+            reasons.append(self.length.reason)
+        if self.blanks:
+            names = ", ".join(f"[{b.label}]" for b in self.blanks[:3])
+            more = "…" if len(self.blanks) > 3 else ""
+            reasons.append(f"Fill in the blanks first: {names}{more} (Tab jumps to the next one).")
+        return reasons
+
+
+class ReplyDesk:
+    """Facade over templates, the phrase check, length and privacy checks, drafts and the outbox."""
+
+    def __init__(
+        self,
+        mentions: MentionRepo,
+        outbox: Outbox,
+        templates: TemplateService,
+        clock: Clock,
+        *,
+        agent_name: Callable[[], str] = lambda: "",
+        phrases: PhraseChecker | None = None,
+        tz: tzinfo | None = None,
+    ) -> None:
+        self._mentions = mentions
+        self.outbox = outbox
+        self.templates = templates
+        self._clock = clock
+        self._agent_name = agent_name
+        self._phrases = phrases if phrases is not None else PhraseChecker()
+        self._tz = tz
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def context(self, mention_id: int) -> ReplyContext | None:
+        """The reply context of a queue item (None when it is gone)."""
+        row = self._mentions.rows_by_id([mention_id]).get(mention_id)
+        if row is None:
+            return None
+        thread = self._mentions.thread(row.head_id if row.head_id is not None else row.id)
+        if not thread:
+            return None
+        head, last = thread[0], thread[-1]
+        values = placeholder_values(
+            customer_name=last.author_name or head.author_name,
+            handle=last.author_handle,
+            agent_name=self._agent_name(),
+            channel=_channel_name(head.channel),
+            due_at=head.due_at,
+            tz=self._tz,
+        )
+        return ReplyContext(
+            mention_id=head.id,
+            channel=head.channel,
+            handle=last.author_handle,
+            customer_name=last.author_name,
+            visibility=last.visibility,
+            direct=last.kind is MentionKind.DIRECT or last.visibility == "direct",
+            due_at=head.due_at,
+            values=values,
+        )
+
+    def check(self, context: ReplyContext, text: str, *, visibility: str) -> ReplyChecks:
+        """Length (with the handle), blanks, stiff phrases and, for public replies, personal data."""
+        return ReplyChecks(
+            length=check_length(context.channel, text, handle=context.handle),
+            blanks=blanks(text),
+            phrases=self._phrases.check(text),
+            privacy=find_private_data(text) if is_public(visibility) else [],
+        )
+
+    def search_templates(self, query: str, context: ReplyContext | None) -> list[TemplateRow]:
+        return self.templates.search(query, channel=context.channel if context else None)
+
+    def render_template(self, template: TemplateRow, context: ReplyContext) -> str:
+        self.templates.record_use([template.id])
+        return self.templates.render(template, context.values, channel=context.channel)
+
+    def send(
+        self,
+        context: ReplyContext,
+        text: str,
+        *,
+        visibility: str,
+        seen_at: int,
+        template_ids: Sequence[int] = (),
+    ) -> int:
+        """Queue the reply in the outbox (committed before any network call) and wake the sender.
+
+        A reply built from a holding template (tag "holding") is a holding reply: it promises a follow-up by
+        the item's next deadline ({due_time}), or in an hour when none runs.
+        """
+        holding = any("holding" in t.tags for t in (self.templates.get(i) for i in template_ids) if t is not None)
+        holding_until = None
+        if holding:
+            holding_until = context.due_at if context.due_at is not None else int(self._clock.now()) + 3600
+        reply_id = self.outbox.queue(
+            context.mention_id,
+            text,
+            visibility="direct" if context.direct else visibility,
+            purpose="holding" if holding else "reply",
+            template_id=template_ids[0] if template_ids else None,
+            seen_at=seen_at,
+            holding_until=holding_until,
+        )
+        self.outbox.wake()
+        return reply_id
+
+    def correct(self, reply_id: int, text: str) -> int:
+        fix_id = self.outbox.correct(reply_id, text)
+        self.outbox.wake()
+        return fix_id
+
+
+def _channel_name(kind: str) -> str:
+    return {"mastodon": "Mastodon", "bluesky": "Bluesky", "x": "X", "messenger": "Messenger"}.get(
+        kind, kind.replace("_", " ").title()
+    )
+
+
+def build_reply_desk(
+    *,
+    replies: ReplyRepo,
+    templates: TemplateRepo,
+    mentions: MentionRepo,
+    accounts: AccountRepo,
+    connectors: Mapping[int, Connector],
+    settings: SettingsRepo,
+    clock: Clock,
+    on_sent: Callable[[ReplyRow], None] | None = None,
+) -> ReplyDesk:
+    """Wire the outbox, the template library (seeded with the shipped defaults) and the desk.
+
+    Args:
+        replies: The outbox table.
+        templates: The template library.
+        mentions: Threads.
+        accounts: Account handles.
+        connectors: Connector per account (the poller's mapping; later additions are seen).
+        settings: For the agent's name.
+        clock: Time source.
+        on_sent: Called for each reply once posted (the SLA engine's hook).
+
+    Returns:
+        The desk; its ``outbox.run()`` must be started by the caller.
+    """
+
+    def agent_name() -> str:
+        return settings.get(AGENT_NAME).strip()
+
+    outbox = Outbox(
+        replies, mentions, accounts, connectors, clock, actor=lambda: agent_name() or "agent", on_sent=on_sent
+    )
+    service = TemplateService(templates, clock)
+    service.ensure_defaults()
+    return ReplyDesk(mentions, outbox, service, clock, agent_name=agent_name)

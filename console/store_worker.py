@@ -1,0 +1,92 @@
+"""Stores synced batches on one worker thread with its own database connection, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from console.channels.base import InboundItem
+from storage.db import open_database
+from storage.mentions import DeadlinePlan, MentionRepo
+from storage.rows import NewMention, UpsertResult
+
+log = logging.getLogger(__name__)
+
+
+def to_new_mention(account_id: int, item: InboundItem) -> NewMention:
+    """The row to store for one inbound item (its raw JSON kept compact)."""
+    return NewMention(
+        account_id=account_id,
+        external_id=item.external_id,
+        author_external_id=item.author_id or item.author_handle,
+        author_handle=item.author_handle,
+        author_name=item.author_name,
+        text=item.text,
+        url=item.url,
+        posted_at=item.posted_at,
+        kind=item.kind,
+        visibility=item.visibility,
+        parent_external_id=item.parent_external_id,
+        raw_json=json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False),
+    )
+
+
+class BackgroundStore:
+    """One thread, one connection: ``store_batch`` runs there, so a 10,000-item catch-up never stalls the loop.
+
+    SQLite in WAL mode lets the GUI thread keep reading while a chunk is written; the worker's connection is
+    opened lazily on the worker thread and closed there by :meth:`aclose`.
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        """Args:
+        db_path: The database file the app's main connection uses (never ``:memory:``).
+        """
+        self._path = db_path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="care-store")
+        self._close_db: Callable[[], None] | None = None
+        self._repo: MentionRepo | None = None
+
+    async def store(
+        self, account_id: int, items: Sequence[InboundItem], *, channel: str, fetched_at: int, plan: DeadlinePlan
+    ) -> UpsertResult:
+        """Convert and store ``items`` on the worker thread.
+
+        Raises:
+            StorageError: The write failed (nothing of this call is stored).
+        """
+        call = functools.partial(self._store, account_id, list(items), channel, fetched_at, plan)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _store(
+        self, account_id: int, items: list[InboundItem], channel: str, fetched_at: int, plan: DeadlinePlan
+    ) -> UpsertResult:
+        if self._repo is None:
+            db = open_database(self._path, migrate=False)
+            self._repo = MentionRepo(db)
+            self._close_db = db.conn.close
+        rows = [to_new_mention(account_id, item) for item in items]
+        return self._repo.store_batch(rows, channel=channel, fetched_at=fetched_at, plan=plan)
+
+    def _close(self) -> None:
+        if self._close_db is not None:
+            self._close_db()
+            self._close_db = None
+            self._repo = None
+
+    async def aclose(self) -> None:
+        """Close the worker's connection and stop the thread (waits for a chunk being written, if any).
+
+        Done without a loop callback from the worker, so nothing is posted to an event loop that is closing.
+        """
+        self.close()
+
+    def close(self) -> None:
+        """Like :meth:`aclose`, from synchronous code."""
+        self._executor.submit(self._close).result()
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,268 @@
+"""SLA deadline persistence: what the engine reads (heads, events, deadlines) and writes in one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from storage.errors import StorageError
+from storage.mentions import MentionRepo
+from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
+
+CHUNK = 500
+
+_DEADLINE_COLUMNS = "id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, cancelled_at"
+
+
+def _opt(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _deadline(row: Sequence[Any]) -> DeadlineRow:
+    return DeadlineRow(
+        id=int(row[0]),
+        mention_id=int(row[1]),
+        kind=DeadlineKind(row[2]),
+        started_at=int(row[3]),
+        due_at=int(row[4]),
+        warn_at=int(row[5]),
+        met_at=_opt(row[6]),
+        paused_at=_opt(row[7]),
+        breached_at=_opt(row[8]),
+        cancelled_at=_opt(row[9]),
+    )
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+@dataclass(frozen=True, slots=True)
+class HeadInfo:
+    """What the SLA engine needs to know about a queue item to pick its policy."""
+
+    id: int
+    channel: str
+    priority: int
+    status: MentionStatus
+    posted_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineValues:
+    """A deadline's state as the engine computed it; ``id`` None means a new row."""
+
+    mention_id: int
+    kind: DeadlineKind
+    started_at: int
+    due_at: int
+    warn_at: int
+    met_at: int | None = None
+    paused_at: int | None = None
+    cancelled_at: int | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    at: int
+    actor: str
+    mention_id: int | None
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    deadline_id: int
+    mention_id: int
+    kind: DeadlineKind
+    due_at: int
+    data: dict[str, Any]
+
+
+class DeadlineRepo:
+    """Reads and writes of the deadlines table for the SLA engine; keeps ``mentions.due_at/warn_at`` in step."""
+
+    def __init__(self, db: sqlite_utils.Database, mentions: MentionRepo) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+        self._mentions = mentions
+
+    # ------------------------------------------------------------------ reads
+    def head_of(self, mention_id: int) -> int | None:
+        """The queue item (thread head) a message belongs to, or None for an unknown id."""
+        row = self._conn.execute("SELECT coalesce(head_id, id) FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def heads(self, ids: Iterable[int]) -> dict[int, HeadInfo]:
+        out: dict[int, HeadInfo] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            for row in self._conn.execute(
+                "SELECT m.id, a.kind, m.priority, m.status, m.posted_at FROM mentions m "
+                f"JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            ):
+                out[int(row[0])] = HeadInfo(int(row[0]), str(row[1]), int(row[2]), MentionStatus(row[3]), int(row[4]))
+        return out
+
+    def events(self, ids: Iterable[int]) -> dict[int, list[EventRow]]:
+        """Each item's events in log order (time, then insertion)."""
+        out: dict[int, list[EventRow]] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            for r in self._conn.execute(
+                "SELECT id, at, actor, mention_id, kind, data FROM events "
+                f"WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY mention_id, at, id",
+                tuple(chunk),
+            ):
+                out.setdefault(int(r[3]), []).append(
+                    EventRow(int(r[0]), int(r[1]), str(r[2]), r[3], str(r[4]), str(r[5]))
+                )
+        return out
+
+    def deadlines(self, ids: Iterable[int]) -> dict[int, list[DeadlineRow]]:
+        out: dict[int, list[DeadlineRow]] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            for r in self._conn.execute(
+                f"SELECT {_DEADLINE_COLUMNS} FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) "
+                "ORDER BY mention_id, started_at, id",
+                tuple(chunk),
+            ):
+                out.setdefault(int(r[1]), []).append(_deadline(r))
+        return out
+
+    def open_heads(self) -> list[int]:
+        """Items with at least one deadline still running (not met, not cancelled)."""
+        return [
+            int(r[0])
+            for r in self._conn.execute(
+                "SELECT DISTINCT mention_id FROM deadlines INDEXED BY deadlines_open_mention "
+                "WHERE met_at IS NULL AND cancelled_at IS NULL ORDER BY mention_id"
+            )
+        ]
+
+    def has_status_change(self, mention_id: int, at: int, old: str, new: str) -> bool:
+        """Whether the log already has this status change (triage logs it before telling the engine)."""
+        return (
+            self._conn.execute(
+                "SELECT 1 FROM events WHERE mention_id = ? AND kind = 'status_changed' AND at = ? "
+                "AND json_extract(data, '$.from') = ? AND json_extract(data, '$.to') = ? LIMIT 1",
+                (mention_id, at, old, new),
+            ).fetchone()
+            is not None
+        )
+
+    def due_unbreached(self, now: int) -> list[DeadlineRow]:
+        """Running, unpaused deadlines whose due time has come and that carry no breach yet."""
+        return [
+            _deadline(r)
+            for r in self._conn.execute(
+                f"SELECT {_DEADLINE_COLUMNS} FROM deadlines INDEXED BY deadlines_unbreached "
+                "WHERE due_at <= ? AND met_at IS NULL AND cancelled_at IS NULL AND breached_at IS NULL "
+                "AND paused_at IS NULL ORDER BY due_at, id",
+                (now,),
+            )
+        ]
+
+    def band_changes(self, since: int, until: int) -> list[int]:
+        """Open items whose queue band changes in ``(since, until]`` (warning starts or due time passes)."""
+        ids: set[int] = set()
+        for column, index in (("warn_at", "mentions_open_warn"), ("due_at", "mentions_open_due")):
+            ids.update(
+                int(r[0])
+                for r in self._conn.execute(
+                    f"SELECT id FROM mentions INDEXED BY {index} WHERE head_id IS NULL AND status IN ('new', 'open') "
+                    f"AND {column} > ? AND {column} <= ?",
+                    (since, until),
+                )
+            )
+        return sorted(ids)
+
+    def next_band_change(self, after: int) -> int | None:
+        """The earliest warning or due time of an open item after ``after``: when the next band pass is needed."""
+        soonest: int | None = None
+        for column, index in (("warn_at", "mentions_open_warn"), ("due_at", "mentions_open_due")):
+            row = self._conn.execute(
+                f"SELECT min({column}) FROM mentions INDEXED BY {index} WHERE head_id IS NULL "
+                f"AND status IN ('new', 'open') AND {column} > ?",
+                (after,),
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                soonest = int(row[0]) if soonest is None else min(soonest, int(row[0]))
+        return soonest
+
+    # ------------------------------------------------------------------ writes
+    def apply(
+        self,
+        *,
+        inserts: Sequence[DeadlineValues] = (),
+        updates: Sequence[DeadlineValues] = (),
+        events: Sequence[NewEvent] = (),
+        refresh: Iterable[int] = (),
+    ) -> None:
+        """Write the engine's changes and refresh the items' queue due times, all in one transaction.
+
+        Raises:
+            StorageError: nothing was written.
+        """
+        try:
+            with self._db.atomic():
+                self._conn.executemany(
+                    "INSERT INTO deadlines (mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, "
+                    "cancelled_at) VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (v.mention_id, v.kind.value, v.started_at, v.due_at, v.warn_at, v.met_at, v.paused_at,
+                         v.cancelled_at)
+                        for v in inserts
+                    ],
+                )  # fmt: skip
+                self._conn.executemany(
+                    "UPDATE deadlines SET started_at = ?, due_at = ?, warn_at = ?, met_at = ?, paused_at = ?, "
+                    "cancelled_at = ? WHERE id = ?",
+                    [(v.started_at, v.due_at, v.warn_at, v.met_at, v.paused_at, v.cancelled_at, v.id) for v in updates],
+                )
+                self._append(events)
+                self._mentions.refresh_due(list(refresh))
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not save SLA deadlines: {exc}") from exc
+
+    def record_breaches(self, breaches: Sequence[Breach], *, actor: str = "sla") -> None:
+        """Mark each deadline breached at its due time, once, with a "breached" event carrying its cause.
+
+        Raises:
+            StorageError: nothing was written.
+        """
+        try:
+            with self._db.atomic():
+                cur = self._conn.executemany(
+                    "UPDATE deadlines SET breached_at = ? WHERE id = ? AND breached_at IS NULL",
+                    [(b.due_at, b.deadline_id) for b in breaches],
+                )
+                del cur
+                self._append([NewEvent(b.due_at, actor, b.mention_id, "breached", b.data) for b in breaches])
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not record SLA breaches: {exc}") from exc
+
+    def append_events(self, events: Sequence[NewEvent]) -> None:
+        try:
+            with self._db.atomic():
+                self._append(events)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not log SLA events: {exc}") from exc
+
+    def _append(self, events: Sequence[NewEvent]) -> None:
+        self._conn.executemany(
+            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
+            [(e.at, e.actor, e.mention_id, e.kind, json.dumps(e.data, sort_keys=True)) for e in events],
+        )

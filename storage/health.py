@@ -1,0 +1,92 @@
+"""What the channel-health view reads: the quarantine of unparseable items and the replies still waiting."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from storage.errors import StorageError
+from storage.rows import ReplyState
+
+#: Reply states that mean "not sent yet, will be" (the outbox owns the transitions).
+WAITING_REPLY_STATES = (ReplyState.QUEUED.value, ReplyState.SENDING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    id: int
+    account_id: int
+    external_id: str  # the channel's id of the entry, "?" when it had none
+    error: str  # why it could not be parsed
+    raw_json: str  # the entry exactly as received
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    external_id: str
+    error: str
+    raw_json: str
+
+
+class HealthRepo:
+    """Quarantined items (never lost, never crashing a batch) and counts for the status bar."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+
+    def quarantine(self, account_id: int, entries: Iterable[QuarantineEntry], *, at: int) -> int:
+        """Keep malformed items raw with their parse error; the same entry seen again is kept once.
+
+        Args:
+            account_id: The account whose channel sent them.
+            entries: The entries.
+            at: When they were received (epoch seconds).
+
+        Returns:
+            How many entries were new.
+
+        Raises:
+            StorageError: The database refused the write.
+        """
+        rows = [(account_id, e.external_id, e.error[:1000], e.raw_json, at) for e in entries]
+        if not rows:
+            return 0
+        try:
+            with self._db.atomic():
+                before = self._conn.total_changes
+                self._conn.executemany(
+                    "INSERT INTO quarantine (account_id, external_id, error, raw_json, at) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT DO NOTHING",
+                    rows,
+                )
+                return self._conn.total_changes - before
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not keep the malformed items aside: {exc}") from exc
+
+    def quarantined(self, account_id: int | None = None, *, limit: int = 200) -> list[QuarantineRow]:
+        """Newest first."""
+        sql = "SELECT id, account_id, external_id, error, raw_json, at FROM quarantine"
+        params: tuple[int, ...] = ()
+        if account_id is not None:
+            sql += " WHERE account_id = ?"
+            params = (account_id,)
+        rows = self._conn.execute(sql + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [QuarantineRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
+
+    def quarantine_counts(self) -> dict[int, int]:
+        """Quarantined items per account id."""
+        rows = self._conn.execute("SELECT account_id, count(*) FROM quarantine GROUP BY account_id").fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def waiting_replies(self) -> int:
+        """Replies committed to the outbox that have not gone out yet."""
+        marks = ",".join("?" * len(WAITING_REPLY_STATES))
+        row = self._conn.execute(
+            f"SELECT count(*) FROM replies WHERE state IN ({marks})", WAITING_REPLY_STATES
+        ).fetchone()
+        return int(row[0])

@@ -1,0 +1,292 @@
+"""The outbox table: drafts, queued/sending/sent/failed replies, and their events, each change in one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import sqlite_utils
+
+from storage.errors import StorageError
+from storage.rows import ReplyRow, ReplyState
+
+_COLUMNS = (
+    "id, mention_id, text, visibility, idempotency_key, state, attempts, external_id, error, created_at, sent_at, "
+    "purpose, template_id, queued_at, next_attempt_at, url, target_id, corrects_id, hold_reason, seen_at, holding_until"
+)
+#: States a reply waits in before it is known to be posted.
+PENDING_STATES: tuple[ReplyState, ...] = (ReplyState.QUEUED, ReplyState.SENDING)
+
+
+def _reply(row: Sequence[Any]) -> ReplyRow:
+    return ReplyRow(
+        id=int(row[0]),
+        mention_id=int(row[1]),
+        text=str(row[2]),
+        visibility=str(row[3]),
+        idempotency_key=str(row[4]),
+        state=ReplyState(row[5]),
+        attempts=int(row[6]),
+        external_id=None if row[7] is None else str(row[7]),
+        error=str(row[8]),
+        created_at=int(row[9]),
+        sent_at=None if row[10] is None else int(row[10]),
+        purpose=str(row[11]),
+        template_id=None if row[12] is None else int(row[12]),
+        queued_at=None if row[13] is None else int(row[13]),
+        next_attempt_at=None if row[14] is None else int(row[14]),
+        url=str(row[15]),
+        target_id=None if row[16] is None else int(row[16]),
+        corrects_id=None if row[17] is None else int(row[17]),
+        hold_reason=str(row[18]),
+        seen_at=None if row[19] is None else int(row[19]),
+        holding_until=None if row[20] is None else int(row[20]),
+    )
+
+
+class ReplyRepo:
+    """Reads and writes ``replies``; every state change and its event are committed together."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+
+    def _event(self, *, at: int, actor: str, mention_id: int, kind: str, **data: Any) -> None:
+        self._conn.execute(
+            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
+            (at, actor, mention_id, kind, json.dumps(data, sort_keys=True)),
+        )
+
+    def _one(self, reply_id: int) -> ReplyRow:
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
+        if row is None:
+            raise StorageError(f"There is no reply {reply_id}.")
+        return _reply(row)
+
+    # ------------------------------------------------------------------ writes
+    def enqueue(
+        self,
+        *,
+        mention_id: int,
+        target_id: int,
+        text: str,
+        visibility: str,
+        purpose: str,
+        idempotency_key: str,
+        now: int,
+        actor: str,
+        template_id: int | None = None,
+        corrects_id: int | None = None,
+        seen_at: int | None = None,
+        holding_until: int | None = None,
+    ) -> ReplyRow:
+        """Commit a reply as ``queued`` (with its ``reply_queued`` event) and drop the item's draft.
+
+        Args:
+            mention_id: The queue item (thread head) the reply belongs to.
+            target_id: The message it answers.
+            text: The reply as the agent wrote it (the channel adds the handle when missing).
+            visibility: The channel's visibility word.
+            purpose: "reply", "holding", "survey", "correction" or "status".
+            idempotency_key: Unique per reply; reused on every retry.
+            now: Epoch seconds.
+            actor: The agent's name for the event log.
+            template_id: The template it started from, if any.
+            corrects_id: For corrections, the sent reply corrected.
+            seen_at: When the agent last saw the thread (freshness check); defaults to ``now``.
+            holding_until: For holding replies, when the promised follow-up is due.
+
+        Returns:
+            The stored row.
+
+        Raises:
+            StorageError: The row could not be written (nothing was committed).
+        """
+        try:
+            with self._db.atomic():
+                cur = self._conn.execute(
+                    "INSERT INTO replies (mention_id, target_id, text, visibility, purpose, idempotency_key, state, "
+                    "template_id, corrects_id, created_at, queued_at, seen_at, holding_until) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        mention_id, target_id, text, visibility, purpose, idempotency_key, ReplyState.QUEUED.value,
+                        template_id, corrects_id, now, now, now if seen_at is None else seen_at, holding_until,
+                    ),
+                )  # fmt: skip
+                reply_id = int(cur.lastrowid or 0)
+                self._conn.execute(
+                    "DELETE FROM replies WHERE mention_id = ? AND state = ?", (mention_id, ReplyState.DRAFT.value)
+                )
+                self._event(at=now, actor=actor, mention_id=mention_id, kind="reply_queued", reply_id=reply_id,
+                            purpose=purpose)  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not queue the reply: {exc}") from exc
+        return self._one(reply_id)
+
+    def save_draft(self, mention_id: int, text: str, *, key: str, now: int) -> None:
+        """Keep the item's unsent text (one draft per item); empty text deletes the draft."""
+        with self._db.atomic():
+            updated = self._conn.execute(
+                "UPDATE replies SET text = ?, created_at = ? WHERE mention_id = ? AND state = ?",
+                (text, now, mention_id, ReplyState.DRAFT.value),
+            ).rowcount
+            if not text:
+                self._conn.execute(
+                    "DELETE FROM replies WHERE mention_id = ? AND state = ?", (mention_id, ReplyState.DRAFT.value)
+                )
+            elif not updated:
+                self._conn.execute(
+                    "INSERT INTO replies (mention_id, text, idempotency_key, state, created_at) VALUES (?,?,?,?,?)",
+                    (mention_id, text, key, ReplyState.DRAFT.value, now),
+                )
+
+    def mark_sending(self, reply_id: int, *, now: int) -> ReplyRow | None:
+        """Record that a network call is about to start (attempts + 1).
+
+        Returns:
+            The row, or None when it is no longer pending (withdrawn meanwhile): then nothing may be sent.
+        """
+        with self._db.atomic():
+            updated = self._conn.execute(
+                "UPDATE replies SET state = ?, attempts = attempts + 1, next_attempt_at = NULL "
+                "WHERE id = ? AND state IN (?, ?)",
+                (ReplyState.SENDING.value, reply_id, ReplyState.QUEUED.value, ReplyState.SENDING.value),
+            ).rowcount
+        return self._one(reply_id) if updated else None
+
+    def mark_sent(self, reply_id: int, *, external_id: str, url: str, at: int, actor: str = "outbox") -> ReplyRow:
+        """Record the posted reply's id and URL, with a ``reply_sent`` event."""
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE replies SET state = ?, external_id = ?, url = ?, sent_at = ?, error = '', "
+                "next_attempt_at = NULL, hold_reason = '' WHERE id = ?",
+                (ReplyState.SENT.value, external_id, url, at, reply_id),
+            )
+            row = self._one(reply_id)
+            self._event(at=at, actor=actor, mention_id=row.mention_id, kind="reply_sent", reply_id=reply_id,
+                        purpose=row.purpose, external_id=external_id)  # fmt: skip
+            if row.corrects_id is not None:
+                mode = "edit" if external_id == self._one(row.corrects_id).external_id else "follow_up"
+                self._event(at=at, actor=actor, mention_id=row.mention_id, kind="reply_corrected",
+                            reply_id=row.corrects_id, mode=mode, correction_id=reply_id)  # fmt: skip
+        return row
+
+    def mark_waiting(self, reply_id: int, *, error: str, next_attempt_at: int | None) -> ReplyRow:
+        """Put a reply back in the queue with the reason it did not leave and when it is tried again."""
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE replies SET state = ?, error = ?, next_attempt_at = ? WHERE id = ?",
+                (ReplyState.QUEUED.value, error, next_attempt_at, reply_id),
+            )
+        return self._one(reply_id)
+
+    def mark_failed(self, reply_id: int, *, error: str, at: int, actor: str = "outbox") -> ReplyRow:
+        """Stop trying: the channel refused the reply for good (``reply_failed`` event)."""
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE replies SET state = ?, error = ?, next_attempt_at = NULL WHERE id = ?",
+                (ReplyState.FAILED.value, error, reply_id),
+            )
+            row = self._one(reply_id)
+            self._event(at=at, actor=actor, mention_id=row.mention_id, kind="reply_failed", reply_id=reply_id,
+                        error=error)  # fmt: skip
+        return row
+
+    def hold(self, reply_id: int, *, reason: str) -> ReplyRow:
+        """Keep a queued reply from leaving until the agent confirms it (``release``)."""
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE replies SET state = ?, hold_reason = ? WHERE id = ? AND state IN (?, ?)",
+                (ReplyState.QUEUED.value, reason, reply_id, ReplyState.QUEUED.value, ReplyState.SENDING.value),
+            )
+        return self._one(reply_id)
+
+    def release(self, reply_id: int, *, now: int) -> ReplyRow:
+        """The agent confirmed a held reply: it may leave now, and the thread counts as seen at ``now``."""
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE replies SET hold_reason = '', seen_at = ?, next_attempt_at = NULL WHERE id = ? AND state = ?",
+                (now, reply_id, ReplyState.QUEUED.value),
+            )
+        return self._one(reply_id)
+
+    def cancel(self, reply_id: int, *, now: int, actor: str) -> ReplyRow:
+        """Withdraw a queued (not yet sending) reply; it becomes ``failed`` with the reason "withdrawn"."""
+        with self._db.atomic():
+            row = self._one(reply_id)
+            if row.state is not ReplyState.QUEUED:
+                raise StorageError("Only a reply that is still queued can be withdrawn.")
+            self._conn.execute(
+                "UPDATE replies SET state = ?, error = ?, next_attempt_at = NULL WHERE id = ?",
+                (ReplyState.FAILED.value, "Withdrawn by the agent", reply_id),
+            )
+            self._event(at=now, actor=actor, mention_id=row.mention_id, kind="reply_failed", reply_id=reply_id,
+                        error="withdrawn")  # fmt: skip
+        return self._one(reply_id)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, reply_id: int) -> ReplyRow | None:
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
+        return None if row is None else _reply(row)
+
+    def draft(self, mention_id: int) -> ReplyRow | None:
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM replies WHERE mention_id = ? AND state = ? ORDER BY id DESC LIMIT 1",
+            (mention_id, ReplyState.DRAFT.value),
+        ).fetchone()
+        return None if row is None else _reply(row)
+
+    def for_mention(self, mention_id: int) -> list[ReplyRow]:
+        """Every non-draft reply of a queue item, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM replies WHERE mention_id = ? AND state != ? ORDER BY id",
+            (mention_id, ReplyState.DRAFT.value),
+        ).fetchall()
+        return [_reply(r) for r in rows]
+
+    def pending(self, account_id: int | None = None) -> list[ReplyRow]:
+        """Queued and sending replies in the order they were queued (optionally of one account)."""
+        sql = (
+            f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM replies r "
+            "JOIN mentions m ON m.id = r.mention_id WHERE r.state IN (?, ?)"
+        )
+        params: list[Any] = [ReplyState.QUEUED.value, ReplyState.SENDING.value]
+        if account_id is not None:
+            sql += " AND m.account_id = ?"
+            params.append(account_id)
+        rows = self._conn.execute(sql + " ORDER BY r.queued_at, r.id", params).fetchall()
+        return [_reply(r) for r in rows]
+
+    def account_of(self, reply_id: int) -> int:
+        row = self._conn.execute(
+            "SELECT m.account_id FROM replies r JOIN mentions m ON m.id = r.mention_id WHERE r.id = ?", (reply_id,)
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"There is no reply {reply_id}.")
+        return int(row[0])
+
+    def waiting_count(self) -> int:
+        """Replies written but not yet posted (queued or sending)."""
+        return int(
+            self._conn.execute(
+                "SELECT count(*) FROM replies WHERE state IN (?, ?)",
+                (ReplyState.QUEUED.value, ReplyState.SENDING.value),
+            ).fetchone()[0]
+        )
+
+    def latest_states(self, mention_ids: Sequence[int]) -> dict[int, ReplyState]:
+        """The state of each item's newest non-draft reply (for the queue's reply-state hint)."""
+        result: dict[int, ReplyState] = {}
+        ids = list(mention_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for mention_id, state in self._conn.execute(
+                f"SELECT mention_id, state FROM replies WHERE id IN (SELECT max(id) FROM replies "
+                f"WHERE mention_id IN ({marks}) AND state != ? GROUP BY mention_id)",
+                (*chunk, ReplyState.DRAFT.value),
+            ):
+                result[int(mention_id)] = ReplyState(state)
+        return result

@@ -1,0 +1,364 @@
+"""Shifts (start, end, notes) and the read queries a shift summary is computed from."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import open_database
+from storage.errors import StorageError
+from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
+from storage.settings import Setting
+
+#: Cost of one hour of an agent's handling time, for the summary's per-channel cost (currency-neutral).
+HOURLY_RATE = Setting("report.hourly_rate", 30.0, float, 0.0, 10_000.0)
+#: Currency label printed next to costs in reports.
+CURRENCY = Setting("report.currency", "EUR", str)
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftRow:
+    id: int
+    agent_name: str
+    started_at: int
+    ended_at: int | None
+    notes: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFacts:
+    """A queue item (thread head) as the summary needs it."""
+
+    id: int
+    channel: str
+    customer_id: int | None
+    author_handle: str
+    author_name: str
+    text: str
+    url: str
+    posted_at: int
+    status: MentionStatus
+    priority: int
+    tags: str
+    is_first_contact: bool
+    last_message_at: int
+    message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SentReply:
+    id: int
+    head_id: int
+    purpose: str
+    state: str
+    text: str
+    created_at: int
+    sent_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyFacts:
+    id: int
+    head_id: int
+    sent_at: int | None
+    score: int | None
+    parsed_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastMessage:
+    head_id: int
+    at: int
+    text: str
+    from_customer: bool
+
+
+def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _opt(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _shift(row: Sequence[Any]) -> ShiftRow:
+    return ShiftRow(int(row[0]), str(row[1]), int(row[2]), _opt(row[3]), str(row[4]))
+
+
+_SHIFT_COLUMNS = "id, agent_name, started_at, ended_at, notes"
+
+
+class ShiftRepo:
+    """Shift rows and the summary's read queries. Never lets a raw sqlite3 error cross the boundary."""
+
+    def __init__(self, db: sqlite_utils.Database, *, owns_connection: bool = False) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+        self._owns = owns_connection
+
+    def close(self) -> None:
+        """Close the connection if this repository opened it (``open_shift_repo``)."""
+        if self._owns:
+            self._conn.close()
+
+    # ------------------------------------------------------------------ shift rows
+    def start(self, agent_name: str, at: int) -> ShiftRow:
+        """Insert a running shift and its ``shift_started`` event in one transaction."""
+        try:
+            with self._db.atomic():
+                cur = self._conn.execute(
+                    "INSERT INTO shifts (agent_name, started_at, notes) VALUES (?, ?, '')", (agent_name, at)
+                )
+                shift_id = int(cur.lastrowid or 0)
+                self._event(at, agent_name, "shift_started", shift_id)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not start the shift: {exc}") from exc
+        return ShiftRow(shift_id, agent_name, at, None, "")
+
+    def end(self, shift_id: int, at: int, notes: str) -> ShiftRow:
+        """Close a shift at ``at`` with the notes for the next shift, with a ``shift_ended`` event."""
+        shift = self.get(shift_id)
+        if shift is None:
+            raise StorageError(f"There is no shift {shift_id}.")
+        try:
+            with self._db.atomic():
+                self._conn.execute("UPDATE shifts SET ended_at = ?, notes = ? WHERE id = ?", (at, notes, shift_id))
+                self._event(at, shift.agent_name, "shift_ended", shift_id)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not end the shift: {exc}") from exc
+        return ShiftRow(shift_id, shift.agent_name, shift.started_at, at, notes)
+
+    def set_notes(self, shift_id: int, notes: str) -> None:
+        try:
+            with self._db.atomic():
+                self._conn.execute("UPDATE shifts SET notes = ? WHERE id = ?", (notes, shift_id))
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not save the shift notes: {exc}") from exc
+
+    def _event(self, at: int, actor: str, kind: str, shift_id: int) -> None:
+        self._conn.execute(
+            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?, ?, NULL, ?, ?)",
+            (at, actor, kind, json.dumps({"shift_id": shift_id})),
+        )
+
+    def get(self, shift_id: int) -> ShiftRow | None:
+        row = self._conn.execute(f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE id = ?", (shift_id,)).fetchone()
+        return None if row is None else _shift(row)
+
+    def running(self) -> ShiftRow | None:
+        """The newest shift that has not ended, if any."""
+        row = self._conn.execute(
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE ended_at IS NULL ORDER BY started_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _shift(row)
+
+    def last(self) -> ShiftRow | None:
+        """The most recently started shift."""
+        row = self._conn.execute(
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts ORDER BY started_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _shift(row)
+
+    def last_ended(self) -> ShiftRow | None:
+        row = self._conn.execute(
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _shift(row)
+
+    def recent(self, *, limit: int = 100) -> list[ShiftRow]:
+        rows = self._conn.execute(
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_shift(r) for r in rows]
+
+    def last_activity(self, agent_name: str, since: int) -> int | None:
+        """Time of the agent's last recorded action (or of a reply the app sent for it) since ``since``."""
+        row = self._conn.execute(
+            "SELECT max(at) FROM events WHERE at >= ? AND (actor = ? OR kind = 'reply_sent') "
+            "AND kind NOT IN ('shift_started', 'shift_ended')",
+            (since, agent_name),
+        ).fetchone()
+        return _opt(row[0]) if row else None
+
+    # ------------------------------------------------------------------ summary reads
+    def events_between(self, start: int, end: int) -> list[EventRow]:
+        """Every event with ``start <= at <= end``, oldest first."""
+        try:
+            rows = self._conn.execute(
+                "SELECT id, at, actor, mention_id, kind, data FROM events WHERE at BETWEEN ? AND ? ORDER BY at, id",
+                (start, end),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not read the event log: {exc}") from exc
+        return [EventRow(int(r[0]), int(r[1]), str(r[2]), _opt(r[3]), str(r[4]), str(r[5])) for r in rows]
+
+    def heads_received_between(self, start: int, end: int) -> list[int]:
+        rows = self._conn.execute(
+            "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at BETWEEN ? AND ?", (start, end)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def open_head_candidates(self, end: int) -> list[int]:
+        """Heads that may have been open at ``end``: open now, or whose status changed after ``end``."""
+        rows = self._conn.execute(
+            "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at <= ? AND status IN ('new','open','waiting') "
+            "UNION SELECT mention_id FROM events WHERE at > ? AND mention_id IS NOT NULL "
+            "AND kind IN ('status_changed', 'reopened')",
+            (end, end),
+        ).fetchall()
+        return sorted(int(r[0]) for r in rows if r[0] is not None)
+
+    def status_events(self, ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
+        """Per head: its (at, kind, data) status-relevant events, oldest first."""
+        out: dict[int, list[tuple[int, str, str]]] = {}
+        for chunk in _chunks(list(ids)):
+            for mid, at, kind, data in self._conn.execute(
+                f"SELECT mention_id, at, kind, data FROM events WHERE mention_id IN ({_marks(len(chunk))}) "
+                "AND kind IN ('received', 'status_changed', 'reopened') ORDER BY at, id",
+                tuple(chunk),
+            ):
+                out.setdefault(int(mid), []).append((int(at), str(kind), str(data)))
+        return out
+
+    def items(self, ids: Sequence[int]) -> dict[int, ItemFacts]:
+        out: dict[int, ItemFacts] = {}
+        for chunk in _chunks(list(ids)):
+            for r in self._conn.execute(
+                "SELECT m.id, a.kind, m.customer_id, m.author_handle, m.author_name, m.text, m.url, m.posted_at, "
+                "m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count "
+                f"FROM mentions m JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            ):
+                out[int(r[0])] = ItemFacts(
+                    int(r[0]), str(r[1]), _opt(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), int(r[7]),
+                    MentionStatus(r[8]), int(r[9]), str(r[10]), bool(r[11]), int(r[12]), int(r[13]),
+                )  # fmt: skip
+        return out
+
+    def heads_of(self, mention_ids: Sequence[int]) -> dict[int, int]:
+        """Map message ids (heads or follow-ups) to their thread head."""
+        out: dict[int, int] = {}
+        for chunk in _chunks(list(dict.fromkeys(mention_ids))):
+            for mid, head in self._conn.execute(
+                f"SELECT id, coalesce(head_id, id) FROM mentions WHERE id IN ({_marks(len(chunk))})", tuple(chunk)
+            ):
+                out[int(mid)] = int(head)
+        return out
+
+    def deadlines(self, ids: Sequence[int]) -> list[DeadlineRow]:
+        out: list[DeadlineRow] = []
+        for chunk in _chunks(list(ids)):
+            for r in self._conn.execute(
+                "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, "
+                f"cancelled_at FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY due_at, id",
+                tuple(chunk),
+            ):
+                out.append(
+                    DeadlineRow(
+                        int(r[0]), int(r[1]), DeadlineKind(r[2]), int(r[3]), int(r[4]), int(r[5]),
+                        _opt(r[6]), _opt(r[7]), _opt(r[8]), _opt(r[9]),
+                    )
+                )  # fmt: skip
+        return out
+
+    def deadlines_settled_between(self, start: int, end: int) -> list[DeadlineRow]:
+        """Deadlines met or breached within ``[start, end]``, whatever item they belong to."""
+        rows = self._conn.execute(
+            "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, cancelled_at "
+            "FROM deadlines WHERE (met_at BETWEEN ? AND ?) OR (breached_at BETWEEN ? AND ?) ORDER BY due_at, id",
+            (start, end, start, end),
+        ).fetchall()
+        return [
+            DeadlineRow(
+                int(r[0]), int(r[1]), DeadlineKind(r[2]), int(r[3]), int(r[4]), int(r[5]),
+                _opt(r[6]), _opt(r[7]), _opt(r[8]), _opt(r[9]),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def replies(self, ids: Sequence[int]) -> list[SentReply]:
+        """Every reply written to these heads (or to their follow-ups), oldest first."""
+        out: list[SentReply] = []
+        for chunk in _chunks(list(ids)):
+            marks = _marks(len(chunk))
+            for r in self._conn.execute(
+                "SELECT r.id, coalesce(m.head_id, m.id), r.purpose, r.state, r.text, r.created_at, r.sent_at "
+                "FROM replies r JOIN mentions m ON m.id = r.mention_id "
+                f"WHERE coalesce(m.head_id, m.id) IN ({marks}) ORDER BY coalesce(r.sent_at, r.created_at), r.id",
+                tuple(chunk),
+            ):
+                out.append(SentReply(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), _opt(r[6])))
+        return out
+
+    def replies_sent_between(self, start: int, end: int) -> list[SentReply]:
+        rows = self._conn.execute(
+            "SELECT r.id, coalesce(m.head_id, m.id), r.purpose, r.state, r.text, r.created_at, r.sent_at "
+            "FROM replies r JOIN mentions m ON m.id = r.mention_id "
+            "WHERE r.state = 'sent' AND r.sent_at BETWEEN ? AND ? ORDER BY r.sent_at, r.id",
+            (start, end),
+        ).fetchall()
+        return [SentReply(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), _opt(r[6])) for r in rows]
+
+    def surveys(self, ids: Sequence[int]) -> list[SurveyFacts]:
+        out: list[SurveyFacts] = []
+        for chunk in _chunks(list(ids)):
+            for r in self._conn.execute(
+                "SELECT s.id, coalesce(m.head_id, m.id), s.sent_at, s.score, s.parsed_at "
+                "FROM surveys s JOIN mentions m ON m.id = s.mention_id "
+                f"WHERE coalesce(m.head_id, m.id) IN ({_marks(len(chunk))}) ORDER BY s.id",
+                tuple(chunk),
+            ):
+                out.append(SurveyFacts(int(r[0]), int(r[1]), _opt(r[2]), _opt(r[3]), _opt(r[4])))
+        return out
+
+    def surveys_sent_between(self, start: int, end: int) -> list[SurveyFacts]:
+        rows = self._conn.execute(
+            "SELECT s.id, coalesce(m.head_id, m.id), s.sent_at, s.score, s.parsed_at "
+            "FROM surveys s JOIN mentions m ON m.id = s.mention_id WHERE s.sent_at BETWEEN ? AND ? ORDER BY s.id",
+            (start, end),
+        ).fetchall()
+        return [SurveyFacts(int(r[0]), int(r[1]), _opt(r[2]), _opt(r[3]), _opt(r[4])) for r in rows]
+
+    def last_messages(self, ids: Sequence[int], end: int) -> dict[int, LastMessage]:
+        """Per head, the newest message up to ``end``: the customer's (thread) or ours (a sent reply)."""
+        out: dict[int, LastMessage] = {}
+        for chunk in _chunks(list(ids)):
+            marks = _marks(len(chunk))
+            for head, at, text in self._conn.execute(
+                f"SELECT coalesce(head_id, id), posted_at, text FROM mentions WHERE (id IN ({marks}) "
+                f"OR head_id IN ({marks})) AND posted_at <= ? ORDER BY posted_at, id",
+                (*chunk, *chunk, end),
+            ):
+                out[int(head)] = LastMessage(int(head), int(at), str(text), True)
+            for head, at, text in self._conn.execute(
+                "SELECT coalesce(m.head_id, m.id), r.sent_at, r.text FROM replies r JOIN mentions m "
+                f"ON m.id = r.mention_id WHERE coalesce(m.head_id, m.id) IN ({marks}) AND r.state = 'sent' "
+                "AND r.sent_at <= ? ORDER BY r.sent_at, r.id",
+                (*chunk, end),
+            ):
+                known = out.get(int(head))
+                if known is None or int(at) >= known.at:
+                    out[int(head)] = LastMessage(int(head), int(at), str(text), False)
+        return out
+
+
+def open_shift_repo(path: Path) -> ShiftRepo:
+    """A ShiftRepo on its own connection to the database file, for a worker thread (exports).
+
+    Raises:
+        StorageError: the database cannot be opened.
+    """
+    return ShiftRepo(open_database(path, migrate=False), owns_connection=True)

@@ -1,0 +1,407 @@
+"""Net Easy surveys: who was asked when, the answers read back, and the figures' raw records."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from storage.errors import StorageError
+from storage.rows import MentionStatus
+
+#: Surveys whose outbox reply failed were never delivered: they do not count as sent, nor for fatigue.
+_DELIVERED = (
+    "(s.reply_id IS NULL OR NOT EXISTS (SELECT 1 FROM replies r WHERE r.id = s.reply_id AND r.state = 'failed'))"
+)
+_COLUMNS = (
+    "s.id, s.mention_id, s.customer_id, s.reply_id, s.sent_at, s.question_version, s.scale_min, s.scale_max, "
+    "s.answer_text, s.score, s.comment, s.needs_review, s.parsed_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRow:
+    """One survey. Unanswered: ``parsed_at`` is None. Flagged: ``needs_review`` with no score yet."""
+
+    id: int
+    mention_id: int
+    customer_id: int | None
+    reply_id: int | None
+    sent_at: int
+    question_version: str
+    scale_min: int
+    scale_max: int
+    answer_text: str | None
+    score: int | None
+    comment: str
+    needs_review: bool
+    parsed_at: int | None
+
+    @property
+    def answered(self) -> bool:
+        return self.parsed_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMessage:
+    """A message the surveyed customer wrote in the surveyed thread."""
+
+    id: int
+    head_id: int
+    posted_at: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyFact:
+    """A sent survey with what the figures group by (channel, agent, shift, templates used in the thread)."""
+
+    survey_id: int
+    sent_at: int
+    score: int | None
+    channel: str
+    agent: str
+    shift_id: int | None
+    template_ids: tuple[int, ...]
+
+
+def _survey(row: Sequence[Any]) -> SurveyRow:
+    return SurveyRow(
+        id=int(row[0]),
+        mention_id=int(row[1]),
+        customer_id=None if row[2] is None else int(row[2]),
+        reply_id=None if row[3] is None else int(row[3]),
+        sent_at=int(row[4] or 0),
+        question_version=str(row[5]),
+        scale_min=int(row[6]),
+        scale_max=int(row[7]),
+        answer_text=None if row[8] is None else str(row[8]),
+        score=None if row[9] is None else int(row[9]),
+        comment=str(row[10]),
+        needs_review=bool(row[11]),
+        parsed_at=None if row[12] is None else int(row[12]),
+    )
+
+
+class SurveyRepo:
+    """Reads and writes ``surveys``; each change and its event are committed together."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+
+    def _event(self, *, at: int, actor: str, mention_id: int, kind: str, **data: Any) -> None:
+        self._conn.execute(
+            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
+            (at, actor, mention_id, kind, json.dumps(data, sort_keys=True)),
+        )
+
+    # ------------------------------------------------------------------ writes
+    def create(
+        self,
+        *,
+        mention_id: int,
+        customer_id: int | None,
+        reply_id: int | None,
+        sent_at: int,
+        question_version: str,
+        actor: str,
+        scale: tuple[int, int] = (1, 7),
+    ) -> SurveyRow:
+        """Record a survey sent through the outbox, its ``survey_sent`` event and the customer's last survey time.
+
+        Raises:
+            StorageError: nothing was written.
+        """
+        try:
+            with self._db.atomic():
+                cur = self._conn.execute(
+                    "INSERT INTO surveys (mention_id, customer_id, reply_id, sent_at, question_version, scale_min, "
+                    "scale_max) VALUES (?,?,?,?,?,?,?)",
+                    (mention_id, customer_id, reply_id, sent_at, question_version, *scale),
+                )
+                survey_id = int(cur.lastrowid or 0)
+                if customer_id is not None:
+                    self._conn.execute(
+                        "UPDATE customers SET last_survey_sent_at = max(coalesce(last_survey_sent_at, 0), ?) "
+                        "WHERE id = ?",
+                        (sent_at, customer_id),
+                    )
+                self._event(at=sent_at, actor=actor, mention_id=mention_id, kind="survey_sent", survey_id=survey_id)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not record the survey for item {mention_id}: {exc}") from exc
+        return self.get(survey_id)
+
+    def record_answer(
+        self,
+        survey_id: int,
+        *,
+        message: CustomerMessage,
+        score: int | None,
+        comment: str,
+        needs_review: bool,
+        at: int,
+        actor: str,
+        settle: bool,
+    ) -> tuple[SurveyRow, MentionStatus | None]:
+        """Store what the customer's message answered, in one transaction.
+
+        With ``settle`` (the message was only an answer), a resolved (or community-answered) item that the
+        answer reopened goes back to that status and its clocks close again: an answer to a survey needs no
+        reply.
+
+        Returns:
+            The survey, and the status the item went back to (None when it was left as it was).
+
+        Raises:
+            StorageError: nothing was written.
+        """
+        survey = self.get(survey_id)
+        try:
+            with self._db.atomic():
+                self._conn.execute(
+                    "UPDATE surveys SET answer_text = ?, score = ?, comment = ?, needs_review = ?, parsed_at = ? "
+                    "WHERE id = ?",
+                    (message.text, score, comment, int(needs_review), at, survey_id),
+                )
+                data: dict[str, Any] = {"survey_id": survey_id, "score": score, "message": message.id}
+                if needs_review:
+                    data["needs_review"] = True
+                self._event(
+                    at=message.posted_at, actor=actor, mention_id=survey.mention_id, kind="survey_answered", **data
+                )
+                restored = self._settle(survey.mention_id, message, actor) if settle else None
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not record the answer to survey {survey_id}: {exc}") from exc
+        return self.get(survey_id), restored
+
+    def _settle(self, head_id: int, message: CustomerMessage, actor: str) -> MentionStatus | None:
+        """Undo the reopening an answer caused; returns the status restored (None when nothing changed)."""
+        conn = self._conn
+        reopened = conn.execute(
+            "SELECT data FROM events WHERE mention_id = ? AND kind = 'reopened' ORDER BY id DESC LIMIT 1",
+            (head_id,),
+        ).fetchone()
+        status = conn.execute("SELECT status FROM mentions WHERE id = ?", (head_id,)).fetchone()
+        by_answer = reopened is not None and json.loads(reopened[0]).get("by_message") == message.id
+        if not by_answer or status is None or status[0] != MentionStatus.OPEN.value:
+            return None
+        previous = self._status_before_reopen(head_id)
+        if previous not in (MentionStatus.RESOLVED, MentionStatus.COMMUNITY):
+            return None
+        self._close(head_id, MentionStatus.OPEN, previous, message.posted_at, actor)
+        return previous
+
+    def _close(self, head_id: int, old: MentionStatus, new: MentionStatus, at: int, actor: str) -> None:
+        conn = self._conn
+        conn.execute("UPDATE mentions SET status = ? WHERE id = ?", (new.value, head_id))
+        self._event(
+            at=at, actor=actor, mention_id=head_id, kind="status_changed",
+            **{"from": old.value, "to": new.value, "reason": "survey answer"},
+        )  # fmt: skip
+        # Closing again, as the SLA rules close a resolved item: resolution met, every other clock stopped.
+        conn.execute(
+            "UPDATE deadlines SET met_at = ? WHERE mention_id = ? AND kind = 'resolution' AND met_at IS NULL "
+            "AND cancelled_at IS NULL",
+            (at, head_id),
+        )
+        conn.execute(
+            "UPDATE deadlines SET cancelled_at = ?, paused_at = NULL WHERE mention_id = ? AND met_at IS NULL "
+            "AND cancelled_at IS NULL",
+            (at, head_id),
+        )
+        conn.execute("UPDATE mentions SET due_at = NULL, warn_at = NULL WHERE id = ?", (head_id,))
+
+    def resolve_answer_item(self, head_id: int, *, at: int, actor: str) -> MentionStatus | None:
+        """Resolve a new item that only held a survey answer (a fresh DM with "2"); returns its old status.
+
+        Raises:
+            StorageError: nothing was written.
+        """
+        row = self._conn.execute("SELECT status FROM mentions WHERE id = ? AND head_id IS NULL", (head_id,)).fetchone()
+        if row is None or row[0] not in (MentionStatus.NEW.value, MentionStatus.OPEN.value):
+            return None
+        old = MentionStatus(row[0])
+        try:
+            with self._db.atomic():
+                self._close(head_id, old, MentionStatus.RESOLVED, at, actor)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not resolve item {head_id}: {exc}") from exc
+        return old
+
+    def awaiting_for_customers(self, customer_ids: Iterable[int], *, sent_after: int) -> list[SurveyRow]:
+        """Unanswered, delivered surveys of these customers sent after ``sent_after``, newest first."""
+        wanted = list(dict.fromkeys(customer_ids))
+        out: list[SurveyRow] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            out.extend(
+                _survey(r)
+                for r in self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id IN ({','.join('?' * len(chunk))}) "
+                    f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.sent_at DESC, s.id DESC",
+                    (*chunk, sent_after),
+                )
+            )
+        return out
+
+    def _status_before_reopen(self, head_id: int) -> MentionStatus:
+        """The status the item had before the customer's message reopened it (resolved unless logged otherwise)."""
+        for (data,) in self._conn.execute(
+            "SELECT data FROM events WHERE mention_id = ? AND kind = 'status_changed' ORDER BY id DESC", (head_id,)
+        ):
+            target = json.loads(data).get("to")
+            if target in (MentionStatus.RESOLVED.value, MentionStatus.WAITING.value, MentionStatus.COMMUNITY.value):
+                return MentionStatus(target)
+            break
+        return MentionStatus.RESOLVED
+
+    def score_manually(self, survey_id: int, score: int | None, *, at: int, actor: str) -> SurveyRow:
+        """The agent's score for a flagged answer (None: "this was not an answer").
+
+        Raises:
+            ValueError: a score outside the survey's scale.
+            StorageError: nothing was written.
+        """
+        survey = self.get(survey_id)
+        if score is not None and not survey.scale_min <= score <= survey.scale_max:
+            raise ValueError(f"a score is {survey.scale_min}–{survey.scale_max}, not {score}")
+        try:
+            with self._db.atomic():
+                self._conn.execute(
+                    "UPDATE surveys SET score = ?, needs_review = 0, parsed_at = coalesce(parsed_at, ?) WHERE id = ?",
+                    (score, at, survey_id),
+                )
+                self._event(
+                    at=at, actor=actor, mention_id=survey.mention_id, kind="survey_answered",
+                    survey_id=survey_id, score=score, manual=True,
+                )  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not score survey {survey_id}: {exc}") from exc
+        return self.get(survey_id)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, survey_id: int) -> SurveyRow:
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM surveys s WHERE s.id = ?", (survey_id,)).fetchone()
+        if row is None:
+            raise StorageError(f"There is no survey {survey_id}.")
+        return _survey(row)
+
+    def for_mention(self, mention_id: int) -> SurveyRow | None:
+        """The latest delivered (or pending) survey of this conversation."""
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM surveys s WHERE s.mention_id = ? AND {_DELIVERED} "
+            "ORDER BY s.sent_at DESC, s.id DESC",
+            (mention_id,),
+        ).fetchone()
+        return None if row is None else _survey(row)
+
+    def last_for_customer(self, customer_id: int) -> SurveyRow | None:
+        """The customer's latest delivered (or pending) survey, in any conversation."""
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id = ? AND {_DELIVERED} "
+            "ORDER BY s.sent_at DESC, s.id DESC",
+            (customer_id,),
+        ).fetchone()
+        return None if row is None else _survey(row)
+
+    def last_answer(self, customer_id: int) -> SurveyRow | None:
+        """The customer's latest answered survey (scored or flagged)."""
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id = ? AND s.parsed_at IS NOT NULL "
+            "ORDER BY s.parsed_at DESC, s.id DESC",
+            (customer_id,),
+        ).fetchone()
+        return None if row is None else _survey(row)
+
+    def needing_review(self) -> list[SurveyRow]:
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM surveys s WHERE s.needs_review = 1 ORDER BY s.parsed_at"
+        ).fetchall()
+        return [_survey(r) for r in rows]
+
+    def awaiting_answer(self, head_ids: Iterable[int], *, sent_after: int) -> list[SurveyRow]:
+        """Unanswered, delivered surveys of these conversations sent after ``sent_after``."""
+        wanted = list(dict.fromkeys(head_ids))
+        out: list[SurveyRow] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            out.extend(
+                _survey(r)
+                for r in self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.mention_id IN ({','.join('?' * len(chunk))}) "
+                    f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.id",
+                    (*chunk, sent_after),
+                )
+            )
+        return out
+
+    def customer_messages(self, head_id: int, customer_id: int, *, after: int, until: int) -> list[CustomerMessage]:
+        """The surveyed customer's messages in this thread posted in ``(after, until]``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, coalesce(head_id, id), posted_at, text FROM mentions WHERE (id = ? OR head_id = ?) "
+            "AND customer_id = ? AND posted_at >= ? AND posted_at <= ? AND id != ? ORDER BY posted_at, id",
+            (head_id, head_id, customer_id, after, until, head_id),
+        ).fetchall()
+        return [CustomerMessage(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+    def has_sent_reply(self, mention_id: int) -> bool:
+        """Whether the brand has answered this conversation (a sent reply other than a survey)."""
+        row = self._conn.execute(
+            "SELECT 1 FROM replies WHERE mention_id IN (SELECT id FROM mentions WHERE id = ? OR head_id = ?) "
+            "AND state = 'sent' AND purpose != 'survey' LIMIT 1",
+            (mention_id, mention_id),
+        ).fetchone()
+        return row is not None
+
+    def facts(self, *, since: int, until: int) -> list[SurveyFact]:
+        """Every delivered survey sent in ``[since, until)`` with its channel, agent, shift and templates."""
+        rows = self._conn.execute(
+            f"SELECT s.id, s.sent_at, s.score, a.kind, "
+            "(SELECT e.actor FROM events e WHERE e.mention_id = s.mention_id AND e.kind = 'survey_sent' "
+            " AND json_extract(e.data, '$.survey_id') = s.id LIMIT 1), "
+            "(SELECT sh.id FROM shifts sh WHERE sh.started_at <= s.sent_at "
+            " AND (sh.ended_at IS NULL OR sh.ended_at >= s.sent_at) ORDER BY sh.started_at DESC LIMIT 1), "
+            "(SELECT group_concat(DISTINCT r.template_id) FROM replies r JOIN mentions t ON t.id = r.mention_id "
+            " WHERE (t.id = s.mention_id OR t.head_id = s.mention_id) AND r.template_id IS NOT NULL) "
+            "FROM surveys s JOIN mentions m ON m.id = s.mention_id JOIN accounts a ON a.id = m.account_id "
+            f"WHERE s.sent_at >= ? AND s.sent_at < ? AND {_DELIVERED} ORDER BY s.sent_at, s.id",
+            (since, until),
+        ).fetchall()
+        return [
+            SurveyFact(
+                survey_id=int(r[0]),
+                sent_at=int(r[1]),
+                score=None if r[2] is None else int(r[2]),
+                channel=str(r[3]),
+                agent=str(r[4] or ""),
+                shift_id=None if r[5] is None else int(r[5]),
+                template_ids=tuple(sorted(int(t) for t in str(r[6]).split(","))) if r[6] else (),
+            )
+            for r in rows
+        ]
+
+    def template_names(self, ids: Iterable[int]) -> dict[int, str]:
+        """Template names by id (for the per-template figures)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT id, name FROM templates WHERE id IN ({','.join('?' * len(wanted))})", tuple(wanted)
+        ).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def shift_labels(self, ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+        """``(agent name, started_at)`` of these shifts."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT id, agent_name, started_at FROM shifts WHERE id IN ({','.join('?' * len(wanted))})",
+            tuple(wanted),
+        ).fetchall()
+        return {int(r[0]): (str(r[1]), int(r[2])) for r in rows}

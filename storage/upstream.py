@@ -1,0 +1,116 @@
+"""What happened upstream to stored messages: customers' edits (new text) and deletions ("deleted upstream")."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from storage.errors import StorageError
+
+__all__ = ["UpstreamEdit", "UpstreamRepo"]
+
+#: Threads in these states are re-checked (closed ones are left alone).
+_CHECKED = ("new", "open", "waiting")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamEdit:
+    external_id: str
+    text: str
+    edited_at: str
+    raw_json: str
+
+
+class UpstreamRepo:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._conn: sqlite3.Connection = db.conn
+
+    def open_messages(self, account_id: int, *, limit: int = 40) -> dict[str, str | None]:
+        """Customer messages of the account's unresolved threads, newest first: ``{external id: edited_at}``.
+
+        ``edited_at`` is read from the stored raw status (None when never edited).
+        """
+        marks = ",".join("?" * len(_CHECKED))
+        rows = self._conn.execute(
+            f"""SELECT m.external_id, json_extract(m.raw, '$.edited_at')
+                FROM mentions m JOIN mentions h ON h.id = COALESCE(m.head_id, m.id)
+                WHERE m.account_id = ? AND m.upstream_deleted_at IS NULL AND h.status IN ({marks})
+                  AND json_valid(COALESCE(m.raw, '{{}}'))
+                ORDER BY m.posted_at DESC, m.id DESC LIMIT ?""",
+            (account_id, *_CHECKED, limit),
+        ).fetchall()
+        return {str(r[0]): (str(r[1]) if r[1] is not None else None) for r in rows}
+
+    def deleted_upstream(self, account_id: int) -> set[str]:
+        """External ids of the account's messages that were deleted upstream."""
+        rows = self._conn.execute(
+            "SELECT external_id FROM mentions WHERE account_id = ? AND upstream_deleted_at IS NOT NULL", (account_id,)
+        )
+        return {str(r[0]) for r in rows}
+
+    def apply(
+        self,
+        account_id: int,
+        *,
+        edited: Sequence[UpstreamEdit],
+        deleted: Sequence[str],
+        at: int,
+        actor: str = "sync",
+    ) -> list[int]:
+        """Store edits (the new text; the event keeps the old one) and deletions, in one transaction.
+
+        Events: ``edited_upstream`` {external_id, previous_text, edited_at} and ``deleted_upstream``
+        {external_id}, on the message's row.
+
+        Returns:
+            The thread heads that changed.
+
+        Raises:
+            StorageError: Nothing was written.
+        """
+        heads: list[int] = []
+        try:
+            with self._db.atomic():
+                for edit in edited:
+                    row = self._conn.execute(
+                        "SELECT id, COALESCE(head_id, id), text FROM mentions WHERE account_id = ? AND external_id = ?",
+                        (account_id, edit.external_id),
+                    ).fetchone()
+                    if row is None or (row[2] == edit.text and edit.edited_at is None):
+                        continue
+                    self._conn.execute(
+                        "UPDATE mentions SET text = ?, raw = ? WHERE id = ?", (edit.text, edit.raw_json, row[0])
+                    )
+                    self._event(
+                        at,
+                        actor,
+                        int(row[0]),
+                        "edited_upstream",
+                        {"external_id": edit.external_id, "previous_text": row[2], "edited_at": edit.edited_at},
+                    )
+                    heads.append(int(row[1]))
+                for external_id in deleted:
+                    row = self._conn.execute(
+                        "SELECT id, COALESCE(head_id, id) FROM mentions WHERE account_id = ? AND external_id = ? "
+                        "AND upstream_deleted_at IS NULL",
+                        (account_id, external_id),
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    self._conn.execute("UPDATE mentions SET upstream_deleted_at = ? WHERE id = ?", (at, row[0]))
+                    self._event(at, actor, int(row[0]), "deleted_upstream", {"external_id": external_id})
+                    heads.append(int(row[1]))
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not store upstream edits and deletions: {exc}") from exc
+        return list(dict.fromkeys(heads))
+
+    def _event(self, at: int, actor: str, mention_id: int, kind: str, data: dict[str, object]) -> None:
+        self._conn.execute(
+            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
+            (at, actor, mention_id, kind, json.dumps(data, sort_keys=True)),
+        )

@@ -1,0 +1,117 @@
+"""The Accounts dialog against a fake Bluesky PDS and forum on loopback; the manual intake dialog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import qasync
+import sqlite_utils
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from console.accounts import AccountService
+from console.manual import ManualIntake
+from console.ports import MemorySecretStore
+from console.sla import SlaPolicy
+from storage.account_admin import AccountAdmin
+from storage.accounts import AccountRepo
+from storage.mentions import MentionRepo, QueueView
+from tests.fakes.bluesky_server import FakeBlueskyServer
+from tests.fakes.clock import FakeClock
+from widgets.accounts_dialog import AccountsDialog
+from widgets.manual_intake import ManualIntakeDialog, hand_off_reply
+
+
+@pytest.fixture
+def bluesky() -> Iterator[FakeBlueskyServer]:
+    with FakeBlueskyServer() as server:
+        yield server
+
+
+@pytest.fixture
+def dialog(
+    qtbot: QtBot, qloop: qasync.QEventLoop, db: sqlite_utils.Database, clock: FakeClock, secrets: MemorySecretStore
+) -> Iterator[AccountsDialog]:
+    client = httpx.AsyncClient(trust_env=False, timeout=2.0)
+    service = AccountService(
+        AccountRepo(db),
+        AccountAdmin(db),
+        secrets,
+        clock,
+        client,
+        keyring_warning="No OS keyring: kept for this session only.",
+    )
+    widget = AccountsDialog(service, open_browser=lambda url: True)
+    qtbot.addWidget(widget)
+    yield widget
+    qloop.run_until_complete(client.aclose())
+
+
+def test_add_bluesky_verifies_before_saving(
+    dialog: AccountsDialog, bluesky: FakeBlueskyServer, qtbot: QtBot, secrets: MemorySecretStore
+) -> None:
+    assert dialog.keyring_banner.isVisibleTo(dialog) and "session only" in dialog.keyring_banner.text()
+    dialog.kind.setCurrentIndex(dialog.kind.findData("bluesky"))
+    assert dialog.base_url.text() == "https://bsky.social"
+    dialog.base_url.setText(bluesky.base_url)
+    dialog.handle.setText("brand.test")
+    dialog.secret.setText("wrong-password")
+    dialog.add_button.click()
+    qtbot.waitUntil(lambda: "not accepted" in dialog.status.text())
+    assert dialog.table.rowCount() == 0 and dialog.secret.text() == ""
+    dialog.secret.setText("app-pass-1234")
+    with qtbot.waitSignal(dialog.accounts_changed):
+        dialog.add_button.click()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1)
+    assert dialog.table.item(0, 1).text() == "@brand.test"
+    assert dialog.table.item(0, 3).text() == "Connected"
+    assert secrets.get("bluesky:1") == "app-pass-1234"
+
+    dialog.table.selectRow(0)
+    dialog.toggle_button.click()
+    assert dialog.table.item(0, 4).text() == "Disabled" and dialog.toggle_button.text() == "Enable"
+    dialog.verify_button.click()
+    qtbot.waitUntil(lambda: "connected as @brand.test" in dialog.status.text())
+
+    dialog.remove_button.click()
+    box = dialog.remove_box
+    assert isinstance(box, QMessageBox) and "0 stored messages" in box.informativeText()
+    keep = next(b for b in box.buttons() if b.text() == "Keep its items")
+    keep.click()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 0)
+    assert secrets.get("bluesky:1") is None
+
+
+def test_x_explains_the_paid_tier_and_reply_rule(dialog: AccountsDialog) -> None:
+    dialog.kind.setCurrentIndex(dialog.kind.findData("x"))
+    note = dialog.note.text()
+    assert "paid" in note and "mention your account" in note and "127.0.0.1:8765/callback" in note
+    assert dialog.add_button.text() == "Sign in with the browser"
+    assert not dialog.handle.isVisibleTo(dialog)
+
+
+def test_manual_intake_dialog(qtbot: QtBot, db: sqlite_utils.Database, clock: FakeClock) -> None:
+    intake = ManualIntake(MentionRepo(db), AccountRepo(db), clock, SlaPolicy().plan)
+    dialog = ManualIntakeDialog(intake)
+    qtbot.addWidget(dialog)
+    dialog.link.setText("not a link")
+    dialog.text.setPlainText("where is my parcel?")
+    dialog.add_button.click()
+    assert "https://" in dialog.status.text() and dialog.text.toPlainText() == "where is my parcel?"
+    dialog.link.setText("https://x.com/cust/status/1")
+    with qtbot.waitSignal(dialog.item_added) as added:
+        dialog.add_button.click()
+    assert MentionRepo(db).queue_ids(QueueView.OPEN) == [added.args[0]]
+    assert dialog.link.text() == ""
+
+
+def test_hand_off_copies_and_opens(qtbot: QtBot) -> None:
+    opened: list[Any] = []
+    hand_off_reply("https://x.com/cust/status/1", "Thanks for waiting!", open_url=opened.append)
+    assert QGuiApplication.clipboard().text() == "Thanks for waiting!"
+    assert opened == [QUrl("https://x.com/cust/status/1")]

@@ -1,0 +1,70 @@
+"""The SLA policy dialog: loads a policy set, edits targets and business hours, validates, restores defaults."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTime
+from PySide6.QtWidgets import QComboBox, QSpinBox
+from pytestqt.qtbot import QtBot
+
+from console.sla_calendar import Calendar
+from console.sla_policy import ALWAYS_NAME, PolicyRule, PolicySet, shipped_policy
+from widgets.sla_settings import SlaSettingsDialog
+
+
+def make(qtbot: QtBot, policies: PolicySet | None = None) -> SlaSettingsDialog:
+    dialog = SlaSettingsDialog(policies or shipped_policy(), defaults=shipped_policy())
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_sla_settings_shows_the_shipped_defaults(qtbot: QtBot) -> None:
+    dialog = make(qtbot)
+    assert dialog.policy_set().rules == shipped_policy().rules
+    assert dialog.time_zone.text() == "Europe/London"
+
+
+def test_sla_settings_edits_a_target_and_business_hours(qtbot: QtBot) -> None:
+    dialog = make(qtbot)
+    first = dialog.table.cellWidget(0, 2)
+    calendar = dialog.table.cellWidget(0, 6)
+    assert isinstance(first, QSpinBox) and isinstance(calendar, QComboBox)
+    first.setValue(15)
+    calendar.setCurrentText("business")
+    dialog.day_start[0].setTime(QTime(8, 0))
+    dialog.holidays.setPlainText("2026-12-25\n2026-12-31")
+    with qtbot.waitSignal(dialog.policies_applied) as blocker:
+        dialog.buttons.accepted.emit()
+    policies = blocker.args[0]
+    assert isinstance(policies, PolicySet)
+    assert policies.rules[0].first_response == 15 * 60 and policies.rules[0].calendar == "business"
+    business = policies.calendars["business"]
+    assert business.hours is not None and business.hours[0] == ((8 * 60, 17 * 60 + 30),)
+    assert len(business.holidays) == 2
+
+
+def test_sla_settings_add_rule_goes_before_the_default(qtbot: QtBot) -> None:
+    dialog = make(qtbot)
+    dialog.add_button.click()
+    rules = dialog.policy_set().rules
+    assert len(rules) == 2 and rules[0].channel == "mastodon" and rules[-1].channel is None
+
+
+def test_sla_settings_refuses_bad_input_with_a_message_and_keeps_the_dialog(qtbot: QtBot) -> None:
+    dialog = make(qtbot)
+    calendar = dialog.table.cellWidget(0, 6)
+    assert isinstance(calendar, QComboBox)
+    calendar.setCurrentText("business")
+    dialog.time_zone.setText("Mars/Olympus")
+    with qtbot.assertNotEmitted(dialog.policies_applied):
+        dialog.buttons.accepted.emit()
+    assert "Unknown time zone" in dialog.error.text() and not dialog.error.isHidden()
+    dialog.remove_button.click()  # the default rule cannot go
+    assert "default" in dialog.error.text()
+
+
+def test_sla_settings_restore_defaults(qtbot: QtBot) -> None:
+    custom = PolicySet(rules=(PolicyRule(first_response=5 * 60),), calendars={ALWAYS_NAME: Calendar()})
+    dialog = make(qtbot, custom)
+    assert dialog.policy_set().rules[0].first_response == 5 * 60
+    dialog.defaults_button.click()
+    assert dialog.policy_set().rules == shipped_policy().rules

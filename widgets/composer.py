@@ -1,0 +1,681 @@
+"""The reply composer: templates by keyboard, [blanks] with Tab, phrase hints, live length, privacy, outbox state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QHelpEvent, QKeyEvent, QKeySequence, QShortcut, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QTextEdit,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+from typing_extensions import override
+
+from console.outbox import OutboxError
+from console.phrases import PhraseHit
+from console.reply_desk import ReplyChecks, ReplyContext, ReplyDesk, ReplyRow, ReplyState
+from console.templates import Blank, combine
+from widgets.template_manager import TemplateManager
+from widgets.theme import local_time
+
+#: How long typing pauses before the draft is saved.
+DRAFT_SAVE_MS = 400
+BLANK_BACKGROUND = "#FFF1B8"
+PHRASE_UNDERLINE = "#D97706"
+_PREVIEW = 70
+
+
+class ReplyEdit(QPlainTextEdit):
+    """Plain-text editor that marks [blanks] and stiff phrases; Tab jumps between blanks, Ctrl+Enter sends."""
+
+    send_requested = Signal()
+    #: Ctrl+T: open the template search.
+    templates_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("replyEdit")
+        self.setPlaceholderText("Write a reply… (Ctrl+T inserts a template, Ctrl+Enter sends)")
+        self.setTabChangesFocus(False)
+        self._blanks: list[Blank] = []
+        self._phrases: list[PhraseHit] = []
+
+    def set_marks(self, blanks: list[Blank], phrases: list[PhraseHit]) -> None:
+        """Highlight blanks and underline stiff phrases (extra selections: the text itself is untouched)."""
+        self._blanks = blanks
+        self._phrases = phrases
+        selections: list[QTextEdit.ExtraSelection] = []
+        for blank in blanks:
+            fmt = QTextCharFormat()
+            fmt.setBackground(QColor(BLANK_BACKGROUND))
+            selections.append(self._selection(blank.start, blank.end, fmt))
+        for hit in phrases:
+            fmt = QTextCharFormat()
+            fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+            fmt.setUnderlineColor(QColor(PHRASE_UNDERLINE))
+            fmt.setToolTip(hit.tooltip)
+            selections.append(self._selection(hit.start, hit.end, fmt))
+        self.setExtraSelections(selections)
+
+    def _selection(self, start: int, end: int, fmt: QTextCharFormat) -> QTextEdit.ExtraSelection:
+        selection = QTextEdit.ExtraSelection()
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        selection.cursor = cursor
+        selection.format = fmt
+        return selection
+
+    def marked_ranges(self) -> list[tuple[int, int, str]]:
+        """(start, end, "blank"|"phrase") of every mark, for tests and accessibility."""
+        marks = [(b.start, b.end, "blank") for b in self._blanks]
+        marks += [(h.start, h.end, "phrase") for h in self._phrases]
+        return sorted(marks)
+
+    def phrase_tooltip_at(self, position: int) -> str:
+        for hit in self._phrases:
+            if hit.start <= position < hit.end:
+                return hit.tooltip
+        return ""
+
+    def select_next_blank(self, *, backwards: bool = False) -> bool:
+        """Select the next (or previous) [blank] after the cursor, wrapping around. False when there is none."""
+        if not self._blanks:
+            return False
+        cursor = self.textCursor()
+        here = cursor.selectionStart() if backwards else cursor.selectionEnd()
+        if backwards:
+            candidates = [b for b in self._blanks if b.end <= here and b.start < cursor.selectionStart()]
+            blank = candidates[-1] if candidates else self._blanks[-1]
+        else:
+            candidates = [b for b in self._blanks if b.start >= here]
+            blank = candidates[0] if candidates else self._blanks[0]
+        cursor.setPosition(blank.start)
+        cursor.setPosition(blank.end, QTextCursor.MoveMode.KeepAnchor)
+        self.setTextCursor(cursor)
+        return True
+
+    @override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        mods = event.modifiers()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and mods & Qt.KeyboardModifier.ControlModifier:
+            self.send_requested.emit()
+            return
+        if key == Qt.Key.Key_T and mods & Qt.KeyboardModifier.ControlModifier:
+            self.templates_requested.emit()
+            return
+        if key == Qt.Key.Key_Tab and not mods & Qt.KeyboardModifier.ControlModifier:
+            if not self.select_next_blank():
+                self.focusNextChild()
+            return
+        if key == Qt.Key.Key_Backtab:
+            if not self.select_next_blank(backwards=True):
+                self.focusPreviousChild()
+            return
+        super().keyPressEvent(event)
+
+    @override
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            tip = self.phrase_tooltip_at(self.cursorForPosition(event.pos()).position())
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self.viewport())
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().viewportEvent(event)
+
+
+def reply_state_text(reply: ReplyRow, *, now: float) -> str:
+    """One line about a reply in the outbox: its state, why it waits, and the start of its text."""
+    preview = reply.text.replace("\n", " ")
+    preview = preview if len(preview) <= _PREVIEW else preview[: _PREVIEW - 1] + "…"
+    kind = "Correction" if reply.purpose == "correction" else reply.purpose.capitalize()
+    if reply.state is ReplyState.SENT:
+        when = local_time(reply.sent_at, now=now) if reply.sent_at is not None else ""
+        state = f"Sent {when}".strip()
+    elif reply.state is ReplyState.FAILED:
+        state = f"Not sent – {reply.error}"
+    elif reply.state is ReplyState.SENDING:
+        state = "Sending…"
+    elif reply.hold_reason:
+        state = f"Held – {reply.hold_reason}. Send anyway or withdraw"
+    elif reply.error:
+        retry = f" (next try {local_time(reply.next_attempt_at, now=now)})" if reply.next_attempt_at else ""
+        state = f"Waiting to send – {reply.error}{retry}"
+    else:
+        state = "Queued – sending shortly"
+    return f"{kind} · {state} · “{preview}”"
+
+
+class Composer(QWidget):
+    """Writes replies for the selected item and shows its outbox state; never blocks on the network."""
+
+    #: A reply (or correction) was committed to the outbox.
+    reply_queued = Signal(int)
+    #: The draft of this queue item was saved (or cleared).
+    draft_saved = Signal(int)
+
+    def __init__(self, desk: ReplyDesk, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("composer")
+        self._desk = desk
+        self._context: ReplyContext | None = None
+        self._seen_at = 0
+        self._template_ids: list[int] = []
+        self._correcting: ReplyRow | None = None
+        self._loading = False
+        self._checks: ReplyChecks | None = None
+        self._replies: list[ReplyRow] = []
+        self._manager: TemplateManager | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 8, 16, 12)
+        layout.setSpacing(6)
+
+        header = QHBoxLayout()
+        self._title = QLabel()
+        self._title.setObjectName("composerTitle")
+        self._title.setTextFormat(Qt.TextFormat.PlainText)
+        header.addWidget(self._title, 1)
+        self._visibility = QComboBox()
+        self._visibility.setObjectName("replyVisibility")
+        self._visibility.setToolTip("Public or private follows the customer's message")
+        self._visibility.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._visibility.currentIndexChanged.connect(self._on_visibility_current_index_changed)
+        header.addWidget(self._visibility)
+        self._template_button = QPushButton("Templates (Ctrl+T)")
+        self._template_button.setObjectName("templateButton")
+        self._template_button.clicked.connect(self.open_picker)
+        header.addWidget(self._template_button)
+        layout.addLayout(header)
+
+        self._correction_bar = QFrame()
+        self._correction_bar.setObjectName("correctionBar")
+        bar = QHBoxLayout(self._correction_bar)
+        bar.setContentsMargins(8, 4, 8, 4)
+        self._correction_label = QLabel()
+        self._correction_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._correction_label.setWordWrap(True)
+        bar.addWidget(self._correction_label, 1)
+        cancel_correction = QPushButton("Cancel correction")
+        cancel_correction.clicked.connect(self._on_cancel_correction_clicked)
+        bar.addWidget(cancel_correction)
+        self._correction_bar.hide()
+        layout.addWidget(self._correction_bar)
+
+        self._picker = QFrame()
+        self._picker.setObjectName("templatePicker")
+        picker = QVBoxLayout(self._picker)
+        picker.setContentsMargins(0, 0, 0, 0)
+        picker.setSpacing(2)
+        self._search = QLineEdit()
+        self._search.setObjectName("templateSearch")
+        self._search.setPlaceholderText("Search templates by name, tag or text — ↑↓ to choose, Enter to insert")
+        self._search.setClearButtonEnabled(True)
+        self._search.textChanged.connect(self._on_search_text_changed)
+        self._search.installEventFilter(self)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self._search, 1)
+        manage = QPushButton("Manage…")
+        manage.setObjectName("manageTemplates")
+        manage.setToolTip("Create, edit and tag templates, with per-channel wording")
+        manage.clicked.connect(self.open_manager)
+        search_row.addWidget(manage)
+        picker.addLayout(search_row)
+        self._results = QListWidget()
+        self._results.setObjectName("templateResults")
+        self._results.setMaximumHeight(150)
+        self._results.itemActivated.connect(self._on_results_item_activated)
+        picker.addWidget(self._results)
+        self._picker.hide()
+        layout.addWidget(self._picker)
+
+        self._edit = ReplyEdit()
+        self._edit.setMinimumHeight(90)
+        self._edit.textChanged.connect(self._on_edit_text_changed)
+        self._edit.send_requested.connect(self._on_send_requested)
+        self._edit.templates_requested.connect(self.open_picker)
+        layout.addWidget(self._edit, 1)
+
+        self._privacy_bar = QFrame()
+        self._privacy_bar.setObjectName("privacyBar")
+        privacy_box = QVBoxLayout(self._privacy_bar)
+        privacy_box.setContentsMargins(8, 6, 8, 6)
+        self._privacy_label = QLabel()
+        self._privacy_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._privacy_label.setWordWrap(True)
+        privacy_box.addWidget(self._privacy_label)
+        privacy = QHBoxLayout()
+        privacy.addStretch(1)
+        privacy_box.addLayout(privacy)
+        self._as_dm_button = QPushButton("Send as direct message")
+        self._as_dm_button.clicked.connect(self._on_as_dm_clicked)
+        self._public_button = QPushButton("Send publicly")
+        self._public_button.clicked.connect(self._on_send_public_clicked)
+        keep = QPushButton("Keep editing")
+        keep.clicked.connect(self._privacy_bar.hide)
+        for button in (self._as_dm_button, self._public_button, keep):
+            privacy.addWidget(button)
+        self._privacy_bar.hide()
+        layout.addWidget(self._privacy_bar)
+
+        footer = QHBoxLayout()
+        self._hints = QLabel()
+        self._hints.setObjectName("composerHints")
+        self._hints.setTextFormat(Qt.TextFormat.PlainText)
+        self._hints.setWordWrap(True)
+        footer.addWidget(self._hints, 1)
+        self._counter = QLabel()
+        self._counter.setObjectName("lengthCounter")
+        footer.addWidget(self._counter)
+        self._send_button = QPushButton("Send")
+        self._send_button.setObjectName("sendButton")
+        self._send_button.setToolTip("Send (Ctrl+Enter)")
+        self._send_button.clicked.connect(self._on_send_requested)
+        footer.addWidget(self._send_button)
+        layout.addLayout(footer)
+
+        self._outbox_list = QListWidget()
+        self._outbox_list.setObjectName("replyStates")
+        self._outbox_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self._outbox_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._outbox_list.setUniformItemSizes(True)
+        self._outbox_list.currentRowChanged.connect(self._on_outbox_current_row_changed)
+        layout.addWidget(self._outbox_list)
+        actions = QHBoxLayout()
+        actions.addStretch(1)
+        self._confirm_button = QPushButton("Send anyway")
+        self._confirm_button.clicked.connect(self._on_confirm_clicked)
+        self._withdraw_button = QPushButton("Withdraw")
+        self._withdraw_button.clicked.connect(self._on_withdraw_clicked)
+        self._correct_button = QPushButton("Correct…")
+        self._correct_button.setToolTip("Edit the sent reply where the channel allows it, else post a correction")
+        self._correct_button.clicked.connect(self._on_correct_clicked)
+        for button in (self._confirm_button, self._withdraw_button, self._correct_button):
+            actions.addWidget(button)
+        layout.addLayout(actions)
+
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_MS)
+        self._draft_timer.timeout.connect(self._on_draft_timer_timeout)
+
+        shortcut = QShortcut(QKeySequence("Ctrl+T"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(self.open_picker)
+
+        self.set_mention(None)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def editor(self) -> ReplyEdit:
+        return self._edit
+
+    @property
+    def mention_id(self) -> int | None:
+        return self._context.mention_id if self._context else None
+
+    def text(self) -> str:
+        return self._edit.toPlainText()
+
+    def counter_text(self) -> str:
+        return self._counter.text()
+
+    def hints_text(self) -> str:
+        return self._hints.text()
+
+    def can_send(self) -> bool:
+        return self._send_button.isEnabled()
+
+    def privacy_prompt(self) -> str:
+        return "" if self._privacy_bar.isHidden() else self._privacy_label.text()
+
+    def visibility(self) -> str:
+        return str(self._visibility.currentData() or "public")
+
+    def template_results(self) -> list[str]:
+        return [self._results.item(i).text() for i in range(self._results.count())]
+
+    def reply_state_texts(self) -> list[str]:
+        return [self._outbox_list.item(i).text() for i in range(self._outbox_list.count())]
+
+    @Slot(object)
+    def set_mention(self, mention_id: int | None) -> None:
+        """Show the composer for this item (loading its draft), or disable it for None."""
+        self._flush_draft()
+        self._context = None if mention_id is None else self._desk.context(mention_id)
+        self._correcting = None
+        self._correction_bar.hide()
+        self._privacy_bar.hide()
+        self._picker.hide()
+        self._template_ids = []
+        self._seen_at = int(self._desk.clock.now())
+        context = self._context
+        self.setEnabled(context is not None)
+        self._loading = True
+        try:
+            self._edit.setPlainText(self._desk.outbox.draft(context.mention_id) if context else "")
+            self._visibility.clear()
+            if context is None:
+                self._title.setText("Select an item to reply")
+            else:
+                self._title.setText(f"Reply to @{context.handle}")
+                if context.direct:
+                    self._visibility.addItem("Direct message", "direct")
+                else:
+                    public = context.visibility if context.visibility != "direct" else "public"
+                    self._visibility.addItem("Public reply" if public == "public" else f"Reply ({public})", public)
+                    self._visibility.addItem("Direct message", "direct")
+                self._visibility.setEnabled(not context.direct)
+        finally:
+            self._loading = False
+        self._update_checks()
+        self.refresh_replies()
+
+    @Slot()
+    def refresh_replies(self) -> None:
+        """Re-read this item's outbox rows (called when the outbox changes)."""
+        self._replies = [] if self._context is None else self._desk.outbox.replies(self._context.mention_id)
+        now = self._desk.clock.now()
+        current = self._outbox_list.currentRow()
+        self._outbox_list.clear()
+        for reply in self._replies:
+            item = QListWidgetItem(reply_state_text(reply, now=now))
+            item.setToolTip(reply.text)
+            self._outbox_list.addItem(item)
+        self._outbox_list.setVisible(bool(self._replies))
+        if self._replies:
+            rows = min(len(self._replies), 3)
+            row_height = max(self._outbox_list.sizeHintForRow(0), self.fontMetrics().height() + 4)
+            self._outbox_list.setFixedHeight(row_height * rows + 2 * self._outbox_list.frameWidth() + 2)
+        held = [i for i, r in enumerate(self._replies) if r.hold_reason and r.state is ReplyState.QUEUED]
+        if held:
+            self._outbox_list.setCurrentRow(held[0])
+        elif 0 <= current < len(self._replies):
+            self._outbox_list.setCurrentRow(current)
+        elif self._replies:
+            self._outbox_list.setCurrentRow(len(self._replies) - 1)
+        self._update_reply_actions()
+
+    @Slot()
+    def open_picker(self) -> None:
+        """Show the template search (Ctrl+T) with every template for this channel."""
+        if self._context is None:
+            return
+        self._picker.show()
+        self._search.selectAll()
+        self._search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self._on_search_text_changed(self._search.text())
+
+    @Slot()
+    def open_manager(self) -> TemplateManager:
+        """Show the template manager (non-modal); the search sees its changes at once."""
+        if self._manager is None:
+            self._manager = TemplateManager(self._desk.templates, self)
+            self._manager.templates_changed.connect(self._on_manager_templates_changed)
+        self._manager.reload()
+        self._manager.open()
+        return self._manager
+
+    def insert_template(self, template_id: int) -> None:
+        """Add the template (filled for this item) to the reply: a new paragraph when text is already there."""
+        context = self._context
+        template = self._desk.templates.get(template_id)
+        if context is None or template is None:
+            return
+        filled = self._desk.render_template(template, context)
+        self._edit.setPlainText(combine([self._edit.toPlainText(), filled]))
+        self._template_ids.append(template_id)
+        self._picker.hide()
+        self._edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        cursor = self._edit.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        self._edit.setTextCursor(cursor)
+        if not self._edit.select_next_blank():
+            self._edit.moveCursor(QTextCursor.MoveOperation.End)
+
+    def send(self, *, visibility: str | None = None, confirmed: bool = False) -> int | None:
+        """Queue the reply if nothing blocks it; a public reply with personal data asks first.
+
+        Returns:
+            The reply id, or None when it was not queued (blocked, or waiting for the privacy answer).
+        """
+        context = self._context
+        checks = self._checks
+        text = self._edit.toPlainText()
+        if context is None or checks is None or not text.strip() or checks.blocking:
+            return None
+        chosen = visibility or self.visibility()
+        if chosen != "direct" and checks.privacy and not confirmed and self._correcting is None:
+            kinds = sorted({f.kind.value for f in checks.privacy})
+            named = [("an " if kind[0] in "aeiou" else "a ") + kind for kind in kinds]
+            self._privacy_label.setText(
+                f"This public reply contains {' and '.join(named)} ({checks.privacy[0].text}). "
+                "Anyone can read it. Send it as a direct message instead?"
+            )
+            self._privacy_bar.show()
+            self._as_dm_button.setFocus(Qt.FocusReason.OtherFocusReason)
+            return None
+        try:
+            if self._correcting is not None:
+                reply_id = self._desk.correct(self._correcting.id, text)
+            else:
+                reply_id = self._desk.send(
+                    context,
+                    text,
+                    visibility=chosen,
+                    seen_at=self._seen_at,
+                    template_ids=self._template_ids,
+                )
+        except OutboxError as exc:
+            self._hints.setText(str(exc))
+            return None
+        self._draft_timer.stop()
+        self._privacy_bar.hide()
+        self._correcting = None
+        self._correction_bar.hide()
+        self._template_ids = []
+        self._loading = True
+        try:
+            self._edit.clear()
+        finally:
+            self._loading = False
+        self._update_checks()
+        self.refresh_replies()
+        self.reply_queued.emit(reply_id)
+        return reply_id
+
+    # ------------------------------------------------------------------ internals
+    def _flush_draft(self) -> None:
+        if self._draft_timer.isActive():
+            self._draft_timer.stop()
+            self._on_draft_timer_timeout()
+
+    def _update_checks(self) -> None:
+        context = self._context
+        text = self._edit.toPlainText()
+        if context is None:
+            self._checks = None
+            self._edit.set_marks([], [])
+            self._counter.setText("")
+            self._hints.setText("")
+            self._send_button.setEnabled(False)
+            return
+        checks = self._desk.check(context, text, visibility=self.visibility())
+        self._checks = checks
+        self._edit.set_marks(checks.blanks, checks.phrases)
+        self._counter.setText(f"{checks.length.count:,} / {checks.length.limit:,}")
+        self._counter.setToolTip(f"Counted as {context.channel.capitalize()} does, with @{context.handle} included")
+        self._set_state(
+            self._counter, "over" if checks.length.over else "near" if checks.length.remaining < 20 else "ok"
+        )
+        hints = list(checks.blocking)
+        if checks.phrases:
+            count = len(checks.phrases)
+            hints.append(f"{count} stiff phrase{'s' if count > 1 else ''} underlined — hover for a friendlier wording.")
+        self._hints.setText(" ".join(hints))
+        self._set_state(self._hints, "blocked" if checks.blocking else "ok")
+        self._send_button.setEnabled(bool(text.strip()) and not checks.blocking)
+        self._send_button.setText("Send correction" if self._correcting is not None else "Send")
+
+    @staticmethod
+    def _set_state(widget: QWidget, state: str) -> None:
+        if widget.property("state") == state:
+            return
+        widget.setProperty("state", state)
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+    def _selected_reply(self) -> ReplyRow | None:
+        row = self._outbox_list.currentRow()
+        return self._replies[row] if 0 <= row < len(self._replies) else None
+
+    def _update_reply_actions(self) -> None:
+        reply = self._selected_reply()
+        queued = reply is not None and reply.state is ReplyState.QUEUED
+        self._confirm_button.setVisible(queued and bool(reply and reply.hold_reason))
+        self._withdraw_button.setVisible(queued)
+        self._correct_button.setVisible(reply is not None and reply.state is ReplyState.SENT)
+
+    @override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._search and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key = event.key()
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Up) and self._results.count():
+                step = 1 if key == Qt.Key.Key_Down else -1
+                row = max(0, min(self._results.count() - 1, self._results.currentRow() + step))
+                self._results.setCurrentRow(row)
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                item = self._results.currentItem()
+                if item is not None:
+                    self.insert_template(int(item.data(Qt.ItemDataRole.UserRole)))
+                return True
+            if key == Qt.Key.Key_Escape:
+                self._picker.hide()
+                self._edit.setFocus(Qt.FocusReason.OtherFocusReason)
+                return True
+        return super().eventFilter(watched, event)
+
+    # ------------------------------------------------------------------ slots
+    @Slot(str)
+    def _on_search_text_changed(self, query: str) -> None:
+        self._results.clear()
+        for template in self._desk.search_templates(query, self._context)[:30]:
+            tags = f"  · {', '.join(template.tags)}" if template.tags else ""
+            item = QListWidgetItem(f"{template.name}{tags}")
+            item.setData(Qt.ItemDataRole.UserRole, template.id)
+            item.setToolTip(template.body)
+            self._results.addItem(item)
+        if self._results.count():
+            self._results.setCurrentRow(0)
+
+    @Slot()
+    def _on_manager_templates_changed(self) -> None:
+        if not self._picker.isHidden():
+            self._on_search_text_changed(self._search.text())
+
+    @Slot(QListWidgetItem)
+    def _on_results_item_activated(self, item: QListWidgetItem) -> None:
+        self.insert_template(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    @Slot()
+    def _on_edit_text_changed(self) -> None:
+        self._privacy_bar.hide()
+        self._update_checks()
+        if not self._loading and self._context is not None and self._correcting is None:
+            self._draft_timer.start()
+
+    @Slot()
+    def _on_draft_timer_timeout(self) -> None:
+        if self._context is not None:
+            self._desk.outbox.save_draft(self._context.mention_id, self._edit.toPlainText())
+            self.draft_saved.emit(self._context.mention_id)
+
+    @Slot(int)
+    def _on_visibility_current_index_changed(self, _index: int) -> None:
+        if not self._loading:
+            self._update_checks()
+
+    @Slot()
+    def _on_send_requested(self) -> None:
+        self.send()
+
+    @Slot()
+    def _on_as_dm_clicked(self) -> None:
+        index = self._visibility.findData("direct")
+        if index >= 0:
+            self._visibility.setCurrentIndex(index)
+        self.send(visibility="direct", confirmed=True)
+
+    @Slot()
+    def _on_send_public_clicked(self) -> None:
+        self.send(confirmed=True)
+
+    @Slot(int)
+    def _on_outbox_current_row_changed(self, _row: int) -> None:
+        self._update_reply_actions()
+
+    @Slot()
+    def _on_confirm_clicked(self) -> None:
+        reply = self._selected_reply()
+        if reply is not None:
+            self._desk.outbox.confirm(reply.id)
+            self._desk.outbox.wake()
+            self.refresh_replies()
+
+    @Slot()
+    def _on_withdraw_clicked(self) -> None:
+        reply = self._selected_reply()
+        if reply is None:
+            return
+        try:
+            self._desk.outbox.withdraw(reply.id)
+        except OutboxError as exc:
+            self._hints.setText(str(exc))
+        self.refresh_replies()
+
+    @Slot()
+    def _on_correct_clicked(self) -> None:
+        reply = self._selected_reply()
+        if reply is None or reply.state is not ReplyState.SENT:
+            return
+        self._flush_draft()
+        self._correcting = reply
+        sent = local_time(reply.sent_at, now=self._desk.clock.now()) if reply.sent_at else ""
+        self._correction_label.setText(
+            f"Correcting the reply sent {sent}: it is edited in place where the channel allows it, "
+            "otherwise posted as a follow-up. Both are logged."
+        )
+        self._correction_bar.show()
+        self._loading = True
+        try:
+            self._edit.setPlainText(reply.text)
+        finally:
+            self._loading = False
+        self._update_checks()
+        self._edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    @Slot()
+    def _on_cancel_correction_clicked(self) -> None:
+        self._correcting = None
+        self._correction_bar.hide()
+        context = self._context
+        self._loading = True
+        try:
+            self._edit.setPlainText(self._desk.outbox.draft(context.mention_id) if context else "")
+        finally:
+            self._loading = False
+        self._update_checks()

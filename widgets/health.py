@@ -1,0 +1,196 @@
+"""The channel-health strip: one chip per account (ok / retrying / rate limited / failing / sign-in expired)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from console.health import AccountHealth, HealthSnapshot
+from console.model import Health
+from widgets.theme import channel_label, local_time
+
+#: The style sheet selects chip colours on this property.
+_STATES: dict[Health, str] = {
+    Health.OK: "ok",
+    Health.DEGRADED: "warning",
+    Health.RATE_LIMITED: "warning",
+    Health.FAILING: "error",
+    Health.AUTH_EXPIRED: "error",
+}
+
+#: (background, border, text) per chip state.
+_CHIP_COLOURS = {
+    "ok": ("#E6F4EA", "#B7DFC3", "#17663A"),
+    "warning": ("#FDF1D6", "#F0D29A", "#7A4B00"),
+    "error": ("#D93A3A", "#B92E2E", "#FFFFFF"),
+}
+
+
+def chip_text(account: AccountHealth, *, now: float) -> str:
+    """What one account's chip says, e.g. ``@care · rate limited until 14:10``."""
+    name = f"@{account.handle}"
+    health = account.health
+    if health is Health.OK:
+        text = f"{name} · connected"
+    elif health is Health.DEGRADED:
+        text = f"{name} · retrying"
+        if account.next_attempt_at is not None:
+            text += f" at {local_time(account.next_attempt_at, now=now)}"
+    elif health is Health.RATE_LIMITED:
+        text = f"{name} · rate limited"
+        if account.next_attempt_at is not None:
+            text += f" until {local_time(account.next_attempt_at, now=now)}"
+    elif health is Health.AUTH_EXPIRED:
+        text = f"{name} · sign-in expired: replies wait"
+    else:
+        text = f"{name} · failing"
+        if account.next_attempt_at is not None:
+            text += f" (next try {local_time(account.next_attempt_at, now=now)})"
+    if account.quarantined:
+        text += f" · {account.quarantined} unreadable"
+    return text
+
+
+def offline_text(snapshot: HealthSnapshot, *, now: float) -> str | None:
+    """``Offline since 14:02 · 3 replies waiting`` while no channel is reachable, else None."""
+    if snapshot.offline_since is None:
+        return None
+    waiting = snapshot.replies_waiting
+    replies = f"{waiting} repl{'y' if waiting == 1 else 'ies'} waiting"
+    return f"Offline since {local_time(snapshot.offline_since, now=now)} · {replies}"
+
+
+class _Chip(QWidget):
+    def __init__(self, account_id: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("healthChip")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.account_id = account_id
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 2, 4, 2)
+        layout.setSpacing(6)
+        self.label = QLabel()
+        self.label.setObjectName("healthChipText")
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.button = QPushButton("Sign in again")
+        self.button.setObjectName("reauthButton")
+        self.button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.button.setStyleSheet(
+            "QPushButton{background:#FFFFFF;color:#B3261E;border:none;border-radius:8px;padding:2px 10px;"
+            "font-weight:600;}QPushButton:hover{background:#FBE9E7;}"
+        )
+        layout.addWidget(self.label)
+        layout.addWidget(self.button)
+        self.state = ""
+
+    def show_account(self, account: AccountHealth, *, now: float) -> None:
+        self.state = _STATES[account.health]
+        self.setProperty("state", self.state)
+        background, border, text = _CHIP_COLOURS[self.state]
+        weight = 600 if self.state == "error" else 400
+        self.setStyleSheet(
+            f"#healthChip{{background:{background};border:1px solid {border};border-radius:11px;}}"
+            f"QLabel#healthChipText{{color:{text};background:transparent;border:none;font-weight:{weight};}}"
+        )
+        self.label.setText(chip_text(account, now=now))
+        details = [f"{channel_label(account.kind)} account @{account.handle}"]
+        if account.reason:
+            details.append(account.reason)
+        if account.last_success_at is not None:
+            details.append(f"Last successful sync: {local_time(account.last_success_at, now=now)}")
+        if account.quarantined:
+            details.append(f"{account.quarantined} item(s) could not be read and were kept aside.")
+        self.setToolTip("\n".join(details))
+        self.button.setVisible(account.needs_sign_in)
+
+
+class HealthStrip(QWidget):
+    """A thin bar under the menu: the offline banner and one chip per account; hidden while all is well."""
+
+    #: The agent clicked "Sign in again" on an account (account id); main.py runs the re-authentication.
+    reauthenticate_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("healthStrip")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet("#healthStrip{background:#F6F7F9;border-bottom:1px solid #E3E6EA;}")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(14, 6, 14, 6)
+        layout.setSpacing(8)
+        self._banner = QLabel()
+        self._banner.setObjectName("offlineBanner")
+        self._banner.setTextFormat(Qt.TextFormat.PlainText)
+        self._banner.setStyleSheet("color:#3C4043;font-weight:600;")
+        self._banner.hide()
+        layout.addWidget(self._banner)
+        self._chips_layout = QHBoxLayout()
+        self._chips_layout.setSpacing(8)
+        layout.addLayout(self._chips_layout)
+        layout.addStretch(1)
+        self._message = QLabel()
+        self._message.setObjectName("healthMessage")
+        self._message.setTextFormat(Qt.TextFormat.PlainText)
+        self._message.setStyleSheet("color:#5F6B7A;")
+        layout.addWidget(self._message)
+        self._chips: dict[int, _Chip] = {}
+        self._snapshot: HealthSnapshot | None = None
+        self.hide()
+
+    # ------------------------------------------------------------------ accessors (tests)
+    def chip_text(self, account_id: int) -> str:
+        return self._chips[account_id].label.text()
+
+    def chip_state(self, account_id: int) -> str:
+        return self._chips[account_id].state
+
+    def reauth_button(self, account_id: int) -> QPushButton:
+        return self._chips[account_id].button
+
+    def banner_text(self) -> str:
+        return self._banner.text() if not self._banner.isHidden() else ""
+
+    def message_text(self) -> str:
+        return self._message.text()
+
+    @property
+    def snapshot(self) -> HealthSnapshot | None:
+        return self._snapshot
+
+    # ------------------------------------------------------------------ slots
+    @Slot(object, float)
+    def set_snapshot(self, snapshot: HealthSnapshot, now: float) -> None:
+        """Show these accounts; the strip stays hidden while every account is fine and the app is online."""
+        self._snapshot = snapshot
+        seen = set()
+        for account in snapshot.accounts:
+            chip = self._chips.get(account.account_id)
+            if chip is None:
+                chip = _Chip(account.account_id)
+                chip.button.clicked.connect(
+                    lambda _checked=False, account_id=account.account_id: self._on_reauth_clicked(account_id)
+                )
+                self._chips[account.account_id] = chip
+                self._chips_layout.addWidget(chip)
+                chip.show()  # a child added to a visible parent stays hidden unless shown
+            chip.show_account(account, now=now)
+            seen.add(account.account_id)
+        for account_id in list(self._chips):
+            if account_id not in seen:
+                self._chips.pop(account_id).deleteLater()
+        banner = offline_text(snapshot, now=now)
+        self._banner.setText(banner or "")
+        self._banner.setVisible(banner is not None)
+        trouble = banner is not None or any(a.health is not Health.OK or a.quarantined for a in snapshot.accounts)
+        self.setVisible(trouble)
+
+    @Slot(str)
+    def show_message(self, text: str) -> None:
+        """A short note next to the chips (e.g. the outcome of signing in again)."""
+        self._message.setText(text)
+        if text:
+            self.show()
+
+    def _on_reauth_clicked(self, account_id: int) -> None:
+        self._message.setText("Signing in…")
+        self.reauthenticate_requested.emit(account_id)

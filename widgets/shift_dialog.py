@@ -1,0 +1,274 @@
+"""Start shift / End shift dialogs and the File-menu actions around them (export, review, crashed shifts)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.export.report import Report
+from console.export.service import ExportService
+from console.ports import Clock
+from console.shifts import ShiftError, ShiftRow, ShiftService
+from console.summary import ShiftSummary
+from widgets.export_dialog import ExportDialog
+from widgets.report_view import ReportView
+from widgets.review_window import ReviewWindow
+from widgets.theme import local_time
+
+
+class StartShiftDialog(QDialog):
+    """Agent name (remembered from the last shift) and the notes the previous shift left."""
+
+    started = Signal(object)  # ShiftRow
+
+    def __init__(self, shifts: ShiftService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("startShiftDialog")
+        self.setWindowTitle("Start shift")
+        self._shifts = shifts
+        self.name_edit = QLineEdit(shifts.remembered_agent)
+        self.name_edit.setPlaceholderText("Your name, as customers and your supervisor see it")
+        notes = shifts.notes_from_last_shift()
+        self.notes_view = QPlainTextEdit(notes or "No notes from the previous shift.")
+        self.notes_view.setReadOnly(True)
+        self.notes_view.setMaximumHeight(120)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #B3261E;")
+        self.error.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Agent", self.name_edit)
+        form.addRow("Notes from the last shift", self.notes_view)
+        buttons = QDialogButtonBox()
+        self.start_button = buttons.addButton("Start shift", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.start_button.clicked.connect(self._on_start_clicked)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.resize(520, 260)
+
+    @Slot()
+    def _on_start_clicked(self) -> None:
+        try:
+            shift = self._shifts.start(self.name_edit.text())
+        except ShiftError as exc:
+            self.error.setText(str(exc))
+            return
+        self.started.emit(shift)
+        self.accept()
+
+
+class EndShiftDialog(QDialog):
+    """Notes for the next shift and a preview of the summary; ending it leads on to saving the summary."""
+
+    ended = Signal(object)  # ShiftRow
+
+    def __init__(self, shifts: ShiftService, exports: ExportService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("endShiftDialog")
+        self.setWindowTitle("End shift")
+        self._shifts = shifts
+        self._exports = exports
+        current = shifts.current()
+        self.notes_edit = QPlainTextEdit(current.notes if current else "")
+        self.notes_edit.setPlaceholderText("Notes for the next shift: promises made, items to watch, system issues…")
+        self.notes_edit.setMaximumHeight(110)
+        self.preview = ReportView()
+        self.preview_status = QLabel("Preparing the summary…")
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #B3261E;")
+        buttons = QDialogButtonBox()
+        self.end_button = buttons.addButton("End shift and save the summary…", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.end_button.clicked.connect(self._on_end_clicked)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Notes for the next shift"))
+        layout.addWidget(self.notes_edit)
+        layout.addWidget(self.preview_status)
+        layout.addWidget(self.preview, 1)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.resize(1000, 780)
+        self._task: asyncio.Task[tuple[ShiftSummary, Report]] | None = None
+        if current is not None:
+            self._task = asyncio.get_event_loop().create_task(exports.preview_async(current.id))
+            self._task.add_done_callback(self._on_preview_done)
+
+    @property
+    def preview_task(self) -> asyncio.Task[tuple[ShiftSummary, Report]] | None:
+        return self._task
+
+    def _on_preview_done(self, task: asyncio.Task[tuple[ShiftSummary, Report]]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.preview_status.setText(f"The summary could not be prepared: {error}")
+            return
+        _summary, report = task.result()
+        self.preview_status.setText("Summary so far (it is computed again when you save it):")
+        self.preview.show_report(report)
+
+    @Slot()
+    def _on_end_clicked(self) -> None:
+        try:
+            shift = self._shifts.end(self.notes_edit.toPlainText())
+        except ShiftError as exc:
+            self.error.setText(str(exc))
+            return
+        if self._task is not None:
+            self._task.cancel()
+        self.ended.emit(shift)
+        self.accept()
+
+
+class ShiftActions(QObject):
+    """Adds Start shift, End shift, Export summary and Review summaries to the window's File menu."""
+
+    #: The running shift changed (started or ended); None when no shift runs.
+    shift_changed = Signal(object)
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        shifts: ShiftService,
+        exports: ExportService,
+        clock: Clock,
+        *,
+        export_dir: Path,
+    ) -> None:
+        super().__init__(window)
+        self._clock = clock
+        self._window = window
+        self._shifts = shifts
+        self._exports = exports
+        self._export_dir = export_dir
+        self._dialogs: set[QDialog] = set()
+        self.review_window: ReviewWindow | None = None
+        self.start_action = QAction("S&tart shift…", window)
+        self.start_action.triggered.connect(self.start_shift)
+        self.end_action = QAction("&End shift…", window)
+        self.end_action.triggered.connect(self.end_shift)
+        self.export_action = QAction("E&xport shift summary…", window)
+        self.export_action.triggered.connect(self.export_summary)
+        self.review_action = QAction("&Review summaries…", window)
+        self.review_action.triggered.connect(self.open_review)
+        self._install_menu()
+        self.shift_label = QLabel()
+        self.shift_label.setObjectName("shiftStatus")
+        window.statusBar().addPermanentWidget(self.shift_label)
+        self._update()
+
+    def _install_menu(self) -> None:
+        menus = [m for m in self._window.menuBar().findChildren(QMenu) if m.title() == "&File"]
+        menu = menus[0] if menus else self._window.menuBar().addMenu("&File")
+        actions = menu.actions()
+        before = actions[-1] if actions else None  # Quit stays last
+        for action in (self.start_action, self.end_action, self.export_action, self.review_action):
+            menu.insertAction(before, action)  # type: ignore[arg-type]
+        menu.insertSeparator(before)  # type: ignore[arg-type]
+
+    def _update(self) -> None:
+        current = self._shifts.current()
+        self.start_action.setEnabled(current is None)
+        self.end_action.setEnabled(current is not None)
+        self.export_action.setEnabled(self._shifts.last() is not None)
+        if current is None:
+            self.shift_label.setText("No shift running")
+        else:
+            self.shift_label.setText(
+                f"Shift: {current.agent_name} since {local_time(current.started_at, now=self._clock.now())}"
+            )
+        self.shift_changed.emit(current)
+
+    def _keep(self, dialog: QDialog) -> QDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._dialogs.add(dialog)
+        dialog.finished.connect(lambda _r, d=dialog: self._dialogs.discard(d))
+        dialog.open()  # never exec() (STYLE B2)
+        return dialog
+
+    # ------------------------------------------------------------------ actions
+    @Slot()
+    def start_shift(self) -> StartShiftDialog:
+        dialog = StartShiftDialog(self._shifts, self._window)
+        dialog.started.connect(lambda _shift: self._update())
+        self._keep(dialog)
+        return dialog
+
+    @Slot()
+    def end_shift(self) -> EndShiftDialog:
+        dialog = EndShiftDialog(self._shifts, self._exports, self._window)
+        dialog.ended.connect(self._on_ended)
+        self._keep(dialog)
+        return dialog
+
+    def _on_ended(self, shift: ShiftRow) -> None:
+        self._update()
+        self.export_summary(shift.id)
+
+    @Slot()
+    def export_summary(self, shift_id: int | None = None) -> ExportDialog | None:
+        shift = self._shifts.get(shift_id) if shift_id is not None else self._shifts.current() or self._shifts.last()
+        if shift is None:
+            return None
+        name = f"shift-{shift.id}-{shift.agent_name.replace(' ', '-').lower()}"
+        dialog = ExportDialog(self._exports, shift.id, default_dir=self._export_dir, default_name=name,
+                              parent=self._window)  # fmt: skip
+        self._keep(dialog)
+        return dialog
+
+    @Slot()
+    def open_review(self) -> ReviewWindow:
+        if self.review_window is None:
+            self.review_window = ReviewWindow()
+        self.review_window.show()
+        self.review_window.raise_()
+        return self.review_window
+
+    def ask_about_stale_shift(self) -> QMessageBox | None:
+        """At start-up: a shift left open (a crash) is closed at its last recorded activity, after asking."""
+        stale = self._shifts.stale()
+        if stale is None:
+            return None
+        now = self._clock.now()
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "A shift was left open",
+            f"The shift of {stale.shift.agent_name} that started at {local_time(stale.shift.started_at, now=now)} "
+            "was not ended "
+            f"(the app stopped). Close it at its last recorded activity, {local_time(stale.close_at, now=now)}?\n\n"
+            "Choose No to carry on with that shift.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self._window,
+        )
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes:
+                self._shifts.close_stale(stale)
+            self._update()
+
+        box.finished.connect(answered)
+        box.open()
+        return box

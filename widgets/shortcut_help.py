@@ -1,0 +1,130 @@
+"""The keyboard cheat sheet (``?``): every action of the window with its shortcuts, grouped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QKeySequenceEdit,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def shortcut_text(action: QAction) -> str:
+    """``"E"``, ``"Ctrl+Z or U"``: the action's shortcuts as the platform writes them."""
+    keys = [s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty()]
+    return " or ".join(keys)
+
+
+def action_label(action: QAction) -> str:
+    return action.text().replace("&", "").removesuffix("…")
+
+
+#: ``rebind(action, keys)`` applies and saves new keys ("" clears them); returns why not, or None.
+Rebind = Callable[[QAction, str], str | None]
+
+
+class ShortcutHelp(QDialog):
+    """Non-modal; ``groups`` are ``(title, actions)``. With ``rebind``, the keys of named actions are editable
+    in place (click the keys, press the new combination); other actions without a shortcut are left out."""
+
+    def __init__(
+        self, groups: Sequence[tuple[str, Sequence[QAction]]], parent: QWidget, *, rebind: Rebind | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("shortcutHelp")
+        self.setWindowTitle("Keyboard shortcuts")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        layout = QVBoxLayout(self)
+        self._rebind = rebind
+        editable = (lambda a: bool(a.objectName())) if rebind is not None else (lambda _a: False)
+        rows = [
+            (title, action)
+            for title, actions in groups
+            for action in actions
+            if shortcut_text(action) or editable(action)
+        ]
+        self._edits: dict[int, QKeySequenceEdit] = {}
+        self.table = QTableWidget(len(rows), 3)
+        self.table.setObjectName("shortcutTable")
+        self.table.setAccessibleName("Keyboard shortcuts")
+        self.table.setHorizontalHeaderLabels(["Area", "Action", "Keys"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setShowGrid(False)
+        for row, (title, action) in enumerate(rows):
+            for col, text in enumerate((title, action_label(action), shortcut_text(action))):
+                self.table.setItem(row, col, QTableWidgetItem(text))
+            if editable(action):
+                edit = QKeySequenceEdit(action.shortcut())
+                edit.setMaximumSequenceLength(1)
+                edit.setClearButtonEnabled(True)
+                edit.setAccessibleName(f"Shortcut for {action_label(action)}")
+                edit.setToolTip(shortcut_text(action))
+                edit.editingFinished.connect(self._editor(row, action, edit))
+                self.table.setCellWidget(row, 2, edit)
+                self._edits[row] = edit
+        self._actions = [action for _title, action in rows]
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(2, 150)
+        layout.addWidget(self.table)
+        self.message = QLabel("Click a shortcut and press the new keys to change it." if rebind is not None else "")
+        self.message.setObjectName("shortcutMessage")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(520, 560)
+
+    def set_keys(self, row: int, keys: str) -> str | None:
+        """Change the keys of ``row`` as if typed in its editor; returns the refusal, if any."""
+        edit = self._edits[row]
+        edit.setKeySequence(QKeySequence(keys))
+        return self._apply(row, self._actions[row], edit)
+
+    def _editor(self, row: int, action: QAction, edit: QKeySequenceEdit) -> Callable[[], None]:
+        def finished() -> None:
+            self._apply(row, action, edit)
+
+        return finished
+
+    def _apply(self, row: int, action: QAction, edit: QKeySequenceEdit) -> str | None:
+        assert self._rebind is not None
+        keys = edit.keySequence().toString()
+        if keys == action.shortcut().toString():
+            return None
+        refusal = self._rebind(action, keys)
+        if refusal is not None:
+            edit.setKeySequence(action.shortcut())
+            self.message.setText(refusal)
+            self.message.setProperty("state", "error")
+            return refusal
+        item = self.table.item(row, 2)
+        if item is not None:
+            item.setText(shortcut_text(action))
+        self.message.setText(f"“{action_label(action)}” is now {shortcut_text(action) or 'without a shortcut'}.")
+        self.message.setProperty("state", "ok")
+        return None
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        out = []
+        for row in range(self.table.rowCount()):
+            items = [self.table.item(row, col) for col in range(3)]
+            out.append(tuple(item.text() if item is not None else "" for item in items))
+        return out  # type: ignore[return-value]
