@@ -477,9 +477,22 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
         runtime.shifts.start(runtime.shifts.remembered_agent or "Demo agent")
     sandbox = runtime.sandbox
     print(f"demo: sandbox Mastodon server on {sandbox.base_url if sandbox else '-'}; data in {runtime.data_dir}")
+    agent = None
+    if runtime.replies is not None:
+        from console.demo_agent import DemoAgent
+
+        agent = DemoAgent(runtime.queue, runtime.replies.outbox, runtime.triage, runtime.surveys, clock)
     ticks = max(1, round(args.demo_seconds / 2.0))
     for tick in range(1, ticks + 1):
         await asyncio.sleep(max(0.0, start + tick * args.demo_seconds / ticks - time.monotonic()))
+        if agent is not None and tick > 1:
+            try:
+                action = await agent.step()
+            except Exception as exc:  # the demo keeps going; the error is shown, not hidden
+                action = f"could not act: {exc}"
+            if action:
+                print(f"demo agent: {action}", flush=True)
+                window.refresh_queue()
         ids = runtime.queue.queue_ids()
         nearest = ""
         if ids:
@@ -501,7 +514,12 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
             print(f"demo: screenshot saved to {path}")
         else:
             print(f"demo: could not save the screenshot to {path}", file=sys.stderr)
-    print(f"demo: done: {totals['stored']} mentions synced, {len(runtime.queue.queue_ids())} open in the queue")
+    done = agent.counts if agent is not None else {"replies": 0, "resolved": 0, "surveys": 0}
+    print(
+        f"demo: done: {totals['stored']} mentions synced, {done['replies']} replies written,"
+        f" {done['resolved']} resolved, {done['surveys']} surveys, {runtime.events.count('breached')} breaches,"
+        f" {len(runtime.queue.queue_ids())} open in the queue"
+    )
 
 
 async def _demo_shift_summary(runtime: Runtime, screenshot: Path | None) -> None:

@@ -272,6 +272,19 @@ def first_response_figures(samples: Sequence[int]) -> FirstResponse:
     )
 
 
+def shift_outcome(d: DeadlineRow, start: int, end: int) -> tuple[str, int] | None:
+    """What a deadline counts as in a shift: ("breached", when) or ("met", when), or None if not this shift's.
+
+    A breach counts in the shift it happened in. A deadline met late, after a breach before the shift started,
+    counts in neither column: it is not on time, and the breach belongs to whoever was on duty then.
+    """
+    if d.breached_at is not None:
+        return ("breached", d.breached_at) if start <= d.breached_at <= end else None
+    if d.met_at is not None and start <= d.met_at <= end:
+        return "met", d.met_at
+    return None
+
+
 def sla_kind(kind: str, met: int, breached: int) -> SlaKind:
     total = met + breached
     return SlaKind(kind, met, breached, None if total == 0 else 100.0 * met / total)
@@ -516,10 +529,13 @@ class SummaryBuilder:
         breached: Counter[str] = Counter()
         breach_rows: list[DeadlineRow] = []
         for d in settled:
-            if d.breached_at is not None and start <= d.breached_at <= end:
+            outcome = shift_outcome(d, start, end)
+            if outcome is None:
+                continue
+            if outcome[0] == "breached":
                 breached[d.kind.value] += 1
                 breach_rows.append(d)
-            elif d.met_at is not None and start <= d.met_at <= end and d.breached_at is None:
+            else:
                 met[d.kind.value] += 1
         kinds = [k.value for k in DeadlineKind]
         breach_rows.sort(key=lambda d: (d.breached_at or d.due_at, d.id))
@@ -681,10 +697,12 @@ class SummaryBuilder:
             if r.sent_at is not None and r.purpose in RESPONSE_PURPOSES and (i := slot(r.sent_at)) is not None:
                 rep[i] += 1
         for d in settled:
-            if d.breached_at is not None and start <= d.breached_at <= end:
-                if (i := slot(d.breached_at)) is not None:
-                    brc[i] += 1
-            elif d.met_at is not None and start <= d.met_at <= end and (i := slot(d.met_at)) is not None:
+            outcome = shift_outcome(d, start, end)
+            if outcome is None or (i := slot(outcome[1])) is None:
+                continue
+            if outcome[0] == "breached":
+                brc[i] += 1
+            else:
                 met[i] += 1
         return [HourBucket(first + i * 3600, rec[i], rep[i], met[i], brc[i]) for i in range(count)]
 

@@ -82,5 +82,6 @@ def test_headless_demo_syncs_and_saves_a_screenshot(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "mentions synced" in proc.stdout
+    assert "demo agent: replied to @" in proc.stdout
     assert "queue" in proc.stdout
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

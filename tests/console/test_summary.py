@@ -163,3 +163,11 @@ def test_percentile_interpolates() -> None:
     assert percentile([], 0.9) is None
     assert percentile([10.0], 0.9) == 10.0
     assert percentile([0.0, 10.0], 0.9) == 9.0
+
+
+def test_hourly_sla_chart_agrees_with_the_sla_table(summary: ShiftSummary) -> None:
+    # F was breached before the shift and answered late in it: neither met nor breached in this shift's chart.
+    met = sum(b.met for b in summary.hours)
+    breached = sum(b.breached for b in summary.hours)
+    assert met == sum(k.met for k in summary.sla)
+    assert breached == sum(k.breached for k in summary.sla)
