@@ -7,7 +7,7 @@ RUNSTAMP := $(VENV)/.installed
 DEMO_SECONDS ?= 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench venv clean screenshot xvfb-deps dist dist-test
+.PHONY: run test soak lint bench venv clean screenshot xvfb-deps dist dist-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The reliability suite (faults, crashes, bad input, secrets) with more rounds; prints what it survived.
+SOAK_ROUNDS ?= 20
+soak: $(STAMP)
+	SOAK_ROUNDS=$(SOAK_ROUNDS) QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -o faulthandler_timeout=0 \
+		tests/reliability tests/console/test_outbox_crash.py
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench

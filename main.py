@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -19,10 +19,11 @@ import platformdirs
 
 from console.accounts_cli import add_accounts_parser, run_accounts_command
 from console.alerts import AlertMonitor
-from console.diagnostics import Diagnostics, crash_report_text
+from console.diagnostics import Diagnostics, RedactingSecretStore, crash_report_text
 from console.export.cli import add_commands as add_export_commands
 from console.export.cli import cmd_export, cmd_review
 from console.health import describe
+from console.heap import settle_heap
 from console.inbox import SyncReport
 from console.keymap import KeyMap
 from console.ports import Clock, MemorySecretStore, SecretStore, SystemClock
@@ -37,6 +38,7 @@ from storage.settings import AGENT_NAME, WELCOME_DONE
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
+    from console.sandbox import SandboxServer
     from widgets.main_window import MainWindow
 
 log = logging.getLogger("care_console")
@@ -91,11 +93,18 @@ def make_secret_store() -> tuple[SecretStore, str | None]:
     return MemorySecretStore(), "No OS keyring is available: account tokens are kept for this session only."
 
 
+def _redacting(args: argparse.Namespace, secrets: SecretStore) -> SecretStore:
+    """Every token the app reads or saves is registered with the log redactor (issue 12)."""
+    diagnostics = getattr(args, "diagnostics", None)
+    return RedactingSecretStore(secrets, diagnostics.redactor) if isinstance(diagnostics, Diagnostics) else secrets
+
+
 def _open(args: argparse.Namespace, clock: Clock, *, demo: bool, sandbox: SandboxOptions | None = None) -> Runtime:
     data_dir: Path = args.data_dir or (
         Path(tempfile.mkdtemp(prefix="care-console-demo-")) if demo else default_data_dir()
     )
     secrets, warning = make_secret_store()
+    secrets = _redacting(args, secrets)
     if warning:
         # Said again, as a visible message, where it matters: when an account with a token is added.
         log.info(warning)
@@ -179,6 +188,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_accounts(args: argparse.Namespace) -> int:
     secrets, warning = make_secret_store()
+    secrets = _redacting(args, secrets)
     data_dir: Path = args.data_dir or default_data_dir()
     return run_accounts_command(
         args,
@@ -251,20 +261,21 @@ def run_gui(args: argparse.Namespace) -> int:
         alerts=AlertMonitor(runtime.queue, clock, settings=runtime.settings),
         keymap=KeyMap(runtime.settings),
         surveys=runtime.surveys,
+        threads=runtime.threads,
+        capacity=runtime.capacity,
     )
     bridge = SyncBridge()
     runtime.poller.subscribe(bridge.report.emit)
     bridge.report.connect(window.on_sync_report)
     bridge.report.connect(lambda _report: window.on_health(runtime.health.snapshot()))
-    window.health_strip.reauthenticate_requested.connect(
-        lambda account_id: _reauthenticate(runtime, window, account_id)
-    )
     window.on_health(runtime.health.snapshot())
+    window.health_strip.quarantine_requested.connect(lambda: _open_quarantine(window, runtime, clock))
     window.sync_requested.connect(runtime.poller.wake)
     if runtime.sla is not None:
         sla = runtime.sla
         window.sla_settings_action.triggered.connect(lambda: open_sla_settings(window, sla, window.refresh_queue))
     _connect_accounts(window, runtime)
+    _connect_settings(window, runtime)
     _install_excepthook(window, args.diagnostics)
     _add_help_actions(window, runtime, args.diagnostics)
     if os.environ.get("CARE_CONSOLE_EXIT_AFTER_FIRST_PAINT"):
@@ -289,6 +300,7 @@ def run_gui(args: argparse.Namespace) -> int:
         app.setQuitOnLastWindowClosed(False)
         app.lastWindowClosed.connect(closed.set)
         app.aboutToQuit.connect(closed.set)
+        settle_heap()  # start-up objects out of the collector's view: short GC pauses during a catch-up
         runtime.start_polling()
         runtime.start_sending()
         breach_timer = QTimer()
@@ -374,13 +386,26 @@ def _exit_after_first_paint(window: MainWindow) -> None:
     window.close()
 
 
+def _connect_settings(window: MainWindow, runtime: Runtime) -> None:
+    """File → Settings… (issue 13); the saved theme applies from the start."""
+    from console.preferences import Preferences
+    from widgets.settings_dialog import apply_theme, open_settings_dialog
+
+    prefs = Preferences(runtime.settings, data_dir=runtime.data_dir)
+    apply_theme(window.theme, prefs.theme)
+    window.settings_action.triggered.connect(
+        lambda: open_settings_dialog(window, prefs, sla=runtime.sla, surveys=runtime.surveys)
+    )
+
+
 def _connect_accounts(window: MainWindow, runtime: Runtime) -> None:
     """File → Accounts… and Add a post by hand… (issue 6)."""
     from widgets.accounts_dialog import open_accounts_dialog
     from widgets.manual_intake import open_manual_intake
 
     warning = None
-    if not isinstance(runtime.secrets, KeyringSecretStore):
+    store = runtime.secrets.inner if isinstance(runtime.secrets, RedactingSecretStore) else runtime.secrets
+    if not isinstance(store, KeyringSecretStore):
         warning = (
             "No OS keyring is available on this machine: credentials are kept for this session only and must be "
             "entered again after a restart. Nothing is written to disk in plain text."
@@ -392,9 +417,36 @@ def _connect_accounts(window: MainWindow, runtime: Runtime) -> None:
         lambda: open_manual_intake(window, intake, lambda _mention_id: window.refresh_queue())
     )
 
+    def sign_in_in_dialog(account_id: int) -> None:
+        open_accounts_dialog(window, service, window.refresh_queue, reauth_account=account_id)
 
-def _reauthenticate(runtime: Runtime, window: MainWindow, account_id: int) -> None:
-    """The agent clicked "Sign in again": renew and verify the token, then show the outcome."""
+    # "Sign in again" in the health strip: the sandbox renews its token; a real account opens the dialog on it.
+    window.health_strip.reauthenticate_requested.connect(
+        lambda account_id: _reauthenticate(runtime, window, account_id, open_dialog=sign_in_in_dialog)
+    )
+
+
+def _open_quarantine(window: MainWindow, runtime: Runtime, clock: Clock) -> None:
+    """Health strip → "N unreadable items…": what could not be read, why, when; try again or dismiss (issue 5)."""
+    from widgets.quarantine_dialog import open_quarantine_dialog
+
+    def changed() -> None:
+        window.refresh_queue()
+        window.on_health(runtime.health.snapshot())
+
+    open_quarantine_dialog(window, runtime.health, clock.now, on_changed=changed)
+
+
+def _reauthenticate(
+    runtime: Runtime, window: MainWindow, account_id: int, *, open_dialog: Callable[[int], None] | None = None
+) -> None:
+    """The agent clicked "Sign in again": a real account opens the Accounts dialog on it (a new credential or
+    the browser sign-in is needed); the sandbox renews and verifies its token, then shows the outcome."""
+    account = runtime.accounts.get(account_id)
+    if open_dialog is not None and account is not None and not account.is_sandbox:
+        window.health_strip.show_message(f"Sign in to @{account.handle} again in the Accounts dialog.")
+        open_dialog(account_id)
+        return
 
     async def run() -> None:
         message = await runtime.health.reauthenticate(account_id)
@@ -485,6 +537,8 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
     ticks = max(1, round(args.demo_seconds / 2.0))
     for tick in range(1, ticks + 1):
         await asyncio.sleep(max(0.0, start + tick * args.demo_seconds / ticks - time.monotonic()))
+        if tick == 1 and sandbox is not None:
+            _demo_faults(sandbox)
         if agent is not None and tick > 1:
             try:
                 action = await agent.step()
@@ -520,6 +574,14 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
         f" {done['resolved']} resolved, {done['surveys']} surveys, {runtime.events.count('breached')} breaches,"
         f" {len(runtime.queue.queue_ids())} open in the queue"
     )
+
+
+def _demo_faults(sandbox: SandboxServer) -> None:
+    """Issue 5 in the demo: the sandbox fails once (a 503) and sends one unreadable item; sync carries on."""
+    from console.sandbox.faults import Fault, FaultRule
+
+    sandbox.set_faults([FaultRule(Fault.UNAVAILABLE, count=1), FaultRule(Fault.MALFORMED_ITEM, count=1)])
+    print("demo: sandbox faults: the next request gets a 503 and one item arrives unreadable", flush=True)
 
 
 async def _demo_shift_summary(runtime: Runtime, screenshot: Path | None) -> None:

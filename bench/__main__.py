@@ -28,7 +28,6 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Figure]]]:
     size = 100_000 if quick else 1_000_000
     return {
         "ingest": lambda: [figures.ingest(20_000)],
-        "queue": lambda: figures.queue_reads(size),
         "tick": lambda: figures.sla_tick((100, size)),
         "cold_start": lambda: [figures.cold_start(size)],
         "sync": lambda: [figures.sync_catch_up(10_000)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import logging.handlers
 import os
@@ -15,6 +16,9 @@ import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+from console.ports import SecretStore
 
 LOG_FILENAME = "care-console.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -168,3 +172,54 @@ def crash_report_text(
     lines += ["", "Traceback:", "".join(traceback.format_exception(kind, exc, tb)).rstrip(), "", "Recent log lines:"]
     lines += [f"  {line}" for line in recent]
     return "\n".join(lines) + "\n"
+
+
+class RedactingSecretStore:
+    """A SecretStore that registers every secret it hands out or saves with the log redactor.
+
+    Tokens are read lazily by connectors, so the redactor learns each value the moment the app can first
+    hold it; a value (or any text inside a JSON credential bundle) then never reaches a log line or a crash
+    report, whatever shape the text around it has.
+    """
+
+    def __init__(self, inner: SecretStore, redactor: SecretRedactor) -> None:
+        self._inner = inner
+        self._redactor = redactor
+
+    @property
+    def inner(self) -> SecretStore:
+        """The wrapped store (the OS keyring, or the session-only store)."""
+        return self._inner
+
+    def get(self, key: str) -> str | None:
+        value = self._inner.get(key)
+        if value:
+            self._register(value)
+        return value
+
+    def set(self, key: str, value: str) -> None:
+        self._register(value)
+        self._inner.set(key, value)
+
+    def delete(self, key: str) -> None:
+        self._inner.delete(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)  # backend-specific extras (usable(), backend_name())
+
+    def _register(self, value: str) -> None:
+        self._redactor.add(value)
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if len(item) >= 16:  # tokens and passwords; not "bearer" or a scope name
+                    self._redactor.add(item)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)

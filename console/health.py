@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from console.channels.base import Connector
+from console.channels.base import Connector, InboundItem
 from console.channels.errors import AuthExpired, ChannelError
 from console.inbox import Poller, SyncReport
+from console.ports import Clock
+from console.quarantine import Rereader, default_rereaders
+from console.store_worker import to_new_mention
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo, QuarantineRow
 from storage.rows import Health
@@ -62,6 +66,30 @@ class HealthSnapshot:
         return max((a.health for a in self.accounts), key=_SEVERITY.__getitem__, default=Health.OK)
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantinedItem:
+    """An item that arrived but could not be read: what, from which account, why, and when."""
+
+    id: int
+    account_id: int
+    handle: str
+    kind: str
+    external_id: str  # the channel's id of the entry, "?" when it had none
+    error: str  # why it could not be read
+    raw_json: str  # the entry exactly as received
+    at: int  # when it arrived (epoch seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    """What reading quarantined items again did."""
+
+    read: int  # left the quarantine (stored, or nothing to store)
+    stored: int  # new messages in the store
+    still_unreadable: int
+    message: str
+
+
 class ChannelHealth:
     """Reads account health and sync schedules; re-authenticates an account on the agent's one click."""
 
@@ -75,6 +103,8 @@ class ChannelHealth:
         *,
         renew_token: Callable[[int], None] | None = None,
         on_signed_in: Callable[[int], None] | None = None,
+        clock: Clock | None = None,
+        rereaders: Mapping[str, Rereader] | None = None,
     ) -> None:
         """Wire the service.
 
@@ -89,6 +119,8 @@ class ChannelHealth:
                 store is read again as it is.
             on_signed_in: Called with the account id once its token works again (e.g. so the outbox retries
                 the replies that waited for the sign-in right away).
+            clock: Time source (the poller's when absent).
+            rereaders: Per channel kind, reads a quarantined entry again; :func:`default_rereaders` when absent.
         """
         self._accounts = accounts
         self._sync_state = sync_state
@@ -97,6 +129,8 @@ class ChannelHealth:
         self._connectors = connectors
         self._renew_token = renew_token
         self.on_signed_in = on_signed_in
+        self._clock = clock if clock is not None else poller.clock
+        self._rereaders = rereaders if rereaders is not None else default_rereaders()
 
     def snapshot(self) -> HealthSnapshot:
         """Every account's health with its schedule, the offline state and the replies waiting."""
@@ -124,6 +158,78 @@ class ChannelHealth:
     def quarantined(self, account_id: int | None = None) -> list[QuarantineRow]:
         """The malformed items kept aside, newest first."""
         return self._health.quarantined(account_id)
+
+    def quarantined_items(self, account_id: int | None = None) -> list[QuarantinedItem]:
+        """The malformed items kept aside, newest first, with their account's handle and channel (for the UI)."""
+        accounts = {a.id: a for a in self._accounts.list()}
+        items = []
+        for row in self._health.quarantined(account_id):
+            account = accounts.get(row.account_id)
+            items.append(
+                QuarantinedItem(
+                    id=row.id,
+                    account_id=row.account_id,
+                    handle=account.handle if account is not None else "?",
+                    kind=account.kind if account is not None else "?",
+                    external_id=row.external_id,
+                    error=row.error,
+                    raw_json=row.raw_json,
+                    at=row.at,
+                )
+            )
+        return items
+
+    def dismiss_quarantined(self, ids: Iterable[int]) -> int:
+        """Drop unreadable items the agent has looked at; returns how many were removed."""
+        return self._health.dismiss(ids)
+
+    async def retry_quarantined(self, ids: Iterable[int]) -> RetryOutcome:
+        """Read quarantined items again with this version's parsers (after an app update).
+
+        Items that can be read now are stored like synced ones (deduplicated, threaded, with deadlines) and
+        leave the quarantine; the others stay, with the newest reason. Nothing is lost either way.
+
+        Args:
+            ids: Quarantine ids.
+
+        Returns:
+            How many were stored, how many still cannot be read, and a sentence for the agent.
+        """
+        readable: dict[int, list[InboundItem]] = {}
+        done: dict[int, list[int]] = {}
+        still = 0
+        for row in self._health.quarantined_by_ids(ids):
+            account = self._accounts.get(row.account_id)
+            reread = self._rereaders.get(account.kind) if account is not None else None
+            if account is None or reread is None:
+                still += 1
+                continue
+            try:
+                item = reread(json.loads(row.raw_json))
+                if item is not None:
+                    to_new_mention(account.id, item)  # the same checks as the store's
+            except (ValueError, TypeError, KeyError) as exc:
+                self._health.set_error(row.id, f"{exc} (tried again {_utc(int(self._clock.now()))})")
+                still += 1
+                continue
+            if item is not None:
+                readable.setdefault(account.id, []).append(item)
+            done.setdefault(account.id, []).append(row.id)
+        stored = 0
+        for account_id, quarantine_ids in done.items():
+            account = self._accounts.get(account_id)
+            items = readable.get(account_id, [])
+            if account is not None and items:
+                stored += (await self._poller.store_items(account, items)).stored
+            self._health.dismiss(quarantine_ids)  # only after their items are stored
+        read = sum(len(v) for v in done.values())
+        if read and still:
+            message = f"{read} item(s) could be read now and were added; {still} still cannot be read."
+        elif read:
+            message = f"All {read} item(s) could be read now and were added to the queue."
+        else:
+            message = f"{still} item(s) still cannot be read by this version; they stay kept aside."
+        return RetryOutcome(read=read, stored=stored, still_unreadable=still, message=message)
 
     async def reauthenticate(self, account_id: int) -> str:
         """Sign an account in again: renew the token, verify it, and poll right away when it works.

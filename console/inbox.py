@@ -59,6 +59,10 @@ class SyncReport:
     unreachable: bool = False
     #: Set while no account's channel can be reached: since when (epoch seconds).
     offline_since: int | None = None
+    #: A backlog is being caught up: more follows at once (progress for the status bar).
+    catching_up: bool = False
+    #: Messages stored so far by the current catch-up, this batch included.
+    caught_up: int = 0
 
     @property
     def ok(self) -> bool:
@@ -149,6 +153,9 @@ class Poller:
     _wake: asyncio.Event | None = field(default=None, init=False)
     _last: dict[int, SyncReport] = field(default_factory=dict, init=False)
     _offline_since: int | None = field(default=None, init=False)
+    #: An account stopped at its batch limit with more waiting: the run loop goes on without its pause.
+    _backlog: bool = field(default=False, init=False)
+    _caught_up: dict[int, int] = field(default_factory=dict, init=False)
 
     def _plan(self, channel: str) -> DeadlinePlan:
         return self.planner(channel) if self.planner is not None else self.policy.plan
@@ -214,15 +221,17 @@ class Poller:
             result = await self._store(account.id, new, rejected, channel=account.kind, fetched_at=started)
             quarantined = self.health.quarantine(account.id, rejected, at=started) if self.health else 0
             now = self.clock.now()
-            next_at = now + self.interval
-            if len(new) >= CATCH_UP_BATCH:
-                next_at = now  # a backlog: keep going, batch by batch, each one visible as it lands
+            due = math.ceil(now + self.interval)
+            backlog = len(new) >= CATCH_UP_BATCH or getattr(connector, "has_more", False) is True
+            if backlog:
+                due = math.floor(now)  # a backlog: keep going, batch by batch, each one visible as it lands
             throttle = throttle_until(_rate_limit_of(connector), now)
             if throttle is not None:
-                next_at = max(next_at, throttle)
-            self.sync_state.record_success(
-                account.id, cursor=batch.next_cursor, at=started, next_attempt_at=math.ceil(next_at)
-            )
+                due = max(due, math.ceil(throttle))
+            catching_up = backlog and due <= now
+            self._backlog = self._backlog or catching_up
+            next_at = due
+            self.sync_state.record_success(account.id, cursor=batch.next_cursor, at=started, next_attempt_at=due)
         except StorageError as exc:
             # The cursor was not saved: the same items will be fetched again and deduplicated.
             log.error("storing a batch for account %s failed: %s", account.id, exc)
@@ -230,6 +239,10 @@ class Poller:
         if rejected:
             log.warning("account %s: %d malformed item(s) quarantined", account.id, len(rejected))
         partial = getattr(connector, "partial_error", None)
+        caught_up = self._caught_up.pop(account.id, 0) + len(result.inserted_ids)
+        catching_up = catching_up and not isinstance(partial, ChannelError)
+        if catching_up:
+            self._caught_up[account.id] = caught_up
         if isinstance(partial, ChannelError):
             # Some pages were stored and the cursor moved; the rest failed: schedule as a failure.
             progress = dataclasses.replace(
@@ -253,11 +266,43 @@ class Poller:
                 duplicates=result.duplicates,
                 new_items=result.new_heads,
                 follow_ups=result.follow_up_heads,
-                next_attempt_at=math.ceil(next_at),
+                next_attempt_at=next_at,
                 quarantined=quarantined,
                 throttled=throttle is not None,
+                catching_up=catching_up,
+                caught_up=caught_up,
             )
         )
+
+    async def store_items(self, account: AccountRow, items: list[InboundItem]) -> SyncReport:
+        """Store items that did not come from a poll (quarantined ones read again) like a synced batch.
+
+        The cursor and schedule are left alone; listeners get a report so the queue and the SLA engine
+        take the new items in.
+
+        Raises:
+            StorageError: The write failed (items already kept stay kept; the rest are not stored).
+        """
+        now = int(self.clock.now())
+        rejected: list[QuarantineEntry] = []
+        result = await self._store(account.id, items, rejected, channel=account.kind, fetched_at=now)
+        report = SyncReport(
+            account.id,
+            now,
+            fetched=len(items),
+            stored=len(result.inserted_ids),
+            duplicates=result.duplicates,
+            new_items=result.new_heads,
+            follow_ups=result.follow_up_heads,
+            health=account.health,
+            offline_since=self._offline_since,
+        )
+        for listener in list(self._listeners):
+            try:
+                listener(report)
+            except Exception:  # a broken listener must not lose the stored items
+                log.exception("sync listener failed")
+        return report
 
     async def _store(
         self,
@@ -353,6 +398,7 @@ class Poller:
         """
         now = self.clock.now()
         soonest = now + self.interval
+        self._backlog = False
         for account in self.accounts.list(enabled_only=True):
             if account.id not in self.connectors:
                 continue
@@ -370,6 +416,12 @@ class Poller:
         forced = False
         while True:
             soonest = await self.poll_due(forced=forced)
+            # During a catch-up the next batch follows at once (after yielding to the loop); otherwise the
+            # pause is at least half a second, so a clock that jumps never makes a busy loop.
+            if self._backlog:
+                await asyncio.sleep(0)
+                forced = False
+                continue
             delay = max(0.5, soonest - self.clock.now())
             self._wake.clear()
             try:

@@ -18,6 +18,7 @@ from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLi
 from console.inbox import backoff_seconds
 from console.ports import Clock
 from storage.accounts import AccountRepo
+from storage.capacity import StatusPostRepo, StatusPostRow
 from storage.errors import StorageError
 from storage.mentions import MentionRepo
 from storage.replies import ReplyRepo
@@ -29,6 +30,7 @@ __all__ = [
     "Outbox",
     "OutboxError",
     "SendOutcome",
+    "StatusConnector",
     "same_reply_text",
 ]
 
@@ -64,6 +66,18 @@ class EditingConnector(Protocol):
     """A connector whose channel lets a sent reply be edited in place (Mastodon ``PUT /api/v1/statuses/:id``)."""
 
     async def edit_reply(self, external_id: str, text: str) -> ReplyReceipt: ...
+
+
+@runtime_checkable
+class StatusConnector(Protocol):
+    """A connector that can post a status of its own, answering no one (Mastodon ``POST /api/v1/statuses``)."""
+
+    async def post_status(self, text: str, *, idempotency_key: str, visibility: str = "public") -> ReplyReceipt: ...
+
+
+#: A status post attempted before is re-sent with its key only within this window (Mastodon keeps keys 1 h);
+#: later, a second post could be a duplicate, so it fails with the reason instead.
+STATUS_RESEND_SECONDS = 3000
 
 
 def same_reply_text(posted: str, ours: str) -> bool:
@@ -111,6 +125,7 @@ class Outbox:
         on_sent: Callable[[ReplyRow], None] | None = None,
         freshness_seconds: int = DEFAULT_FRESHNESS_SECONDS,
         rng: random.Random | None = None,
+        statuses: StatusPostRepo | None = None,
     ) -> None:
         """Wire the outbox; nothing is sent until :meth:`drain` or :meth:`run`.
 
@@ -124,6 +139,7 @@ class Outbox:
             on_sent: Called with each reply once it is known to be posted (SLA engine, surveys).
             freshness_seconds: Replies written longer ago are checked against the thread before they leave.
             rng: Jitter for retry backoff.
+            statuses: The status-post table (capacity updates); without it :meth:`post_status` refuses.
         """
         self._replies = replies
         self._mentions = mentions
@@ -137,6 +153,8 @@ class Outbox:
         self._lock = asyncio.Lock()
         self._wake: asyncio.Event | None = None
         self._listeners: list[Callable[[int], None]] = []
+        self._statuses = statuses
+        self._status_listeners: list[Callable[[int], None]] = []
 
     # ------------------------------------------------------------------ agent actions (synchronous, no network)
     def queue(
@@ -194,6 +212,50 @@ class Outbox:
         self._changed(row.mention_id)
         self.wake()
         return row.id
+
+    def post_status(
+        self, account_id: int, text: str, *, visibility: str = "public", wait_seconds: int | None = None
+    ) -> int:
+        """Commit a status post (purpose "status": not a reply to anyone) as ``queued`` and wake the sender.
+
+        Args:
+            account_id: The account to post from; its connector must be able to post statuses.
+            text: The status text, as the agent approved it.
+            visibility: The channel's visibility word.
+            wait_seconds: The expected wait the text publishes (kept with the post and its events).
+
+        Returns:
+            The status post's id.
+
+        Raises:
+            OutboxError: Empty text, no status table, or the account cannot post statuses.
+            StorageError: The row could not be written.
+        """
+        if not text.strip():
+            raise OutboxError("The status update is empty.")
+        if self._statuses is None:
+            raise OutboxError("Status updates are not available.")
+        if not isinstance(self.connectors.get(account_id), StatusConnector):
+            raise OutboxError("This account cannot post status updates.")
+        row = self._statuses.enqueue(
+            account_id=account_id,
+            text=text,
+            visibility=visibility,
+            idempotency_key=str(uuid.uuid4()),
+            now=int(self._clock.now()),
+            actor=self._actor(),
+            wait_seconds=wait_seconds,
+        )
+        self._status_changed(row.id)
+        self.wake()
+        return row.id
+
+    def status_post(self, post_id: int) -> StatusPostRow | None:
+        return None if self._statuses is None else self._statuses.get(post_id)
+
+    def subscribe_status(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(status_post_id)`` after every change of a status post."""
+        self._status_listeners.append(listener)
 
     def correct(self, reply_id: int, text: str) -> int:
         """Queue a correction of a sent reply: an edit where the channel allows it, else a follow-up reply.
@@ -270,6 +332,40 @@ class Outbox:
         if self._wake is not None:
             self._wake.set()
 
+    def retry_account(self, account_id: int) -> int:
+        """Make an account's waiting replies and status posts due now and wake the sender.
+
+        Called once the account works again (the agent signed in anew): what waited for the sign-in leaves
+        now rather than after ``AUTH_RETRY_SECONDS`` or its backoff. The queue order is unchanged; replies
+        held for the agent's confirmation stay held; the reason they waited is kept until they are tried.
+
+        Args:
+            account_id: The account that is connected again.
+
+        Returns:
+            How many replies and status posts were made due.
+        """
+        now = self._clock.now()
+        made_due = 0
+        for row in self._replies.pending(account_id):
+            if row.state is ReplyState.QUEUED and row.next_attempt_at is not None and row.next_attempt_at > now:
+                self._replies.mark_waiting(row.id, error=row.error, next_attempt_at=None)
+                self._changed(row.mention_id)
+                made_due += 1
+        if self._statuses is not None:
+            for post in self._statuses.pending():
+                if (
+                    post.account_id == account_id
+                    and post.state is ReplyState.QUEUED
+                    and post.next_attempt_at is not None
+                    and post.next_attempt_at > now
+                ):
+                    self._statuses.mark_waiting(post.id, error=post.error, next_attempt_at=None)
+                    self._status_changed(post.id)
+                    made_due += 1
+        self.wake()
+        return made_due
+
     # ------------------------------------------------------------------ sending
     async def run(self) -> None:
         """Send forever: drain, then sleep until woken or the next retry is due. Cancel to stop."""
@@ -287,6 +383,8 @@ class Outbox:
     def _next_delay(self) -> float:
         now = self._clock.now()
         due = [r.next_attempt_at for r in self._replies.pending() if r.next_attempt_at is not None]
+        if self._statuses is not None:
+            due += [p.next_attempt_at for p in self._statuses.pending() if p.next_attempt_at is not None]
         if not due:
             return IDLE_SECONDS
         return max(0.5, min(IDLE_SECONDS, min(due) - now))
@@ -321,7 +419,70 @@ class Outbox:
                 self._changed(row.mention_id)
                 if outcome in (SendOutcome.HELD, SendOutcome.WAITING):
                     blocked.add(account)
+            await self._drain_statuses(account_id)
         return outcomes
+
+    async def _drain_statuses(self, account_id: int | None) -> dict[int, SendOutcome]:
+        """Send the due status posts, per account in queue order (they never wait behind a held reply)."""
+        outcomes: dict[int, SendOutcome] = {}
+        if self._statuses is None:
+            return outcomes
+        blocked: set[int] = set()
+        for post in self._statuses.pending():
+            account = post.account_id
+            if account in blocked or (account_id is not None and account != account_id):
+                continue
+            if post.next_attempt_at is not None and post.next_attempt_at > self._clock.now():
+                blocked.add(account)
+                continue
+            outcome = await self._send_status(post)
+            outcomes[post.id] = outcome
+            self._status_changed(post.id)
+            if outcome is SendOutcome.WAITING:
+                blocked.add(account)
+        return outcomes
+
+    async def _send_status(self, post: StatusPostRow) -> SendOutcome:
+        assert self._statuses is not None
+        now = int(self._clock.now())
+        connector: object = self.connectors.get(post.account_id)  # any connector; only some post statuses
+        if not isinstance(connector, StatusConnector):
+            self._statuses.mark_waiting(post.id, error="This account is not connected.", next_attempt_at=None)
+            return SendOutcome.WAITING
+        if post.attempted_at is not None and now - post.attempted_at > STATUS_RESEND_SECONDS:
+            # The channel forgets the idempotency key after an hour: sending again could post it twice.
+            self._statuses.mark_failed(
+                post.id, error="Not sent again: an earlier attempt may have posted it. Check the account.", at=now
+            )
+            return SendOutcome.FAILED
+        if self._statuses.mark_sending(post.id, now=now) is None:
+            return SendOutcome.FAILED
+        try:
+            receipt = await connector.post_status(
+                post.text, idempotency_key=post.idempotency_key, visibility=post.visibility
+            )
+        except AuthExpired as exc:
+            self._statuses.mark_waiting(
+                post.id, error=f"Not sent: sign-in expired. {exc}", next_attempt_at=now + AUTH_RETRY_SECONDS
+            )
+            return SendOutcome.WAITING
+        except RateLimited as exc:
+            self._statuses.mark_waiting(post.id, error=f"Waiting: {exc}", next_attempt_at=int(exc.retry_at) + 1)
+            return SendOutcome.WAITING
+        except Permanent as exc:
+            self._statuses.mark_failed(post.id, error=str(exc), at=now)
+            return SendOutcome.FAILED
+        except (Transient, ChannelError) as exc:
+            delay = backoff_seconds(max(1, post.attempts + 1), base=RETRY_BASE_SECONDS, rng=self._rng)
+            self._statuses.mark_waiting(post.id, error=f"Waiting to retry: {exc}", next_attempt_at=now + delay)
+            return SendOutcome.WAITING
+        at = receipt.posted_at if receipt.posted_at > 0 else now
+        self._statuses.mark_sent(post.id, external_id=receipt.external_id, url=receipt.url, at=at)
+        return SendOutcome.SENT
+
+    def _status_changed(self, post_id: int) -> None:
+        for listener in list(self._status_listeners):
+            listener(post_id)
 
     async def _send(self, row: ReplyRow, account_id: int, connector: Connector) -> SendOutcome:
         now = int(self._clock.now())

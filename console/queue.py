@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from console.ports import Clock
@@ -12,6 +12,9 @@ from storage.queue_queries import AlertItem, QueueQuery, QueueQueryRepo, search_
 from storage.rows import DeadlineRow, EventRow, MentionRow, ReplyState
 
 __all__ = ["AlertItem", "QueueQuery", "QueueService", "QueueView", "local_day_start", "search_terms"]
+
+#: ``notes(head_id, deadlines, now) -> {deadline id: note}`` (``SlaEngine.notes``): why a clock is not running.
+DeadlineNotes = Callable[[int, Sequence[DeadlineRow], float], dict[int, str]]
 
 #: Filtered counts stop here, so that a count never walks a million rows ("10,000+").
 COUNT_CAP = 10_000
@@ -27,9 +30,16 @@ class QueueService:
     """A thin facade so that widgets depend on console only; sorting and filtering stay in SQL (STYLE B5)."""
 
     def __init__(
-        self, mentions: MentionRepo, events: EventRepo, clock: Clock, *, queries: QueueQueryRepo | None = None
+        self,
+        mentions: MentionRepo,
+        events: EventRepo,
+        clock: Clock,
+        *,
+        queries: QueueQueryRepo | None = None,
+        deadline_notes: DeadlineNotes | None = None,
     ) -> None:
         self._mentions = mentions
+        self._deadline_notes = deadline_notes
         self._events = events
         self._queries = queries if queries is not None else QueueQueryRepo(mentions.db)
         self.clock = clock
@@ -60,6 +70,15 @@ class QueueService:
 
     def deadlines(self, mention_id: int) -> list[DeadlineRow]:
         return self._mentions.deadlines(mention_id)
+
+    def deadline_notes(self, head_id: int, deadlines: Sequence[DeadlineRow], now: float) -> dict[int, str]:
+        """Why a running deadline's clock stands still, by deadline id (empty without an SLA engine).
+
+        ``"42:00 left when paused"`` while waiting on the customer; ``"outside business hours · resumes Mon 09:00"``.
+        """
+        if self._deadline_notes is None or not deadlines:
+            return {}
+        return self._deadline_notes(head_id, deadlines, now)
 
     def history(self, mention_id: int) -> list[EventRow]:
         return self._events.for_mention(mention_id)

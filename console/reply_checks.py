@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import regex
 
+from console.channels.mastodon import DEFAULT_CHARACTERS_RESERVED_PER_URL as DEFAULT_URL_LENGTH
 from console.channels.mastodon import DEFAULT_MAX_CHARACTERS, reply_length, with_mention
 
 __all__ = [
@@ -20,14 +21,26 @@ __all__ = [
     "check_length",
     "find_private_data",
     "is_public",
+    "length_rule",
     "x_weighted_length",
 ]
 
 #: Each channel's reply limit in its own unit (channels.md: Mastodon §1, Bluesky §2, X §3, Messenger §6).
-LIMITS: dict[str, int] = {"mastodon": DEFAULT_MAX_CHARACTERS, "x": 280, "bluesky": 300, "messenger": 2000}
+#: Also Bluesky chat messages (1,000 graphemes), YouTube comments (about 10,000) and Discourse's default
+#: ``max_post_length`` (32,000).
+LIMITS: dict[str, int] = {
+    "mastodon": DEFAULT_MAX_CHARACTERS,
+    "x": 280,
+    "bluesky": 300,
+    "bluesky_dm": 1000,
+    "messenger": 2000,
+    "youtube": 10_000,
+    "discourse": 32_000,
+}
 #: Channels whose replies carry the customer's @handle in the text.
 _HANDLE_CHANNELS = frozenset({"mastodon", "x", "bluesky"})
-_UNITS = {"mastodon": "characters", "x": "weighted characters", "bluesky": "graphemes", "messenger": "characters"}
+_UNITS = {"x": "weighted characters", "bluesky": "graphemes", "bluesky_dm": "graphemes"}
+_NAMES = {"x": "X", "bluesky_dm": "a Bluesky chat message", "youtube": "YouTube"}
 
 # X (twitter-text v3 config): weight 100 in these code point ranges, 200 elsewhere; URLs count 23; emoji 2.
 _X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
@@ -57,8 +70,9 @@ class LengthCheck:
         """Why sending is blocked ("" when it is not)."""
         if not self.over:
             return ""
+        name = _NAMES.get(self.channel, self.channel.capitalize())
         return (
-            f"Too long for {self.channel.capitalize()}: {self.count:,} of {self.limit:,} {self.unit} "
+            f"Too long for {name}: {self.count:,} of {self.limit:,} {self.unit} "
             f"({self.count - self.limit:,} over). Shorten it or split it into two replies."
         )
 
@@ -103,7 +117,26 @@ def bluesky_length(text: str) -> int:
     return len(regex.findall(r"\X", text))
 
 
-def check_length(channel: str, text: str, *, handle: str = "", limit: int | None = None) -> LengthCheck:
+def length_rule(channel: str, *, direct: bool) -> str:
+    """Which counting applies to a reply: an account's channel, or its private-message variant.
+
+    Args:
+        channel: The account's channel kind ("facebook" covers Messenger).
+        direct: The reply is a direct message.
+
+    Returns:
+        A key of :data:`LIMITS` (or the channel itself when it has no known limit).
+    """
+    if channel == "facebook" and direct:
+        return "messenger"
+    if channel == "bluesky" and direct:
+        return "bluesky_dm"
+    return channel
+
+
+def check_length(
+    channel: str, text: str, *, handle: str = "", limit: int | None = None, url_length: int | None = None
+) -> LengthCheck:
     """Count a reply the way its channel does, with the customer's @handle included where the reply carries it.
 
     Args:
@@ -111,6 +144,7 @@ def check_length(channel: str, text: str, *, handle: str = "", limit: int | None
         text: The reply text.
         handle: The customer's handle (added as "@handle " when missing, as the connector will).
         limit: Override the channel's default (a Mastodon instance's ``max_characters``).
+        url_length: What a link counts on Mastodon (the instance's ``characters_reserved_per_url``; default 23).
 
     Returns:
         The count and the limit.
@@ -118,10 +152,12 @@ def check_length(channel: str, text: str, *, handle: str = "", limit: int | None
     if channel in _HANDLE_CHANNELS and handle:
         text = with_mention(text, handle)
     if channel == "mastodon":
-        count = reply_length(text)
+        count = reply_length(
+            text, characters_reserved_per_url=url_length if url_length is not None else DEFAULT_URL_LENGTH
+        )
     elif channel == "x":
         count = x_weighted_length(text)
-    elif channel == "bluesky":
+    elif channel in ("bluesky", "bluesky_dm"):
         count = bluesky_length(text)
     else:
         count = len(text)

@@ -10,9 +10,18 @@ from console.channels.base import Connector
 from console.outbox import Outbox
 from console.phrases import PhraseChecker, PhraseHit
 from console.ports import Clock
-from console.reply_checks import LengthCheck, PrivacyFinding, check_length, find_private_data, is_public
+from console.reply_checks import (
+    LengthCheck,
+    PrivacyFinding,
+    check_length,
+    find_private_data,
+    is_public,
+    length_rule,
+)
+from console.reply_limits import ReplyLimits
 from console.templates import Blank, TemplateService, blanks, placeholder_values
 from storage.accounts import AccountRepo
+from storage.capacity import StatusPostRepo
 from storage.mentions import MentionRepo
 from storage.replies import ReplyRepo
 from storage.rows import MentionKind, ReplyRow, ReplyState
@@ -34,6 +43,7 @@ class ReplyContext:
     direct: bool  # the answered message is a direct message: the reply is always private
     due_at: int | None
     values: dict[str, str] = field(default_factory=dict)  # placeholder values
+    account_id: int = 0  # the account that answers (whose server's limits count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,7 @@ class ReplyDesk:
         agent_name: Callable[[], str] = lambda: "",
         phrases: PhraseChecker | None = None,
         tz: tzinfo | None = None,
+        limits: ReplyLimits | None = None,
     ) -> None:
         self._mentions = mentions
         self.outbox = outbox
@@ -78,6 +89,8 @@ class ReplyDesk:
         self._agent_name = agent_name
         self._phrases = phrases if phrases is not None else PhraseChecker()
         self._tz = tz
+        #: Each account's real reply limit (Mastodon: the instance's), read once per account in the background.
+        self.limits = limits if limits is not None else ReplyLimits(outbox.connectors, clock)
 
     @property
     def clock(self) -> Clock:
@@ -109,16 +122,36 @@ class ReplyDesk:
             direct=last.kind is MentionKind.DIRECT or last.visibility == "direct",
             due_at=head.due_at,
             values=values,
+            account_id=head.account_id,
         )
 
     def check(self, context: ReplyContext, text: str, *, visibility: str) -> ReplyChecks:
-        """Length (with the handle), blanks, stiff phrases and, for public replies, personal data."""
+        """Length (with the handle, against the account's own limit), blanks, stiff phrases and, for public
+        replies, personal data."""
+        limit = url_length = None
+        if context.channel == "mastodon":
+            limits = self.limits.limits(context.account_id)
+            limit, url_length = limits.max_characters, limits.characters_reserved_per_url
         return ReplyChecks(
-            length=check_length(context.channel, text, handle=context.handle),
+            length=check_length(
+                length_rule(context.channel, direct=context.direct or visibility == "direct"),
+                text,
+                handle=context.handle,
+                limit=limit,
+                url_length=url_length,
+            ),
             blanks=blanks(text),
             phrases=self._phrases.check(text),
             privacy=find_private_data(text) if is_public(visibility) else [],
         )
+
+    def request_limits(self, context: ReplyContext) -> bool:
+        """Start reading the account's real limit in the background when not known yet (Mastodon only).
+
+        Returns:
+            True when a read started; :attr:`limits` listeners hear the account id once it is known.
+        """
+        return context.channel == "mastodon" and self.limits.request(context.account_id)
 
     def search_templates(self, query: str, context: ReplyContext | None) -> list[TemplateRow]:
         return self.templates.search(query, channel=context.channel if context else None)
@@ -179,6 +212,7 @@ def build_reply_desk(
     settings: SettingsRepo,
     clock: Clock,
     on_sent: Callable[[ReplyRow], None] | None = None,
+    statuses: StatusPostRepo | None = None,
 ) -> ReplyDesk:
     """Wire the outbox, the template library (seeded with the shipped defaults) and the desk.
 
@@ -191,6 +225,7 @@ def build_reply_desk(
         settings: For the agent's name.
         clock: Time source.
         on_sent: Called for each reply once posted (the SLA engine's hook).
+        statuses: The status-post table (capacity updates, issue 14).
 
     Returns:
         The desk; its ``outbox.run()`` must be started by the caller.
@@ -200,7 +235,14 @@ def build_reply_desk(
         return settings.get(AGENT_NAME).strip()
 
     outbox = Outbox(
-        replies, mentions, accounts, connectors, clock, actor=lambda: agent_name() or "agent", on_sent=on_sent
+        replies,
+        mentions,
+        accounts,
+        connectors,
+        clock,
+        actor=lambda: agent_name() or "agent",
+        on_sent=on_sent,
+        statuses=statuses,
     )
     service = TemplateService(templates, clock)
     service.ensure_defaults()

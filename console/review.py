@@ -11,8 +11,6 @@ from typing import Any
 from console.export import charts
 from console.export.atomic import ExportError
 from console.export.codec import load_summary
-from console.export.html import write_html
-from console.export.pdf import write_pdf
 from console.export.report import (
     KIND_LABELS,
     LISTED_ROWS,
@@ -398,7 +396,11 @@ def write_review(
     if suffix == "xlsx":
         return write_xlsx(review_sheets(review, tz=tz, scorer=scorer), path, progress=progress)
     if suffix in ("html", "htm"):
+        from console.export.html import write_html
+
         return write_html(review_report(review, tz=tz, scorer=scorer), path)
     if suffix == "pdf":
+        from console.export.pdf import write_pdf
+
         return write_pdf(review_report(review, tz=tz, scorer=scorer), path, progress=progress)
     raise ExportError(f"Cannot write the review as {path}: use a .pdf, .html or .xlsx file name.")

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from console.accounts import AccountService
+from console.capacity import CapacityService
 from console.channels import ChannelKind, build_connector
 from console.channels.base import AccountRef, Connector
 from console.export.service import ExportService
@@ -28,10 +29,12 @@ from console.sla import SlaPolicy
 from console.sla_engine import SlaEngine
 from console.store_worker import BackgroundStore
 from console.surveys import SurveyService
+from console.threads import ThreadService
 from console.triage import Triage
 from console.upstream import UpstreamChecker
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo, SyncStateRepo
+from storage.capacity import CapacityRepo, StatusPostRepo
 from storage.db import DB_FILENAME, open_database
 from storage.deadlines import DeadlineRepo
 from storage.events import EventRepo
@@ -52,6 +55,7 @@ from storage.settings import (
 from storage.shifts import ShiftRepo
 from storage.surveys import SurveyRepo
 from storage.templates import TemplateRepo
+from storage.thread_context import ThreadContextRepo
 from storage.triage import TriageRepo
 from storage.upstream import UpstreamRepo
 
@@ -116,6 +120,10 @@ class Runtime:
     _health: ChannelHealth | None = field(default=None, init=False, repr=False)
     #: Account removal and item counts (issue 6); built by open_runtime.
     account_admin: AccountAdmin | None = None
+    #: The expected wait and its status post (issue 14, "be honest about capacity").
+    capacity: CapacityService | None = None
+    #: The whole conversation fetched from the channel and cached; upstream marks (issues 6 and 7).
+    threads: ThreadService | None = None
 
     @property
     def health(self) -> ChannelHealth:
@@ -124,9 +132,15 @@ class Runtime:
             repo = self.poller.health
             assert repo is not None, "open_runtime gives the poller a HealthRepo"
             self._health = ChannelHealth(
-                self.accounts, self.sync_state, repo, self.poller, self.connectors, renew_token=self.renew_token
-            )
+                self.accounts, self.sync_state, repo, self.poller, self.connectors, renew_token=self.renew_token,
+                on_signed_in=self.account_signed_in,
+            )  # fmt: skip
         return self._health
+
+    def account_signed_in(self, account_id: int) -> None:
+        """An account works again after a sign-in: the replies that waited for it leave now (issue 5)."""
+        if self.replies is not None:
+            self.replies.outbox.retry_account(account_id)
 
     @property
     def on_sandbox(self) -> bool:
@@ -143,6 +157,7 @@ class Runtime:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
             self.poller.wake()
+            self.account_signed_in(row.id)  # replies that waited for this sign-in go out now
             return
         client = httpx.AsyncClient(timeout=http_timeout(), trust_env=row.base_url.startswith("https"))
         self.clients.append(client)
@@ -196,6 +211,8 @@ class Runtime:
         for task in list(self.tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.replies is not None:
+            await self.replies.limits.aclose()  # instance-limit reads still under way
         for connector in self.connectors.values():
             await connector.aclose()
         for client in self.clients:
@@ -254,6 +271,7 @@ def open_runtime(
     secret_store = secrets
     refs: dict[int, AccountRef] = {}
     renew_token: Callable[[int], None] | None = None
+    sandbox_since: dict[int, int] = {}
     if force_sandbox or not real_accounts:
         options = sandbox or SandboxOptions()
         server = SandboxServer(
@@ -283,6 +301,8 @@ def open_runtime(
 
         renew_token = renew_sandbox_token
         refs[row.id] = AccountRef(row.id, row.kind, row.handle, server.base_url)
+        # A restarted sandbox has forgotten earlier sessions' posts: they are not "deleted upstream".
+        sandbox_since[row.id] = int(clock.now())
     else:
         for row in real_accounts:
             refs[row.id] = _ref(row)
@@ -300,7 +320,7 @@ def open_runtime(
         sync_state=sync_state,
         mentions=mentions,
         events=events,
-        queue=QueueService(mentions, events, clock),
+        queue=QueueService(mentions, events, clock, deadline_notes=sla.notes),
         poller=Poller(
             mentions,
             accounts,
@@ -319,7 +339,11 @@ def open_runtime(
         sla=sla,
         account_admin=AccountAdmin(db),
         triage=Triage(
-            TriageRepo(db), clock, actor=lambda: settings.get(AGENT_NAME), on_status_change=sla.on_status_change
+            TriageRepo(db),
+            clock,
+            actor=lambda: settings.get(AGENT_NAME),
+            on_status_change=sla.on_status_change,
+            on_priority_change=sla.on_priority_change,
         ),
     )
     runtime.poller.subscribe(sla.on_synced)
@@ -336,22 +360,32 @@ def open_runtime(
             continue
         runtime.connectors[account_id] = connector
     runtime.poller.connectors = runtime.connectors
+    runtime.threads = ThreadService(ThreadContextRepo(db), runtime.connectors, clock)
     # Mastodon sends no notification for edits and deletions: re-read open threads now and then (issue 6).
-    upstream = UpstreamChecker(UpstreamRepo(db), runtime.connectors, clock)
+    upstream = UpstreamChecker(UpstreamRepo(db), runtime.connectors, clock, fetched_since=sandbox_since)
     upstream.tasks = runtime.tasks  # cancelled with the runtime's other tasks
     runtime.poller.subscribe(upstream.on_synced)
     runtime.replies = build_reply_desk(
         replies=ReplyRepo(db), templates=TemplateRepo(db), mentions=mentions, accounts=accounts,
         connectors=runtime.connectors, settings=settings, clock=clock, on_sent=_reply_sent_hook(runtime),
+        statuses=StatusPostRepo(db),
     )  # fmt: skip
     outbox = runtime.replies.outbox
+    shifts = runtime.shifts
+
+    def shift_start() -> int | None:
+        shift = shifts.current()
+        return None if shift is None else shift.started_at
+
+    runtime.capacity = CapacityService(CapacityRepo(db), accounts, outbox, clock, shift_start=shift_start)
 
     def send_survey(mention_id: int, text: str, visibility: str | None) -> int:
         return outbox.queue(mention_id, text, visibility=visibility, purpose="survey")
 
     runtime.surveys = SurveyService(
-        SurveyRepo(db), mentions, settings, clock, send_survey, on_status_change=sla.on_status_change
-    )
+        SurveyRepo(db), mentions, settings, clock, send_survey, on_status_change=sla.on_status_change,
+        on_answered=sla.recompute,
+    )  # fmt: skip
     runtime.poller.subscribe(runtime.surveys.on_sync)  # after the SLA engine's listener: it reopens first
     return runtime
 

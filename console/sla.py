@@ -25,11 +25,14 @@ class SlaPolicy:
     warn_fraction: float = 0.25  # warn when 25% of the target remains
 
     def target(self, kind: DeadlineKind) -> int | None:
-        return {
-            DeadlineKind.FIRST_RESPONSE: self.first_response,
-            DeadlineKind.NEXT_RESPONSE: self.next_response,
-            DeadlineKind.RESOLUTION: self.resolution,
-        }.get(kind)
+        # An if-chain, not a dict built per call: this runs twice per stored mention on the ingest path.
+        if kind is DeadlineKind.FIRST_RESPONSE:
+            return self.first_response
+        if kind is DeadlineKind.RESOLUTION:
+            return self.resolution
+        if kind is DeadlineKind.NEXT_RESPONSE:
+            return self.next_response
+        return None
 
     def plan(self, kind: DeadlineKind, started_at: int) -> tuple[int, int] | None:
         """Due and warning times of a clock of ``kind`` that starts at ``started_at``.

@@ -106,6 +106,18 @@ def _data(event: EventRow) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
+def _bare_survey_answers(events: Sequence[EventRow]) -> set[int]:
+    """Ids of customer messages logged as survey answers that ask nothing new (``survey_answered`` events)."""
+    out: set[int] = set()
+    for event in events:
+        if event.kind == "survey_answered":
+            data = _data(event)
+            message = data.get("message")
+            if isinstance(message, int) and not data.get("question"):
+                out.add(message)
+    return out
+
+
 def replay(events: Sequence[EventRow], head: HeadInfo, policies: PolicySet) -> list[PlannedDeadline]:
     """Derive an item's deadlines from its event log (oldest first) under ``policies``.
 
@@ -140,6 +152,9 @@ def replay(events: Sequence[EventRow], head: HeadInfo, policies: PolicySet) -> l
             if c.running:
                 c.resume(at)
 
+    # A customer message that only answered our survey ("2") owes no reply: it neither reopens the item nor
+    # starts a next response. One that also asks something new (``question``) is an ordinary follow-up.
+    answers_only = _bare_survey_answers(events)
     if not any(e.kind == "received" for e in events):
         start(DeadlineKind.FIRST_RESPONSE, head.posted_at)
         start(DeadlineKind.RESOLUTION, head.posted_at)
@@ -151,12 +166,14 @@ def replay(events: Sequence[EventRow], head: HeadInfo, policies: PolicySet) -> l
                 start(DeadlineKind.FIRST_RESPONSE, at)
                 start(DeadlineKind.RESOLUTION, at)
         elif event.kind == "reopened":
+            if data.get("by_message") in answers_only:
+                continue
             status = MentionStatus.OPEN
             resume_all(at)
             if running(DeadlineKind.RESOLUTION) is None:
                 start(DeadlineKind.RESOLUTION, at)
         elif event.kind == "follow_up":
-            if status in CLOSED:
+            if status in CLOSED or data.get("message") in answers_only:
                 continue
             if running(DeadlineKind.FIRST_RESPONSE) is None and running(DeadlineKind.NEXT_RESPONSE) is None:
                 start(DeadlineKind.NEXT_RESPONSE, at)
@@ -353,6 +370,17 @@ class SlaEngine:
         data: dict[str, object] = {"from": old.value, "to": new.value}
         if old is not new and not self._repo.has_status_change(head, at, old.value, new.value):
             self._repo.append_events([NewEvent(at, ACTOR, head, "status_changed", data)])
+        self.recompute([head])
+
+    def on_priority_change(self, mention_id: int, old: int, new: int, at: int) -> None:
+        """The item's priority changed (triage): its running deadlines follow the policy of the new priority.
+
+        Met, cancelled and breached deadlines keep their times; the triage repository logged the event.
+        """
+        del old, new, at  # the replay reads the item's current priority
+        head = self._repo.head_of(mention_id)
+        if head is None:
+            raise ValueError(f"no item {mention_id}")
         self.recompute([head])
 
     def on_synced(self, report: SyncReport) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,21 +19,30 @@ from storage.rows import NewMention, UpsertResult
 log = logging.getLogger(__name__)
 
 
+#: Lone UTF-16 surrogates (a JSON "\\ud800" escape decodes to one): SQLite cannot store them as UTF-8.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD, so one bad character never blocks a whole batch."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def to_new_mention(account_id: int, item: InboundItem) -> NewMention:
     """The row to store for one inbound item (its raw JSON kept compact)."""
     return NewMention(
         account_id=account_id,
-        external_id=item.external_id,
-        author_external_id=item.author_id or item.author_handle,
-        author_handle=item.author_handle,
-        author_name=item.author_name,
-        text=item.text,
-        url=item.url,
+        external_id=storable(item.external_id),
+        author_external_id=storable(item.author_id or item.author_handle),
+        author_handle=storable(item.author_handle),
+        author_name=storable(item.author_name),
+        text=storable(item.text),
+        url=storable(item.url),
         posted_at=item.posted_at,
         kind=item.kind,
         visibility=item.visibility,
-        parent_external_id=item.parent_external_id,
-        raw_json=json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False),
+        parent_external_id=storable(item.parent_external_id) if item.parent_external_id else None,
+        raw_json=storable(json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False)),
     )
 
 

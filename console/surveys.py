@@ -191,6 +191,8 @@ class SurveyService:
         clock: the time.
         send: the outbox port; runtime wires it to ``Outbox.queue(..., purpose="survey")``.
         on_status_change: told when an answer puts a reopened item back to resolved (``SlaEngine.on_status_change``).
+        on_answered: told which conversations got an answer logged, so their deadlines are replayed
+            (``SlaEngine.recompute``): a bare answer must not leave a next-response clock running.
     """
 
     def __init__(
@@ -202,6 +204,7 @@ class SurveyService:
         send: SendSurvey,
         *,
         on_status_change: Callable[[int, MentionStatus, MentionStatus, int], None] | None = None,
+        on_answered: Callable[[list[int]], object] | None = None,
     ) -> None:
         self._surveys = surveys
         self._mentions = mentions
@@ -209,6 +212,7 @@ class SurveyService:
         self._clock = clock
         self._send = send
         self._on_status_change = on_status_change
+        self._on_answered = on_answered
         self._sending: set[int] = set()
         self._listeners: list[Callable[[list[SurveyRow]], None]] = []
 
@@ -413,13 +417,19 @@ class SurveyService:
                     at=now,
                     actor="sync",
                     settle=not parsed.has_question,
+                    question=parsed.has_question,
                 )
                 answered.append(row)
                 if restored is not None and self._on_status_change is not None:
                     # The event is logged already; the SLA engine replays the item and closes its clocks.
                     self._on_status_change(survey.mention_id, MentionStatus.OPEN, restored, message.posted_at)
                 break
+        self._replay(answered)
         return answered
+
+    def _replay(self, answered: list[SurveyRow]) -> None:
+        if answered and self._on_answered is not None:
+            self._on_answered(list(dict.fromkeys(s.mention_id for s in answered)))
 
     def read_direct_answers(self, new_heads: Iterable[int]) -> list[SurveyRow]:
         """Answers that arrived as a fresh direct message instead of a reply in the surveyed thread.
@@ -465,6 +475,7 @@ class SurveyService:
                 at=now,
                 actor="sync",
                 settle=False,
+                question=parsed.has_question,
             )
             awaiting[survey.customer_id or 0] = stored
             answered.append(stored)

@@ -14,6 +14,8 @@ from storage.triage import TriageRepo, TriageState
 
 #: ``on_status_change(mention_id, old, new, at)``: the SLA engine pauses, stops or resumes clocks.
 StatusListener = Callable[[int, MentionStatus, MentionStatus, int], None]
+#: ``on_priority_change(mention_id, old, new, at)``: the SLA engine recomputes the item's deadlines (issue 14).
+PriorityListener = Callable[[int, int, int, int], None]
 
 #: How many changes undo can walk back.
 UNDO_DEPTH = 50
@@ -99,12 +101,15 @@ class Triage:
         *,
         actor: Callable[[], str] | None = None,
         on_status_change: StatusListener | None = None,
+        on_priority_change: PriorityListener | None = None,
     ) -> None:
         self._repo = repo
         self._clock = clock
         self._actor = actor or (lambda: "agent")
         #: Set by the composition root when the SLA engine exists (issue 14).
         self.on_status_change = on_status_change
+        #: Told after every priority change (and its undo): the policy may differ per priority.
+        self.on_priority_change = on_priority_change
         self._done: list[Change] = []
 
     @property
@@ -204,6 +209,9 @@ class Triage:
         if change.field is TriageField.STATUS and self.on_status_change is not None:
             assert isinstance(change.old, MentionStatus) and isinstance(change.new, MentionStatus)
             self.on_status_change(change.mention_id, change.old, change.new, change.at)
+        elif change.field is TriageField.PRIORITY and self.on_priority_change is not None:
+            assert isinstance(change.old, int) and isinstance(change.new, int)
+            self.on_priority_change(change.mention_id, change.old, change.new, change.at)
 
     def _store(self, change: Change, *, undo: bool) -> None:
         extra = {"undo": True} if undo else {}

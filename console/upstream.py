@@ -15,6 +15,7 @@ from console.channels.errors import ChannelError
 from console.channels.mastodon import StatusCheck
 from console.inbox import SyncReport
 from console.ports import Clock
+from console.store_worker import storable
 from storage.errors import StorageError
 from storage.upstream import UpstreamEdit, UpstreamRepo
 
@@ -51,8 +52,11 @@ class UpstreamChecker:
         interval: float = 600.0,
         batch: int = 40,
         on_changed: Callable[[UpstreamReport], None] | None = None,
+        fetched_since: Mapping[int, int] | None = None,
     ) -> None:
         self._repo = repo
+        # Per account: check only messages fetched since then (the sandbox's posts do not outlive a restart).
+        self._fetched_since = dict(fetched_since or {})
         self._connectors = connectors
         self._clock = clock
         self._interval = interval
@@ -74,7 +78,9 @@ class UpstreamChecker:
         connector: object = self._connectors.get(account_id)
         if not isinstance(connector, StatusChecking):
             return None
-        known = self._repo.open_messages(account_id, limit=self._batch)
+        known = self._repo.open_messages(
+            account_id, limit=self._batch, fetched_since=self._fetched_since.get(account_id)
+        )
         self._last[account_id] = self._clock.now()
         if not known:
             return UpstreamReport(account_id, 0, 0, 0, ())
@@ -84,9 +90,9 @@ class UpstreamChecker:
         edits = [
             UpstreamEdit(
                 external_id=item.external_id,
-                text=item.text,
+                text=storable(item.text),
                 edited_at=str(item.raw.get("edited_at") or ""),
-                raw_json=json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False),
+                raw_json=storable(json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False)),
             )
             for item in edited_items
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import sqlite3
@@ -12,7 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from storage import migrations
-from storage.errors import DatabaseCorrupt, DatabaseTooNew, StorageError
+from storage.errors import DatabaseCorrupt, DatabaseTooNew, DatabaseUnwritable, StorageError
 
 DB_FILENAME = "care-console.sqlite3"
 
@@ -25,20 +26,46 @@ def _connect(target: str) -> sqlite3.Connection:
     return conn
 
 
+#: SQLite result codes (primary, the low byte) that mean "cannot write here now", not "the file is damaged".
+_UNWRITABLE_CODES = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_IOERR: "the disk refused a read or write (is it full or read-only?)",
+    sqlite3.SQLITE_READONLY: "the file or its folder is read-only",
+    sqlite3.SQLITE_CANTOPEN: "the file or its folder cannot be opened for writing",
+    sqlite3.SQLITE_BUSY: "another program holds the database",
+    sqlite3.SQLITE_LOCKED: "another program holds the database",
+}
+
+
+def unwritable(exc: sqlite3.Error, path: Path) -> DatabaseUnwritable | None:
+    """The clear error for a write that failed for lack of space or permission, or None for other errors.
+
+    A full disk or a read-only folder must never be reported as a corrupt file: the advice for that (move
+    the file aside) would hide everything stored so far.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    reason = _UNWRITABLE_CODES.get(code & 0xFF)
+    if reason is None:
+        return None
+    if code & 0xFF == sqlite3.SQLITE_IOERR:
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(path.parent).free < 64 * 1024:
+                reason = _UNWRITABLE_CODES[sqlite3.SQLITE_FULL]
+    return DatabaseUnwritable(path, reason)
+
+
 def _probe(conn: sqlite3.Connection, path: Path) -> int:
     """Read the schema version, turning "not a database" into a clear DatabaseCorrupt."""
     try:
         version = migrations.current_version(conn)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise DatabaseCorrupt(path, str(exc)) from exc
-    if version > 0:
-        try:
-            row = conn.execute("PRAGMA quick_check").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseCorrupt(path, str(exc)) from exc
-        if row is None or row[0] != "ok":
-            raise DatabaseCorrupt(path, f"integrity check: {row[0] if row else 'no answer'}")
+        raise unwritable(exc, path) or DatabaseCorrupt(path, str(exc)) from exc
+    # No PRAGMA quick_check here: it reads the whole file (2 s at a million mentions) and start-up has a 1.5 s
+    # budget. A damaged header or schema fails above; damage deeper in the file surfaces as a DatabaseError
+    # when its pages are read (wrapped in StorageError), and `care-console doctor` runs the full integrity check.
     return version
 
 
@@ -87,7 +114,11 @@ def open_database(path: Path | None, *, migrate: bool = True) -> sqlite_utils.Da
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
         conn = _connect(str(path))
-    except (OSError, sqlite3.Error) as exc:
+    except sqlite3.Error as exc:
+        raise unwritable(exc, path) or StorageError(f"Cannot open the database {path}: {exc}") from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise DatabaseUnwritable(path, exc.strerror or str(exc)) from exc
         raise StorageError(f"Cannot open the database {path}: {exc}") from exc
 
     try:
@@ -107,7 +138,7 @@ def open_database(path: Path | None, *, migrate: bool = True) -> sqlite_utils.Da
         raise
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise DatabaseCorrupt(path, str(exc)) from exc
+        raise unwritable(exc, path) or DatabaseCorrupt(path, str(exc)) from exc
     with contextlib.suppress(OSError):
         os.chmod(path, 0o600)
     return sqlite_utils.Database(conn)

@@ -4,6 +4,7 @@ StorageError
  ├── DatabaseCorrupt      the file is not a readable Care Console database
  ├── DatabaseTooNew       written by a newer app; refused, never modified
  ├── DatabaseLocked       another instance holds the data directory
+ ├── DatabaseUnwritable   the disk is full, the folder read-only, or the file busy: the data is fine
  └── SecretStoreUnavailable   no usable OS keyring backend
 """
 
@@ -43,6 +44,18 @@ class DatabaseLocked(StorageError):
         super().__init__(f"Another Care Console instance{who} is already running on {data_dir}.")
         self.data_dir = data_dir
         self.pid = pid
+
+
+class DatabaseUnwritable(StorageError):
+    """The database is intact but cannot be written now (disk full, read-only folder, I/O error, busy)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"Cannot write to the database {path}: {reason}. Nothing stored so far is lost; "
+            "fix that and start Care Console again."
+        )
+        self.path = path
+        self.reason = reason
 
 
 class SecretStoreUnavailable(StorageError):

@@ -78,6 +78,45 @@ class HealthRepo:
         rows = self._conn.execute(sql + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
         return [QuarantineRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
 
+    def quarantined_by_ids(self, ids: Iterable[int]) -> list[QuarantineRow]:
+        """These quarantined items (those still there), oldest first."""
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT id, account_id, external_id, error, raw_json, at FROM quarantine WHERE id IN ({marks}) "
+            "ORDER BY at, id",
+            wanted,
+        ).fetchall()
+        return [QuarantineRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
+
+    def dismiss(self, ids: Iterable[int]) -> int:
+        """Remove quarantined items (the agent dismissed them, or they were read after all).
+
+        Returns:
+            How many were removed.
+
+        Raises:
+            StorageError: The database refused the write.
+        """
+        wanted = [(int(i),) for i in set(ids)]
+        try:
+            with self._db.atomic():
+                before = self._conn.total_changes
+                self._conn.executemany("DELETE FROM quarantine WHERE id = ?", wanted)
+                return self._conn.total_changes - before
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not remove the unreadable items: {exc}") from exc
+
+    def set_error(self, quarantine_id: int, error: str) -> None:
+        """Record why an item still cannot be read (after a retry with a newer version)."""
+        try:
+            with self._db.atomic():
+                self._conn.execute("UPDATE quarantine SET error = ? WHERE id = ?", (error[:1000], quarantine_id))
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not update the unreadable item: {exc}") from exc
+
     def quarantine_counts(self) -> dict[int, int]:
         """Quarantined items per account id."""
         rows = self._conn.execute("SELECT account_id, count(*) FROM quarantine GROUP BY account_id").fetchall()

@@ -39,8 +39,11 @@ class InstanceLock:
             pid = _read_pid(fd)
             os.close(fd)
             raise DatabaseLocked(self.data_dir, pid) from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        # The pid is only a hint for the "already running" message: a full disk must not stop the app here
+        # (the database reports it clearly when it cannot write).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
         self._fd = fd
 
     def release(self) -> None:

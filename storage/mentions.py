@@ -33,7 +33,8 @@ _REOPENING = (MentionStatus.RESOLVED, MentionStatus.WAITING, MentionStatus.COMMU
 _MENTION_COLUMNS = (
     "m.id, m.account_id, m.external_id, m.thread_key, m.head_id, m.parent_external_id, m.customer_id, "
     "m.author_handle, m.author_name, m.text, m.url, m.posted_at, m.fetched_at, m.kind, m.visibility, "
-    "m.status, m.priority, m.tags, m.is_first_contact, m.due_at, m.warn_at, m.last_message_at, m.message_count, a.kind"
+    "m.status, m.priority, m.tags, m.is_first_contact, m.due_at, m.warn_at, m.last_message_at, m.message_count, "
+    "a.kind, m.upstream_deleted_at"
 )
 
 
@@ -83,6 +84,7 @@ def _mention(row: Sequence[Any]) -> MentionRow:
         last_message_at=int(row[21]),
         message_count=int(row[22]),
         channel=str(row[23]),
+        upstream_deleted_at=None if row[24] is None else int(row[24]),
     )
 
 

@@ -115,6 +115,8 @@ class MentionRow:
     last_message_at: int
     message_count: int
     channel: str
+    #: The customer deleted this message on the channel (epoch seconds), else None (issue 6).
+    upstream_deleted_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

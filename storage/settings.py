@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -53,6 +54,8 @@ class SettingsRepo:
     def _in_range(setting: Setting[T], value: object) -> bool:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return True
+        if not math.isfinite(value):
+            return False  # JSON "NaN"/"Infinity" in a hand-edited or damaged row: never a usable number
         return not (
             (setting.minimum is not None and value < setting.minimum)
             or (setting.maximum is not None and value > setting.maximum)

@@ -147,12 +147,14 @@ class SurveyRepo:
         at: int,
         actor: str,
         settle: bool,
+        question: bool = False,
     ) -> tuple[SurveyRow, MentionStatus | None]:
         """Store what the customer's message answered, in one transaction.
 
-        With ``settle`` (the message was only an answer), a resolved (or community-answered) item that the
-        answer reopened goes back to that status and its clocks close again: an answer to a survey needs no
-        reply.
+        With ``settle`` (the message was only an answer), a resolved, community-answered or waiting item that
+        the answer reopened goes back to that status and the clocks the reopening started stop again: an answer
+        to a survey needs no reply. ``question`` marks an answer that also asks something new; the event says
+        so, and the SLA replay then treats the message as an ordinary follow-up.
 
         Returns:
             The survey, and the status the item went back to (None when it was left as it was).
@@ -171,6 +173,8 @@ class SurveyRepo:
                 data: dict[str, Any] = {"survey_id": survey_id, "score": score, "message": message.id}
                 if needs_review:
                     data["needs_review"] = True
+                if question:
+                    data["question"] = True
                 self._event(
                     at=message.posted_at, actor=actor, mention_id=survey.mention_id, kind="survey_answered", **data
                 )
@@ -183,7 +187,7 @@ class SurveyRepo:
         """Undo the reopening an answer caused; returns the status restored (None when nothing changed)."""
         conn = self._conn
         reopened = conn.execute(
-            "SELECT data FROM events WHERE mention_id = ? AND kind = 'reopened' ORDER BY id DESC LIMIT 1",
+            "SELECT data, at FROM events WHERE mention_id = ? AND kind = 'reopened' ORDER BY id DESC LIMIT 1",
             (head_id,),
         ).fetchone()
         status = conn.execute("SELECT status FROM mentions WHERE id = ?", (head_id,)).fetchone()
@@ -191,30 +195,46 @@ class SurveyRepo:
         if not by_answer or status is None or status[0] != MentionStatus.OPEN.value:
             return None
         previous = self._status_before_reopen(head_id)
-        if previous not in (MentionStatus.RESOLVED, MentionStatus.COMMUNITY):
+        if previous not in (MentionStatus.RESOLVED, MentionStatus.COMMUNITY, MentionStatus.WAITING):
             return None
-        self._close(head_id, MentionStatus.OPEN, previous, message.posted_at, actor)
+        self._close(head_id, MentionStatus.OPEN, previous, message.posted_at, actor, since=int(reopened[1]))
         return previous
 
-    def _close(self, head_id: int, old: MentionStatus, new: MentionStatus, at: int, actor: str) -> None:
+    def _close(
+        self, head_id: int, old: MentionStatus, new: MentionStatus, at: int, actor: str, *, since: int | None = None
+    ) -> None:
+        """Set the status back; with ``since`` (undoing a reopening) only the clocks started since then stop."""
         conn = self._conn
         conn.execute("UPDATE mentions SET status = ? WHERE id = ?", (new.value, head_id))
         self._event(
             at=at, actor=actor, mention_id=head_id, kind="status_changed",
             **{"from": old.value, "to": new.value, "reason": "survey answer"},
         )  # fmt: skip
-        # Closing again, as the SLA rules close a resolved item: resolution met, every other clock stopped.
+        if since is not None:
+            # The answer's reopening never happened as far as the SLA goes (sla_engine.replay agrees): the
+            # clocks it started are withdrawn, not met, and the ones paused for a waiting item stay paused.
+            conn.execute(
+                "UPDATE deadlines SET cancelled_at = ? WHERE mention_id = ? AND started_at >= ? AND met_at IS NULL "
+                "AND cancelled_at IS NULL",
+                (at, head_id, since),
+            )
+        else:
+            # Closing, as the SLA rules close a resolved item: resolution met, every other clock stopped.
+            conn.execute(
+                "UPDATE deadlines SET met_at = ? WHERE mention_id = ? AND kind = 'resolution' AND met_at IS NULL "
+                "AND cancelled_at IS NULL",
+                (at, head_id),
+            )
+            conn.execute(
+                "UPDATE deadlines SET cancelled_at = ?, paused_at = NULL WHERE mention_id = ? AND met_at IS NULL "
+                "AND cancelled_at IS NULL",
+                (at, head_id),
+            )
         conn.execute(
-            "UPDATE deadlines SET met_at = ? WHERE mention_id = ? AND kind = 'resolution' AND met_at IS NULL "
-            "AND cancelled_at IS NULL",
-            (at, head_id),
+            "UPDATE mentions SET (due_at, warn_at) = (SELECT due_at, warn_at FROM deadlines WHERE mention_id = ? "
+            "AND met_at IS NULL AND cancelled_at IS NULL AND paused_at IS NULL ORDER BY due_at LIMIT 1) WHERE id = ?",
+            (head_id, head_id),
         )
-        conn.execute(
-            "UPDATE deadlines SET cancelled_at = ?, paused_at = NULL WHERE mention_id = ? AND met_at IS NULL "
-            "AND cancelled_at IS NULL",
-            (at, head_id),
-        )
-        conn.execute("UPDATE mentions SET due_at = NULL, warn_at = NULL WHERE id = ?", (head_id,))
 
     def resolve_answer_item(self, head_id: int, *, at: int, actor: str) -> MentionStatus | None:
         """Resolve a new item that only held a survey answer (a fresh DM with "2"); returns its old status.

@@ -30,19 +30,22 @@ class UpstreamRepo:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
 
-    def open_messages(self, account_id: int, *, limit: int = 40) -> dict[str, str | None]:
+    def open_messages(
+        self, account_id: int, *, limit: int = 40, fetched_since: int | None = None
+    ) -> dict[str, str | None]:
         """Customer messages of the account's unresolved threads, newest first: ``{external id: edited_at}``.
 
-        ``edited_at`` is read from the stored raw status (None when never edited).
+        ``edited_at`` is read from the stored raw status (None when never edited). With ``fetched_since``, only
+        messages fetched at or after it (the embedded sandbox forgets earlier sessions' posts on restart).
         """
         marks = ",".join("?" * len(_CHECKED))
         rows = self._conn.execute(
             f"""SELECT m.external_id, json_extract(m.raw, '$.edited_at')
                 FROM mentions m JOIN mentions h ON h.id = COALESCE(m.head_id, m.id)
                 WHERE m.account_id = ? AND m.upstream_deleted_at IS NULL AND h.status IN ({marks})
-                  AND json_valid(COALESCE(m.raw, '{{}}'))
+                  AND json_valid(COALESCE(m.raw, '{{}}')) AND m.fetched_at >= ?
                 ORDER BY m.posted_at DESC, m.id DESC LIMIT ?""",
-            (account_id, *_CHECKED, limit),
+            (account_id, *_CHECKED, fetched_since or 0, limit),
         ).fetchall()
         return {str(r[0]): (str(r[1]) if r[1] is not None else None) for r in rows}
 

@@ -32,6 +32,7 @@ from console.accounts import X_REDIRECT_PORT, AccountError, AccountService, Acco
 from console.channels import CHANNELS, ChannelInfo, ChannelKind, SecretKind
 from console.channels.x import ACCESS_NOTE as X_ACCESS_NOTE
 from console.model import Health
+from widgets.account_notes import verified_message
 
 __all__ = ["COLUMNS", "AccountsDialog", "open_accounts_dialog"]
 
@@ -274,7 +275,7 @@ class AccountsDialog(QDialog):
 
             async def add_x() -> str:
                 view = await service.connect_x(secret, open_browser=self._open_browser)
-                return f"Added X account @{view.handle}. Replies are limited to posts that mention it."
+                return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
             self._run("Waiting for the X sign-in in your browser…", add_x())
         elif info.kind is ChannelKind.YOUTUBE:
@@ -282,7 +283,7 @@ class AccountsDialog(QDialog):
 
             async def add_youtube() -> str:
                 view = await service.connect_youtube(secret, client_secret, open_browser=self._open_browser)
-                return f"Added the YouTube channel {view.display_name or view.handle}."
+                return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
             self._run("Waiting for the Google sign-in in your browser…", add_youtube())
         else:
@@ -290,7 +291,7 @@ class AccountsDialog(QDialog):
 
             async def add() -> str:
                 view = await service.add(info.kind, handle=handle, base_url=base_url, secret=secret)
-                return f"Added {view.label} account @{view.handle} ({view.display_name})."
+                return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
             self._run(f"Checking the {info.label} credential…", add())
         self.secret.clear()
@@ -305,7 +306,7 @@ class AccountsDialog(QDialog):
 
         async def verify() -> str:
             identity = await service.verify(view.id)
-            return f"@{view.handle} is connected as @{identity.handle}."
+            return verified_message(view.kind, view.handle, identity.handle, identity.display_name, added=False)
 
         self._run(f"Checking @{view.handle}…", verify())
 
@@ -318,6 +319,20 @@ class AccountsDialog(QDialog):
         self._say(f"@{view.handle} {'paused' if view.enabled else 'syncing again'}.")
         self.accounts_changed.emit()
         self.refresh()
+
+    def start_reauth(self, account_id: int) -> bool:
+        """Select this account and pre-fill the form to sign it in again ("Sign in again" in the health strip).
+
+        Returns:
+            False when the account is not listed (removed meanwhile).
+        """
+        for row, view in enumerate(self._views):
+            if view.id == account_id:
+                self.table.selectRow(row)
+                self._on_reauth_clicked()
+                return True
+        self._say("This account is no longer configured.", error=True)
+        return False
 
     @Slot()
     def _on_reauth_clicked(self) -> None:
@@ -377,12 +392,18 @@ class AccountsDialog(QDialog):
 
 
 def open_accounts_dialog(
-    parent: QWidget, service: AccountService, on_changed: Callable[[], None] | None = None
+    parent: QWidget,
+    service: AccountService,
+    on_changed: Callable[[], None] | None = None,
+    *,
+    reauth_account: int | None = None,
 ) -> AccountsDialog:
-    """Open the dialog non-modally (STYLE B2)."""
+    """Open the dialog non-modally (STYLE B2); with ``reauth_account``, on that account, ready to sign in again."""
     dialog = AccountsDialog(service, parent=parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     if on_changed is not None:
         dialog.accounts_changed.connect(on_changed)
     dialog.open()
+    if reauth_account is not None:
+        dialog.start_reauth(reauth_account)
     return dialog

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QHelpEvent, QKeyEvent, QKeySequence, QShortcut, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
@@ -316,6 +319,16 @@ class Composer(QWidget):
         shortcut = QShortcut(QKeySequence("Ctrl+T"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         shortcut.activated.connect(self.open_picker)
 
+        me = weakref.ref(self)
+
+        def limits_known(account_id: int) -> None:
+            composer = me()
+            if composer is not None:
+                with contextlib.suppress(RuntimeError):  # the widget was deleted meanwhile
+                    composer.on_limits_known(account_id)
+
+        desk.limits.subscribe(limits_known)
+
         self.set_mention(None)
 
     # ------------------------------------------------------------------ public API
@@ -332,6 +345,9 @@ class Composer(QWidget):
 
     def counter_text(self) -> str:
         return self._counter.text()
+
+    def counter_tooltip(self) -> str:
+        return self._counter.toolTip()
 
     def hints_text(self) -> str:
         return self._hints.text()
@@ -383,6 +399,13 @@ class Composer(QWidget):
             self._loading = False
         self._update_checks()
         self.refresh_replies()
+        if context is not None:
+            self._desk.request_limits(context)  # the server's own limit, read once per account in the background
+
+    def on_limits_known(self, account_id: int) -> None:
+        """An account's real limit arrived: recount when this item is answered from that account."""
+        if self._context is not None and self._context.account_id == account_id:
+            self._update_checks()
 
     @Slot()
     def refresh_replies(self) -> None:
@@ -517,7 +540,7 @@ class Composer(QWidget):
         self._checks = checks
         self._edit.set_marks(checks.blanks, checks.phrases)
         self._counter.setText(f"{checks.length.count:,} / {checks.length.limit:,}")
-        self._counter.setToolTip(f"Counted as {context.channel.capitalize()} does, with @{context.handle} included")
+        self._counter.setToolTip(self._counter_tip(context, checks))
         self._set_state(
             self._counter, "over" if checks.length.over else "near" if checks.length.remaining < 20 else "ok"
         )
@@ -529,6 +552,21 @@ class Composer(QWidget):
         self._set_state(self._hints, "blocked" if checks.blocking else "ok")
         self._send_button.setEnabled(bool(text.strip()) and not checks.blocking)
         self._send_button.setText("Send correction" if self._correcting is not None else "Send")
+
+    def _counter_tip(self, context: ReplyContext, checks: ReplyChecks) -> str:
+        tip = f"Counted as {context.channel.capitalize()} does, with @{context.handle} included"
+        if context.channel != "mastodon":
+            return tip + "."
+        limits = self._desk.limits.limits(context.account_id)
+        source = (
+            "this server's limit"
+            if self._desk.limits.known(context.account_id) is not None
+            else "Mastodon's default until the server's own limit is read"
+        )
+        return (
+            f"{tip}; each link counts {limits.characters_reserved_per_url}. "
+            f"{checks.length.limit:,} characters is {source}."
+        )
 
     @staticmethod
     def _set_state(widget: QWidget, state: str) -> None:

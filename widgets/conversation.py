@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import (
@@ -33,12 +33,23 @@ from PySide6.QtWidgets import (
 )
 
 from console.model import DeadlineKind, DeadlineRow, EventRow, MentionKind, MentionRow
+from console.our_replies import OurReply, ReplyRow, our_replies
 from console.ports import Clock
 from console.sla import Band, band, format_countdown
+from console.threads import ContextMessage
 from widgets.conversation_extras import LinkGuard, insert_linked_text, triage_detail
 from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text
 from widgets.theme import DIRECT_PILL, SECONDARY_TEXT, channel_label, local_time
+from widgets.thread_extras import (
+    QuotaLike,
+    ThreadExtrasSource,
+    ThreadFetcher,
+    channel_note,
+    context_meta,
+    insert_marks,
+)
+from widgets.thread_replies import insert_our_reply
 
 EMPTY_TEXT = "Select an item to see the conversation"
 SAFE_SCHEMES = frozenset({"http", "https"})
@@ -61,6 +72,8 @@ _EVENT_LABELS: dict[str, str] = {
     "reply_sent": "Reply sent",
     "reply_failed": "Reply not sent",
     "reply_corrected": "Reply corrected",
+    "edited_upstream": "Edited by the customer on the channel",
+    "deleted_upstream": "Deleted by the customer on the channel",
 }
 
 
@@ -81,6 +94,17 @@ class ConversationSource(Protocol):
     def deadlines(self, mention_id: int) -> list[DeadlineRow]: ...
 
     def history(self, mention_id: int) -> list[EventRow]: ...
+
+
+@runtime_checkable
+class DeadlineNotesSource(Protocol):
+    """Optional: why a running deadline's clock stands still (QueueService.deadline_notes, from the SLA engine)."""
+
+    def deadline_notes(self, head_id: int, deadlines: list[DeadlineRow], now: float) -> dict[int, str]: ...
+
+
+#: Notes ("resumes Mon 09:00") change only at calendar boundaries: re-read them this often while ticking.
+NOTES_REFRESH_SECONDS = 30.0
 
 
 def deadline_state(deadline: DeadlineRow, now: float) -> DeadlineState:
@@ -134,6 +158,8 @@ def event_text(event: EventRow, now: float) -> str:
     if event.kind == "survey_answered" and isinstance(data, dict):
         score = data.get("score")
         label += f": {score}" if isinstance(score, int) else (" to score by hand" if data.get("needs_review") else "")
+    if event.kind == "reply_corrected" and isinstance(data, dict):
+        label += {"edit": ": edited in place", "follow_up": ": posted as a follow-up"}.get(str(data.get("mode")), "")
     return f"{local_time(event.at, now=now)}   {label} · {event.actor}"
 
 
@@ -156,16 +182,31 @@ class ConversationPane(QWidget):
         parent: QWidget | None = None,
         *,
         open_url: Callable[[QUrl], object] | None = None,
+        extras: ThreadExtrasSource | None = None,
+        replies: Callable[[int], Sequence[ReplyRow]] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("conversationPane")
         self._source = source
+        self._replies_of = replies  # our own replies, shown inline in the thread (Outbox.replies)
+        # The whole thread from the channel, upstream edits/deletions, channel notes (issues 6 and 7).
+        self._extras = extras
+        self._fetcher = ThreadFetcher(extras, self) if extras is not None else None
+        if self._fetcher is not None:
+            self._fetcher.finished.connect(self._on_fetcher_finished)
+        self._fetch_message = ""
+        self._channel = ""
+        self._window_closes_at: int | None = None
+        self._quota: QuotaLike | None = None
         self._clock = clock
         self._open_url: Callable[[QUrl], object] = open_url or QDesktopServices.openUrl
         self._mention_id: int | None = None
         self._url = ""
         self._deadlines: list[DeadlineRow] = []
         self._deadline_labels: list[QLabel] = []
+        self._notes: dict[int, str] = {}  # deadline id -> "resumes Mon 09:00", "42:00 left when paused"
+        self._note_labels: list[QLabel] = []  # one per deadline, under its row; hidden without a note
+        self._notes_at = 0.0
 
         self._stack = QStackedWidget(self)
         layout = QVBoxLayout(self)
@@ -199,13 +240,21 @@ class ConversationPane(QWidget):
         header.addLayout(titles, 1)
         self._open_button = QPushButton("Open on the channel")
         self._open_button.setObjectName("openOnChannel")
+        self._open_button.setAccessibleDescription("Opens this item on its channel in your web browser")
         self._open_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self._open_button.clicked.connect(self._on_open_button_clicked)
         header.addWidget(self._open_button, 0, Qt.AlignmentFlag.AlignTop)
         content.addLayout(header)
+        self._note = self._plain_label("threadNote")  # fetching / offline, Messenger window, YouTube quota
+        self._note.setWordWrap(True)
+        self._note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._note.hide()
+        self._note.setAccessibleName("Conversation note")
+        content.addWidget(self._note)
 
         self._deadline_box = QFrame()
         self._deadline_box.setObjectName("deadlineBox")
+        self._deadline_box.setAccessibleName("Deadlines")
         self._deadline_grid = QGridLayout(self._deadline_box)
         self._deadline_grid.setContentsMargins(12, 8, 12, 8)
         self._deadline_grid.setHorizontalSpacing(16)
@@ -215,6 +264,8 @@ class ConversationPane(QWidget):
 
         self._thread = QTextBrowser()
         self._thread.setObjectName("threadView")
+        self._thread.setAccessibleName("Conversation thread")
+        self._thread.setAccessibleDescription("The messages of this item, oldest first, as plain text")
         self._thread.setOpenLinks(False)
         self._thread.setOpenExternalLinks(False)
         # Links: a hover shows the real target, a click opens only http(s) in the system browser (issue 7).
@@ -233,6 +284,7 @@ class ConversationPane(QWidget):
         content.addWidget(history_title)
         self._history = QListWidget()
         self._history.setObjectName("historyList")
+        self._history.setAccessibleName("Item history")
         self._history.setMaximumHeight(132)
         self._history.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self._history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -260,10 +312,17 @@ class ConversationPane(QWidget):
         return self._thread.toPlainText()
 
     def deadline_texts(self) -> list[str]:
-        return [label.text() for label in self._deadline_labels]
+        return [
+            f"{label.text()} · {note.text()}" if note.text() else label.text()
+            for label, note in zip(self._deadline_labels, self._note_labels, strict=True)
+        ]
 
     def history_texts(self) -> list[str]:
         return [self._history.item(i).text() for i in range(self._history.count())]
+
+    def note_text(self) -> str:
+        """The line under the header (fetching the thread, offline, Messenger window, quota), or ""."""
+        return self._note.text() if not self._note.isHidden() else ""
 
     def open_button(self) -> QPushButton:
         return self._open_button
@@ -275,6 +334,8 @@ class ConversationPane(QWidget):
     @Slot(object)
     def show_mention(self, mention_id: int | None) -> None:
         """Show this queue item (a thread head), or the empty state for None."""
+        if mention_id != self._mention_id:
+            self._fetch_message = ""
         self._mention_id = mention_id
         self.refresh()
 
@@ -296,12 +357,31 @@ class ConversationPane(QWidget):
         self._history.clear()
         self._history.addItems([event_text(e, now) for e in self._source.history(self._mention_id)])
         self._stack.setCurrentWidget(self._page)
+        self._channel = head.channel
+        extras = self._extras
+        self._window_closes_at = extras.window_closes_at(self._mention_id) if extras is not None else None
+        self._quota = extras.quota(self._mention_id) if extras is not None else None
+        if self._fetcher is not None and self._fetcher.ensure(self._mention_id):
+            self._fetch_message = f"Fetching the whole conversation from {channel_label(head.channel)}…"
+        self._update_note(now)
 
     @Slot(float)
     def on_tick(self, now: float) -> None:
         """Update the deadline countdowns (driven by the queue view's one timer)."""
-        for deadline, label in zip(self._deadlines, self._deadline_labels, strict=True):
+        if self._deadlines and now - self._notes_at >= NOTES_REFRESH_SECONDS:
+            self._read_notes(now)
+        for deadline, label, note in zip(self._deadlines, self._deadline_labels, self._note_labels, strict=True):
             self._set_deadline_label(label, deadline, now)
+            self._set_note(note, self._notes.get(deadline.id, ""))
+        if self._window_closes_at is not None:
+            self._update_note(now)  # the Messenger window counts down
+
+    def _update_note(self, now: float) -> None:
+        note = channel_note(self._channel, self._window_closes_at, self._quota, now) if self._mention_id else ""
+        text = " · ".join(part for part in (self._fetch_message, note) if part)
+        if text != self._note.text():
+            self._note.setText(text)
+        self._note.setVisible(bool(text))
 
     # ------------------------------------------------------------------ building
     def _plain_label(self, name: str) -> QLabel:
@@ -342,7 +422,22 @@ class ConversationPane(QWidget):
         direct_format.setFontWeight(QFont.Weight.DemiBold)
         body_format = QTextCharFormat()
         body_format.setFont(base)
-        for position, message in enumerate(thread):
+        head_id = thread[0].id
+        extras = self._extras
+        marks = extras.marks(head_id) if extras is not None else {}
+        links = extras.links(head_id) if extras is not None else {}  # shortened links' real targets
+        ours = self._our_replies(head_id)
+        posted = {r.external_id for r in ours if r.external_id}  # shown once, as ours
+        entries: list[MentionRow | ContextMessage | OurReply] = [*thread, *(extras.context(head_id) if extras else [])]
+        entries = [m for m in entries if isinstance(m, OurReply) or m.external_id not in posted] + list(ours)
+        entries.sort(key=lambda m: (m.posted_at, 2 if isinstance(m, OurReply) else int(isinstance(m, MentionRow))))
+        for position, message in enumerate(entries):
+            if isinstance(message, OurReply):
+                insert_our_reply(cursor, message, now, base=base, first=position == 0)
+                continue
+            if isinstance(message, ContextMessage):
+                self._insert_context(cursor, message, position, now, name_format, meta_format, body_format)
+                continue
             frame = QTextFrameFormat()
             frame.setBorder(1)
             frame.setBorderBrush(theme_surface("#E1E4E8"))
@@ -359,11 +454,46 @@ class ConversationPane(QWidget):
             if direct:
                 cursor.insertText("  ·  ", meta_format)
                 cursor.insertText("Direct message", direct_format)
+            insert_marks(cursor, marks.get(message.id), now, after_body=False)
             block = QTextBlockFormat()
             block.setTopMargin(6)
             cursor.insertBlock(block, body_format)
-            insert_linked_text(cursor, message.text, body_format)
+            insert_linked_text(cursor, message.text, body_format, links.get(message.id, ()))
+            insert_marks(cursor, marks.get(message.id), now, after_body=True)
         self._thread.moveCursor(QTextCursor.MoveOperation.Start)
+
+    def _our_replies(self, head_id: int) -> list[OurReply]:
+        if self._replies_of is None:
+            return []
+        return our_replies(self._replies_of(head_id), self._source.history(head_id))
+
+    @staticmethod
+    def _insert_context(
+        cursor: QTextCursor,
+        message: ContextMessage,
+        position: int,
+        now: float,
+        name_format: QTextCharFormat,
+        meta_format: QTextCharFormat,
+        body_format: QTextCharFormat,
+    ) -> None:
+        """A message read from the channel (not in the queue): a grey card, labelled "from the channel"."""
+        frame = QTextFrameFormat()
+        frame.setBorder(1)
+        frame.setBorderBrush(theme_surface("#E1E4E8"))
+        frame.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Dashed)
+        frame.setPadding(10)
+        frame.setTopMargin(0 if position == 0 else 10)
+        frame.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
+        frame.setBackground(theme_surface("#F4F5F7"))
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertFrame(frame)
+        cursor.insertText(message.author_name.strip() or message.author_handle, name_format)
+        cursor.insertText(context_meta(message, now), meta_format)
+        block = QTextBlockFormat()
+        block.setTopMargin(6)
+        cursor.insertBlock(block, body_format)
+        insert_linked_text(cursor, message.text, body_format)
 
     def _show_deadlines(self, deadlines: list[DeadlineRow], now: float) -> None:
         while (item := self._deadline_grid.takeAt(0)) is not None:
@@ -372,6 +502,8 @@ class ConversationPane(QWidget):
                 widget.deleteLater()
         self._deadlines = deadlines
         self._deadline_labels = []
+        self._note_labels = []
+        self._read_notes(now)
         title = self._plain_label("sectionTitle")
         title.setText("Deadlines")
         self._deadline_grid.addWidget(title, 0, 0, 1, 3)
@@ -379,17 +511,37 @@ class ConversationPane(QWidget):
             none = self._plain_label("deadlineNone")
             none.setText("No deadlines")
             self._deadline_grid.addWidget(none, 1, 0, 1, 3)
-        for row, deadline in enumerate(deadlines, start=1):
+        for index, deadline in enumerate(deadlines):
+            row = 1 + 2 * index  # the note ("resumes Mon 09:00") goes in the row under it
             kind = self._plain_label("deadlineKind")
             kind.setText(_KIND_LABELS.get(deadline.kind, str(deadline.kind)))
             due = self._plain_label("deadlineDue")
             due.setText(f"due {local_time(deadline.due_at, now=now)}")
             state = self._plain_label("deadlineState")
             self._set_deadline_label(state, deadline, now)
+            note = self._plain_label("deadlineNote")
+            note.setWordWrap(True)
+            self._set_note(note, self._notes.get(deadline.id, ""))
             self._deadline_grid.addWidget(kind, row, 0)
             self._deadline_grid.addWidget(due, row, 1)
             self._deadline_grid.addWidget(state, row, 2, Qt.AlignmentFlag.AlignLeft)
+            self._deadline_grid.addWidget(note, row + 1, 1, 1, 2)
             self._deadline_labels.append(state)
+            self._note_labels.append(note)
+
+    def _read_notes(self, now: float) -> None:
+        self._notes_at = now
+        source = self._source
+        if self._mention_id is None or not isinstance(source, DeadlineNotesSource):
+            self._notes = {}
+            return
+        self._notes = source.deadline_notes(self._mention_id, self._deadlines, now)
+
+    @staticmethod
+    def _set_note(label: QLabel, note: str) -> None:
+        if label.text() != note:
+            label.setText(note)
+        label.setVisible(bool(note))
 
     @staticmethod
     def _set_deadline_label(label: QLabel, deadline: DeadlineRow, now: float) -> None:
@@ -416,3 +568,10 @@ class ConversationPane(QWidget):
         if is_safe_url(self._url):
             self._open_url(QUrl(self._url))
             self.url_opened.emit(self._url)
+
+    @Slot(int, str)
+    def _on_fetcher_finished(self, head_id: int, message: str) -> None:
+        if head_id != self._mention_id:
+            return
+        self._fetch_message = message
+        self.refresh()

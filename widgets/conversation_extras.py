@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from PySide6.QtCore import QPoint, Qt, QUrl, Signal, Slot
@@ -40,19 +40,32 @@ class CustomerSource(Protocol):
     def last_survey_answer(self, mention_id: int) -> tuple[int, int | None, str] | None: ...
 
 
-def insert_linked_text(cursor: QTextCursor, text: str, body: QTextCharFormat) -> None:
-    """Insert plain ``text``; http(s) URLs become anchors (still text, never HTML), everything else literal."""
+def insert_linked_text(
+    cursor: QTextCursor, text: str, body: QTextCharFormat, links: Sequence[tuple[str, str]] = ()
+) -> None:
+    """Insert plain ``text``; http(s) URLs become anchors (still text, never HTML), everything else literal.
+
+    ``links`` maps shortened visible link texts (``example.com/a/very/lo…``) to their real targets, read from the
+    channel's HTML: they become anchors to the real target, which the hover shows.
+    """
+    targets = {visible: href for visible, href in links if visible and URL_PATTERN.fullmatch(href)}
+    pattern = URL_PATTERN
+    if targets:
+        shortened = "|".join(re.escape(v) for v in sorted(targets, key=len, reverse=True))
+        pattern = re.compile(f"{shortened}|{URL_PATTERN.pattern}", re.IGNORECASE)
     position = 0
-    for found in URL_PATTERN.finditer(text):
+    for found in pattern.finditer(text):
         if found.start() > position:
             cursor.insertText(text[position : found.start()], body)
+        shown = found.group(0)
+        href = targets.get(shown, shown)
         link = QTextCharFormat(body)
         link.setAnchor(True)
-        link.setAnchorHref(found.group(0))
+        link.setAnchorHref(href)
         link.setForeground(theme_text(LINK_COLOUR))
         link.setFontUnderline(True)
-        link.setToolTip(found.group(0))
-        cursor.insertText(found.group(0), link)
+        link.setToolTip(href)
+        cursor.insertText(shown, link)
         position = found.end()
     if position < len(text):
         cursor.insertText(text[position:], body)

@@ -113,13 +113,26 @@ class ThemeFollower(QObject):
             QPalette(QGuiApplication.palette()) if not is_dark() or style is None else style.standardPalette()
         )
         hints = QGuiApplication.styleHints()
-        if hints is not None and dark is None:
+        if hints is not None:
             hints.colorSchemeChanged.connect(self._on_color_scheme_changed)
         self.apply()
 
     @property
     def dark(self) -> bool:
         return self._forced if self._forced is not None else system_prefers_dark()
+
+    @property
+    def forced(self) -> bool | None:
+        """True/False: always dark/light (the agent's choice in Settings); None: follow the system."""
+        return self._forced
+
+    def set_forced(self, dark: bool | None) -> None:
+        """Always dark (True), always light (False), or follow the system (None), from now on."""
+        was = self.dark
+        self._forced = dark
+        self.apply()
+        if self.dark != was:
+            self.changed.emit(self.dark)
 
     def apply(self) -> None:
         light = load_stylesheet()
@@ -136,5 +149,7 @@ class ThemeFollower(QObject):
 
     @Slot(Qt.ColorScheme)
     def _on_color_scheme_changed(self, _scheme: Qt.ColorScheme) -> None:
+        if self._forced is not None:
+            return  # the agent chose light or dark in Settings
         self.apply()
         self.changed.emit(self.dark)

@@ -102,6 +102,8 @@ class _Chip(QWidget):
             details.append(f"{account.quarantined} item(s) could not be read and were kept aside.")
         self.setToolTip("\n".join(details))
         self.button.setVisible(account.needs_sign_in)
+        self.button.setAccessibleName(f"Sign in again to @{account.handle}")
+        self.setAccessibleName(self.label.text())
 
 
 class HealthStrip(QWidget):
@@ -109,6 +111,8 @@ class HealthStrip(QWidget):
 
     #: The agent clicked "Sign in again" on an account (account id); main.py runs the re-authentication.
     reauthenticate_requested = Signal(int)
+    #: The agent asked to see the items that could not be read; main.py opens the quarantine list.
+    quarantine_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,6 +137,17 @@ class HealthStrip(QWidget):
         self._message.setTextFormat(Qt.TextFormat.PlainText)
         self._message.setStyleSheet("color:#5F6B7A;")
         layout.addWidget(self._message)
+        self._quarantine_button = QPushButton("Unreadable items…")
+        self._quarantine_button.setObjectName("quarantineButton")
+        self._quarantine_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._quarantine_button.setToolTip("What arrived but could not be read, why, and when")
+        self._quarantine_button.setStyleSheet(
+            "QPushButton{background:transparent;color:#1A5FB4;border:none;padding:2px 6px;text-decoration:underline;}"
+            "QPushButton:hover{color:#0B3D91;}"
+        )
+        self._quarantine_button.clicked.connect(self.quarantine_requested)
+        self._quarantine_button.hide()
+        layout.addWidget(self._quarantine_button)
         self._chips: dict[int, _Chip] = {}
         self._snapshot: HealthSnapshot | None = None
         self.hide()
@@ -146,6 +161,9 @@ class HealthStrip(QWidget):
 
     def reauth_button(self, account_id: int) -> QPushButton:
         return self._chips[account_id].button
+
+    def quarantine_button(self) -> QPushButton:
+        return self._quarantine_button
 
     def banner_text(self) -> str:
         return self._banner.text() if not self._banner.isHidden() else ""
@@ -181,6 +199,9 @@ class HealthStrip(QWidget):
         banner = offline_text(snapshot, now=now)
         self._banner.setText(banner or "")
         self._banner.setVisible(banner is not None)
+        unreadable = sum(a.quarantined for a in snapshot.accounts)
+        self._quarantine_button.setText(f"{unreadable} unreadable item{'' if unreadable == 1 else 's'}…")
+        self._quarantine_button.setVisible(unreadable > 0)
         trouble = banner is not None or any(a.health is not Health.OK or a.quarantined for a in snapshot.accounts)
         self.setVisible(trouble)
 

@@ -23,6 +23,7 @@ from typing_extensions import override
 from console.ports import Clock
 from console.queue import QueueView as QueueViewName
 from console.sla import format_age, format_countdown
+from widgets.capacity import CapacityIndicator, CapacitySource
 from widgets.composer import Composer
 from widgets.conversation import ConversationPane
 from widgets.dark import ThemeFollower
@@ -33,6 +34,7 @@ from widgets.queue_model import QueueModel
 from widgets.queue_view import QueueView
 from widgets.survey_button import SurveyPanel, SurveySource
 from widgets.theme import health_label, load_stylesheet, local_time
+from widgets.thread_extras import ThreadExtrasSource
 from widgets.workbench import Workbench
 
 if TYPE_CHECKING:
@@ -81,6 +83,8 @@ class MainWindow(QMainWindow):
         alerts: AlertMonitor | None = None,
         surveys: SurveySource | None = None,
         keymap: KeyMap | None = None,
+        threads: ThreadExtrasSource | None = None,
+        capacity: CapacitySource | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -97,7 +101,9 @@ class MainWindow(QMainWindow):
         self._model = QueueModel(queue, clock, self)
         self._view = QueueView(clock)
         self._view.setModel(self._model)
-        self._pane = ConversationPane(queue, clock)
+        self._pane = ConversationPane(
+            queue, clock, extras=threads, replies=replies.outbox.replies if replies is not None else None
+        )  # threads: the whole thread from the channel; replies: ours, inline
         self._desk = replies
         self._composer = Composer(replies) if replies is not None else None
         self._error_bar = ErrorBar()
@@ -111,6 +117,10 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_actions()
         self._build_status_bar()
+        #: "Expected wait ~25 min · Post status…" in the status bar (issue 14, honest capacity).
+        self._capacity = CapacityIndicator(capacity, clock, self) if capacity is not None else None
+        if self._capacity is not None:
+            self.statusBar().addPermanentWidget(self._capacity)
         self._workbench.build_menus(self.menuBar())
         self._workbench.heading_changed.connect(self._on_workbench_heading_changed)
         self._pane.add_section(self._workbench.customer_panel)
@@ -257,6 +267,12 @@ class MainWindow(QMainWindow):
         self.accounts_action = QAction("&Accounts…", self)
         self.manual_intake_action = QAction("Add a post by &hand…", self)
         self.manual_intake_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
+        #: File → Settings… (Ctrl+,); connected by main.py to widgets/settings_dialog.open_settings_dialog.
+        self.settings_action = QAction("Se&ttings…", self)
+        self.settings_action.setObjectName("app_settings")
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.setStatusTip("SLA, surveys, report cost, notifications, shortcuts, theme, data folder")
         self.about_action = QAction(f"&About {APP_NAME}", self)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(self._on_about_action_triggered)
@@ -267,6 +283,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.sla_settings_action)
         file_menu.addAction(self.accounts_action)
         file_menu.addAction(self.manual_intake_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         menu_bar.addMenu("&View")  # filled by the workbench
@@ -308,6 +326,18 @@ class MainWindow(QMainWindow):
     @property
     def conversation(self) -> ConversationPane:
         return self._pane
+
+    @property
+    def theme(self) -> ThemeFollower:
+        return self._theme
+
+    @property
+    def workbench(self) -> Workbench:
+        return self._workbench
+
+    @property
+    def capacity(self) -> CapacityIndicator | None:
+        return self._capacity
 
     @property
     def health_strip(self) -> HealthStrip:
@@ -397,6 +427,8 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         self._update_outbox_status()
+        if self._capacity is not None:
+            self._capacity.refresh()
         count = self._model.rowCount()
         self._count_label.setText(self._workbench.count_text())
         self._heading_count.setText(f"{count:,}{'+' if self._model.canFetchMore() else ''}")
@@ -444,6 +476,8 @@ class MainWindow(QMainWindow):
             return
         report = max(self._reports.values(), key=lambda r: r.at)
         text = f"Synced {_ago(now - report.at)} ago · {len(report.new_items)} new"
+        if report.catching_up:  # a backlog arrives batch by batch (issue 5: visible progress)
+            text = f"Catching up · {report.caught_up:,} messages so far…"
         if report.follow_ups:
             text += f" · {len(report.follow_ups)} follow-up{'s' if len(report.follow_ups) > 1 else ''}"
         self._set_sync_label(text, ok=True)
@@ -502,6 +536,8 @@ class MainWindow(QMainWindow):
 
     def _on_outbox_changed(self, mention_id: int) -> None:
         self._update_outbox_status()
+        if self._capacity is not None:
+            self._capacity.refresh()  # a sent reply moves the pace
         self._model.refresh_rows({mention_id})  # the queue's Reply column and the SLA met by a sent reply
         if self._pane.mention_id == mention_id:
             self._pane.refresh()  # deadlines and the reply events in the history

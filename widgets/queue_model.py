@@ -90,6 +90,9 @@ _REPLY_LABELS: dict[ReplyState, str] = {
     ReplyState.SENT: "",
 }
 
+#: The preview's prefix for an item the customer deleted on the channel.
+DELETED_UPSTREAM = "Deleted upstream"
+
 #: What a tick can change: the countdown text, its colour and its band (B5 rule 3).
 TICK_ROLES: list[int] = [_DISPLAY, Qt.ItemDataRole.ForegroundRole, Role.BAND]
 
@@ -410,6 +413,8 @@ class QueueModel(QAbstractTableModel):
             return f"{name} {handle}" if name and name != mention.author_handle else handle
         if col is Col.PREVIEW:
             line = preview_line(mention.text)
+            if mention.upstream_deleted_at is not None:
+                line = f"{DELETED_UPSTREAM} · {line}"  # issue 6: the customer deleted it on the channel
             return f"({mention.message_count}) {line}" if mention.message_count > 1 else line
         if col is Col.RECEIVED:
             return format_age(mention.last_message_at, self._now)
@@ -429,6 +434,9 @@ class QueueModel(QAbstractTableModel):
             text = self._display(mention, col)
             return f"{text}\nFirst contact with us" if mention.is_first_contact else text
         if col is Col.PREVIEW:
+            if mention.upstream_deleted_at is not None:
+                deleted = local_time(mention.upstream_deleted_at, now=self._now)
+                return f"The customer deleted this on the channel ({deleted}); the text is kept here.\n\n{mention.text}"
             return mention.text
         if col is Col.TAGS:
             return ", ".join(split_tags(mention.tags))

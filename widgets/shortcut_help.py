@@ -34,19 +34,24 @@ def action_label(action: QAction) -> str:
 Rebind = Callable[[QAction, str], str | None]
 
 
-class ShortcutHelp(QDialog):
-    """Non-modal; ``groups`` are ``(title, actions)``. With ``rebind``, the keys of named actions are editable
-    in place (click the keys, press the new combination); other actions without a shortcut are left out."""
+class ShortcutEditor(QWidget):
+    """The shortcuts table; ``groups`` are ``(title, actions)``. With ``rebind``, the keys of named actions are
+    editable in place (click the keys, press the new combination); other actions without a shortcut are left out."""
 
     def __init__(
-        self, groups: Sequence[tuple[str, Sequence[QAction]]], parent: QWidget, *, rebind: Rebind | None = None
+        self,
+        groups: Sequence[tuple[str, Sequence[QAction]]],
+        parent: QWidget | None = None,
+        *,
+        rebind: Rebind | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setObjectName("shortcutHelp")
-        self.setWindowTitle("Keyboard shortcuts")
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setObjectName("shortcutEditor")
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         self._rebind = rebind
+        #: Successful changes, oldest first: (action, the keys it had before), for ``revert``.
+        self._changes: list[tuple[QAction, str]] = []
         editable = (lambda a: bool(a.objectName())) if rebind is not None else (lambda _a: False)
         rows = [
             (title, action)
@@ -87,10 +92,32 @@ class ShortcutHelp(QDialog):
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self.resize(520, 560)
+
+    def row_of(self, action_name: str) -> int:
+        """The row of the action named ``action_name`` (its objectName), or -1."""
+        for row, action in enumerate(self._actions):
+            if action.objectName() == action_name:
+                return row
+        return -1
+
+    def changed(self) -> bool:
+        return bool(self._changes)
+
+    def commit(self) -> None:
+        """Keep the changes made so far (``revert`` no longer undoes them)."""
+        self._changes.clear()
+
+    def revert(self) -> None:
+        """Undo every change made here, newest first (Cancel in the Settings dialog)."""
+        for action, keys in reversed(self._changes):
+            if self._rebind is not None:
+                self._rebind(action, keys)
+        self._changes.clear()
+        for row, edit in self._edits.items():
+            edit.setKeySequence(self._actions[row].shortcut())
+            item = self.table.item(row, 2)
+            if item is not None:
+                item.setText(shortcut_text(self._actions[row]))
 
     def set_keys(self, row: int, keys: str) -> str | None:
         """Change the keys of ``row`` as if typed in its editor; returns the refusal, if any."""
@@ -109,12 +136,14 @@ class ShortcutHelp(QDialog):
         keys = edit.keySequence().toString()
         if keys == action.shortcut().toString():
             return None
+        previous = action.shortcut().toString()
         refusal = self._rebind(action, keys)
         if refusal is not None:
             edit.setKeySequence(action.shortcut())
             self.message.setText(refusal)
             self.message.setProperty("state", "error")
             return refusal
+        self._changes.append((action, previous))
         item = self.table.item(row, 2)
         if item is not None:
             item.setText(shortcut_text(action))
@@ -128,3 +157,31 @@ class ShortcutHelp(QDialog):
             items = [self.table.item(row, col) for col in range(3)]
             out.append(tuple(item.text() if item is not None else "" for item in items))
         return out  # type: ignore[return-value]
+
+
+class ShortcutHelp(QDialog):
+    """The non-modal cheat sheet: the shortcut table (editable with ``rebind``) and a Close button."""
+
+    def __init__(
+        self, groups: Sequence[tuple[str, Sequence[QAction]]], parent: QWidget, *, rebind: Rebind | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("shortcutHelp")
+        self.setWindowTitle("Keyboard shortcuts")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        layout = QVBoxLayout(self)
+        self.editor = ShortcutEditor(groups, rebind=rebind)
+        self.table = self.editor.table
+        self.message = self.editor.message
+        layout.addWidget(self.editor)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(520, 560)
+
+    def set_keys(self, row: int, keys: str) -> str | None:
+        """Change the keys of ``row`` as if typed in its editor; returns the refusal, if any."""
+        return self.editor.set_keys(row, keys)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        return self.editor.rows()

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -37,26 +38,24 @@ W = TypeVar("W", bound=QWidget)
 BUSINESS = "business"
 ANY = "Any"
 COLUMNS = (
-    "Channel", "Priority", "First response (min)", "Next response (min)", "Resolution (h)", "Warn when left",
+    "Channel", "Priority", "First response\n(min)", "Next response\n(min)", "Resolution\n(h)", "Warn when\nleft",
     "Calendar",
 )  # fmt: skip
 CHANNELS = ("mastodon", "bluesky", "discourse", "x", "youtube", "facebook", "manual")
 
 
-class SlaSettingsDialog(QDialog):
-    """Edits a PolicySet; emits ``policies_applied`` with the validated set on OK (never modal-exec'd here)."""
-
-    policies_applied = Signal(object)
+class SlaPolicyEditor(QWidget):
+    """The policy editor itself (rules table, business hours, holidays); the dialog and Settings embed it."""
 
     def __init__(self, policies: PolicySet, *, defaults: PolicySet, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("slaSettings")
-        self.setWindowTitle("SLA policy")
+        self.setObjectName("slaPolicyEditor")
         self._defaults = defaults
         self._extra_calendars = {
             name: cal for name, cal in policies.calendars.items() if name not in (ALWAYS_NAME, BUSINESS)
         }
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         intro = QLabel(
             "Targets per channel and priority; the first matching rule applies and the last one is the default. "
             "Saving recomputes running deadlines; past breaches stay on record."
@@ -67,6 +66,9 @@ class SlaSettingsDialog(QDialog):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
+        # A handful of rules: size to the headers as styled (bold, padded), which resizeColumnsToContents misses.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table)
         buttons_row = QHBoxLayout()
         self.add_button = QPushButton("Add rule")
@@ -108,16 +110,11 @@ class SlaSettingsDialog(QDialog):
         self.error.setWordWrap(True)
         self.error.hide()
         layout.addWidget(self.error)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        layout.addWidget(self.buttons)
 
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
         self.defaults_button.clicked.connect(self._on_defaults_button_clicked)
-        self.buttons.accepted.connect(self._on_buttons_accepted)
-        self.buttons.rejected.connect(self.reject)
         self.load(policies)
-        self.resize(920, 620)
 
     # ------------------------------------------------------------------ model <-> widgets
     def load(self, policies: PolicySet) -> None:
@@ -241,19 +238,59 @@ class SlaSettingsDialog(QDialog):
     def _on_defaults_button_clicked(self) -> None:
         self.load(self._defaults)
 
+    def show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+
+    def _show_error(self, message: str) -> None:
+        self.show_error(message)
+
+
+class SlaSettingsDialog(QDialog):
+    """Edits a PolicySet; emits ``policies_applied`` with the validated set on OK (never modal-exec'd here)."""
+
+    policies_applied = Signal(object)
+
+    def __init__(self, policies: PolicySet, *, defaults: PolicySet, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("slaSettings")
+        self.setWindowTitle("SLA policy")
+        layout = QVBoxLayout(self)
+        self.editor = SlaPolicyEditor(policies, defaults=defaults)
+        layout.addWidget(self.editor)
+        editor = self.editor
+        self.table, self.time_zone, self.holidays, self.error = (
+            editor.table,
+            editor.time_zone,
+            editor.holidays,
+            editor.error,
+        )
+        self.add_button, self.remove_button, self.defaults_button = (
+            editor.add_button, editor.remove_button, editor.defaults_button
+        )  # fmt: skip
+        self.day_open, self.day_start, self.day_end = editor.day_open, editor.day_start, editor.day_end
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        layout.addWidget(self.buttons)
+        self.buttons.accepted.connect(self._on_buttons_accepted)
+        self.buttons.rejected.connect(self.reject)
+        self.resize(920, 620)
+
+    def load(self, policies: PolicySet) -> None:
+        self.editor.load(policies)
+
+    def policy_set(self) -> PolicySet:
+        """The edited policy set (raises PolicyError, see ``SlaPolicyEditor.policy_set``)."""
+        return self.editor.policy_set()
+
     @Slot()
     def _on_buttons_accepted(self) -> None:
         try:
             policies = self.policy_set()
         except PolicyError as exc:
-            self._show_error(str(exc))
+            self.editor.show_error(str(exc))
             return
         self.policies_applied.emit(policies)
         self.accept()
-
-    def _show_error(self, message: str) -> None:
-        self.error.setText(message)
-        self.error.show()
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import unicodedata
 from collections.abc import Mapping
@@ -230,9 +231,24 @@ def json_body(response: httpx.Response, *, host: str, what: str) -> Any:
         Transient: The body is not JSON.
     """
     try:
-        return response.json()
+        return lenient_json(response)
     except ValueError as exc:
         raise Transient(f"{host} returned malformed data for {what}: the body is not JSON.") from exc
+
+
+def lenient_json(response: httpx.Response) -> Any:
+    """The JSON body; bytes that are not UTF-8 become U+FFFD instead of failing the whole page.
+
+    One customer's broken character must not block every message after it (the page would be refused on
+    every poll, forever).
+
+    Raises:
+        ValueError: the body is not JSON even so.
+    """
+    try:
+        return response.json()
+    except UnicodeDecodeError:
+        return json.loads(response.content.decode("utf-8", errors="replace"))
 
 
 def epoch_header(headers: Mapping[str, str], name: str) -> float | None:

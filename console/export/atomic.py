@@ -37,7 +37,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # summaries name customers: owner-only, like the database (issue 12)
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import tzinfo
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING
 
 from console.export.tables import local_datetime
 from console.summary import HourBucket, NetEasy
+
+if TYPE_CHECKING:  # matplotlib is imported when a chart is drawn, not when the app starts
+    from matplotlib.figure import Figure
 
 BLUE = "#2563eb"
 LIGHT_BLUE = "#93c5fd"
@@ -26,6 +26,9 @@ DPI = 150
 
 
 def _figure(size: tuple[float, float] = SIZE) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -33,6 +36,7 @@ def _figure(size: tuple[float, float] = SIZE) -> Figure:
 
 def _style(ax: object) -> None:
     from matplotlib.axes import Axes
+    from matplotlib.ticker import MaxNLocator
 
     assert isinstance(ax, Axes)
     for side in ("top", "right"):

@@ -13,8 +13,6 @@ from typing import Any
 
 from console.export.atomic import ExportError
 from console.export.codec import write_json
-from console.export.html import write_html
-from console.export.pdf import write_pdf
 from console.export.report import KIND_LABELS, Report, shift_report
 from console.export.tables import item_sheet, local_datetime, write_csv, write_xlsx
 from console.ports import Clock
@@ -113,7 +111,11 @@ def write_summary(
         return write_xlsx(summary_sheets(summary, tz), path, progress=progress)
     report = shift_report(summary, tz=tz, progress=progress)
     if fmt is Format.HTML:
+        from console.export.html import write_html  # jinja2: loaded when a report is written, not at start-up
+
         return write_html(report, path)
+    from console.export.pdf import write_pdf  # fpdf2 and matplotlib: likewise
+
     return write_pdf(report, path, progress=progress)
 
 

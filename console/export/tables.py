@@ -45,7 +45,14 @@ def _csv_cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        # CSV injection (OWASP): a spreadsheet would run "=HYPERLINK(...)" or "@SUM(...)" from a customer's
+        # message; a leading apostrophe makes it text, as the XLSX export does with strings_to_formulas.
+        return "'" + value
     return str(value)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def write_csv(

@@ -451,7 +451,7 @@ def test_revoked_token_keeps_replies_queued_with_the_reason_until_signed_in_agai
     db: sqlite_utils.Database, clock: FakeClock, server: SandboxServer, arun: Arun
 ) -> None:
     """Revoke -> red account, replies stay queued saying why -> sign in again -> they go out, in order, once."""
-    from console.outbox import AUTH_RETRY_SECONDS, Outbox, SendOutcome
+    from console.outbox import Outbox, SendOutcome
     from storage.replies import ReplyRepo
     from storage.rows import ReplyState
 
@@ -475,10 +475,11 @@ def test_revoked_token_keeps_replies_queued_with_the_reason_until_signed_in_agai
             service = ChannelHealth(
                 eng.poller.accounts, eng.poller.sync_state, eng.health, eng.poller, {eng.account_id: eng.connector},
                 renew_token=lambda account_id: eng.secrets.set(f"mastodon:{account_id}", server.token),
+                on_signed_in=outbox.retry_account,
             )  # fmt: skip
             assert service.snapshot().accounts[0].needs_sign_in
             assert (await service.reauthenticate(eng.account_id)).startswith("Signed in again")
-            clock.advance(AUTH_RETRY_SECONDS)  # the outbox's own retry time (it has no "signed in" hook yet)
+            # No waiting for the outbox's own retry time: the sign-in made the waiting replies due now.
             outcomes = await outbox.drain()
             assert outcomes == {first: SendOutcome.SENT, second: SendOutcome.SENT}
             posted = server.statuses_posted()
