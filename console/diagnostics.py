@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -131,7 +132,8 @@ class Diagnostics:
         root = logging.getLogger()
         for handler in self.handlers:
             root.removeHandler(handler)
-            handler.close()
+            with contextlib.suppress(OSError):  # a full disk fails the last flush: never a crash on the way out
+                handler.close()
 
     def write_crash_report(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -169,7 +170,7 @@ class PolicySet:
             rules = tuple(_rule_from(raw) for raw in data["rules"])
         except CalendarError as exc:
             raise PolicyError(str(exc)) from exc
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise PolicyError(f"The SLA policy is malformed: {exc}") from exc
         return cls(rules=rules, calendars=calendars)
 
@@ -192,16 +193,24 @@ def _rule_json(rule: PolicyRule) -> dict[str, Any]:
     }
 
 
+def _finite(raw: Mapping[str, Any], key: str, default: float) -> float:
+    """A number from the policy JSON; NaN and Infinity (which json accepts) are refused with the key's name."""
+    value = float(raw.get(key, default))
+    if not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, not {value}")
+    return value
+
+
 def _rule_from(raw: Mapping[str, Any]) -> PolicyRule:
     channel = raw.get("channel")
     priority = raw.get("priority")
     return PolicyRule(
         channel=None if channel in (None, "", "*") else str(channel),
         priority=None if priority in (None, "", "*") else int(priority),
-        first_response=round(float(raw.get("first_response_minutes", 30)) * 60),
-        next_response=round(float(raw.get("next_response_minutes", 60)) * 60),
-        resolution=round(float(raw.get("resolution_hours", 24)) * 3600),
-        warn_fraction=float(raw.get("warn_fraction", 0.25)),
+        first_response=round(_finite(raw, "first_response_minutes", 30) * 60),
+        next_response=round(_finite(raw, "next_response_minutes", 60) * 60),
+        resolution=round(_finite(raw, "resolution_hours", 24) * 3600),
+        warn_fraction=_finite(raw, "warn_fraction", 0.25),
         calendar=str(raw.get("calendar", ALWAYS_NAME)),
     )
 

@@ -77,12 +77,17 @@ def backup_path_for(path: Path, version: int, *, now: float | None = None) -> Pa
 def _backup(conn: sqlite3.Connection, path: Path, version: int) -> Path:
     """Write a consistent copy of the database next to it (SQLite online backup API)."""
     target = backup_path_for(path, version)
-    dest = sqlite3.connect(str(target))
+    # Written under a temporary name and renamed: a crash mid-backup never leaves a partial file that looks
+    # like a good backup.
+    partial = target.with_name(target.name + ".partial")
+    fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    os.close(fd)
+    dest = sqlite3.connect(str(partial))
     try:
         conn.backup(dest)
     finally:
         dest.close()
-    os.chmod(target, 0o600)
+    os.replace(partial, target)
     return target
 
 

@@ -13,10 +13,19 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlite_utils
+from hypothesis import HealthCheck, settings
 
 from console.ports import MemorySecretStore
 from storage.db import open_database
 from tests.fakes.clock import FakeClock
+
+# CI runs on a 2-core machine shared with Qt and SQLite work: no per-example deadline (timing is bench/'s job,
+# never a test's), and a fixed seed there so that a run is reproducible; locally, new examples every run.
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 T = TypeVar("T")
 

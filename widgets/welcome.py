@@ -33,7 +33,7 @@ class WelcomeDialog(QDialog):
         self.setObjectName("welcomeDialog")
         self.setWindowTitle("Welcome to Care Console")
         self.setModal(True)
-        self.resize(560, 360)
+        self.resize(580, 330)
         self.start: Start | None = None
         self._pages = QStackedWidget()
         layout = QVBoxLayout(self)
@@ -100,7 +100,8 @@ class WelcomeDialog(QDialog):
         self._pages.addWidget(start_page)
 
         self.name_edit.textChanged.connect(self._on_name_changed)
-        self.name_edit.returnPressed.connect(self._on_next_clicked)
+        # Enter in the name field presses the default button (Next) once; connecting returnPressed as well would
+        # handle the same key twice and pick a start on the agent's behalf.
         self._on_name_changed(self.name_edit.text())
 
     @staticmethod
@@ -109,6 +110,7 @@ class WelcomeDialog(QDialog):
         button.setObjectName(name)
         button.setProperty("class", "choice")
         button.setMinimumHeight(72)
+        button.setAutoDefault(False)
         button.setCursor(Qt.CursorShape.PointingHandCursor)
         return button
 
@@ -136,13 +138,14 @@ class TourStep:
     object_name: str  # the widget to point at, found by objectName in the window
     title: str
     text: str
+    x_fraction: float = 0.33  # where along the target the bubble starts (the countdown sits at the right)
 
 
 DEFAULT_STEPS = (
     TourStep("queueView", "Your queue", "Every conversation waiting for you, the most urgent first. Arrow keys move, "
              "Enter opens it."),
     TourStep("queueView", "The countdown", "Green while there is time, amber when a quarter of the target is left, "
-             "red and counting up once the customer waited too long."),
+             "red and counting up once the customer waited too long.", x_fraction=0.55),
     TourStep("composer", "Reply like a person", "Start from a template, fill the [blanks], and send with Ctrl+Enter. "
              "Replies wait safely in the outbox when you are offline."),
     TourStep("surveyPanel", "Ask how easy it was", "One click sends the Net Easy question privately; the answer comes "
@@ -163,10 +166,13 @@ class Tour(QObject):
         self.bubble = QFrame(window)
         self.bubble.setObjectName("tourBubble")
         self.bubble.setFrameShape(QFrame.Shape.StyledPanel)
+        self.bubble.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.bubble.setAutoFillBackground(True)
         layout = QVBoxLayout(self.bubble)
         layout.setContentsMargins(16, 12, 16, 12)
         self._title = QLabel()
         self._title.setObjectName("tourTitle")
+        self._title.setTextFormat(Qt.TextFormat.PlainText)
         self._text = QLabel()
         self._text.setWordWrap(True)
         self._text.setFixedWidth(300)
@@ -227,11 +233,14 @@ class Tour(QObject):
     def _place(self) -> None:
         if not 0 <= self._index < len(self._steps):
             return
-        target = self._window.findChild(QWidget, self._steps[self._index].object_name)
+        step = self._steps[self._index]
+        target = self._window.findChild(QWidget, step.object_name)
         if target is None or not target.isVisible():
             self.bubble.move(40, 80)
             return
-        corner = target.mapTo(self._window, QPoint(target.width() // 3, min(target.height() // 3, 160)))
+        corner = target.mapTo(
+            self._window, QPoint(int(target.width() * step.x_fraction), min(target.height() // 3, 160))
+        )
         x = min(max(8, corner.x()), self._window.width() - self.bubble.width() - 8)
         y = min(max(8, corner.y()), self._window.height() - self.bubble.height() - 8)
         self.bubble.move(x, y)

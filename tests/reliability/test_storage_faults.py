@@ -225,3 +225,50 @@ def test_newer_database_is_refused_by_every_path_and_never_modified(
 def test_unwritable_error_is_a_storage_error_with_the_path(tmp_path: Path) -> None:
     exc = DatabaseUnwritable(tmp_path / DB_FILENAME, "the disk is full")
     assert str(tmp_path) in str(exc) and "Nothing stored so far is lost" in str(exc)
+
+
+def test_export_to_a_full_disk_is_a_clear_message_and_leaves_no_file(
+    tmp_path: Path, tmpfs: Tmpfs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.shifts import ShiftService
+    from storage.db import open_database
+    from storage.settings import SettingsRepo
+    from storage.shifts import ShiftRepo
+
+    clock = FakeClock()
+    db = open_database(tmp_path / DB_FILENAME)
+    shifts = ShiftService(ShiftRepo(db), SettingsRepo(db), clock)
+    shifts.start("Robin")
+    clock.advance(60)
+    shifts.end()
+    db.conn.close()
+    tmpfs.fill()
+    capsys.readouterr()
+    for fmt in ("json", "csv", "pdf"):
+        out = tmpfs.path / f"summary.{fmt}"
+        assert main.main(["--data-dir", str(tmp_path), "export", "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert str(out) in err and "No space left" in err and "Traceback" not in err
+        assert not out.exists()
+    assert [p.name for p in tmpfs.path.iterdir()] == ["filler.bin"]  # no half-written temporary file either
+    TALLY["storage faults survived"] += 1
+
+
+def test_migration_on_a_full_disk_leaves_the_old_database_and_no_partial_backup(
+    tmpfs: Tmpfs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmpfs.path / "data" / DB_FILENAME
+    path.parent.mkdir()
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrations.apply(conn, migrations.MIGRATIONS[:1])
+    conn.executemany("INSERT INTO settings (key, value) VALUES (?, ?)", [(f"k{i}", "1") for i in range(200)])
+    conn.close()
+    before = path.read_bytes()
+    tmpfs.fill()
+    assert main.main(["--data-dir", str(path.parent), *SYNC]) == main.EXIT_DATABASE
+    assert "disk is full" in capsys.readouterr().err
+    tmpfs.free()
+    assert path.read_bytes() == before
+    backups = [p.name for p in path.parent.iterdir() if ".bak" in p.name]
+    assert backups == [], f"a partial backup was left under a final name: {backups}"
+    TALLY["storage faults survived"] += 1

@@ -51,6 +51,8 @@ def test_open_database_backs_up_before_applying_pending_migrations(
     db.conn.close()
     backups = list(tmp_path.glob(f"{DB_FILENAME}.v{before}-*.bak"))
     assert len(backups) == 1
+    assert not list(tmp_path.glob("*.partial"))  # written under a temporary name, then renamed
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
     old = sqlite3.connect(backups[0])
     try:
         assert old.execute("PRAGMA user_version").fetchone()[0] == before
