@@ -538,9 +538,10 @@ class MainWindow(QMainWindow):
         self._update_outbox_status()
         if self._capacity is not None:
             self._capacity.refresh()  # a sent reply moves the pace
-        self._model.refresh_rows({mention_id})  # the queue's Reply column and the SLA met by a sent reply
-        if self._pane.mention_id == mention_id:
-            self._pane.refresh()  # deadlines and the reply events in the history
+        # A sent reply meets a deadline, which moves the item in the queue (it is sorted by the nearest one):
+        # reload the order as well as the row (a paged query, well under a millisecond), keeping the selection.
+        # _reload also refreshes the pane when it shows this item (deadlines, the reply events in the history).
+        self._reload(changed=[mention_id])
         if self._composer is not None and self._composer.mention_id == mention_id:
             self._composer.refresh_replies()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import email.utils
 import json
 import math
-import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import httpx
+import regex
 
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 
@@ -85,8 +85,11 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(now, when.timestamp())
 
 
+_GRAPHEME = regex.compile(r"\X")
+
+
 def grapheme_count(text: str) -> int:
-    """Approximate extended grapheme clusters (what Mastodon and Bluesky count as characters).
+    """Extended grapheme clusters (Unicode UAX #29), what Mastodon and Bluesky count as characters.
 
     Combining marks, variation selectors, skin tones, ZWJ sequences and flag pairs do not add characters.
 
@@ -96,29 +99,7 @@ def grapheme_count(text: str) -> int:
     Returns:
         The number of user-perceived characters.
     """
-    count = 0
-    joined = False  # the previous character was a zero-width joiner
-    regional = 0  # regional indicators seen in the current run (flags are pairs)
-    for char in text:
-        code = ord(char)
-        if joined:
-            joined = False
-            continue
-        if code == 0x200D:
-            joined = True
-            continue
-        if unicodedata.combining(char) or 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF:
-            continue
-        if unicodedata.category(char) in ("Mn", "Me"):
-            continue
-        if 0x1F1E6 <= code <= 0x1F1FF:
-            regional += 1
-            if regional % 2 == 0:
-                continue
-        else:
-            regional = 0
-        count += 1
-    return count
+    return len(_GRAPHEME.findall(text))
 
 
 async def send(

@@ -7,7 +7,6 @@ import email.utils
 import logging
 import math
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from console.channels.base import (
     ReplyTarget,
 )
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
-from console.channels.http import lenient_json
+from console.channels.http import grapheme_count, lenient_json
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
 
@@ -517,33 +516,6 @@ def _trim_url(url: str) -> str:
     return url
 
 
-def _grapheme_count(text: str) -> int:
-    """Approximate extended grapheme clusters (Mastodon counts ``each_grapheme_cluster``)."""
-    count = 0
-    joined = False  # the previous character was a zero-width joiner
-    regional = 0  # regional indicators seen in the current run (flags are pairs)
-    for char in text:
-        code = ord(char)
-        if joined:
-            joined = False
-            continue
-        if code == 0x200D:
-            joined = True
-            continue
-        if unicodedata.combining(char) or 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF:
-            continue
-        if unicodedata.category(char) in ("Mn", "Me"):
-            continue
-        if 0x1F1E6 <= code <= 0x1F1FF:
-            regional += 1
-            if regional % 2 == 0:
-                continue
-        else:
-            regional = 0
-        count += 1
-    return count
-
-
 def reply_length(text: str, *, characters_reserved_per_url: int = DEFAULT_CHARACTERS_RESERVED_PER_URL) -> int:
     """Count ``text`` the way Mastodon's status length validator does.
 
@@ -571,7 +543,7 @@ def reply_length(text: str, *, characters_reserved_per_url: int = DEFAULT_CHARAC
         last = match.start() + len(url)
     pieces.append(text[last:])
     countable = _MENTION_RE.sub(lambda m: "@" + m.group("user"), "".join(pieces))
-    return _grapheme_count(countable.replace("\x00", "")) + placeholders * characters_reserved_per_url
+    return grapheme_count(countable.replace("\x00", "")) + placeholders * characters_reserved_per_url
 
 
 def _mention_present(text: str, handle: str) -> bool:
