@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import json as jsonlib
 import threading
 from collections import deque
@@ -100,7 +101,7 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class FakeChannelServer:
+class FakeChannelServer(abc.ABC):
     """Subclasses implement :meth:`route`; state changes happen under :attr:`lock` (one request at a time)."""
 
     def __init__(self) -> None:
@@ -110,8 +111,9 @@ class FakeChannelServer:
         self._thread: threading.Thread | None = None
         self.requests: list[RecordedRequest] = []
 
+    @abc.abstractmethod
     def route(self, request: RecordedRequest) -> Answer:
-        raise NotImplementedError
+        """The channel's answer to one request (each fake server's API)."""
 
     def fail_next(
         self, status: int, json: Any = None, *, path: str = "", headers: dict[str, str] | None = None
