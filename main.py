@@ -569,8 +569,9 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
         else:
             print(f"demo: could not save the screenshot to {path}", file=sys.stderr)
     done = agent.counts if agent is not None else {"replies": 0, "resolved": 0, "surveys": 0}
+    replies = f"{done['replies']} {'reply' if done['replies'] == 1 else 'replies'} written"
     print(
-        f"demo: done: {totals['stored']} mentions synced, {done['replies']} replies written,"
+        f"demo: done: {totals['stored']} mentions synced, {replies},"
         f" {done['resolved']} resolved, {done['surveys']} surveys, {runtime.events.count('breached')} breaches,"
         f" {len(runtime.queue.queue_ids())} open in the queue"
     )
