@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import quote, urlsplit
@@ -26,7 +24,7 @@ from console.channels.base import (
     ReplyTarget,
 )
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
-from console.channels.http import grapheme_count, lenient_json
+from console.channels.http import grapheme_count, lenient_json, parse_iso, parse_retry_after
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
 
@@ -174,15 +172,6 @@ def html_to_text(content: str) -> str:
     return parser.text()
 
 
-def _parse_iso(iso: object) -> float:
-    if not isinstance(iso, str) or not iso.strip():
-        raise ValueError(f"not an ISO-8601 timestamp: {iso!r}")
-    parsed = datetime.fromisoformat(iso.strip())
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
 def parse_time(iso: str) -> int:
     """Parse a Mastodon ISO-8601 timestamp (``2026-08-01T13:51:42.823Z``) to UTC epoch seconds.
 
@@ -195,7 +184,7 @@ def parse_time(iso: str) -> int:
     Raises:
         ValueError: ``iso`` is not an ISO-8601 timestamp.
     """
-    return math.floor(_parse_iso(iso))
+    return math.floor(parse_iso(iso))
 
 
 def id_key(id: str) -> tuple[int, str]:
@@ -427,36 +416,10 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     except (KeyError, ValueError):
         return None
     try:
-        reset_at: float | None = _parse_iso(lowered.get("x-ratelimit-reset"))
+        reset_at: float | None = parse_iso(lowered.get("x-ratelimit-reset"))
     except ValueError:
         reset_at = None
     return RateLimitInfo(limit=limit, remaining=remaining, reset_at=reset_at)
-
-
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Turn a ``Retry-After`` header (delta seconds or an HTTP-date) into an epoch time.
-
-    Args:
-        value: The header value, or None.
-        now: The current epoch time, for the delta form.
-
-    Returns:
-        The epoch seconds to wait until (never before ``now``), or None when absent or unreadable.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return now + max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(now, when.timestamp())
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,7 +682,7 @@ class MastodonConnector:
             retry_at = parse_retry_after(response.headers.get("Retry-After"), now=now)
             if retry_at is None:
                 try:
-                    reset_at: float | None = _parse_iso(response.headers.get("X-RateLimit-Reset"))
+                    reset_at: float | None = parse_iso(response.headers.get("X-RateLimit-Reset"))
                 except ValueError:
                     reset_at = None
                 # A reset already in the past (clock skew) would mean hammering the server: wait instead.
