@@ -311,32 +311,23 @@ class SurveyRepo:
             raise StorageError(f"There is no survey {survey_id}.")
         return _survey(row)
 
-    def for_mention(self, mention_id: int) -> SurveyRow | None:
-        """The latest delivered (or pending) survey of this conversation."""
+    def _latest(self, where: str, order: str, value: int) -> SurveyRow | None:
         row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM surveys s WHERE s.mention_id = ? AND {_DELIVERED} "
-            "ORDER BY s.sent_at DESC, s.id DESC",
-            (mention_id,),
+            f"SELECT {_COLUMNS} FROM surveys s WHERE {where} ORDER BY {order} DESC, s.id DESC LIMIT 1", (value,)
         ).fetchone()
         return None if row is None else _survey(row)
+
+    def for_mention(self, mention_id: int) -> SurveyRow | None:
+        """The latest delivered (or pending) survey of this conversation."""
+        return self._latest(f"s.mention_id = ? AND {_DELIVERED}", "s.sent_at", mention_id)
 
     def last_for_customer(self, customer_id: int) -> SurveyRow | None:
         """The customer's latest delivered (or pending) survey, in any conversation."""
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id = ? AND {_DELIVERED} "
-            "ORDER BY s.sent_at DESC, s.id DESC",
-            (customer_id,),
-        ).fetchone()
-        return None if row is None else _survey(row)
+        return self._latest(f"s.customer_id = ? AND {_DELIVERED}", "s.sent_at", customer_id)
 
     def last_answer(self, customer_id: int) -> SurveyRow | None:
         """The customer's latest answered survey (scored or flagged)."""
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id = ? AND s.parsed_at IS NOT NULL "
-            "ORDER BY s.parsed_at DESC, s.id DESC",
-            (customer_id,),
-        ).fetchone()
-        return None if row is None else _survey(row)
+        return self._latest("s.customer_id = ? AND s.parsed_at IS NOT NULL", "s.parsed_at", customer_id)
 
     def needing_review(self) -> list[SurveyRow]:
         rows = self._conn.execute(
