@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from console.channels.base import Connector, InboundItem, ReplyReceipt, ReplyTarget
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited
 from console.inbox import backoff_seconds
 from console.ports import Clock
 from storage.accounts import AccountRepo
@@ -444,6 +444,7 @@ class Outbox:
 
     async def _send_status(self, post: StatusPostRow) -> SendOutcome:
         assert self._statuses is not None
+        statuses = self._statuses
         now = int(self._clock.now())
         connector: object = self.connectors.get(post.account_id)  # any connector; only some post statuses
         if not isinstance(connector, StatusConnector):
@@ -461,24 +462,44 @@ class Outbox:
             receipt = await connector.post_status(
                 post.text, idempotency_key=post.idempotency_key, visibility=post.visibility
             )
-        except AuthExpired as exc:
-            self._statuses.mark_waiting(
-                post.id, error=f"Not sent: sign-in expired. {exc}", next_attempt_at=now + AUTH_RETRY_SECONDS
+        except ChannelError as exc:
+            return self._refused(
+                exc,
+                attempts=post.attempts,
+                now=now,
+                waiting=lambda error, when: statuses.mark_waiting(post.id, error=error, next_attempt_at=when),
+                failed=lambda error: statuses.mark_failed(post.id, error=error, at=now),
             )
-            return SendOutcome.WAITING
-        except RateLimited as exc:
-            self._statuses.mark_waiting(post.id, error=f"Waiting: {exc}", next_attempt_at=int(exc.retry_at) + 1)
-            return SendOutcome.WAITING
-        except Permanent as exc:
-            self._statuses.mark_failed(post.id, error=str(exc), at=now)
-            return SendOutcome.FAILED
-        except (Transient, ChannelError) as exc:
-            delay = backoff_seconds(max(1, post.attempts + 1), base=RETRY_BASE_SECONDS, rng=self._rng)
-            self._statuses.mark_waiting(post.id, error=f"Waiting to retry: {exc}", next_attempt_at=now + delay)
-            return SendOutcome.WAITING
         at = receipt.posted_at if receipt.posted_at > 0 else now
         self._statuses.mark_sent(post.id, external_id=receipt.external_id, url=receipt.url, at=at)
         return SendOutcome.SENT
+
+    def _refused(
+        self,
+        exc: ChannelError,
+        *,
+        attempts: int,
+        now: int,
+        waiting: Callable[[str, int], object],
+        failed: Callable[[str], object],
+    ) -> SendOutcome:
+        """How a send the channel did not take ends, for replies and status posts alike.
+
+        An expired sign-in or a rate limit waits (with the reason and when to try again), a permanent refusal
+        fails, anything else (network, 5xx) waits with backoff and jitter.
+        """
+        if isinstance(exc, AuthExpired):
+            waiting(f"Not sent: sign-in expired. {exc}", now + AUTH_RETRY_SECONDS)
+            return SendOutcome.WAITING
+        if isinstance(exc, RateLimited):
+            waiting(f"Waiting: {exc}", int(exc.retry_at) + 1)
+            return SendOutcome.WAITING
+        if isinstance(exc, Permanent):
+            failed(str(exc))
+            return SendOutcome.FAILED
+        delay = backoff_seconds(max(1, attempts + 1), base=RETRY_BASE_SECONDS, rng=self._rng)
+        waiting(f"Waiting to retry: {exc}", now + delay)
+        return SendOutcome.WAITING
 
     def _status_changed(self, post_id: int) -> None:
         for listener in list(self._status_listeners):
@@ -519,21 +540,14 @@ class Outbox:
                 receipt = await connector.send_reply(
                     reply_target, row.text, idempotency_key=row.idempotency_key, visibility=row.visibility
                 )
-        except AuthExpired as exc:
-            self._replies.mark_waiting(
-                row.id, error=f"Not sent: sign-in expired. {exc}", next_attempt_at=now + AUTH_RETRY_SECONDS
+        except ChannelError as exc:
+            return self._refused(
+                exc,
+                attempts=row.attempts,
+                now=now,
+                waiting=lambda error, when: self._replies.mark_waiting(row.id, error=error, next_attempt_at=when),
+                failed=lambda error: self._replies.mark_failed(row.id, error=error, at=now),
             )
-            return SendOutcome.WAITING
-        except RateLimited as exc:
-            self._replies.mark_waiting(row.id, error=f"Waiting: {exc}", next_attempt_at=int(exc.retry_at) + 1)
-            return SendOutcome.WAITING
-        except Permanent as exc:
-            self._replies.mark_failed(row.id, error=str(exc), at=now)
-            return SendOutcome.FAILED
-        except (Transient, ChannelError) as exc:
-            delay = backoff_seconds(max(1, row.attempts + 1), base=RETRY_BASE_SECONDS, rng=self._rng)
-            self._replies.mark_waiting(row.id, error=f"Waiting to retry: {exc}", next_attempt_at=now + delay)
-            return SendOutcome.WAITING
         self._sent(row, receipt.external_id, receipt.url, receipt.posted_at)
         return SendOutcome.SENT
 
