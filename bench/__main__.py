@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bench import figures, queue_filters, shift_report
+from bench import figures, queue_filters, shift_report, sla
 from bench.figures import Figure
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -28,7 +28,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Figure]]]:
     size = 100_000 if quick else 1_000_000
     return {
         "ingest": lambda: [figures.ingest(20_000)],
-        "tick": lambda: figures.sla_tick((100, size)),
+        "tick": lambda: figures.sla_tick((100, size)) + sla.figures_for_bench((100, size)),
         "cold_start": lambda: [figures.cold_start(size)],
         "sync": lambda: [figures.sync_catch_up(10_000)],
         "queue_filters": lambda: queue_filters.filter_and_search(size),

@@ -43,7 +43,7 @@ def path_for(n: int, seed: int) -> Path:
 
 
 def database(n: int, *, seed: int = 1, open_share: float = 0.02) -> Path:
-    """The cached database of ``n`` mentions, generated on first use (about 15 s for 1,000,000)."""
+    """The cached database of ``n`` mentions, generated on first use (a minute for 1,000,000)."""
     path = path_for(n, seed)
     if path.exists():
         return path

@@ -21,7 +21,7 @@ from console.sla_calendar import (
     format_hhmm,
     parse_hhmm,
 )
-from storage.rows import DeadlineKind
+from storage.rows import DeadlineKind, OffsetPlan
 
 #: The calendar every policy set has: clocks run around the clock.
 ALWAYS_NAME = "24/7"
@@ -128,11 +128,20 @@ class PolicySet:
     def planner(self, channel: str) -> DeadlinePlan:
         """The planner ``store_batch`` uses for new items of ``channel`` (they start at the default priority)."""
         policy = self.policy_for(channel, DEFAULT_PRIORITY)
+        if not policy.calendar.always_open:
 
-        def plan(kind: DeadlineKind, started_at: int) -> tuple[int, int] | None:
-            return policy.plan(kind, started_at)
+            def plan(kind: DeadlineKind, started_at: int) -> tuple[int, int] | None:
+                return policy.plan(kind, started_at)
 
-        return plan
+            return plan
+        # Around the clock a new item's clocks are plain offsets from its post time: the ingest path writes
+        # them in bulk (storage.rows.OffsetPlan); same figures as Policy.plan (tested).
+        offsets = []
+        for kind in DeadlineKind:
+            planned = policy.plan(kind, 0)
+            if planned is not None:
+                offsets.append((kind, *planned))
+        return OffsetPlan(tuple(offsets))
 
     def with_rules(self, rules: Sequence[PolicyRule]) -> PolicySet:
         return replace(self, rules=tuple(rules))

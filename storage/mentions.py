@@ -19,6 +19,7 @@ from storage.rows import (
     MentionRow,
     MentionStatus,
     NewMention,
+    OffsetPlan,
     UpsertResult,
 )
 
@@ -161,9 +162,21 @@ class MentionRepo:
         if len(account_ids) != 1:
             raise ValueError("store_batch takes the items of one account")
         account_id = account_ids.pop()
+        conn = self._conn
         try:
-            with self._db.atomic():
-                return self._store(items, account_id, channel, fetched_at, plan, actor)
+            if conn.in_transaction:  # inside a caller's transaction: a savepoint
+                with self._db.atomic():
+                    return self._store(items, account_id, channel, fetched_at, plan, actor)
+            # IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the first read, so the
+            # ids read below cannot go stale if the window's connection writes meanwhile.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = self._store(items, account_id, channel, fetched_at, plan, actor)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return result
         except sqlite3.Error as exc:
             raise StorageError(f"Could not store {len(items)} synced mentions: {exc}") from exc
 
@@ -176,9 +189,12 @@ class MentionRepo:
         plan: DeadlinePlan,
         actor: str,
     ) -> UpsertResult:
+        # The hot path of sync (issue #11, ``make bench``: ingest): rows are built in one pass with local
+        # names, and whatever SQL can derive from the stored rows (search index, "received" events) is
+        # inserted with one INSERT ... SELECT per batch instead of a Python tuple per mention.
         conn = self._conn
-        ext_ids = list(dict.fromkeys(item.external_id for item in items))
         existing: set[str] = set()
+        ext_ids = [item.external_id for item in items]
         for chunk in _chunks(ext_ids):
             existing.update(
                 r[0]
@@ -188,75 +204,83 @@ class MentionRepo:
                 )
             )
         fresh: list[NewMention] = []
-        seen: set[str] = set(existing)
         for item in items:
-            if item.external_id not in seen:
-                seen.add(item.external_id)
+            if item.external_id not in existing:
+                existing.add(item.external_id)
                 fresh.append(item)
         duplicates = len(items) - len(fresh)
         if not fresh:
             return UpsertResult((), (), (), duplicates)
 
-        heads = self._known_heads(account_id, [i.parent_external_id for i in fresh if i.parent_external_id])
-        customers, new_customers = self._customers(channel, fresh, fetched_at)
+        parents = [i.parent_external_id for i in fresh if i.parent_external_id]
+        heads = self._known_heads(account_id, parents) if parents else {}
+        customers, new_customers = self._customers(channel, fresh)
 
-        next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]) + 1
+        first_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]) + 1
+        mention_id = first_id - 1
         mention_rows: list[tuple[object, ...]] = []
         deadline_rows: list[tuple[object, ...]] = []
         event_rows: list[tuple[object, ...]] = []
         head_updates: dict[int, tuple[int, int]] = {}  # head id -> (messages added, last message at)
         reopened: list[_Head] = []
         new_heads: list[int] = []
-        first_contact_customers: set[int] = set()
-        inserted: list[int] = []
+        first_contacts = set(new_customers)  # customers whose first stored message is still to come
+        status_new = MentionStatus.NEW.value
+        first_response, resolution = DeadlineKind.FIRST_RESPONSE, DeadlineKind.RESOLUTION
+        # An offset plan's new-item clocks are written below in bulk; here only the nearest one is needed.
+        bulk = (
+            [(k, due, warn) for k, due, warn in plan.offsets if k in (first_response, resolution)]
+            if isinstance(plan, OffsetPlan)
+            else None
+        )
+        nearest = min((due, warn) for _k, due, warn in bulk) if bulk else None
         for item in fresh:
-            mention_id = next_id
-            next_id += 1
-            inserted.append(mention_id)
+            mention_id += 1
             customer_id = customers[item.author_external_id]
-            head = heads.get(item.parent_external_id) if item.parent_external_id else None
-            first_contact = customer_id in new_customers and customer_id not in first_contact_customers
+            first_contact = customer_id in first_contacts
             if first_contact:
-                first_contact_customers.add(customer_id)
-            if head is None:
+                first_contacts.discard(customer_id)
+            parent = item.parent_external_id
+            head = heads.get(parent) if parent else None
+            posted_at = item.posted_at
+            if head is None and bulk is not None:
+                due, warn = (posted_at + nearest[0], posted_at + nearest[1]) if nearest else (None, None)
                 thread_key = item.external_id
-                nearest: tuple[int, int] | None = None
-                for kind in (DeadlineKind.FIRST_RESPONSE, DeadlineKind.RESOLUTION):
-                    planned = plan(kind, item.posted_at)
-                    if planned is not None:
-                        deadline_rows.append((mention_id, kind.value, item.posted_at, *planned))
-                        nearest = planned if nearest is None else min(nearest, planned)
-                mention_rows.append(
-                    self._mention_values(
-                        mention_id, item, thread_key, None, customer_id, first_contact, nearest, fetched_at
-                    )
-                )
-                heads[item.external_id] = _Head(mention_id, thread_key, MentionStatus.NEW)
+                heads[thread_key] = _Head(mention_id, thread_key, MentionStatus.NEW)
                 new_heads.append(mention_id)
-                event_rows.append((item.posted_at, actor, mention_id, "received", "{}"))
+                head_id = None
+            elif head is None:
+                due = warn = None
+                planned = plan(first_response, posted_at)
+                if planned is not None:
+                    deadline_rows.append((mention_id, first_response.value, posted_at, *planned))
+                    due, warn = planned
+                planned = plan(resolution, posted_at)
+                if planned is not None:
+                    deadline_rows.append((mention_id, resolution.value, posted_at, *planned))
+                    if due is None or planned < (due, warn):
+                        due, warn = planned
+                thread_key = item.external_id
+                heads[thread_key] = _Head(mention_id, thread_key, MentionStatus.NEW)
+                new_heads.append(mention_id)
+                head_id = None
             else:
-                mention_rows.append(
-                    self._mention_values(
-                        mention_id,
-                        item,
-                        head.thread_key,
-                        head.id,
-                        customer_id,
-                        first_contact,
-                        None,
-                        fetched_at,
-                    )
-                )
+                due = warn = None
+                thread_key = head.thread_key
+                head_id = head.id
                 heads[item.external_id] = head
-                added, last = head_updates.get(head.id, (0, 0))
-                head_updates[head.id] = (added + 1, max(last, item.posted_at))
+                added, last = head_updates.get(head_id, (0, 0))
+                head_updates[head_id] = (added + 1, max(last, posted_at))
                 if head.status in _REOPENING:
                     reopened.append(head)
                     head.status = MentionStatus.OPEN
-                    event_rows.append(
-                        (item.posted_at, actor, head.id, "reopened", json.dumps({"by_message": mention_id}))
-                    )
-                event_rows.append((item.posted_at, actor, head.id, "follow_up", json.dumps({"message": mention_id})))
+                    event_rows.append((posted_at, actor, head_id, "reopened", f'{{"by_message": {mention_id}}}'))
+                event_rows.append((posted_at, actor, head_id, "follow_up", f'{{"message": {mention_id}}}'))
+            mention_rows.append(
+                (mention_id, account_id, item.external_id, thread_key, head_id, parent, customer_id,
+                 item.author_handle, item.author_name, item.text, item.url, posted_at, fetched_at, item.kind,
+                 item.visibility, status_new, first_contact, due, warn, posted_at, item.raw_json)
+            )  # fmt: skip
 
         conn.executemany(
             "INSERT INTO mentions (id, account_id, external_id, thread_key, head_id, parent_external_id, "
@@ -265,40 +289,38 @@ class MentionRepo:
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             mention_rows,
         )
+        # Every insert into mentions comes through here, so this is the search index's insert trigger,
+        # one statement per batch (m001: four times faster than a per-row trigger).
         conn.execute(
             "INSERT INTO mentions_fts (rowid, text, author_handle, author_name, tags) "
             "SELECT id, text, author_handle, author_name, tags FROM mentions WHERE id BETWEEN ? AND ?",
-            (inserted[0], inserted[-1]),
+            (first_id, mention_id),
         )
+        conn.execute(
+            "INSERT INTO events (at, actor, mention_id, kind, data) "
+            "SELECT posted_at, ?, id, 'received', '{}' FROM mentions WHERE id BETWEEN ? AND ? AND head_id IS NULL",
+            (actor, first_id, mention_id),
+        )
+        for kind, due_offset, warn_offset in bulk or ():
+            conn.execute(
+                "INSERT INTO deadlines (mention_id, kind, started_at, due_at, warn_at) "
+                "SELECT id, ?, posted_at, posted_at + ?, posted_at + ? FROM mentions "
+                "WHERE id BETWEEN ? AND ? AND head_id IS NULL",
+                (kind.value, due_offset, warn_offset, first_id, mention_id),
+            )
         if head_updates:
             self._follow_ups(head_updates, reopened, plan, deadline_rows)
         conn.executemany(
             "INSERT INTO deadlines (mention_id, kind, started_at, due_at, warn_at) VALUES (?,?,?,?,?)",
             deadline_rows,
         )
-        conn.executemany("INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)", event_rows)
+        if event_rows:
+            conn.executemany("INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)", event_rows)
         if head_updates:
             self._refresh_due(list(head_updates))
-        follow_up_heads = tuple(h for h in head_updates if h not in set(new_heads))
-        return UpsertResult(tuple(inserted), tuple(new_heads), follow_up_heads, duplicates)
-
-    @staticmethod
-    def _mention_values(
-        mention_id: int,
-        item: NewMention,
-        thread_key: str,
-        head_id: int | None,
-        customer_id: int,
-        first_contact: bool,
-        nearest: tuple[int, int] | None,
-        fetched_at: int,
-    ) -> tuple[object, ...]:
-        return (
-            mention_id, item.account_id, item.external_id, thread_key, head_id, item.parent_external_id,
-            customer_id, item.author_handle, item.author_name, item.text, item.url, item.posted_at,
-            fetched_at, item.kind.value, item.visibility, MentionStatus.NEW.value, int(first_contact),
-            nearest[0] if nearest else None, nearest[1] if nearest else None, item.posted_at, item.raw_json,
-        )  # fmt: skip
+        new_set = set(new_heads)
+        follow_up_heads = tuple(h for h in head_updates if h not in new_set)
+        return UpsertResult(tuple(range(first_id, mention_id + 1)), tuple(new_heads), follow_up_heads, duplicates)
 
     def _known_heads(self, account_id: int, parent_ids: list[str]) -> dict[str, _Head]:
         """Map parent external ids to the thread head they belong to (stored messages or our replies)."""
@@ -322,12 +344,24 @@ class MentionRepo:
                 heads.setdefault(str(ext), _Head(int(head_id), str(thread_key), MentionStatus(status)))
         return heads
 
-    def _customers(self, channel: str, items: Sequence[NewMention], now: int) -> tuple[dict[str, int], set[int]]:
-        """Find or create the customer of every item; returns ids by author id and the set created now."""
+    def _customers(self, channel: str, items: Sequence[NewMention]) -> tuple[dict[str, int], set[int]]:
+        """Find or create the customer of every item and count its new conversations.
+
+        Must run inside the write transaction (ids of new customers are assigned here).
+
+        Returns:
+            Customer ids by author external id, and the ids created now.
+        """
         conn = self._conn
         authors: dict[str, NewMention] = {}
+        threads: dict[str, int] = {}  # author -> conversations this batch starts
         for item in items:
-            authors.setdefault(item.author_external_id, item)
+            author = item.author_external_id
+            if author not in authors:
+                authors[author] = item
+                threads[author] = 0
+            if item.parent_external_id is None:
+                threads[author] += 1
         ids: dict[str, int] = {}
         keys = list(authors)
         for chunk in _chunks(keys):
@@ -336,27 +370,26 @@ class MentionRepo:
                 (channel, *chunk),
             ):
                 ids[str(ext)] = int(cid)
-        missing = [k for k in keys if k not in ids]
-        conn.executemany(
-            "INSERT INTO customers (channel, external_id, handle, display_name, first_seen_at) VALUES (?,?,?,?,?)",
-            [(channel, k, authors[k].author_handle, authors[k].author_name, authors[k].posted_at) for k in missing],
-        )
-        created: set[int] = set()
-        for chunk in _chunks(missing):
-            for ext, cid in conn.execute(
-                f"SELECT external_id, id FROM customers WHERE channel = ? AND external_id IN ({_marks(len(chunk))})",
-                (channel, *chunk),
-            ):
-                ids[str(ext)] = int(cid)
-                created.add(int(cid))
-        new_threads: dict[int, int] = {}
-        for item in items:
-            if item.parent_external_id is None:
-                cid = ids[item.author_external_id]
-                new_threads[cid] = new_threads.get(cid, 0) + 1
         conn.executemany(
             "UPDATE customers SET contact_count = contact_count + ? WHERE id = ?",
-            [(n, cid) for cid, n in new_threads.items()],
+            [(threads[ext], cid) for ext, cid in ids.items() if threads[ext]],
+        )
+        next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0])
+        created: set[int] = set()
+        new_rows: list[tuple[object, ...]] = []
+        for ext in keys:
+            if ext not in ids:
+                next_id += 1
+                ids[ext] = next_id
+                created.add(next_id)
+                item = authors[ext]
+                new_rows.append(
+                    (next_id, channel, ext, item.author_handle, item.author_name, item.posted_at, threads[ext])
+                )
+        conn.executemany(
+            "INSERT INTO customers (id, channel, external_id, handle, display_name, first_seen_at, contact_count) "
+            "VALUES (?,?,?,?,?,?,?)",
+            new_rows,
         )
         return ids, created
 

@@ -19,6 +19,8 @@ from console.sla_calendar import (
     next_open,
     parse_hhmm,
 )
+from console.sla_policy import ALWAYS_NAME, PolicyRule, PolicySet
+from storage.rows import DeadlineKind
 
 LONDON = "Europe/London"
 NEW_YORK = "America/New_York"
@@ -150,3 +152,23 @@ def test_add_running_is_monotonic(cal: Calendar, start: int, a: int, b: int) -> 
     lo, hi = sorted((a, b))
     first, second = add_running(cal, start, lo), add_running(cal, start, hi)
     assert first is not None and second is not None and start < first <= second
+
+
+@settings(max_examples=200)
+@given(
+    start=st.integers(min_value=1_700_000_000, max_value=1_900_000_000),
+    first=st.integers(min_value=60, max_value=7 * 86_400),
+    fraction=st.sampled_from([0.0, 0.1, 0.25, 0.333, 0.9]),
+    kind=st.sampled_from(list(DeadlineKind)),
+    calendar=st.sampled_from([ALWAYS, Calendar(NEW_YORK), WEEKDAYS_9_17, NIGHTS]),
+)
+def test_the_ingest_planner_plans_like_the_policy(
+    start: int, first: int, fraction: float, kind: DeadlineKind, calendar: Calendar
+) -> None:
+    # PolicySet.planner precomputes offsets for around-the-clock calendars; every calendar must plan the same.
+    rule = PolicyRule(first_response=first, warn_fraction=fraction, calendar="cal")
+    policies = PolicySet(rules=(rule,), calendars={ALWAYS_NAME: ALWAYS, "cal": calendar})
+    expected = policies.policy_for("mastodon").plan(kind, start)
+    assert policies.planner("mastodon")(kind, start) == expected
+    if kind is DeadlineKind.FIRST_RESPONSE:
+        assert expected is not None and expected[0] >= start + (first if calendar.always_open else 0)

@@ -134,3 +134,50 @@ def test_failed_batch_writes_nothing(db: sqlite_utils.Database) -> None:
         store(repo, [item("1"), bad])
     assert repo.total_messages() == 0
     assert db.conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+
+
+def _stored(db: sqlite_utils.Database) -> tuple[list[tuple[object, ...]], ...]:
+    return (
+        db.conn.execute(
+            "SELECT id, external_id, head_id, customer_id, is_first_contact, due_at, warn_at, message_count, status "
+            "FROM mentions ORDER BY id"
+        ).fetchall(),
+        db.conn.execute(
+            "SELECT mention_id, kind, started_at, due_at, warn_at FROM deadlines ORDER BY mention_id, kind"
+        ).fetchall(),
+        db.conn.execute("SELECT at, mention_id, kind, data FROM events ORDER BY mention_id, at, kind").fetchall(),
+        db.conn.execute("SELECT id, external_id, contact_count FROM customers ORDER BY id").fetchall(),
+        db.conn.execute("SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH 'refund' ORDER BY rowid").fetchall(),
+    )
+
+
+def test_offset_plans_store_exactly_what_a_per_item_plan_stores(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from storage.db import open_database
+    from storage.rows import OffsetPlan
+
+    offsets = OffsetPlan(
+        ((DeadlineKind.FIRST_RESPONSE, 1800, 1350), (DeadlineKind.NEXT_RESPONSE, 3600, 2700),
+         (DeadlineKind.RESOLUTION, 86_400, 64_800))
+    )  # fmt: skip
+
+    def per_item(kind: DeadlineKind, started_at: int) -> tuple[int, int] | None:
+        return offsets(kind, started_at)  # a plain callable: the row-by-row path
+
+    batches = [
+        [item("1", posted=T0), item("2", author="bo", posted=T0 + 1, text="refund please"), item("1")],
+        [item("3", posted=T0 + 9, parent="1"), item("4", author="cy", posted=T0 + 10, parent="3"),
+         item("5", author="bo", posted=T0 + 11, text="refund?"), item("6", author="dee", posted=T0 + 12)],
+        [item("2"), item("7", author="ana", posted=T0 + 20, parent="99")],
+    ]  # fmt: skip
+    results = []
+    for name, plan in (("bulk", offsets), ("rows", per_item)):
+        db = open_database(tmp_path / name / "c.sqlite3")
+        repo = setup(db)
+        for batch in batches:
+            repo.store_batch(batch, channel="mastodon", fetched_at=T0 + 30, plan=plan)
+        results.append(_stored(db))
+        db.conn.close()
+    bulk, rows = results
+    assert bulk == rows
+    # Five new items (7 answers an unknown post) with two clocks each; the follow-ups find a first response running.
+    assert len(bulk[1]) == 2 * 5
