@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import importlib.metadata
 import logging
 import os
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+import console.lean_imports  # noqa: F401  # first: httpx and sqlite-utils without parts the app never uses
 from console.accounts_cli import add_accounts_parser, run_accounts_command
 from console.alerts import AlertMonitor
 from console.diagnostics import Diagnostics, RedactingSecretStore, crash_report_text
@@ -26,24 +29,26 @@ from console.health import describe
 from console.heap import settle_heap
 from console.inbox import SyncReport
 from console.keymap import KeyMap
-from console.ports import Clock, MemorySecretStore, SecretStore, SystemClock
+from console.ports import Clock, LazySecretStore, MemorySecretStore, SecretStore, SystemClock
 from console.runtime import Runtime, SandboxOptions, open_runtime
 from console.sandbox.faults import FAULT_HELP
 from console.sla import format_countdown
 from storage.db import move_aside
 from storage.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew, StorageError
-from storage.secrets import KeyringSecretStore
 from storage.settings import AGENT_NAME, WELCOME_DONE
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
+    from console.accounts import AccountService
     from console.sandbox import SandboxServer
     from widgets.main_window import MainWindow
 
 log = logging.getLogger("care_console")
 
 EXIT_OK, EXIT_LOCKED, EXIT_DATABASE = 0, 1, 2
+#: Sync, the outbox and breach checks start after the queue's first paint, or after this many seconds.
+FIRST_PAINT_WAIT = 2.0
 
 
 def app_version() -> str:
@@ -87,10 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_secret_store() -> tuple[SecretStore, str | None]:
     """The OS keyring, or a session-only store with a warning when no backend is usable."""
+    from storage.secrets import KeyringSecretStore  # here: the GUI opens the keyring after its first paint
+
     store = KeyringSecretStore()
     if store.usable():
         return store, None
     return MemorySecretStore(), "No OS keyring is available: account tokens are kept for this session only."
+
+
+def _open_secret_store() -> SecretStore:
+    secrets, warning = make_secret_store()
+    if warning:
+        # Said again, as a visible message, where it matters: when an account with a token is added.
+        log.info(warning)
+    return secrets
+
+
+def _secret_backend(secrets: SecretStore) -> SecretStore:
+    """The store behind the redacting and lazy wrappers (opened now if it was not yet)."""
+    if isinstance(secrets, RedactingSecretStore):
+        secrets = secrets.inner
+    return secrets.store if isinstance(secrets, LazySecretStore) else secrets
 
 
 def _redacting(args: argparse.Namespace, secrets: SecretStore) -> SecretStore:
@@ -103,11 +125,8 @@ def _open(args: argparse.Namespace, clock: Clock, *, demo: bool, sandbox: Sandbo
     data_dir: Path = args.data_dir or (
         Path(tempfile.mkdtemp(prefix="care-console-demo-")) if demo else default_data_dir()
     )
-    secrets, warning = make_secret_store()
-    secrets = _redacting(args, secrets)
-    if warning:
-        # Said again, as a visible message, where it matters: when an account with a token is added.
-        log.info(warning)
+    # The keyring is opened on first use, or by run_gui once the queue is painted (it takes ~100 ms).
+    secrets = _redacting(args, LazySecretStore(_open_secret_store))
     options = sandbox or (SandboxOptions(rate_per_minute=20.0, backlog=14) if demo else SandboxOptions())
     poll = 2.0 if demo else None
     runtime = open_runtime(
@@ -171,6 +190,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print every check with what to do; exit 0 when all is well, 1 otherwise."""
     from console.doctor import check
+    from storage.secrets import KeyringSecretStore  # here, as in make_secret_store
 
     store = KeyringSecretStore()
     backend = store.backend_name() if store.usable() else None
@@ -280,6 +300,8 @@ def run_gui(args: argparse.Namespace) -> int:
     _add_help_actions(window, runtime, args.diagnostics)
     if os.environ.get("CARE_CONSOLE_EXIT_AFTER_FIRST_PAINT"):
         window.first_paint.connect(lambda: _exit_after_first_paint(window))
+    painted = asyncio.Event()  # amain starts sync, the outbox and breach checks once the queue is on screen
+    window.first_paint.connect(painted.set)
     shift_actions = None  # a local of run_gui: alive as long as the loop runs
     if runtime.shifts is not None and runtime.exports is not None:
         from widgets.shift_dialog import ShiftActions
@@ -300,6 +322,10 @@ def run_gui(args: argparse.Namespace) -> int:
         app.setQuitOnLastWindowClosed(False)
         app.lastWindowClosed.connect(closed.set)
         app.aboutToQuit.connect(closed.set)
+        # What the first painted queue does not need starts once it is on screen (cold start budget, DESIGN.md).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(painted.wait(), FIRST_PAINT_WAIT)  # a window shown minimized may not paint
+        _secret_backend(runtime.secrets)  # opens the OS keyring
         settle_heap()  # start-up objects out of the collector's view: short GC pauses during a catch-up
         runtime.start_polling()
         runtime.start_sending()
@@ -400,25 +426,35 @@ def _connect_settings(window: MainWindow, runtime: Runtime) -> None:
 
 def _connect_accounts(window: MainWindow, runtime: Runtime) -> None:
     """File → Accounts… and Add a post by hand… (issue 6)."""
-    from widgets.accounts_dialog import open_accounts_dialog
-    from widgets.manual_intake import open_manual_intake
-
-    warning = None
-    store = runtime.secrets.inner if isinstance(runtime.secrets, RedactingSecretStore) else runtime.secrets
-    if not isinstance(store, KeyringSecretStore):
-        warning = (
-            "No OS keyring is available on this machine: credentials are kept for this session only and must be "
-            "entered again after a restart. Nothing is written to disk in plain text."
-        )
-    service = runtime.account_service(keyring_warning=warning)
     intake = runtime.manual_intake()
-    window.accounts_action.triggered.connect(lambda: open_accounts_dialog(window, service, window.refresh_queue))
-    window.manual_intake_action.triggered.connect(
-        lambda: open_manual_intake(window, intake, lambda _mention_id: window.refresh_queue())
-    )
+
+    @functools.cache
+    def service() -> AccountService:  # built when first needed: it opens the OS keyring and an HTTPS client
+        from storage.secrets import KeyringSecretStore  # here, as in make_secret_store
+
+        warning = None
+        if not isinstance(_secret_backend(runtime.secrets), KeyringSecretStore):
+            warning = (
+                "No OS keyring is available on this machine: credentials are kept for this session only and must "
+                "be entered again after a restart. Nothing is written to disk in plain text."
+            )
+        return runtime.account_service(keyring_warning=warning)
+
+    def accounts_dialog(reauth_account: int | None = None) -> None:
+        from widgets.accounts_dialog import open_accounts_dialog  # here: not needed for the first paint
+
+        open_accounts_dialog(window, service(), window.refresh_queue, reauth_account=reauth_account)
+
+    def manual_intake() -> None:
+        from widgets.manual_intake import open_manual_intake  # here: not needed for the first paint
+
+        open_manual_intake(window, intake, lambda _mention_id: window.refresh_queue())
+
+    window.accounts_action.triggered.connect(lambda: accounts_dialog())
+    window.manual_intake_action.triggered.connect(lambda: manual_intake())
 
     def sign_in_in_dialog(account_id: int) -> None:
-        open_accounts_dialog(window, service, window.refresh_queue, reauth_account=account_id)
+        accounts_dialog(reauth_account=account_id)
 
     # "Sign in again" in the health strip: the sandbox renews its token; a real account opens the dialog on it.
     window.health_strip.reauthenticate_requested.connect(

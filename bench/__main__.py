@@ -30,7 +30,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Figure]]]:
         "ingest": lambda: [figures.ingest(20_000)],
         "tick": lambda: figures.sla_tick((100, size)) + sla.figures_for_bench((100, size)),
         "cold_start": lambda: [figures.cold_start(size)],
-        "sync": lambda: [figures.sync_catch_up(10_000)],
+        "sync": lambda: [figures.sync_catch_up(10_000, runs=1 if quick else 3)],
         "queue_filters": lambda: queue_filters.filter_and_search(size),
         "export": lambda: shift_report.figures_for_bench(10_000, runs=1 if quick else 3),
     }

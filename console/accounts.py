@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from console.channels import CHANNELS, ChannelKind, SecretKind, build_connector, secret_key
-from console.channels.base import AccountRef, Identity
+from console.channels.base import AccountRef, Connector, Identity
 from console.channels.errors import AuthExpired, ChannelError, RateLimited
-from console.channels.x import AUTHORIZE_URL, DEFAULT_BASE_URL, SCOPES, XTokens
+from console.channels.x import AUTHORIZE_URL, DEFAULT_BASE_URL, SCOPES, XConnector, XTokens
 from console.channels.youtube import DEFAULT_BASE_URL as YT_BASE_URL
 from console.channels.youtube import GOOGLE_AUTHORIZE_URL, GOOGLE_TOKEN_URL, YouTubeConnector
 from console.channels.youtube import SCOPES as YT_SCOPES
-from console.oauth import OAuthClient, OAuthError, authorize
+from console.oauth import OAuthClient, OAuthError, OAuthTokens, authorize
 from console.ports import Clock, MemorySecretStore, SecretStore
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
@@ -217,27 +217,19 @@ class AccountService:
             scopes=SCOPES,
             redirect_port=redirect_port,
         )
-        try:
-            tokens = await authorize(
-                oauth, self._client, open_browser=open_browser, clock=self._clock, wait_seconds=wait_seconds
-            )
-        except OAuthError as exc:
-            raise AccountError(str(exc)) from exc
-        stored = XTokens(tokens.access_token, tokens.refresh_token, tokens.expires_at or 0.0, client_id.strip())
-        scratch = MemorySecretStore()
-        scratch.set(secret_key(ChannelKind.X, _SCRATCH_ID), stored.dumps())
-        connector = build_connector(
-            ChannelKind.X, self._client, AccountRef(_SCRATCH_ID, "x", "", url), scratch, self._clock
-        )
-        assert connector is not None
-        try:
-            identity = await connector.verify()
-        except ChannelError as exc:
-            raise AccountError(f"X accepted the sign-in but the API refused it: {exc}") from exc
-        # A refresh during verify rotates the tokens: keep the newest.
-        kept = {"": scratch.get(secret_key(ChannelKind.X, _SCRATCH_ID)) or stored.dumps()}
-        return self._save(
-            ChannelKind.X, handle=identity.handle, base_url=url, display_name=identity.display_name, kept=kept
+        return await self._connect_oauth(
+            ChannelKind.X,
+            oauth,
+            base_url=url,
+            open_browser=open_browser,
+            wait_seconds=wait_seconds,
+            stored=lambda tokens: XTokens(
+                tokens.access_token, tokens.refresh_token, tokens.expires_at or 0.0, client_id.strip()
+            ).dumps(),
+            connector=lambda scratch: XConnector(
+                self._client, account=AccountRef(_SCRATCH_ID, "x", "", url), secrets=scratch, clock=self._clock
+            ),
+            refused="X accepted the sign-in but the API refused it",
         )
 
     async def connect_youtube(
@@ -268,37 +260,76 @@ class AccountService:
             extra_params={"access_type": "offline", "prompt": "consent"},
             client_secret=client_secret.strip() or None,
         )
+        return await self._connect_oauth(
+            ChannelKind.YOUTUBE,
+            oauth,
+            base_url=url,
+            open_browser=open_browser,
+            wait_seconds=wait_seconds,
+            stored=lambda tokens: json.dumps(
+                {
+                    "access_token": tokens.access_token,
+                    "refresh_token": tokens.refresh_token,
+                    "expires_at": tokens.expires_at or 0.0,
+                    "client_id": client_id.strip(),
+                    "client_secret": client_secret.strip(),
+                }
+            ),
+            connector=lambda scratch: YouTubeConnector(
+                self._client,
+                account=AccountRef(_SCRATCH_ID, "youtube", "", url),
+                secrets=scratch,
+                clock=self._clock,
+                token_url=token_url,
+            ),
+            refused="Google accepted the sign-in but YouTube refused it",
+        )
+
+    async def _connect_oauth(
+        self,
+        kind: ChannelKind,
+        oauth: OAuthClient,
+        *,
+        base_url: str,
+        open_browser: Callable[[str], object],
+        wait_seconds: float,
+        stored: Callable[[OAuthTokens], str],
+        connector: Callable[[SecretStore], Connector],
+        refused: str,
+    ) -> AccountView:
+        """Sign in in the browser, verify the tokens with a connector on a scratch store, and save the account.
+
+        Args:
+            kind: The channel (X or YouTube).
+            oauth: The provider and the app's registration with it.
+            base_url: The checked API address.
+            open_browser: Opens the consent page.
+            wait_seconds: How long the sign-in may take.
+            stored: The tokens as the connector reads them from the secret store.
+            connector: The channel's connector, reading its credential from the store it is given.
+            refused: What to say, before the channel's error, when the channel refuses the new tokens.
+
+        Raises:
+            AccountError: The sign-in or the verification failed (nothing saved).
+        """
         try:
             tokens = await authorize(
                 oauth, self._client, open_browser=open_browser, clock=self._clock, wait_seconds=wait_seconds
             )
         except OAuthError as exc:
             raise AccountError(str(exc)) from exc
-        stored = json.dumps(
-            {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-                "expires_at": tokens.expires_at or 0.0,
-                "client_id": client_id.strip(),
-                "client_secret": client_secret.strip(),
-            }
-        )
+        first = stored(tokens)
+        key = secret_key(kind, _SCRATCH_ID)
         scratch = MemorySecretStore()
-        scratch.set(secret_key(ChannelKind.YOUTUBE, _SCRATCH_ID), stored)
-        connector = YouTubeConnector(
-            self._client,
-            account=AccountRef(_SCRATCH_ID, "youtube", "", url),
-            secrets=scratch,
-            clock=self._clock,
-            token_url=token_url,
-        )
+        scratch.set(key, first)
         try:
-            identity = await connector.verify()
+            identity = await connector(scratch).verify()
         except ChannelError as exc:
-            raise AccountError(f"Google accepted the sign-in but YouTube refused it: {exc}") from exc
-        kept = {"": scratch.get(secret_key(ChannelKind.YOUTUBE, _SCRATCH_ID)) or stored}
+            raise AccountError(f"{refused}: {exc}") from exc
+        # A refresh during verify rotates the tokens: keep the newest.
+        kept = {"": scratch.get(key) or first}
         return self._save(
-            ChannelKind.YOUTUBE, handle=identity.handle, base_url=url, display_name=identity.display_name, kept=kept
+            kind, handle=identity.handle, base_url=base_url, display_name=identity.display_name, kept=kept
         )
 
     def _save(

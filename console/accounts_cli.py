@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 
-from console.accounts import AccountError, AccountService
 from console.channels import CHANNELS, ChannelKind
 from console.ports import Clock, SecretStore
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
 from storage.lock import InstanceLock
+
+if TYPE_CHECKING:
+    from console.accounts import AccountService
 
 __all__ = ["add_accounts_parser", "run_accounts_command"]
 
@@ -97,6 +99,8 @@ def run_accounts_command(
     Returns:
         The exit code: 0 ok, 1 the action failed (message on ``err``), 2 bad usage.
     """
+    from console.accounts import AccountError, AccountService  # here: main.py imports this module at app start
+
     lock = InstanceLock(data_dir)
     lock.acquire()
     try:

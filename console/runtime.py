@@ -8,10 +8,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
-from console.accounts import AccountService
 from console.capacity import CapacityService
 from console.channels import ChannelKind, build_connector
 from console.channels.base import AccountRef, Connector
@@ -35,6 +35,7 @@ from console.upstream import UpstreamChecker
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.capacity import CapacityRepo, StatusPostRepo
+from storage.checkpoint import Checkpointer
 from storage.db import DB_FILENAME, open_database
 from storage.deadlines import DeadlineRepo
 from storage.events import EventRepo
@@ -58,6 +59,9 @@ from storage.templates import TemplateRepo
 from storage.thread_context import ThreadContextRepo
 from storage.triage import TriageRepo
 from storage.upstream import UpstreamRepo
+
+if TYPE_CHECKING:
+    from console.accounts import AccountService
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,8 @@ class Runtime:
     connectors: dict[int, Connector] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     close_db: Callable[[], None] = lambda: None
+    #: WAL checkpoints on their own thread, so neither the window nor the sync worker waits for the disk.
+    checkpointer: Checkpointer | None = None
     #: Puts a fresh token for an account into the secret store (the sandbox's; None for real channels).
     renew_token: Callable[[int], None] | None = None
     #: Templates, checks, drafts and the outbox (issue 8); built by open_runtime.
@@ -186,6 +192,8 @@ class Runtime:
 
     def account_service(self, *, keyring_warning: str | None = None) -> AccountService:
         """The accounts service for the dialog: verifies credentials, keeps them in the secret store."""
+        from console.accounts import AccountService  # here: sign-in and OAuth code is not needed to start
+
         assert self.account_admin is not None, "open_runtime builds the account admin"
         client = httpx.AsyncClient(timeout=http_timeout())
         self.clients.append(client)
@@ -232,6 +240,8 @@ class Runtime:
             self.exports.close()
         if self.poller.store is not None:
             await self.poller.store.aclose()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.close_db()
         self.lock.release()
 
@@ -270,6 +280,8 @@ def open_runtime(
     except BaseException:
         lock.release()
         raise
+    checkpointer = Checkpointer(data_dir / DB_FILENAME)
+    checkpointer.start()
     settings = SettingsRepo(db)
     accounts = AccountRepo(db)
     sync_state = SyncStateRepo(db)
@@ -344,6 +356,7 @@ def open_runtime(
         ),
         sandbox=server,
         close_db=db.conn.close,
+        checkpointer=checkpointer,
         renew_token=renew_token,
         sla=sla,
         account_admin=AccountAdmin(db),

@@ -124,8 +124,8 @@ class HealthRepo:
 
     def waiting_replies(self) -> int:
         """Replies committed to the outbox that have not gone out yet."""
-        marks = ",".join("?" * len(WAITING_REPLY_STATES))
-        row = self._conn.execute(
-            f"SELECT count(*) FROM replies WHERE state IN ({marks})", WAITING_REPLY_STATES
-        ).fetchone()
+        # Literals, not parameters: only then does SQLite count on the partial index replies_queued instead of
+        # scanning every sent reply (80 ms with a million replies).
+        states = ", ".join(f"'{state}'" for state in WAITING_REPLY_STATES)
+        row = self._conn.execute(f"SELECT count(*) FROM replies WHERE state IN ({states})").fetchone()
         return int(row[0])

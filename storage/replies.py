@@ -271,12 +271,10 @@ class ReplyRepo:
 
     def waiting_count(self) -> int:
         """Replies written but not yet posted (queued or sending)."""
-        return int(
-            self._conn.execute(
-                "SELECT count(*) FROM replies WHERE state IN (?, ?)",
-                (ReplyState.QUEUED.value, ReplyState.SENDING.value),
-            ).fetchone()[0]
-        )
+        # The states are literals, not parameters, so that SQLite counts on the partial index replies_queued
+        # instead of scanning every sent reply (80 ms with a million replies, on each outbox change).
+        row = self._conn.execute("SELECT count(*) FROM replies WHERE state IN ('queued', 'sending')").fetchone()
+        return int(row[0])
 
     def latest_states(self, mention_ids: Sequence[int]) -> dict[int, ReplyState]:
         """The state of each item's newest non-draft reply (for the queue's reply-state hint)."""

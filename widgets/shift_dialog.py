@@ -1,9 +1,14 @@
-"""Start shift / End shift dialogs and the File-menu actions around them (export, review, crashed shifts)."""
+"""Start shift / End shift dialogs and the File-menu actions around them (export, review, crashed shifts).
+
+The report, export and review widgets (and the summary code under them) are imported when first opened:
+main.py builds ShiftActions before the window's first paint.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
@@ -21,15 +26,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.export.report import Report
-from console.export.service import ExportService
 from console.ports import Clock
 from console.shifts import ShiftError, ShiftRow, ShiftService
-from console.summary import ShiftSummary
-from widgets.export_dialog import ExportDialog
-from widgets.report_view import ReportView
-from widgets.review_window import ReviewWindow
 from widgets.theme import local_time
+
+if TYPE_CHECKING:
+    from console.export.report import Report
+    from console.export.service import ExportService
+    from console.summary import ShiftSummary
+    from widgets.export_dialog import ExportDialog
+    from widgets.review_window import ReviewWindow
 
 
 class StartShiftDialog(QDialog):
@@ -82,6 +88,8 @@ class EndShiftDialog(QDialog):
     ended = Signal(object)  # ShiftRow
 
     def __init__(self, shifts: ShiftService, exports: ExportService, parent: QWidget | None = None) -> None:
+        from widgets.report_view import ReportView  # here: see the module's docstring
+
         super().__init__(parent)
         self.setObjectName("endShiftDialog")
         self.setWindowTitle("End shift")
@@ -228,6 +236,8 @@ class ShiftActions(QObject):
 
     @Slot()
     def export_summary(self, shift_id: int | None = None) -> ExportDialog | None:
+        from widgets.export_dialog import ExportDialog  # here: see the module's docstring
+
         shift = self._shifts.get(shift_id) if shift_id is not None else self._shifts.current() or self._shifts.last()
         if shift is None:
             return None
@@ -240,6 +250,8 @@ class ShiftActions(QObject):
     @Slot()
     def open_review(self) -> ReviewWindow:
         if self.review_window is None:
+            from widgets.review_window import ReviewWindow  # here: see the module's docstring
+
             self.review_window = ReviewWindow()
         self.review_window.show()
         self.review_window.raise_()

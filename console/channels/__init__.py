@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -131,26 +132,15 @@ def secret_key(kind: str, account_id: int) -> str:
     return f"{kind}:{account_id}"
 
 
-Builder = Callable[[httpx.AsyncClient, AccountRef, SecretStore, Clock], Connector]
-
-
-def _builders() -> dict[str, Builder]:
-    # Imported here: each connector module imports this package's base module.
-    from console.channels.bluesky import BlueskyConnector
-    from console.channels.discourse import DiscourseConnector
-    from console.channels.facebook import FacebookConnector
-    from console.channels.mastodon import MastodonConnector
-    from console.channels.x import XConnector
-    from console.channels.youtube import YouTubeConnector
-
-    return {
-        ChannelKind.MASTODON: lambda c, a, s, k: MastodonConnector(c, account=a, secrets=s, clock=k),
-        ChannelKind.BLUESKY: lambda c, a, s, k: BlueskyConnector(c, account=a, secrets=s, clock=k),
-        ChannelKind.DISCOURSE: lambda c, a, s, k: DiscourseConnector(c, account=a, secrets=s, clock=k),
-        ChannelKind.X: lambda c, a, s, k: XConnector(c, account=a, secrets=s, clock=k),
-        ChannelKind.YOUTUBE: lambda c, a, s, k: YouTubeConnector(c, account=a, secrets=s, clock=k),
-        ChannelKind.FACEBOOK: lambda c, a, s, k: FacebookConnector(c, account=a, secrets=s, clock=k),
-    }
+#: Where each polled channel's connector lives; every connector takes (client, account=, secrets=, clock=).
+_CONNECTORS: dict[str, tuple[str, str]] = {
+    ChannelKind.MASTODON: ("console.channels.mastodon", "MastodonConnector"),
+    ChannelKind.BLUESKY: ("console.channels.bluesky", "BlueskyConnector"),
+    ChannelKind.DISCOURSE: ("console.channels.discourse", "DiscourseConnector"),
+    ChannelKind.X: ("console.channels.x", "XConnector"),
+    ChannelKind.YOUTUBE: ("console.channels.youtube", "YouTubeConnector"),
+    ChannelKind.FACEBOOK: ("console.channels.facebook", "FacebookConnector"),
+}
 
 
 def build_connector(
@@ -168,5 +158,10 @@ def build_connector(
     Returns:
         The connector, or None for kinds that are not polled (manual intake, unknown kinds).
     """
-    builder = _builders().get(kind)
-    return None if builder is None else builder(client, account, secrets, clock)
+    where = _CONNECTORS.get(kind)
+    if where is None:
+        return None
+    # Imported now, only the kind asked for: each connector module imports this package's base module, and the
+    # app starts without the code of channels it has no account on (start-up time).
+    connector: Callable[..., Connector] = getattr(importlib.import_module(where[0]), where[1])
+    return connector(client, account=account, secrets=secrets, clock=clock)

@@ -19,15 +19,18 @@ import httpx
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, Permanent, Transient
 from console.channels.http import (
-    DEFAULT_RETRY_SECONDS,
     Params,
+    bearer,
+    call_json,
     epoch_header,
+    error_json,
     grapheme_count,
     json_body,
     parse_iso,
-    parse_retry_after,
     raise_for_status,
+    retry_time,
     send,
+    str_field,
 )
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
@@ -81,11 +84,6 @@ class StrongRef:
         return {"uri": self.uri, "cid": self.cid}
 
 
-def _str(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
-
-
 def _at_parts(uri: str) -> tuple[str, str, str] | None:
     """``at://did/collection/rkey`` -> (did, collection, rkey), or None for anything else."""
     if not uri.startswith("at://"):
@@ -114,7 +112,7 @@ def permalink(uri: str, handle: str) -> str:
 
 def _ref(value: object) -> StrongRef | None:
     if isinstance(value, dict):
-        uri, cid = _str(value, "uri"), _str(value, "cid")
+        uri, cid = str_field(value, "uri"), str_field(value, "cid")
         if uri and cid:
             return StrongRef(uri, cid)
     return None
@@ -134,7 +132,7 @@ def _item(uri: str, author: object, record: object, indexed_at: object) -> Inbou
         raise ValueError("post has no uri")
     if not isinstance(author, dict):
         raise ValueError("post has no author")
-    did, handle = _str(author, "did"), _str(author, "handle")
+    did, handle = str_field(author, "did"), str_field(author, "handle")
     if not did or not handle:
         raise ValueError("post author has no did or handle")
     if not isinstance(record, dict):
@@ -148,7 +146,7 @@ def _item(uri: str, author: object, record: object, indexed_at: object) -> Inbou
         external_id=uri,
         author_id=did,  # key everything by DID: handles change (channels.md §2 pitfalls)
         author_handle=handle,
-        author_name=_str(author, "displayName") or handle,
+        author_name=str_field(author, "displayName") or handle,
         text=text,
         url=permalink(uri, handle),
         posted_at=_time(record.get("createdAt"), indexed_at),
@@ -198,7 +196,7 @@ def parse_notifications(payload: object) -> NotificationPage:
         if not isinstance(entry, dict):
             skipped.append(("?", "entry is not an object"))
             continue
-        uri = _str(entry, "uri") or "?"
+        uri = str_field(entry, "uri") or "?"
         try:
             indexed = parse_iso(entry.get("indexedAt"))
         except ValueError:
@@ -211,12 +209,12 @@ def parse_notifications(payload: object) -> NotificationPage:
         if isinstance(record, dict) and record.get("$type", "app.bsky.feed.post") != "app.bsky.feed.post":
             continue
         try:
-            item = _item(_str(entry, "uri"), entry.get("author"), record, entry.get("indexedAt"))
+            item = _item(str_field(entry, "uri"), entry.get("author"), record, entry.get("indexedAt"))
         except ValueError as exc:
             skipped.append((uri, str(exc)))
             continue
-        cid = _str(entry, "cid")
-        items.append(_with_raw(item, cid=cid, reason=_str(entry, "reason")))
+        cid = str_field(entry, "cid")
+        items.append(_with_raw(item, cid=cid, reason=str_field(entry, "reason")))
         stamps.append(indexed)
     return NotificationPage(items, stamps, oldest, cursor, skipped)
 
@@ -253,8 +251,8 @@ def parse_post_view(post: object) -> InboundItem:
     """
     if not isinstance(post, dict):
         raise ValueError("post is not an object")
-    item = _item(_str(post, "uri"), post.get("author"), post.get("record"), post.get("indexedAt"))
-    return _with_raw(item, cid=_str(post, "cid"))
+    item = _item(str_field(post, "uri"), post.get("author"), post.get("record"), post.get("indexedAt"))
+    return _with_raw(item, cid=str_field(post, "cid"))
 
 
 def parse_thread(payload: object) -> list[InboundItem]:
@@ -389,11 +387,11 @@ def parse_chat_log(payload: object) -> ChatLog:
         raise ValueError("expected {logs: [...]}")
     messages: list[tuple[str, dict[str, Any]]] = []
     for entry in logs:
-        if not isinstance(entry, dict) or not _str(entry, "$type").endswith("#logCreateMessage"):
+        if not isinstance(entry, dict) or not str_field(entry, "$type").endswith("#logCreateMessage"):
             continue
         message = entry.get("message")
-        convo = _str(entry, "convoId")
-        if convo and isinstance(message, dict) and _str(message, "id") and isinstance(message.get("sender"), dict):
+        convo = str_field(entry, "convoId")
+        if convo and isinstance(message, dict) and str_field(message, "id") and isinstance(message.get("sender"), dict):
             messages.append((convo, message))
     raw_cursor = payload.get("cursor") if isinstance(payload, dict) else None
     return ChatLog(messages, raw_cursor if isinstance(raw_cursor, str) and raw_cursor else None, len(logs))
@@ -408,12 +406,12 @@ def parse_chat_message(
         ValueError: A required field is missing.
     """
     sender = message.get("sender")
-    did = _str(sender, "did") if isinstance(sender, dict) else ""
+    did = str_field(sender, "did") if isinstance(sender, dict) else ""
     text = message.get("text")
-    if not did or not isinstance(text, str) or not _str(message, "id"):
+    if not did or not isinstance(text, str) or not str_field(message, "id"):
         raise ValueError("message has no id, sender or text")
     return InboundItem(
-        external_id=chat_id(convo_id, _str(message, "id")),
+        external_id=chat_id(convo_id, str_field(message, "id")),
         author_id=did,
         author_handle=handle or did,
         author_name=name or handle or did,
@@ -423,7 +421,7 @@ def parse_chat_message(
         kind=MentionKind.DIRECT,
         visibility="direct",
         parent_external_id=parent,
-        raw={"convoId": convo_id, "id": _str(message, "id"), "rev": _str(message, "rev")},
+        raw={"convoId": convo_id, "id": str_field(message, "id"), "rev": str_field(message, "rev")},
     )
 
 
@@ -452,10 +450,10 @@ class _Session:
 def _session_from(payload: object) -> _Session | None:
     if not isinstance(payload, dict):
         return None
-    access, refresh, did = _str(payload, "accessJwt"), _str(payload, "refreshJwt"), _str(payload, "did")
+    access, refresh, did = str_field(payload, "accessJwt"), str_field(payload, "refreshJwt"), str_field(payload, "did")
     if not access or not refresh or not did:
         return None
-    return _Session(access, refresh, did, _str(payload, "handle"))
+    return _Session(access, refresh, did, str_field(payload, "handle"))
 
 
 class BlueskyConnector:
@@ -532,6 +530,14 @@ class BlueskyConnector:
         except Exception as exc:  # the session still works for this run
             log.warning("Could not keep the Bluesky session of %s in the secret store: %s", self._account.handle, exc)
 
+    async def _new_session(self, response: httpx.Response, what: str) -> _Session:
+        """The session a successful createSession or refreshSession answered, now the one in use and stored."""
+        session = _session_from(json_body(response, host=self._host, what=what))
+        if session is None:
+            raise Transient(f"{self._host} returned malformed data for {what}: no session.")
+        await self._store_session(session)
+        return session
+
     async def _current_session(self) -> _Session:
         if self._session is None:
             async with self._lock:  # one createSession for concurrent first calls (30 per 5 min allowed)
@@ -554,11 +560,7 @@ class BlueskyConnector:
             json={"identifier": self._account.handle, "password": password},
         )
         if response.is_success:
-            session = _session_from(json_body(response, host=self._host, what=what))
-            if session is None:
-                raise Transient(f"{self._host} returned malformed data for {what}: no session.")
-            await self._store_session(session)
-            return session
+            return await self._new_session(response, what)
         error, message = _xrpc_error(response)
         if error in (
             "AuthenticationRequired",
@@ -586,14 +588,10 @@ class BlueskyConnector:
                 "POST",
                 self._url("com.atproto.server.refreshSession"),
                 host=self._host,
-                headers={"Authorization": f"Bearer {stale.refresh}"},
+                headers=bearer(stale.refresh),
             )
             if response.is_success:
-                session = _session_from(json_body(response, host=self._host, what=what))
-                if session is None:
-                    raise Transient(f"{self._host} returned malformed data for {what}: no session.")
-                await self._store_session(session)
-                return session
+                return await self._new_session(response, what)
             if response.status_code in (400, 401):
                 log.info("Bluesky refresh token of %s is no longer valid; logging in again", self._account.handle)
                 self._session = None
@@ -608,37 +606,26 @@ class BlueskyConnector:
     async def _xrpc(
         self, method: str, nsid: str, *, params: Params | None = None, body: Any = None, chat: bool = False
     ) -> Any:
-        what = f"{method} {nsid}"
-        session = await self._current_session()
-        for attempt in range(2):
-            headers = {"Authorization": f"Bearer {session.access}"}
-            if chat:
-                headers["atproto-proxy"] = CHAT_PROXY
-            response = await send(
-                self._client,
-                method,
-                self._url(nsid),
-                host=self._host,
-                params=params,
-                json=body,
-                headers=headers,
-            )
-            if response.is_success:
-                return json_body(response, host=self._host, what=what)
-            error, _ = _xrpc_error(response)
-            if attempt == 0 and (error in _EXPIRED_ERRORS or response.status_code == 401):
-                session = await self._refresh(session)
-                continue
-            self._fail(response, what)
-        raise AssertionError("unreachable")  # pragma: no cover
+        proxy = {"atproto-proxy": CHAT_PROXY} if chat else {}
+        return await call_json(
+            self._client,
+            method,
+            self._url(nsid),
+            host=self._host,
+            what=f"{method} {nsid}",
+            fail=self._fail,
+            credential=await self._current_session(),
+            authorize=lambda session: {**bearer(session.access), **proxy},
+            renew=self._refresh,
+            expired=_session_expired,
+            params=params,
+            json=body,
+        )
 
     def _fail(self, response: httpx.Response, what: str) -> NoReturn:
         now = self._clock.now()
         error, message = _xrpc_error(response)
-        retry_at = parse_retry_after(response.headers.get("Retry-After"), now=now)
-        if retry_at is None:
-            reset = epoch_header(response.headers, "RateLimit-Reset")
-            retry_at = reset if reset is not None and reset > now else now + DEFAULT_RETRY_SECONDS
+        retry_at = retry_time(response.headers, now=now, reset_at=epoch_header(response.headers, "RateLimit-Reset"))
         reason = f"{error}: {message}" if error and message else (error or message or response.reason_phrase)
         raise_for_status(response, host=self._host, what=what, reason=reason[:300], retry_at=retry_at, now=now)
 
@@ -655,10 +642,10 @@ class BlueskyConnector:
             ChannelError: Any other failure.
         """
         payload = await self._xrpc("GET", "com.atproto.server.getSession")
-        if not isinstance(payload, dict) or not _str(payload, "did"):
+        if not isinstance(payload, dict) or not str_field(payload, "did"):
             raise Transient(f"{self._host} returned malformed data for getSession.")
-        handle = _str(payload, "handle") or self._account.handle
-        return Identity(external_id=_str(payload, "did"), handle=handle, display_name=handle)
+        handle = str_field(payload, "handle") or self._account.handle
+        return Identity(external_id=str_field(payload, "did"), handle=handle, display_name=handle)
 
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """Fetch customer posts newer than the watermark (channels.md §2 "Cursor semantics").
@@ -739,9 +726,12 @@ class BlueskyConnector:
             convo = payload.get("convo") if isinstance(payload, dict) else None
             members = convo.get("members") if isinstance(convo, dict) else None
             for member in members if isinstance(members, list) else []:
-                if isinstance(member, dict) and _str(member, "did"):
-                    handle = _str(member, "handle")
-                    self._members[(convo_id, _str(member, "did"))] = (handle, _str(member, "displayName") or handle)
+                if isinstance(member, dict) and str_field(member, "did"):
+                    handle = str_field(member, "handle")
+                    self._members[(convo_id, str_field(member, "did"))] = (
+                        handle,
+                        str_field(member, "displayName") or handle,
+                    )
         return self._members.get(key, ("", ""))
 
     async def _fetch_dms(self, cursor: Cursor | None) -> tuple[list[InboundItem], dict[str, Any] | None]:
@@ -750,7 +740,7 @@ class BlueskyConnector:
             return [], None
         state = cursor.get("chat") if cursor else None
         first = not isinstance(state, dict)
-        log_cursor = _str(state, "cursor") if isinstance(state, dict) else ""
+        log_cursor = str_field(state, "cursor") if isinstance(state, dict) else ""
         # Messages sent before the first sync are history even if the log still has to page through them.
         since = _float(state.get("since")) if isinstance(state, dict) else None
         since = since if since is not None else self._clock.now()
@@ -769,8 +759,8 @@ class BlueskyConnector:
                 except ValueError as exc:
                     raise Transient(f"{self._host} returned a malformed chat log: {exc}.") from exc
                 for convo_id, message in page.messages:
-                    external_id = chat_id(convo_id, _str(message, "id"))
-                    sender = _str(message.get("sender", {}), "did")
+                    external_id = chat_id(convo_id, str_field(message, "id"))
+                    sender = str_field(message.get("sender", {}), "did")
                     try:
                         sent_at = parse_iso(message.get("sentAt"))
                     except ValueError:
@@ -828,9 +818,9 @@ class BlueskyConnector:
         payload = await self._xrpc(
             "GET", "com.atproto.repo.getRecord", params=[("repo", did), ("collection", collection), ("rkey", rkey)]
         )
-        if not isinstance(payload, dict) or not _str(payload, "cid") or not isinstance(payload.get("value"), dict):
+        if not isinstance(payload, dict) or not str_field(payload, "cid") or not isinstance(payload.get("value"), dict):
             raise Transient(f"{self._host} returned a malformed record for {uri}.")
-        return _str(payload, "cid"), payload["value"]
+        return str_field(payload, "cid"), payload["value"]
 
     async def send_reply(
         self, target: ReplyTarget, text: str, *, idempotency_key: str, visibility: str | None = None
@@ -882,7 +872,7 @@ class BlueskyConnector:
             "com.atproto.repo.createRecord",
             body={"repo": session.did, "collection": "app.bsky.feed.post", "record": record},
         )
-        uri = _str(payload, "uri") if isinstance(payload, dict) else ""
+        uri = str_field(payload, "uri") if isinstance(payload, dict) else ""
         if not uri:
             raise Transient(f"{self._host} returned malformed data for createRecord: no uri.")
         return ReplyReceipt(external_id=uri, url=permalink(uri, session.handle), posted_at=math.floor(now))
@@ -895,7 +885,7 @@ class BlueskyConnector:
         payload = await self._xrpc(
             "POST", "chat.bsky.convo.sendMessage", body={"convoId": convo_id, "message": {"text": text}}, chat=True
         )
-        message_id = _str(payload, "id") if isinstance(payload, dict) else ""
+        message_id = str_field(payload, "id") if isinstance(payload, dict) else ""
         if not message_id:
             raise Transient(f"{self._host} returned malformed data for sendMessage.")
         try:
@@ -922,11 +912,14 @@ def _float(value: object) -> float | None:
     return None
 
 
+def _session_expired(response: httpx.Response) -> bool:
+    """The access JWT ran out or was refused: refresh the session once and send again."""
+    error, _ = _xrpc_error(response)
+    return error in _EXPIRED_ERRORS or response.status_code == 401
+
+
 def _xrpc_error(response: httpx.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
+    body = error_json(response)
     if not isinstance(body, dict):
         return "", ""
-    return _str(body, "error"), _str(body, "message")
+    return str_field(body, "error"), str_field(body, "message")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import quote, urlsplit
@@ -18,11 +17,12 @@ from console.channels.errors import AuthExpired, Permanent, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
     Params,
-    json_body,
+    call_json,
+    error_json,
     parse_iso,
     parse_retry_after,
     raise_for_status,
-    send,
+    str_field,
 )
 from console.channels.mastodon import html_to_text
 from console.ports import Clock, SecretStore
@@ -75,11 +75,6 @@ def split_post_key(key: str) -> tuple[int, int]:
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,22 +150,22 @@ def parse_post(post: object, *, base_url: str, private: bool = False) -> Inbound
     if not isinstance(post, dict):
         raise ValueError("post is not an object")
     topic, number = _int(post.get("topic_id")), _int(post.get("post_number"))
-    username = _str(post, "username")
+    username = str_field(post, "username")
     if topic is None or number is None or not username:
         raise ValueError("post has no topic_id, post_number or username")
     created = post.get("created_at")
     posted_at = math.floor(parse_iso(created))
-    raw = _str(post, "raw")
-    text = raw.strip() if raw.strip() else html_to_text(_str(post, "cooked"))
+    raw = str_field(post, "raw")
+    text = raw.strip() if raw.strip() else html_to_text(str_field(post, "cooked"))
     reply_to = _int(post.get("reply_to_post_number"))
     parent = post_key(topic, reply_to) if reply_to else (post_key(topic, 1) if number > 1 else None)
-    path = _str(post, "post_url") or (f"/t/{_str(post, 'topic_slug') or '-'}/{topic}/{number}")
+    path = str_field(post, "post_url") or (f"/t/{str_field(post, 'topic_slug') or '-'}/{topic}/{number}")
     author_id = _int(post.get("user_id"))
     return InboundItem(
         external_id=post_key(topic, number),
         author_id=str(author_id) if author_id is not None else username,
         author_handle=username,
-        author_name=_str(post, "name") or _str(post, "display_username") or username,
+        author_name=str_field(post, "name") or str_field(post, "display_username") or username,
         text=text,
         url=base_url.rstrip("/") + path if path.startswith("/") else path,
         posted_at=posted_at,
@@ -279,21 +274,22 @@ class DiscourseConnector:
     async def _call(
         self, method: str, path: str, *, params: Params | None = None, body: Any = None, auth_403: bool = False
     ) -> Any:
-        headers = {"Accept": "application/json", **(await self._auth_headers())}
-        what = f"{method} {path}"
-        response = await send(
-            self._client, method, self._base_url + path, host=self._host, params=params, json=body, headers=headers
+        return await call_json(
+            self._client,
+            method,
+            self._base_url + path,
+            host=self._host,
+            what=f"{method} {path}",
+            fail=lambda response, what: self._fail(response, what, auth_403=auth_403),
+            credential=await self._auth_headers(),
+            authorize=lambda headers: {"Accept": "application/json", **headers},
+            params=params,
+            json=body,
         )
-        if response.is_success:
-            return json_body(response, host=self._host, what=what)
-        self._fail(response, what, auth_403=auth_403)
 
     def _fail(self, response: httpx.Response, what: str, *, auth_403: bool) -> NoReturn:
         now = self._clock.now()
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = error_json(response)
         retry_at = parse_retry_after(response.headers.get("Retry-After"), now=now)
         extras = body.get("extras") if isinstance(body, dict) else None
         if retry_at is None and isinstance(extras, dict) and isinstance(extras.get("wait_seconds"), int | float):
@@ -328,12 +324,12 @@ class DiscourseConnector:
         """
         payload = await self._call("GET", "/session/current.json", auth_403=True)
         user = payload.get("current_user") if isinstance(payload, dict) else None
-        if not isinstance(user, dict) or not _str(user, "username"):
+        if not isinstance(user, dict) or not str_field(user, "username"):
             raise AuthExpired(f"{self._host} did not recognise the API key (no current user).")
         return Identity(
             external_id=str(user.get("id", "")),
-            handle=_str(user, "username"),
-            display_name=_str(user, "name") or _str(user, "username"),
+            handle=str_field(user, "username"),
+            display_name=str_field(user, "name") or str_field(user, "username"),
         )
 
     async def _post(self, ref: NotificationRef) -> dict[str, Any] | None:
@@ -396,7 +392,7 @@ class DiscourseConnector:
             post = await self._post(ref)
             if post is None or post.get("post_type") == WHISPER or post.get("deleted_at"):
                 continue
-            if _str(post, "username").lower() == self._account.handle.lower():
+            if str_field(post, "username").lower() == self._account.handle.lower():
                 continue
             try:
                 item = parse_post(post, base_url=self._base_url, private=ref.private)

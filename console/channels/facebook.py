@@ -15,7 +15,16 @@ import httpx
 
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
-from console.channels.http import DEFAULT_RETRY_SECONDS, Params, json_body, parse_iso, raise_for_status, send
+from console.channels.http import (
+    DEFAULT_RETRY_SECONDS,
+    Params,
+    bearer,
+    call_json,
+    error_json,
+    parse_iso,
+    raise_for_status,
+    str_field,
+)
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
 
@@ -42,11 +51,6 @@ _MESSAGE_FIELDS = "messages.limit(20){id,message,from,created_time}"
 # --------------------------------------------------------------------------------------------------------
 # Pure parsing
 # --------------------------------------------------------------------------------------------------------
-
-
-def _str(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,30 +100,30 @@ def parse_comments(payload: object, *, post_id: str) -> tuple[list[InboundItem],
         raise ValueError("expected {data: [...]}")
     items: list[InboundItem] = []
     for entry in data:
-        if not isinstance(entry, dict) or not _str(entry, "id"):
+        if not isinstance(entry, dict) or not str_field(entry, "id"):
             continue
         author = entry.get("from")
-        if not isinstance(author, dict) or not _str(author, "id"):
+        if not isinstance(author, dict) or not str_field(author, "id"):
             continue  # "from" is omitted without the right Page token permissions
         try:
             posted = _time(entry.get("created_time"))
         except ValueError:
             continue
         parent = entry.get("parent")
-        name = _str(author, "name") or _str(author, "id")
+        name = str_field(author, "name") or str_field(author, "id")
         items.append(
             InboundItem(
-                external_id=_str(entry, "id"),
-                author_id=_str(author, "id"),
+                external_id=str_field(entry, "id"),
+                author_id=str_field(author, "id"),
                 author_handle=name,
                 author_name=name,
-                text=_str(entry, "message"),
-                url=_str(entry, "permalink_url"),
+                text=str_field(entry, "message"),
+                url=str_field(entry, "permalink_url"),
                 posted_at=posted,
                 kind=MentionKind.PUBLIC,
                 visibility="public",
-                parent_external_id=_str(parent, "id") or None if isinstance(parent, dict) else None,
-                raw={"post_id": post_id, "id": _str(entry, "id")},
+                parent_external_id=str_field(parent, "id") or None if isinstance(parent, dict) else None,
+                raw={"post_id": post_id, "id": str_field(entry, "id")},
             )
         )
     return items, _next(payload)
@@ -127,7 +131,7 @@ def parse_comments(payload: object, *, post_id: str) -> tuple[list[InboundItem],
 
 def _next(payload: object) -> str | None:
     paging = payload.get("paging") if isinstance(payload, dict) else None
-    url = _str(paging, "next") if isinstance(paging, dict) else ""
+    url = str_field(paging, "next") if isinstance(paging, dict) else ""
     return url or None
 
 
@@ -140,13 +144,13 @@ def parse_conversation(conversation: object, *, page_id: str) -> list[InboundIte
     Raises:
         ValueError: The conversation has no id.
     """
-    if not isinstance(conversation, dict) or not _str(conversation, "id"):
+    if not isinstance(conversation, dict) or not str_field(conversation, "id"):
         raise ValueError("conversation has no id")
     box = conversation.get("messages")
     data = box.get("data") if isinstance(box, dict) else None
     messages: list[tuple[int, dict[str, Any]]] = []
     for message in data if isinstance(data, list) else []:
-        if isinstance(message, dict) and _str(message, "id") and isinstance(message.get("from"), dict):
+        if isinstance(message, dict) and str_field(message, "id") and isinstance(message.get("from"), dict):
             try:
                 messages.append((_time(message.get("created_time")), message))
             except ValueError:
@@ -156,29 +160,30 @@ def parse_conversation(conversation: object, *, page_id: str) -> list[InboundIte
     previous: str | None = None
     for posted, message in messages:
         sender = message["from"]
-        sender_id = _str(sender, "id")
+        sender_id = str_field(sender, "id")
         if sender_id and sender_id != page_id:
-            name = _str(sender, "name") or sender_id
+            name = str_field(sender, "name") or sender_id
             items.append(
                 InboundItem(
-                    external_id=_str(message, "id"),
+                    external_id=str_field(message, "id"),
                     author_id=sender_id,
                     author_handle=name,
                     author_name=name,
-                    text=_str(message, "message"),
-                    url=_str(conversation, "link") and "https://www.facebook.com" + _str(conversation, "link"),
+                    text=str_field(message, "message"),
+                    url=str_field(conversation, "link")
+                    and "https://www.facebook.com" + str_field(conversation, "link"),
                     posted_at=posted,
                     kind=MentionKind.DIRECT,
                     visibility=MESSENGER,
                     parent_external_id=previous,
                     raw={
-                        "conversation_id": _str(conversation, "id"),
+                        "conversation_id": str_field(conversation, "id"),
                         "psid": sender_id,
                         "window_closes_at": posted + MESSAGING_WINDOW,
                     },
                 )
             )
-        previous = _str(message, "id")
+        previous = str_field(message, "id")
     return items
 
 
@@ -190,7 +195,7 @@ def _graph_error(body: object) -> tuple[int | None, int | None, str]:
     return (
         code if isinstance(code, int) else None,
         sub if isinstance(sub, int) else None,
-        _str(error, "message"),
+        str_field(error, "message"),
     )
 
 
@@ -275,27 +280,22 @@ class FacebookConnector:
     async def _call(self, method: str, path_or_url: str, *, params: Params | None = None, body: Any = None) -> Any:
         token = await self._load()
         url = path_or_url if path_or_url.startswith("http") else self._base_url + path_or_url
-        what = f"{method} {urlsplit(url).path}"
-        response = await send(
+        return await call_json(
             self._client,
             method,
             url,
             host=self._host,
+            what=f"{method} {urlsplit(url).path}",
+            fail=self._fail,
+            credential=token,
+            authorize=bearer,
             params=params,
             json=body,
-            headers={"Authorization": f"Bearer {token}"},
         )
-        if response.is_success:
-            return json_body(response, host=self._host, what=what)
-        self._fail(response, what)
 
     def _fail(self, response: httpx.Response, what: str) -> NoReturn:
         now = self._clock.now()
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        code, subcode, message = _graph_error(body)
+        code, subcode, message = _graph_error(error_json(response))
         reason = f"{message} (code {code})" if code is not None else (message or response.reason_phrase)
         if code == 190:
             self._token = None
@@ -332,9 +332,9 @@ class FacebookConnector:
             ChannelError: Any other failure.
         """
         payload = await self._call("GET", "/me", params=[("fields", "id,name")])
-        if not isinstance(payload, dict) or not _str(payload, "id"):
+        if not isinstance(payload, dict) or not str_field(payload, "id"):
             raise Transient("Facebook returned a malformed identity.")
-        return Identity(_str(payload, "id"), _str(payload, "id"), _str(payload, "name"))
+        return Identity(str_field(payload, "id"), str_field(payload, "id"), str_field(payload, "name"))
 
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """New comments on recently active posts and new Messenger messages.
@@ -377,13 +377,13 @@ class FacebookConnector:
         )
         posts = feed.get("data") if isinstance(feed, dict) else None
         for post in posts if isinstance(posts, list) else []:
-            if not isinstance(post, dict) or not _str(post, "id"):
+            if not isinstance(post, dict) or not str_field(post, "id"):
                 continue
             try:
                 updated = parse_iso(post.get("updated_time") or post.get("created_time"))
             except ValueError:
                 continue
-            post_id = _str(post, "id")
+            post_id = str_field(post, "id")
             mark = marks.get(post_id)
             if updated < now - self._active or (mark is not None and updated <= mark):
                 continue
@@ -480,7 +480,7 @@ class FacebookConnector:
         if target.visibility == MESSENGER:
             message = await self._call("GET", f"/{quote(target.external_id, safe='')}", params=[("fields", "from")])
             sender = message.get("from") if isinstance(message, dict) else None
-            psid = _str(sender, "id") if isinstance(sender, dict) else ""
+            psid = str_field(sender, "id") if isinstance(sender, dict) else ""
             if not psid:
                 raise Permanent("Facebook did not say who sent this message; reply from the Page inbox.")
             if len(text) > 2000:
@@ -490,7 +490,7 @@ class FacebookConnector:
                 f"/{quote(self._account.handle, safe='')}/messages",
                 body={"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": text}},
             )
-            message_id = _str(payload, "message_id") if isinstance(payload, dict) else ""
+            message_id = str_field(payload, "message_id") if isinstance(payload, dict) else ""
             if not message_id:
                 raise Transient("Facebook returned a malformed send result.")
             return ReplyReceipt(message_id, "", now)
@@ -498,9 +498,9 @@ class FacebookConnector:
             "GET", f"/{quote(target.external_id, safe='')}", params=[("fields", "id,parent{id}")]
         )
         parent = comment.get("parent") if isinstance(comment, dict) else None
-        top = _str(parent, "id") if isinstance(parent, dict) and _str(parent, "id") else target.external_id
+        top = str_field(parent, "id") if isinstance(parent, dict) and str_field(parent, "id") else target.external_id
         payload = await self._call("POST", f"/{quote(top, safe='')}/comments", body={"message": text})
-        comment_id = _str(payload, "id") if isinstance(payload, dict) else ""
+        comment_id = str_field(payload, "id") if isinstance(payload, dict) else ""
         if not comment_id:
             raise Transient("Facebook returned a malformed comment id.")
         return ReplyReceipt(comment_id, "", now)

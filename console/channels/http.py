@@ -1,13 +1,18 @@
-"""Shared transport for connectors: one request helper that maps every httpx failure to a typed ChannelError."""
+"""Shared transport for connectors: every httpx failure and failed response becomes a typed ChannelError.
+
+:func:`send` makes one request; :func:`call_json` sends an authorized one, renews an expired token once and
+decodes the answer; :func:`refresh_grant` runs an OAuth 2 refresh; the rest read retry times, JSON and fields.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import regex
@@ -16,12 +21,19 @@ from console.channels.errors import AuthExpired, Permanent, RateLimited, Transie
 
 __all__ = [
     "DEFAULT_RETRY_SECONDS",
+    "Grant",
+    "bearer",
+    "call_json",
+    "error_json",
     "grapheme_count",
     "json_body",
     "parse_iso",
     "parse_retry_after",
     "raise_for_status",
+    "refresh_grant",
+    "retry_time",
     "send",
+    "str_field",
 ]
 
 #: How long to wait after a 429 that says nothing about when to come back.
@@ -29,6 +41,17 @@ DEFAULT_RETRY_SECONDS = 60.0
 
 #: Query parameters in order; repeated names (``reasons``) are allowed.
 Params = list[tuple[str, str | int | float | bool | None]]
+
+#: A connector's mapping of a failed response (and what was attempted) to a typed error; it always raises.
+Fail = Callable[[httpx.Response, str], NoReturn]
+
+_Credential = TypeVar("_Credential")
+
+
+def str_field(mapping: Mapping[str, Any], key: str) -> str:
+    """``mapping[key]`` when it is a string, else "" (a channel's JSON is not trusted to hold the type it should)."""
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def parse_iso(value: object) -> float:
@@ -83,6 +106,26 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(now, when.timestamp())
+
+
+def retry_time(headers: Mapping[str, str], *, now: float, reset_at: float | None = None) -> float:
+    """When a rate-limited request may be sent again (channels.md §0).
+
+    ``Retry-After`` first, then the channel's own reset time when it lies ahead (a reset already in the
+    past, from clock skew, would mean hammering the server), then :data:`DEFAULT_RETRY_SECONDS` from now.
+
+    Args:
+        headers: The response headers.
+        now: The current epoch time.
+        reset_at: The channel's reset header in epoch seconds, or None.
+
+    Returns:
+        Epoch seconds, never before ``now``.
+    """
+    retry_at = parse_retry_after(headers.get("Retry-After"), now=now)
+    if retry_at is not None:
+        return retry_at
+    return reset_at if reset_at is not None and reset_at > now else now + DEFAULT_RETRY_SECONDS
 
 
 _GRAPHEME = regex.compile(r"\X")
@@ -149,6 +192,120 @@ async def send(
         raise Permanent(f"Could not build {what} for {url!r}: {exc}") from exc
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization: Bearer`` header of an access token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _unauthorized(response: httpx.Response) -> bool:
+    return response.status_code == 401
+
+
+async def call_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    host: str,
+    what: str,
+    fail: Fail,
+    credential: _Credential,
+    authorize: Callable[[_Credential], Mapping[str, str]],
+    renew: Callable[[_Credential], Awaitable[_Credential]] | None = None,
+    expired: Callable[[httpx.Response], bool] = _unauthorized,
+    params: Params | None = None,
+    json: Any = None,
+    on_response: Callable[[httpx.Response], None] | None = None,
+) -> Any:
+    """Send one authorized request and return its decoded JSON; a failed response goes to the connector's ``fail``.
+
+    With ``renew``, an answer that says the credential expired renews it once and sends the request again.
+    ``renew`` is the connector's refresh: it runs under the account's lock, because refresh tokens rotate
+    (two refreshes with the same token would revoke each other), and it returns the credential another task
+    already renewed when there is one. A second "expired" answer, like every other failure, goes to ``fail``.
+
+    Args:
+        client: The account's long-lived client.
+        method: HTTP method.
+        url: Absolute URL.
+        host: The service's name for messages.
+        what: What is attempted, for messages (``"GET /2/users/me"``).
+        fail: Maps a response that is not a success to a typed error (always raises).
+        credential: The current credential (a token, tokens, a session or headers).
+        authorize: The request headers for a credential (see :func:`bearer`).
+        renew: Refreshes a refused credential and returns the new one; None when it cannot be renewed.
+        expired: Whether a failed response means the credential expired (default: a 401).
+        params: Query parameters.
+        json: A JSON body.
+        on_response: Called with every response, failed ones too (YouTube counts quota per request).
+
+    Returns:
+        The decoded JSON of a successful response.
+
+    Raises:
+        AuthExpired, RateLimited, Transient, Permanent: From :func:`send`, :func:`json_body`, ``renew`` or ``fail``.
+    """
+    for attempt in range(2):
+        response = await send(client, method, url, host=host, params=params, json=json, headers=authorize(credential))
+        if on_response is not None:
+            on_response(response)
+        if response.is_success:
+            return json_body(response, host=host, what=what)
+        if attempt == 0 and renew is not None and expired(response):
+            credential = await renew(credential)
+            continue
+        fail(response, what)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What an OAuth 2 token endpoint answered to a ``refresh_token`` grant."""
+
+    access_token: str
+    refresh_token: str  # "" when the service keeps the old one
+    expires_in: float | None  # seconds; None when the answer does not say
+
+
+async def refresh_grant(
+    client: httpx.AsyncClient, token_url: str, *, host: str, what: str, form: Mapping[str, str], fail: Fail
+) -> Grant | None:
+    """POST an OAuth 2 ``refresh_token`` grant (the caller holds the account's lock and stores the result).
+
+    Args:
+        client: The account's long-lived client.
+        token_url: The token endpoint.
+        host: The token endpoint's name for messages.
+        what: What is attempted, for messages (``"POST /2/oauth2/token"``).
+        form: The grant's form fields.
+        fail: Maps any other failed response to a typed error (always raises).
+
+    Returns:
+        The new tokens, or None when the service refused the refresh token (400 or 401 ``invalid_grant``:
+        revoked or run out), so the agent must sign in again.
+
+    Raises:
+        Transient: The answer is not JSON or has no ``access_token``; or from :func:`send`.
+        Permanent: From :func:`send`.
+        AuthExpired, RateLimited, Transient, Permanent: From ``fail``.
+    """
+    response = await send(client, "POST", token_url, host=host, data=form)
+    if response.status_code in (400, 401):
+        return None
+    if not response.is_success:
+        fail(response, what)
+    body = json_body(response, host=host, what=what)
+    access = str_field(body, "access_token") if isinstance(body, dict) else ""
+    if not access:
+        raise Transient(f"{host} returned malformed data for {what}: no access_token.")
+    expires_in = body.get("expires_in")
+    return Grant(
+        access_token=access,
+        refresh_token=str_field(body, "refresh_token"),
+        expires_in=float(expires_in) if isinstance(expires_in, int | float) else None,
+    )
+
+
 def _valid(url: str) -> bool:
     try:
         httpx.URL(url)
@@ -166,6 +323,7 @@ def raise_for_status(
     retry_at: float,
     now: float,
     auth_statuses: tuple[int, ...] = (401,),
+    credential: str = "credential",
 ) -> NoReturn:
     """Map a failed response to the error hierarchy (channels.md §0).
 
@@ -177,13 +335,14 @@ def raise_for_status(
         retry_at: When a 429 may be retried (the caller reads the channel's headers).
         now: The current epoch time.
         auth_statuses: Statuses that mean the credential is bad.
+        credential: What the credential is called in the message ("access token").
 
     Raises:
         AuthExpired, RateLimited, Transient, Permanent: Always.
     """
     status = response.status_code
     if status in auth_statuses:
-        raise AuthExpired(f"{host} rejected the credential for {what} ({status}: {reason}).")
+        raise AuthExpired(f"{host} rejected the {credential} for {what} ({status}: {reason}).")
     if status == 429:
         raise RateLimited(
             f"{host} is rate limiting this account; retry in {math.ceil(max(0.0, retry_at - now))} s ({reason}).",
@@ -230,6 +389,14 @@ def lenient_json(response: httpx.Response) -> Any:
         return response.json()
     except UnicodeDecodeError:
         return json.loads(response.content.decode("utf-8", errors="replace"))
+
+
+def error_json(response: httpx.Response) -> Any:
+    """The JSON body of a failed response, or None when it is not JSON (an HTML error page)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def epoch_header(headers: Mapping[str, str], name: str) -> float | None:

@@ -23,8 +23,18 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
-from console.channels.http import grapheme_count, lenient_json, parse_iso, parse_retry_after
+from console.channels.errors import AuthExpired, ChannelError, Permanent, Transient, Unreachable
+from console.channels.http import (
+    Params,
+    error_json,
+    grapheme_count,
+    json_body,
+    parse_iso,
+    parse_retry_after,
+    raise_for_status,
+    retry_time,
+    str_field,
+)
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
 
@@ -51,8 +61,6 @@ log = logging.getLogger(__name__)
 #: Mastodon's defaults when an instance does not publish its own (channels.md §1 "Text limit").
 DEFAULT_MAX_CHARACTERS = 500
 DEFAULT_CHARACTERS_RESERVED_PER_URL = 23
-#: How long to wait after a 429 that carries neither Retry-After nor X-RateLimit-Reset.
-DEFAULT_RETRY_SECONDS = 60.0
 
 # --------------------------------------------------------------------------------------------------------
 # Pure parsing
@@ -219,11 +227,6 @@ def _require_id(mapping: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _optional_str(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
-
-
 def parse_status(status: dict[str, Any]) -> InboundItem:
     """Turn one Mastodon Status entity into an :class:`InboundItem`.
 
@@ -244,7 +247,7 @@ def parse_status(status: dict[str, Any]) -> InboundItem:
     if not isinstance(account, dict):
         raise ValueError("status.account is missing")
     author_id = _require_id(account, "id", "status.account")
-    acct = _optional_str(account, "acct") or _optional_str(account, "username")
+    acct = str_field(account, "acct") or str_field(account, "username")
     if not acct:
         raise ValueError("status.account.acct is missing")
     visibility = status.get("visibility")
@@ -261,9 +264,9 @@ def parse_status(status: dict[str, Any]) -> InboundItem:
         external_id=external_id,
         author_id=author_id,
         author_handle=acct.removeprefix("@"),
-        author_name=_optional_str(account, "display_name") or _optional_str(account, "username") or acct,
+        author_name=str_field(account, "display_name") or str_field(account, "username") or acct,
         text=html_to_text(content or ""),
-        url=_optional_str(status, "url") or _optional_str(status, "uri"),
+        url=str_field(status, "url") or str_field(status, "uri"),
         posted_at=posted_at,
         kind=MentionKind.DIRECT if visibility == "direct" else MentionKind.PUBLIC,
         visibility=visibility,
@@ -545,8 +548,6 @@ class StatusCheck:
 # --------------------------------------------------------------------------------------------------------
 
 _VISIBILITIES = ("public", "unlisted", "private", "direct")
-#: Query parameters in order; repeated names (``types[]``) are allowed.
-_Params = list[tuple[str, str | int | float | bool | None]]
 
 
 class MastodonConnector:
@@ -628,7 +629,7 @@ class MastodonConnector:
         method: str,
         path: str,
         *,
-        params: _Params | None = None,
+        params: Params | None = None,
         data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
@@ -671,50 +672,35 @@ class MastodonConnector:
         self._raise_for_status(response, what)
 
     def _raise_for_status(self, response: httpx.Response, what: str) -> NoReturn:
-        status = response.status_code
-        reason = _error_text(response)
-        if status in (401, 403):
+        if response.status_code in (401, 403):
             self._token = None  # read the store again next time: the agent may have signed in anew
-            raise AuthExpired(f"{self._host} rejected the access token for {what} ({status}: {reason}).")
-        if status == 429:
-            now = self._clock.now()
-            # channels.md §0: Retry-After first, then this response's own reset time, then a default.
-            retry_at = parse_retry_after(response.headers.get("Retry-After"), now=now)
-            if retry_at is None:
-                try:
-                    reset_at: float | None = parse_iso(response.headers.get("X-RateLimit-Reset"))
-                except ValueError:
-                    reset_at = None
-                # A reset already in the past (clock skew) would mean hammering the server: wait instead.
-                retry_at = reset_at if reset_at is not None and reset_at > now else now + DEFAULT_RETRY_SECONDS
-            raise RateLimited(
-                f"{self._host} is rate limiting this account; retry in {math.ceil(retry_at - now)} s.",
-                retry_at=retry_at,
-            )
-        if status >= 500:
-            raise Transient(f"{self._host} had a server error on {what} ({status}: {reason}).")
-        if 300 <= status < 400:
-            location = response.headers.get("Location", "?")
-            raise Permanent(
-                f"{self._host} redirected {what} to {location}; check the server address ({status}).",
-                status=status,
-            )
-        raise Permanent(f"{self._host} refused {what} ({status}: {reason}).", status=status)
+        now = self._clock.now()
+        try:
+            reset_at: float | None = parse_iso(response.headers.get("X-RateLimit-Reset"))
+        except ValueError:
+            reset_at = None
+        raise_for_status(
+            response,
+            host=self._host,
+            what=what,
+            reason=_error_text(response),
+            retry_at=retry_time(response.headers, now=now, reset_at=reset_at),
+            now=now,
+            auth_statuses=(401, 403),
+            credential="access token",
+        )
 
     async def _json(
         self,
         method: str,
         path: str,
         *,
-        params: _Params | None = None,
+        params: Params | None = None,
         data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
         response = await self._request(method, path, params=params, data=data, headers=headers)
-        try:
-            return lenient_json(response)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise self._malformed(method, path, "the body is not JSON") from exc
+        return json_body(response, host=self._host, what=f"{method} {path}")
 
     def _malformed(self, method: str, path: str, detail: str) -> Transient:
         return Transient(f"{self._host} returned malformed data for {method} {path}: {detail}.")
@@ -736,14 +722,14 @@ class MastodonConnector:
         if not isinstance(payload, dict):
             raise self._malformed("GET", path, "expected an account object")
         external_id = _as_id(payload.get("id"))
-        handle = _optional_str(payload, "acct") or _optional_str(payload, "username")
+        handle = str_field(payload, "acct") or str_field(payload, "username")
         if external_id is None or not handle:
             raise self._malformed("GET", path, "the account has no id or acct")
-        username = _optional_str(payload, "username") or handle
+        username = str_field(payload, "username") or handle
         return Identity(
             external_id=external_id,
             handle=handle,
-            display_name=_optional_str(payload, "display_name") or username,
+            display_name=str_field(payload, "display_name") or username,
         )
 
     async def instance_limits(self) -> InstanceLimits:
@@ -774,7 +760,7 @@ class MastodonConnector:
 
     async def _notifications_page(self, min_id: str | None) -> ParsedPage:
         path = "/api/v1/notifications"
-        params: _Params = [("types[]", "mention"), ("limit", self._page_limit)]
+        params: Params = [("types[]", "mention"), ("limit", self._page_limit)]
         # Mentions from strangers can be held back by the account's NotificationPolicy (4.3+), and
         # strangers are exactly the customers we care about (channels.md §1 "List mentions").
         params.append(("include_filtered", "true"))
@@ -786,10 +772,7 @@ class MastodonConnector:
         return await asyncio.to_thread(self._parse_notifications_body, response, path)
 
     def _parse_notifications_body(self, response: httpx.Response, path: str) -> ParsedPage:
-        try:
-            payload = lenient_json(response)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise self._malformed("GET", path, "the body is not JSON") from exc
+        payload = json_body(response, host=self._host, what=f"GET {path}")
         try:
             return parse_notifications(payload)
         except ValueError as exc:
@@ -994,7 +977,7 @@ class MastodonConnector:
             posted_at = parse_time(created_at) if isinstance(created_at, str) else math.floor(self._clock.now())
         except ValueError:
             posted_at = math.floor(self._clock.now())
-        url = _optional_str(payload, "url") or _optional_str(payload, "uri")
+        url = str_field(payload, "url") or str_field(payload, "uri")
         return ReplyReceipt(external_id=external_id, url=url, posted_at=posted_at)
 
     async def edit_reply(self, external_id: str, text: str) -> ReplyReceipt:
@@ -1024,7 +1007,7 @@ class MastodonConnector:
             at = parse_time(stamp) if isinstance(stamp, str) else math.floor(self._clock.now())
         except ValueError:
             at = math.floor(self._clock.now())
-        url = _optional_str(payload, "url") or _optional_str(payload, "uri")
+        url = str_field(payload, "url") or str_field(payload, "uri")
         return ReplyReceipt(external_id=edited_id, url=url, posted_at=at)
 
     def check_length(self, text: str) -> None:
@@ -1095,10 +1078,7 @@ class MastodonConnector:
 
 def _error_text(response: httpx.Response) -> str:
     """The server's ``{"error": …}`` sentence, or the reason phrase for non-JSON bodies (HTML pages)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = error_json(response)
     if isinstance(body, dict):
         error = body.get("error")
         description = body.get("error_description")

@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
@@ -17,14 +16,16 @@ import httpx
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
-    DEFAULT_RETRY_SECONDS,
     Params,
+    bearer,
+    call_json,
     epoch_header,
-    json_body,
+    error_json,
     parse_iso,
-    parse_retry_after,
     raise_for_status,
-    send,
+    refresh_grant,
+    retry_time,
+    str_field,
 )
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
@@ -74,11 +75,6 @@ _REFRESH_MARGIN = 60.0
 # --------------------------------------------------------------------------------------------------------
 
 
-def _str(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
-
-
 @dataclass(frozen=True, slots=True)
 class MentionsPage:
     items: list[InboundItem] = field(default_factory=list)  # newest first, as sent
@@ -116,18 +112,18 @@ def parse_mentions(payload: object) -> MentionsPage:
     includes = payload.get("includes")
     if isinstance(includes, dict) and isinstance(includes.get("users"), list):
         for user in includes["users"]:
-            if isinstance(user, dict) and _str(user, "id"):
-                users[_str(user, "id")] = user
+            if isinstance(user, dict) and str_field(user, "id"):
+                users[str_field(user, "id")] = user
     items: list[InboundItem] = []
     skipped: list[tuple[str, str]] = []
     for tweet in data:
-        if not isinstance(tweet, dict) or not _str(tweet, "id"):
+        if not isinstance(tweet, dict) or not str_field(tweet, "id"):
             skipped.append(("?", "tweet without id"))
             continue
-        tweet_id = _str(tweet, "id")
-        author_id = _str(tweet, "author_id")
+        tweet_id = str_field(tweet, "id")
+        author_id = str_field(tweet, "author_id")
         user = users.get(author_id, {})
-        username = _str(user, "username")
+        username = str_field(user, "username")
         if not author_id or not username:
             skipped.append((tweet_id, "author missing from includes.users"))
             continue
@@ -137,7 +133,9 @@ def parse_mentions(payload: object) -> MentionsPage:
             skipped.append((tweet_id, "no created_at"))
             continue
         note = tweet.get("note_tweet")
-        text = _str(note, "text") if isinstance(note, dict) and _str(note, "text") else _str(tweet, "text")
+        text = (
+            str_field(note, "text") if isinstance(note, dict) and str_field(note, "text") else str_field(tweet, "text")
+        )
         history = tweet.get("edit_history_tweet_ids")
         original = history[0] if isinstance(history, list) and history and isinstance(history[0], str) else tweet_id
         parent = None
@@ -145,9 +143,9 @@ def parse_mentions(payload: object) -> MentionsPage:
         if isinstance(refs, list):
             parent = next(
                 (
-                    _str(r, "id")
+                    str_field(r, "id")
                     for r in refs
-                    if isinstance(r, dict) and r.get("type") == "replied_to" and _str(r, "id")
+                    if isinstance(r, dict) and r.get("type") == "replied_to" and str_field(r, "id")
                 ),
                 None,
             )
@@ -156,19 +154,19 @@ def parse_mentions(payload: object) -> MentionsPage:
                 external_id=original,
                 author_id=author_id,
                 author_handle=username,
-                author_name=_str(user, "name") or username,
+                author_name=str_field(user, "name") or username,
                 text=text,
                 url=f"https://x.com/{username}/status/{tweet_id}",
                 posted_at=posted_at,
                 kind=MentionKind.PUBLIC,
                 visibility="public",
                 parent_external_id=parent,
-                raw={"id": original, "latest_id": tweet_id, "conversation_id": _str(tweet, "conversation_id")},
+                raw={"id": original, "latest_id": tweet_id, "conversation_id": str_field(tweet, "conversation_id")},
             )
         )
     meta = payload.get("meta")
-    newest = _str(meta, "newest_id") if isinstance(meta, dict) else ""
-    token = _str(meta, "next_token") if isinstance(meta, dict) else ""
+    newest = str_field(meta, "newest_id") if isinstance(meta, dict) else ""
+    token = str_field(meta, "next_token") if isinstance(meta, dict) else ""
     return MentionsPage(items, newest or None, token or None, skipped)
 
 
@@ -220,14 +218,14 @@ def parse_tokens(text: str | None) -> XTokens | None:
         data = json.loads(text) if text else None
     except ValueError:
         return None
-    if not isinstance(data, dict) or not _str(data, "access_token"):
+    if not isinstance(data, dict) or not str_field(data, "access_token"):
         return None
     expires = data.get("expires_at")
     return XTokens(
-        access_token=_str(data, "access_token"),
-        refresh_token=_str(data, "refresh_token"),
+        access_token=str_field(data, "access_token"),
+        refresh_token=str_field(data, "refresh_token"),
         expires_at=float(expires) if isinstance(expires, int | float) else 0.0,
-        client_id=_str(data, "client_id"),
+        client_id=str_field(data, "client_id"),
     )
 
 
@@ -296,32 +294,25 @@ class XConnector:
                 return self._tokens  # another task already refreshed
             if not stale.refresh_token:
                 raise AuthExpired(f"The X sign-in of @{self._account.handle} expired; re-authenticate.")
-            what = "POST /2/oauth2/token"
-            response = await send(
+            grant = await refresh_grant(
                 self._client,
-                "POST",
                 self._base_url + "/2/oauth2/token",
                 host=self._host,
-                data={
+                what="POST /2/oauth2/token",
+                form={
                     "grant_type": "refresh_token",
                     "refresh_token": stale.refresh_token,
                     "client_id": stale.client_id,
                 },
+                fail=self._fail,
             )
-            if response.status_code in (400, 401):
+            if grant is None:
                 self._tokens = None  # read the store again: the agent may sign in anew
                 raise AuthExpired(f"X refused to renew the sign-in of @{self._account.handle}; re-authenticate.")
-            if not response.is_success:
-                self._fail(response, what)
-            body = json_body(response, host=self._host, what=what)
-            access = _str(body, "access_token") if isinstance(body, dict) else ""
-            if not access:
-                raise Transient(f"{self._host} returned malformed data for {what}: no access_token.")
-            expires_in = body.get("expires_in")
             tokens = XTokens(
-                access_token=access,
-                refresh_token=_str(body, "refresh_token") or stale.refresh_token,
-                expires_at=self._clock.now() + (float(expires_in) if isinstance(expires_in, int | float) else 7200.0),
+                access_token=grant.access_token,
+                refresh_token=grant.refresh_token or stale.refresh_token,
+                expires_at=self._clock.now() + (7200.0 if grant.expires_in is None else grant.expires_in),
                 client_id=stale.client_id,
             )
             try:
@@ -332,37 +323,29 @@ class XConnector:
             return tokens
 
     async def _call(self, method: str, path: str, *, params: Params | None = None, body: Any = None) -> Any:
-        what = f"{method} {path}"
         tokens = await self._load()
         if tokens.expires_at and tokens.expires_at - _REFRESH_MARGIN <= self._clock.now():
             tokens = await self._refresh(tokens)
-        for attempt in range(2):
-            response = await send(
-                self._client,
-                method,
-                self._base_url + path,
-                host=self._host,
-                params=params,
-                json=body,
-                headers={"Authorization": f"Bearer {tokens.access_token}"},
-            )
-            if response.status_code == 401 and attempt == 0:
-                tokens = await self._refresh(tokens)
-                continue
-            if response.is_success:
-                return json_body(response, host=self._host, what=what)
-            self._fail(response, what)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await call_json(
+            self._client,
+            method,
+            self._base_url + path,
+            host=self._host,
+            what=f"{method} {path}",
+            fail=self._fail,
+            credential=tokens,
+            authorize=lambda current: bearer(current.access_token),
+            renew=self._refresh,
+            params=params,
+            json=body,
+        )
 
     def _fail(self, response: httpx.Response, what: str) -> NoReturn:
         now = self._clock.now()
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = error_json(response)
         problem = body if isinstance(body, dict) else {}
-        kind = _str(problem, "type").rsplit("/", 1)[-1]
-        detail = _str(problem, "detail") or _str(problem, "title") or response.reason_phrase
+        kind = str_field(problem, "type").rsplit("/", 1)[-1]
+        detail = str_field(problem, "detail") or str_field(problem, "title") or response.reason_phrase
         if response.status_code == 429 and kind == "usage-capped":
             reset = epoch_header(response.headers, "x-rate-limit-reset")
             raise RateLimited(
@@ -377,18 +360,15 @@ class XConnector:
             )
         if response.status_code == 403 and kind == "client-forbidden":
             raise AuthExpired(f"X says this app has no API access ({detail}); check the developer console.")
-        retry_at = parse_retry_after(response.headers.get("Retry-After"), now=now)
-        if retry_at is None:
-            reset = epoch_header(response.headers, "x-rate-limit-reset")
-            retry_at = reset if reset is not None and reset > now else now + DEFAULT_RETRY_SECONDS
+        retry_at = retry_time(response.headers, now=now, reset_at=epoch_header(response.headers, "x-rate-limit-reset"))
         raise_for_status(response, host=self._host, what=what, reason=detail[:300], retry_at=retry_at, now=now)
 
     async def _me(self) -> dict[str, Any]:
         payload = await self._call("GET", "/2/users/me")
         user = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(user, dict) or not _str(user, "id"):
+        if not isinstance(user, dict) or not str_field(user, "id"):
             raise Transient(f"{self._host} returned malformed data for GET /2/users/me.")
-        self._user_id = _str(user, "id")
+        self._user_id = str_field(user, "id")
         return user
 
     # -- Connector protocol ---------------------------------------------------------------------------
@@ -404,7 +384,9 @@ class XConnector:
             ChannelError: Any other failure.
         """
         user = await self._me()
-        return Identity(_str(user, "id"), _str(user, "username"), _str(user, "name") or _str(user, "username"))
+        return Identity(
+            str_field(user, "id"), str_field(user, "username"), str_field(user, "name") or str_field(user, "username")
+        )
 
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """Mentions newer than ``since_id``, following ``next_token`` to the end (channels.md §3).
@@ -423,7 +405,7 @@ class XConnector:
         """
         since = cursor.get("since_id") if cursor else None
         since_id = since if isinstance(since, str) and since.isdigit() else None
-        user_id = self._user_id or _str(await self._me(), "id")
+        user_id = self._user_id or str_field(await self._me(), "id")
         items: dict[str, InboundItem] = {}
         newest: str | None = None
         token: str | None = None
@@ -488,9 +470,9 @@ class XConnector:
             "POST", "/2/tweets", body={"text": text, "reply": {"in_reply_to_tweet_id": target.external_id}}
         )
         data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, dict) or not _str(data, "id"):
+        if not isinstance(data, dict) or not str_field(data, "id"):
             raise Transient(f"{self._host} returned malformed data for POST /2/tweets.")
-        tweet_id = _str(data, "id")
+        tweet_id = str_field(data, "id")
         handle = self._account.handle.removeprefix("@") or "i"
         return ReplyReceipt(tweet_id, f"https://x.com/{handle}/status/{tweet_id}", math.floor(self._clock.now()))
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar, NoReturn
@@ -16,7 +15,17 @@ import httpx
 
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
-from console.channels.http import DEFAULT_RETRY_SECONDS, Params, json_body, parse_iso, raise_for_status, send
+from console.channels.http import (
+    DEFAULT_RETRY_SECONDS,
+    Params,
+    bearer,
+    call_json,
+    error_json,
+    parse_iso,
+    raise_for_status,
+    refresh_grant,
+    str_field,
+)
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
 
@@ -53,11 +62,6 @@ _PACIFIC = timezone(timedelta(hours=-8))
 # --------------------------------------------------------------------------------------------------------
 
 
-def _str(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
-
-
 def quota_day(epoch: float) -> str:
     """The quota day (Pacific Time date) of an instant, e.g. ``"2026-01-01"``."""
     return datetime.fromtimestamp(epoch, UTC).astimezone(_PACIFIC).date().isoformat()
@@ -84,30 +88,30 @@ def parse_comment(comment: object, *, video_id: str = "") -> InboundItem:
     """
     if not isinstance(comment, dict):
         raise ValueError("comment is not an object")
-    comment_id = _str(comment, "id")
+    comment_id = str_field(comment, "id")
     snippet = comment.get("snippet")
     if not comment_id or not isinstance(snippet, dict):
         raise ValueError("comment has no id or snippet")
     channel = snippet.get("authorChannelId")
-    author_id = _str(channel, "value") if isinstance(channel, dict) else ""
-    name = _str(snippet, "authorDisplayName")
+    author_id = str_field(channel, "value") if isinstance(channel, dict) else ""
+    name = str_field(snippet, "authorDisplayName")
     if not author_id and not name:
         raise ValueError("comment has no author")
     posted_at = math.floor(parse_iso(snippet.get("publishedAt")))
-    video = _str(snippet, "videoId") or video_id
-    parent = _str(snippet, "parentId") or None
+    video = str_field(snippet, "videoId") or video_id
+    parent = str_field(snippet, "parentId") or None
     return InboundItem(
         external_id=comment_id,
         author_id=author_id or name,
         author_handle=name.removeprefix("@") or author_id,
         author_name=name or author_id,
-        text=_str(snippet, "textOriginal") or _str(snippet, "textDisplay"),
+        text=str_field(snippet, "textOriginal") or str_field(snippet, "textDisplay"),
         url=f"https://www.youtube.com/watch?v={video}&lc={comment_id}" if video else "",
         posted_at=posted_at,
         kind=MentionKind.PUBLIC,
         visibility="public",
         parent_external_id=parent,
-        raw={"id": comment_id, "videoId": video, "updatedAt": _str(snippet, "updatedAt")},
+        raw={"id": comment_id, "videoId": video, "updatedAt": str_field(snippet, "updatedAt")},
     )
 
 
@@ -144,8 +148,8 @@ def parse_threads(payload: object) -> ThreadPage:
             skipped.append(("?", "thread without snippet"))
             continue
         snippet = entry["snippet"]
-        thread_id = _str(entry, "id") or "?"
-        video = _str(snippet, "videoId")
+        thread_id = str_field(entry, "id") or "?"
+        video = str_field(snippet, "videoId")
         try:
             top = parse_comment(snippet.get("topLevelComment"), video_id=video)
         except ValueError as exc:
@@ -162,7 +166,7 @@ def parse_threads(payload: object) -> ThreadPage:
         total = snippet.get("totalReplyCount")
         threads.append(
             Thread(
-                id=_str(entry, "id") or top.external_id,
+                id=str_field(entry, "id") or top.external_id,
                 top=top,
                 video_id=video,
                 total_replies=total if isinstance(total, int) and not isinstance(total, bool) else len(replies),
@@ -170,7 +174,7 @@ def parse_threads(payload: object) -> ThreadPage:
                 can_reply=snippet.get("canReply") is not False,
             )
         )
-    token = _str(payload, "nextPageToken") if isinstance(payload, dict) else ""
+    token = str_field(payload, "nextPageToken") if isinstance(payload, dict) else ""
     return ThreadPage(threads, token or None, skipped)
 
 
@@ -189,7 +193,7 @@ def parse_comments(payload: object, *, video_id: str = "") -> tuple[list[Inbound
             out.append(parse_comment(entry, video_id=video_id))
         except ValueError:
             continue
-    token = _str(payload, "nextPageToken") if isinstance(payload, dict) else ""
+    token = str_field(payload, "nextPageToken") if isinstance(payload, dict) else ""
     return out, token or None
 
 
@@ -200,8 +204,8 @@ def _error_reason(body: object) -> tuple[str, str]:
     reasons = error.get("errors")
     reason = ""
     if isinstance(reasons, list) and reasons and isinstance(reasons[0], dict):
-        reason = _str(reasons[0], "reason")
-    return reason or _str(error, "status"), _str(error, "message")
+        reason = str_field(reasons[0], "reason")
+    return reason or str_field(error, "status"), str_field(error, "message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +302,7 @@ class YouTubeConnector:
                 data = json.loads(text) if text else None
             except ValueError:
                 data = None
-            if not isinstance(data, dict) or not _str(data, "access_token"):
+            if not isinstance(data, dict) or not str_field(data, "access_token"):
                 raise AuthExpired("No YouTube sign-in stored for this channel; re-authenticate the account.")
             self._tokens = data
         return self._tokens
@@ -307,34 +311,32 @@ class YouTubeConnector:
         async with self._lock:
             if self._tokens is not None and self._tokens.get("access_token") != stale.get("access_token"):
                 return self._tokens
-            if not _str(stale, "refresh_token"):
+            if not str_field(stale, "refresh_token"):
                 raise AuthExpired("The YouTube sign-in expired; re-authenticate the account.")
             form = {
                 "grant_type": "refresh_token",
-                "refresh_token": _str(stale, "refresh_token"),
-                "client_id": _str(stale, "client_id"),
+                "refresh_token": str_field(stale, "refresh_token"),
+                "client_id": str_field(stale, "client_id"),
             }
-            if _str(stale, "client_secret"):
-                form["client_secret"] = _str(stale, "client_secret")
-            host = urlsplit(self._token_url).netloc
-            response = await send(self._client, "POST", self._token_url, host=host, data=form)
-            if response.status_code in (400, 401):
+            if str_field(stale, "client_secret"):
+                form["client_secret"] = str_field(stale, "client_secret")
+            grant = await refresh_grant(
+                self._client,
+                self._token_url,
+                host=urlsplit(self._token_url).netloc,
+                what="POST token",
+                form=form,
+                fail=self._fail,
+            )
+            if grant is None:
                 # invalid_grant: revoked, or a "Testing" consent screen's 7-day refresh token ran out.
                 self._tokens = None  # read the store again: the agent may sign in anew
                 raise AuthExpired("Google refused to renew the YouTube sign-in; re-authenticate the account.")
-            if not response.is_success:
-                self._fail(response, "POST token")
-            body = json_body(response, host=host, what="POST token")
-            if not isinstance(body, dict) or not _str(body, "access_token"):
-                raise Transient("Google returned a malformed token response.")
-            expires_in = body.get("expires_in")
             tokens = dict(stale)
-            tokens["access_token"] = body["access_token"]
-            if _str(body, "refresh_token"):
-                tokens["refresh_token"] = body["refresh_token"]
-            tokens["expires_at"] = self._clock.now() + (
-                float(expires_in) if isinstance(expires_in, int | float) else 3600
-            )
+            tokens["access_token"] = grant.access_token
+            if grant.refresh_token:
+                tokens["refresh_token"] = grant.refresh_token
+            tokens["expires_at"] = self._clock.now() + (3600 if grant.expires_in is None else grant.expires_in)
             try:
                 await asyncio.to_thread(self._secrets.set, self._key, json.dumps(tokens))
             except Exception as exc:
@@ -345,37 +347,28 @@ class YouTubeConnector:
     async def _call(
         self, method: str, path: str, *, params: Params | None = None, body: Any = None, cost: int = LIST_COST
     ) -> Any:
-        what = f"{method} {path}"
         tokens = await self._load()
         expires = tokens.get("expires_at")
         if isinstance(expires, int | float) and expires and expires - 60 <= self._clock.now():
             tokens = await self._refresh(tokens)
-        for attempt in range(2):
-            response = await send(
-                self._client,
-                method,
-                self._base_url + path,
-                host=self._host,
-                params=params,
-                json=body,
-                headers={"Authorization": f"Bearer {tokens['access_token']}"},
-            )
-            self._spend(cost)  # invalid requests cost too
-            if response.status_code == 401 and attempt == 0:
-                tokens = await self._refresh(tokens)
-                continue
-            if response.is_success:
-                return json_body(response, host=self._host, what=what)
-            self._fail(response, what)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await call_json(
+            self._client,
+            method,
+            self._base_url + path,
+            host=self._host,
+            what=f"{method} {path}",
+            fail=self._fail,
+            credential=tokens,
+            authorize=lambda current: bearer(str(current["access_token"])),
+            renew=self._refresh,
+            params=params,
+            json=body,
+            on_response=lambda _: self._spend(cost),  # invalid requests cost too
+        )
 
     def _fail(self, response: httpx.Response, what: str) -> NoReturn:
         now = self._clock.now()
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        reason, message = _error_reason(body)
+        reason, message = _error_reason(error_json(response))
         text = f"{reason}: {message}" if reason and message else (reason or message or response.reason_phrase)
         if reason in ("quotaExceeded", "dailyLimitExceeded"):
             raise RateLimited(
@@ -405,8 +398,8 @@ class YouTubeConnector:
             raise AuthExpired("This Google account has no YouTube channel.")
         channel = items[0]
         snippet = channel.get("snippet") if isinstance(channel.get("snippet"), dict) else {}
-        title = _str(snippet, "title") if isinstance(snippet, dict) else ""
-        return Identity(external_id=_str(channel, "id"), handle=_str(channel, "id"), display_name=title)
+        title = str_field(snippet, "title") if isinstance(snippet, dict) else ""
+        return Identity(external_id=str_field(channel, "id"), handle=str_field(channel, "id"), display_name=title)
 
     async def _thread_replies(self, thread: Thread) -> list[InboundItem]:
         if len(thread.replies) >= thread.total_replies:

@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 
 from console.export.atomic import ExportError
-from console.export.service import ExportService, format_for
 from console.ports import SystemClock
-from console.review import load_summaries, merge, write_review
 from storage.db import DB_FILENAME, open_database
 from storage.errors import StorageError
 from storage.settings import SettingsRepo
@@ -28,6 +26,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def cmd_export(args: argparse.Namespace, data_dir: Path) -> int:
+    from console.export.service import ExportService, format_for  # here: main.py imports this module at app start
+
     path = data_dir / DB_FILENAME
     if not path.exists():
         print(f"There is no database at {path}: nothing to export.", file=sys.stderr)
@@ -59,6 +59,8 @@ def cmd_export(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from console.review import load_summaries, merge, write_review  # here: main.py imports this module at start
+
     review = load_summaries(args.files)
     for problem in review.problems:
         print(f"not loaded: {problem.message}", file=sys.stderr)

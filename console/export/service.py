@@ -1,4 +1,8 @@
-"""Export a shift summary in any format; big exports run in a worker thread with their own connection."""
+"""Export a shift summary in any format; big exports run in a worker thread with their own connection.
+
+The summary, report and table code is imported when a summary is first built: the app creates its
+ExportService at start-up, before its first paint, and exports only later.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,16 @@ from datetime import tzinfo
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.export.atomic import ExportError
-from console.export.codec import write_json
-from console.export.report import KIND_LABELS, Report, shift_report
-from console.export.tables import item_sheet, local_datetime, write_csv, write_xlsx
 from console.ports import Clock
-from console.summary import NetEasyScorer, ShiftSummary, SummaryBuilder, score_net_easy
 from storage.settings import SettingsRepo
 from storage.shifts import CURRENCY, HOURLY_RATE, ShiftRepo, open_shift_repo
+
+if TYPE_CHECKING:
+    from console.export.report import Report
+    from console.summary import NetEasyScorer, ShiftSummary
 
 Progress = Callable[[float, str], None]
 
@@ -51,6 +55,9 @@ def summary_sheets(
     summary: ShiftSummary, tz: tzinfo | None
 ) -> list[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]:
     """XLSX worksheets: the items (one row each, no cap), the breaches, the hand-over and the channels."""
+    from console.export.report import KIND_LABELS  # here and below: see the module's docstring
+    from console.export.tables import item_sheet, local_datetime
+
     s = summary
     figures: list[Sequence[Any]] = [
         ("Agent", s.shift.agent),
@@ -103,6 +110,10 @@ def write_summary(
     Raises:
         ExportError: the file could not be written; the message names it.
     """
+    from console.export.codec import write_json
+    from console.export.report import shift_report
+    from console.export.tables import write_csv, write_xlsx
+
     if fmt is Format.JSON:
         return write_json(summary, path)
     if fmt is Format.CSV:
@@ -128,9 +139,10 @@ class ExportService:
         clock: Clock,
         settings: SettingsRepo,
         *,
-        scorer: NetEasyScorer = score_net_easy,
+        scorer: NetEasyScorer | None = None,
         open_repo: Callable[[Path], ShiftRepo] = open_shift_repo,
     ) -> None:
+        """``scorer``: how Net Easy is scored (default: console.summary.score_net_easy)."""
         self._db_path = db_path
         self._clock = clock
         self._settings = settings
@@ -151,13 +163,16 @@ class ExportService:
         Raises:
             ExportError: there is no such shift.
         """
+        from console.summary import SummaryBuilder, score_net_easy
+
         hourly, currency = rate if rate is not None else self.rate()
+        scorer = self._scorer or score_net_easy
         repo = self._open_repo(self._db_path)
         try:
             shift = repo.last() if shift_id is None else repo.get(shift_id)
             if shift is None:
                 raise ExportError("There is no shift yet." if shift_id is None else f"There is no shift {shift_id}.")
-            builder = SummaryBuilder(repo, self._clock, hourly_rate=hourly, currency=currency, scorer=self._scorer)
+            builder = SummaryBuilder(repo, self._clock, hourly_rate=hourly, currency=currency, scorer=scorer)
             return builder.build(shift, redact=redact)
         finally:
             repo.close()
@@ -220,6 +235,8 @@ class ExportService:
         rate = self.rate()
 
         def job() -> tuple[ShiftSummary, Report]:
+            from console.export.report import shift_report
+
             summary = self.build(shift_id, rate=rate)
             return summary, shift_report(summary)
 

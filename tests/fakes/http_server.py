@@ -12,22 +12,24 @@ Usage::
 
 Replies are served in order, one per request, whatever the path. When the script runs out the server
 answers 500 ``{"error": "fake server: no scripted response"}`` and records the request in ``unscripted``,
-so a test can assert that nothing unexpected was asked. Built on the stdlib ``ThreadingHTTPServer`` bound
-to ``("127.0.0.1", 0)`` in a daemon thread (STYLE B7).
+so a test can assert that nothing unexpected was asked. Built on :class:`LoopbackServer`, the stdlib
+``ThreadingHTTPServer`` bound to ``("127.0.0.1", 0)`` in a daemon thread (STYLE B7), which the stateful
+channel fakes (:mod:`tests.fakes.channel_server`) share.
 """
 
 from __future__ import annotations
 
+import abc
 import json as jsonlib
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FakeHttpServer", "RecordedRequest", "Reply"]
+__all__ = ["FakeHttpServer", "LoopbackServer", "Outgoing", "RecordedRequest", "Reply"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ class Reply:
     action: str = "respond"
 
 
+#: What a server sends back: status, headers (Content-Type defaults to JSON) and body; None closes the
+#: connection without answering.
+Outgoing = tuple[int, dict[str, str], bytes] | None
+
 _UNSCRIPTED = Reply(
     500,
     {"Content-Type": "application/json"},
@@ -80,7 +86,6 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
-        owner = self.server.owner
         recorded = RecordedRequest(
             method=self.command,
             path=parts.path,
@@ -88,16 +93,14 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
         )
-        reply = owner._next(recorded)
-        if reply.delay > 0:
-            owner._stopping.wait(reply.delay)
-        if reply.action in ("drop", "stall") or owner._stopping.is_set():
+        outgoing = self.server.owner._answer(recorded)
+        if outgoing is None:
             self.close_connection = True
             return
-        payload = reply.body
+        status, extra_headers, payload = outgoing
         try:
-            self.send_response(reply.status)
-            headers = {"Content-Type": "application/json; charset=utf-8", **reply.headers}
+            self.send_response(status)
+            headers = {"Content-Type": "application/json; charset=utf-8", **extra_headers}
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
@@ -128,41 +131,42 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    owner: FakeHttpServer
+    owner: LoopbackServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Connection errors after a test gave up are expected; keep them off stderr.
         pass
 
 
-class FakeHttpServer:
-    """A loopback HTTP server that answers from a script; see the module docstring."""
+class LoopbackServer(abc.ABC):
+    """An HTTP server on an ephemeral loopback port, served from a daemon thread; subclasses pick the answers.
+
+    Every request is read whole, then :meth:`_answer` (on the server's handler threads) says what to send.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._script: deque[Reply] = deque()
-        self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self.requests: list[RecordedRequest] = []
-        self.unscripted: list[RecordedRequest] = []
+
+    @abc.abstractmethod
+    def _answer(self, request: RecordedRequest) -> Outgoing:
+        """Record ``request`` and say what goes back (None: close the connection without answering)."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    def start(self) -> FakeHttpServer:
+    def start(self) -> Self:
         """Bind to an ephemeral loopback port and serve in a daemon thread."""
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-http-server", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__, daemon=True
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Wake stalled handlers, stop serving and close the socket."""
-        self._stopping.set()
+        """Stop serving and close the socket."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -171,7 +175,7 @@ class FakeHttpServer:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> FakeHttpServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -186,9 +190,34 @@ class FakeHttpServer:
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         if self._server is None:
-            raise RuntimeError("FakeHttpServer is not started")
+            raise RuntimeError(f"{type(self).__name__} is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+
+class FakeHttpServer(LoopbackServer):
+    """A loopback HTTP server that answers from a script; see the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._script: deque[Reply] = deque()
+        self._stopping = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        self.unscripted: list[RecordedRequest] = []
+
+    def stop(self) -> None:
+        """Wake stalled handlers, stop serving and close the socket."""
+        self._stopping.set()
+        super().stop()
+
+    def _answer(self, request: RecordedRequest) -> Outgoing:
+        reply = self._next(request)
+        if reply.delay > 0:
+            self._stopping.wait(reply.delay)
+        if reply.action in ("drop", "stall") or self._stopping.is_set():
+            return None
+        return reply.status, reply.headers, reply.body
 
     # -- script ------------------------------------------------------------------------------------
 
