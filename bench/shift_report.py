@@ -171,13 +171,15 @@ if __name__ == "__main__":
 
 
 def figures_for_bench(n: int = 10_000, runs: int = 3) -> list[Any]:
-    """Rows for ``python -m bench``: summary + PDF with charts of an ``n``-item shift (median of ``runs``)."""
+    """Rows for ``python -m bench``: an ``n``-item shift to PDF with charts and to XLSX (median of ``runs``)."""
     from bench.figures import Figure
 
     results = [bench_shift_export(n) for _ in range(runs)]
     totals = sorted(float(str(r["summary_and_pdf_s"])) for r in results)
     median = totals[len(totals) // 2]
     last = results[len(results) // 2]
+    xlsx_totals = sorted(round(float(str(r["summary_s"])) + float(str(r["xlsx_s"])), 3) for r in results)
+    xlsx_median = xlsx_totals[len(xlsx_totals) // 2]
     return [
         Figure(
             figure=f"shift summary of {n:,} items to PDF with charts",
@@ -186,6 +188,15 @@ def figures_for_bench(n: int = 10_000, runs: int = 3) -> list[Any]:
             budget="≤ 5 s",
             passed=median <= 5.0,
             spread=totals,
-            extra={"summary s": last["summary_s"], "pdf s": last["pdf_s"], "xlsx s (same shift)": last["xlsx_s"]},
-        )
+            extra={"summary s": last["summary_s"], "pdf s": last["pdf_s"]},
+        ),
+        Figure(
+            figure=f"shift summary of {n:,} items to XLSX (every item and event as rows)",
+            value=xlsx_median,
+            unit="s",
+            budget="reported (DESIGN.md budgets the PDF)",
+            passed=None,
+            spread=xlsx_totals,
+            extra={"xlsx s": last["xlsx_s"]},
+        ),
     ]
