@@ -106,6 +106,7 @@ def _fill(conn: sqlite3.Connection, n: int, seed: int, open_share: float) -> Non
         )  # fmt: skip
         events.append((posted, "sync", mid, "received", "{}"))
         if head is None:
+            assert due is not None  # every head has a first-response clock
             head_of.append(mid)
             first_met = None if status in ("new", "open") else posted + rng.randrange(120, 5400)
             breached = due if (first_met is None and due < NOW) or (first_met and first_met > due) else None

@@ -129,11 +129,11 @@ def populate(db: sqlite_utils.Database, n: int, *, seed: int = 7) -> ShiftRow:
                     (update[1], update[1], update[2]),
                 )
             else:
-                _op, status, mid, at = update
-                conn.execute("UPDATE mentions SET status = ? WHERE id = ?", (status, mid))
-                if status in ("resolved", "community"):
+                _op, new_status, item_id, at = update
+                conn.execute("UPDATE mentions SET status = ? WHERE id = ?", (new_status, item_id))
+                if new_status in ("resolved", "community"):
                     conn.execute(
-                        "UPDATE deadlines SET met_at = ? WHERE mention_id = ? AND kind = 'resolution'", (at, mid)
+                        "UPDATE deadlines SET met_at = ? WHERE mention_id = ? AND kind = 'resolution'", (at, item_id)
                     )
     mentions.mark_breaches(T0 + SHIFT)
     return repo.end(shift.id, T0 + SHIFT, "Courier outage in the north: promised updates by 10:00 to three customers.")
