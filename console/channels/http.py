@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 import regex
 
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient, Unreachable
 
 __all__ = [
     "DEFAULT_RETRY_SECONDS",
@@ -156,7 +156,7 @@ async def send(
     data: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
-    """Send one request; transport failures become :class:`Transient` or :class:`Permanent`.
+    """Send one request; transport failures become :class:`Unreachable`, :class:`Transient` or :class:`Permanent`.
 
     Args:
         client: The account's long-lived client.
@@ -172,7 +172,9 @@ async def send(
         The response, whatever its status (see :func:`raise_for_status`).
 
     Raises:
-        Transient: Timeouts, refused or dropped connections.
+        Unreachable: No connection could be made (refused, no route, connect timeout, closed unanswered): when
+            every account says this, the app shows itself offline and probes more often.
+        Transient: Timeouts after connecting, broken-off answers.
         Permanent: The URL is not usable.
     """
     what = f"{method} {httpx.URL(url).path if _valid(url) else url}"
@@ -180,10 +182,18 @@ async def send(
         return await client.request(
             method, url, params=params, json=json, data=dict(data) if data else None, headers=dict(headers or {})
         )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Unreachable(f"Could not reach {host} for {what}: {type(exc).__name__}: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise Transient(f"{host} did not answer {what} in time ({type(exc).__name__}).") from exc
     except httpx.UnsupportedProtocol as exc:
         raise Permanent(f"The server address {url!r} is not an http(s) URL: {exc}") from exc
+    except httpx.RemoteProtocolError as exc:
+        if "without sending a response" in str(exc):
+            raise Unreachable(
+                f"Could not reach {host} for {what}: it closed the connection without answering."
+            ) from exc
+        raise Transient(f"{host} broke off {what}: {exc}") from exc
     except httpx.TransportError as exc:
         raise Transient(f"Could not reach {host} for {what}: {type(exc).__name__}: {exc}") from exc
     except httpx.HTTPError as exc:

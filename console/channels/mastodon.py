@@ -23,7 +23,7 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, ChannelError, Permanent, Transient, Unreachable
+from console.channels.errors import AuthExpired, ChannelError, Permanent, Transient
 from console.channels.http import (
     Params,
     error_json,
@@ -33,6 +33,7 @@ from console.channels.http import (
     parse_retry_after,
     raise_for_status,
     retry_time,
+    send,
     str_field,
 )
 from console.ports import Clock, SecretStore
@@ -637,32 +638,10 @@ class MastodonConnector:
         request_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         request_headers.update(headers or {})
         what = f"{method} {path}"
-        try:
-            response = await self._client.request(
-                method,
-                self._base_url + path,
-                params=params,
-                data=data,
-                headers=request_headers,
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise Unreachable(f"Could not reach {self._host} for {what}: {type(exc).__name__}: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise Transient(f"{self._host} did not answer {what} in time ({type(exc).__name__}).") from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise Permanent(f"The server address {self._base_url!r} is not an http(s) URL: {exc}") from exc
-        except httpx.RemoteProtocolError as exc:
-            if "without sending a response" in str(exc):
-                raise Unreachable(
-                    f"Could not reach {self._host} for {what}: it closed the connection without answering."
-                ) from exc
-            raise Transient(f"{self._host} broke off {what}: {exc}") from exc
-        except httpx.TransportError as exc:
-            raise Transient(f"Could not reach {self._host} for {what}: {type(exc).__name__}: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise Transient(f"{what} to {self._host} failed: {type(exc).__name__}: {exc}") from exc
-        except (httpx.InvalidURL, httpx.StreamError) as exc:
-            raise Permanent(f"Could not build {what} for {self._base_url!r}: {exc}") from exc
+        response = await send(
+            self._client, method, self._base_url + path, host=self._host, params=params, data=data,
+            headers=request_headers,
+        )  # fmt: skip
 
         info = parse_rate_limit(response.headers)
         if info is not None:

@@ -8,7 +8,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 import pytest
 
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient, Unreachable
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
     Grant,
@@ -17,6 +17,7 @@ from console.channels.http import (
     raise_for_status,
     refresh_grant,
     retry_time,
+    send,
 )
 from tests.fakes.http_server import FakeHttpServer
 
@@ -160,3 +161,28 @@ def test_refresh_grant_other_failures_are_typed(
 )
 def test_retry_time_order(headers: dict[str, str], reset_at: float | None, expected: float) -> None:
     assert retry_time(headers, now=NOW, reset_at=reset_at) == expected
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens there once the socket is closed
+
+
+def test_no_connection_is_unreachable_for_every_channel(arun: Arun[Any], server: FakeHttpServer) -> None:
+    # The app is offline when every account says Unreachable: every connector's transport must say it.
+    async def get(url: str, wait: float = 2.0) -> Any:
+        async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(wait)) as client:
+            return await send(client, "GET", url, host="fake")
+
+    with pytest.raises(Unreachable, match="Could not reach fake"):
+        arun(get(f"http://127.0.0.1:{_closed_port()}/me"))
+    server.drop()  # accepts the connection, then closes it without a word
+    with pytest.raises(Unreachable, match="without answering"):
+        arun(get(server.base_url + "/me"))
+    server.stall(5.0)  # connected, but no answer in time: the host is there, so not offline
+    with pytest.raises(Transient) as slow:
+        arun(get(server.base_url + "/me", wait=0.3))
+    assert not isinstance(slow.value, Unreachable)
