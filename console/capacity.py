@@ -5,10 +5,13 @@ DESIGN.md "Be honest about capacity"; issue 14 "Expected wait". The figure is
     wait = (items awaiting a reply + 1) / replies per hour over the recent window
 
 where the window is the last two hours, cut to the running shift and to the first reply in it (at least 30
-minutes), so that an agent who started answering 20 minutes ago is not taken for a slow one,
-clamped to a floor (nobody is answered in 0 minutes) and a ceiling ("more than 8 hours"), and rounded *up* to a
-figure a customer can read ("about 25 minutes"). With too few replies in the window there is no pace yet: the
-wait is unknown, and the console says so rather than publishing a made-up number.
+minutes), so that an agent who started answering 20 minutes ago is not taken for a slow one. That is working
+time: with business hours (the SLA policy's default calendar) it is laid on the calendar from now, so a message
+at 16:45 with an hour's work ahead of it waits until 09:45 the next working day, and one that arrives while
+closed waits for the opening too. The result is clamped to a floor (nobody is answered in 0 minutes) and a
+ceiling ("more than 8 hours"), and rounded *up* to a figure a customer can read ("about 25 minutes"). With too
+few replies in the window there is no pace yet: the wait is unknown, and the console says so rather than
+publishing a made-up number.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from console.outbox import Outbox, OutboxError, StatusConnector
 from console.ports import Clock
 from console.reply_checks import LengthCheck, check_length
+from console.sla_calendar import Calendar, add_running
 from storage.accounts import AccountRepo
 from storage.capacity import CapacityRepo, StatusPostRow
 from storage.errors import StorageError
@@ -64,6 +68,8 @@ class WaitEstimate:
     window_seconds: int
     seconds: int | None  # rounded; None = unknown (no pace yet)
     capped: bool = False  # the wait is longer than the ceiling ("more than 8 hours")
+    #: Working time the queue needs, before it was laid on the calendar (None: unknown, or no calendar).
+    working_seconds: int | None = None
 
     @property
     def known(self) -> bool:
@@ -100,10 +106,13 @@ class WaitEstimate:
                 f"({self.replies}) to know your pace yet."
             )
         pace = self.pace_per_hour or 0.0
-        return (
+        text = (
             f"{self.ahead:,} waiting for a reply; you sent {self.replies} replies in the last {window} "
             f"({pace:.1f} an hour). A new message waits for those and its own reply."
         )
+        if self.working_seconds is not None:
+            text += f" That is {_hours_text(self.working_seconds)} of work, counted in business hours only."
+        return text
 
 
 def round_wait(seconds: float) -> int:
@@ -120,6 +129,8 @@ def expected_wait(
     floor_seconds: int = FLOOR_SECONDS,
     ceiling_seconds: int = CEILING_SECONDS,
     min_replies: int = MIN_REPLIES,
+    now: int | None = None,
+    calendar: Calendar | None = None,
 ) -> WaitEstimate:
     """The expected wait for a new item: the items ahead of it, and its own reply, at the recent pace.
 
@@ -130,6 +141,9 @@ def expected_wait(
         floor_seconds: The shortest wait said (an empty queue still takes a moment to answer).
         ceiling_seconds: Longer waits are said as "more than …".
         min_replies: Fewer replies than this means no pace yet (unknown).
+        now: When the new item arrives (epoch seconds); needed with ``calendar``.
+        calendar: When the team works; the working time is laid on it from ``now``. None or around the
+            clock: the wait is the working time.
 
     Returns:
         The estimate; ``seconds`` is None when unknown.
@@ -138,9 +152,14 @@ def expected_wait(
     if replies < min_replies or window_seconds <= 0:
         return WaitEstimate(ahead, max(0, replies), max(0, window_seconds), None)
     raw = (ahead + 1) * window_seconds / replies
+    working: int | None = None
+    if calendar is not None and now is not None and not calendar.always_open and raw <= ceiling_seconds:
+        working = math.ceil(max(floor_seconds, raw))
+        done = add_running(calendar, now, working)
+        raw = ceiling_seconds + 1 if done is None else done - now
     if raw > ceiling_seconds:
-        return WaitEstimate(ahead, replies, window_seconds, ceiling_seconds, capped=True)
-    return WaitEstimate(ahead, replies, window_seconds, round_wait(max(floor_seconds, raw)))
+        return WaitEstimate(ahead, replies, window_seconds, ceiling_seconds, capped=True, working_seconds=working)
+    return WaitEstimate(ahead, replies, window_seconds, round_wait(max(floor_seconds, raw)), working_seconds=working)
 
 
 def format_wait(seconds: int, *, capped: bool = False) -> str:
@@ -198,6 +217,7 @@ class CapacityService:
         clock: Clock,
         *,
         shift_start: Callable[[], int | None] | None = None,
+        calendar: Callable[[], Calendar] | None = None,
         window_seconds: int = DEFAULT_WINDOW_SECONDS,
         template: str = DEFAULT_STATUS_TEMPLATE,
     ) -> None:
@@ -209,6 +229,7 @@ class CapacityService:
             outbox: Status posts leave through it, committed before any network call.
             clock: Time source.
             shift_start: When the running shift started (the pace is not measured over time off shift).
+            calendar: The team's working hours now (the SLA policy's default calendar); None: around the clock.
             window_seconds: The recent window the pace is measured over.
             template: The status post's starting text.
         """
@@ -217,6 +238,7 @@ class CapacityService:
         self.outbox = outbox
         self._clock = clock
         self._shift_start = shift_start
+        self._calendar = calendar
         self._window = window_seconds
         self.template = template
 
@@ -232,7 +254,8 @@ class CapacityService:
         first = self._repo.first_reply_sent(start, now, PACE_PURPOSES)
         begin = min(max(start, first if first is not None else start), now - MIN_WINDOW_SECONDS)
         ahead = self._repo.awaiting_response(cap=AHEAD_CAP)
-        return expected_wait(ahead=ahead, replies=replies, window_seconds=now - begin)
+        calendar = self._calendar() if self._calendar is not None else None
+        return expected_wait(ahead=ahead, replies=replies, window_seconds=now - begin, now=now, calendar=calendar)
 
     def status_text(self, estimate: WaitEstimate | None = None) -> str:
         """The status template filled with the real figure (the agent previews and edits it)."""

@@ -399,7 +399,9 @@ def open_runtime(
         shift = shifts.current()
         return None if shift is None else shift.started_at
 
-    runtime.capacity = CapacityService(CapacityRepo(db), accounts, outbox, clock, shift_start=shift_start)
+    runtime.capacity = CapacityService(
+        CapacityRepo(db), accounts, outbox, clock, shift_start=shift_start, calendar=sla.default_calendar
+    )
 
     def send_survey(mention_id: int, text: str, visibility: str | None) -> int:
         return outbox.queue(mention_id, text, visibility=visibility, purpose="survey")

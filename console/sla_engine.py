@@ -27,7 +27,7 @@ from datetime import datetime
 
 from console.inbox import SyncReport
 from console.ports import Clock
-from console.sla_calendar import Pause, elapsed_running, is_open, next_open
+from console.sla_calendar import Calendar, Pause, elapsed_running, is_open, next_open
 from console.sla_policy import DeadlinePlan, PolicyError, PolicySet, follow_up_plan, shipped_policy
 from storage.deadlines import Breach, DeadlineRepo, DeadlineValues, HeadInfo, NewEvent
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
@@ -320,6 +320,10 @@ class SlaEngine:
     def planner(self, channel: str) -> DeadlinePlan:
         """Deadline planner for new items of ``channel`` (what ``store_batch`` takes)."""
         return self._policies.planner(channel)
+
+    def default_calendar(self) -> Calendar:
+        """When the team works by the default rule (the last one): what the expected wait is laid on."""
+        return self._policies.calendars[self._policies.rules[-1].calendar]
 
     def set_policies(self, policies: PolicySet) -> list[int]:
         """Save a new policy set and recompute every running deadline under it; past breaches stay.

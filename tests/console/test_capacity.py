@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -28,6 +31,7 @@ from console.channels.mastodon import MastodonConnector
 from console.outbox import STATUS_RESEND_SECONDS, Outbox, OutboxError
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
+from console.sla_calendar import ALWAYS, Calendar
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.capacity import CapacityRepo, StatusPostRepo
@@ -67,6 +71,37 @@ def test_expected_wait_table(ahead: int, replies: int, window: int, seconds: int
     estimate = expected_wait(ahead=ahead, replies=replies, window_seconds=window)
     assert (estimate.seconds, estimate.capped) == (seconds, capped)
     assert estimate.known is (seconds is not None)
+
+
+LONDON_9_TO_5 = Calendar("Europe/London", (((9 * 60, 17 * 60),),) * 5 + ((), ()))  # Monday to Friday
+
+
+def _london(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/London")).timestamp())
+
+
+@pytest.mark.parametrize(
+    ("at", "ahead", "seconds", "capped"),
+    [
+        # 12 replies an hour, 4 ahead: 25 minutes of work. In office hours the wait is the work.
+        ("2026-03-04T10:00", 4, 25 * MIN, False),
+        # Before opening: it waits for 09:00, then the work.
+        ("2026-03-04T08:00", 4, HOUR + 25 * MIN + 5 * MIN, False),  # 1 h 25 min, rounded up to the quarter
+        # Ten minutes before closing: 10 minutes today, 15 tomorrow from 09:00 (16 h 15 min): past the ceiling.
+        ("2026-03-04T16:50", 4, CEILING_SECONDS, True),
+        # Saturday: Monday morning.
+        ("2026-03-07T12:00", 0, CEILING_SECONDS, True),
+    ],
+)
+def test_expected_wait_counts_working_time_on_the_calendar(at: str, ahead: int, seconds: int, capped: bool) -> None:
+    now = _london(at)
+    estimate = expected_wait(ahead=ahead, replies=24, window_seconds=2 * HOUR, now=now, calendar=LONDON_9_TO_5)
+    assert (estimate.seconds, estimate.capped) == (seconds, capped)
+    assert estimate.working_seconds == (ahead + 1) * 5 * MIN
+    assert "business hours" in estimate.basis()
+    around_the_clock = expected_wait(ahead=ahead, replies=24, window_seconds=2 * HOUR, now=now, calendar=ALWAYS)
+    assert around_the_clock.seconds == max(5 * MIN, round_wait((ahead + 1) * 5 * MIN))
+    assert around_the_clock.working_seconds is None
 
 
 def test_expected_wait_rounds_up_never_down() -> None:
@@ -158,6 +193,15 @@ def test_capacity_service_estimates_from_the_queue_and_the_recent_pace(
     assert (estimate.ahead, estimate.replies, estimate.window_seconds) == (4, 24, 23 * 300)
     assert estimate.seconds == 25 * MIN
     assert service.status_text(estimate).startswith("We're answering new messages in about 25 minutes")
+    # New Year's Day is a holiday on the team's calendar: a message now waits for 2 January.
+    closed_today = Calendar("UTC", holidays=frozenset({date(2026, 1, 1)}))
+    on_calendar = CapacityService(
+        CapacityRepo(db), AccountRepo(db), _outbox(db, factory, {}), clock, calendar=lambda: closed_today
+    )
+    assert (on_calendar.estimate().capped, on_calendar.estimate().working_seconds) == (
+        True,
+        math.ceil(5 * 23 * 300 / 24),
+    )
 
 
 def test_capacity_pace_is_measured_since_the_shift_and_the_first_reply_over_half_an_hour_at_least(
