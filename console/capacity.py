@@ -262,7 +262,7 @@ class CapacityService:
         return fill_status(self.template, estimate if estimate is not None else self.estimate())
 
     def accounts(self) -> list[StatusAccount]:
-        """Enabled accounts whose channel can post a status update (Mastodon and compatible)."""
+        """Enabled accounts whose channel can post a status update (Mastodon, Bluesky, X, Facebook Pages)."""
         connectors = self.outbox.connectors
         return [
             StatusAccount(row.id, row.kind, row.handle)

@@ -70,7 +70,14 @@ class EditingConnector(Protocol):
 
 @runtime_checkable
 class StatusConnector(Protocol):
-    """A connector that can post a status of its own, answering no one (Mastodon ``POST /api/v1/statuses``)."""
+    """A connector that can post a status of its own, answering no one (Mastodon ``POST /api/v1/statuses``).
+
+    Mastodon, Bluesky, X and Facebook Pages implement it. Discourse and YouTube do not: on a forum a post
+    belongs in a topic (a status would be a new topic in someone's category, not an account's own feed), and
+    the YouTube Data API has no text posts (community posts have no API). A connector whose channel has no
+    idempotency key (X, Facebook) sets the class attribute ``status_idempotent = False``: a post found
+    half-sent after a crash then fails instead of being sent again (see :meth:`Outbox._send_status`).
+    """
 
     async def post_status(self, text: str, *, idempotency_key: str, visibility: str = "public") -> ReplyReceipt: ...
 
@@ -450,8 +457,12 @@ class Outbox:
         if not isinstance(connector, StatusConnector):
             self._statuses.mark_waiting(post.id, error="This account is not connected.", next_attempt_at=None)
             return SendOutcome.WAITING
-        if post.attempted_at is not None and now - post.attempted_at > STATUS_RESEND_SECONDS:
-            # The channel forgets the idempotency key after an hour: sending again could post it twice.
+        once_only = not getattr(connector, "status_idempotent", True)  # no key: a resend could post it twice
+        if post.attempted_at is not None and (
+            now - post.attempted_at > STATUS_RESEND_SECONDS or (once_only and post.state is ReplyState.SENDING)
+        ):
+            # The channel forgets the idempotency key after an hour, or has none and the app stopped mid-call:
+            # sending again could post it twice.
             self._statuses.mark_failed(
                 post.id, error="Not sent again: an earlier attempt may have posted it. Check the account.", at=now
             )

@@ -111,7 +111,8 @@ CHANNELS: dict[ChannelKind, ChannelInfo] = {
         SecretKind.TOKEN,
         "Page access token",
         "Paste a long-lived Page access token (or a Business Manager system user token) with "
-        "pages_read_engagement, pages_read_user_content, pages_manage_engagement and pages_messaging. "
+        "pages_read_engagement, pages_read_user_content, pages_manage_engagement and pages_messaging "
+        "(and pages_manage_posts to post status updates). "
         "Messenger replies are possible only within 24 hours of the customer's last message.",
     ),
     ChannelKind.MANUAL: ChannelInfo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -51,6 +52,7 @@ __all__ = [
     "permalink",
     "reply_refs",
     "split_chat_id",
+    "status_rkey",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,10 @@ MAX_DM_BYTES = 10000
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 #: Errors the PDS gives for an access token past its ~2 h life.
 _EXPIRED_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
+#: The collection of posts; its lexicon says ``"key": "tid"``, so a record key we choose must be a TID.
+POST_COLLECTION = "app.bsky.feed.post"
+#: The base32-sortable alphabet of TIDs (atproto.com/specs/tid).
+_S32 = "234567abcdefghijklmnopqrstuvwxyz"
 
 # --------------------------------------------------------------------------------------------------------
 # Pure parsing
@@ -108,6 +114,24 @@ def permalink(uri: str, handle: str) -> str:
     if parts is None:
         return ""
     return f"https://bsky.app/profile/{handle or parts[0]}/post/{parts[2]}"
+
+
+def status_rkey(idempotency_key: str) -> str:
+    """The record key of a status post: a TID derived from the outbox's idempotency key, so a retry names it again.
+
+    A TID is a 64-bit integer with the top bit 0, written as 13 base32-sortable characters
+    (atproto.com/specs/tid); ``app.bsky.feed.post`` requires TID keys, and the PDS accepts one chosen by the
+    client (``createRecord`` ``rkey``). The value is the first 63 bits of SHA-256 of the key: its timestamp
+    part means nothing, which the spec allows (keys "could have any value, so they should not be trusted").
+
+    Args:
+        idempotency_key: The status post's key (stable across retries).
+
+    Returns:
+        A valid TID such as ``"3l4k…"``; the same key always gives the same TID.
+    """
+    value = int.from_bytes(hashlib.sha256(idempotency_key.encode("utf-8")).digest()[:8], "big") >> 1
+    return "".join(_S32[(value >> shift) & 31] for shift in range(60, -1, -5))
 
 
 def _ref(value: object) -> StrongRef | None:
@@ -627,6 +651,10 @@ class BlueskyConnector:
         error, message = _xrpc_error(response)
         retry_at = retry_time(response.headers, now=now, reset_at=epoch_header(response.headers, "RateLimit-Reset"))
         reason = f"{error}: {message}" if error and message else (error or message or response.reason_phrase)
+        if error == "RecordNotFound":
+            raise _RecordNotFound(
+                f"{self._host} has no such record for {what} ({reason[:300]}).", status=response.status_code
+            )
         raise_for_status(response, host=self._host, what=what, reason=reason[:300], retry_at=retry_at, now=now)
 
     # -- Connector protocol ---------------------------------------------------------------------------
@@ -848,34 +876,93 @@ class BlueskyConnector:
         chat = split_chat_id(target.external_id)
         if chat is not None:
             return await self._send_dm(chat[0], text)
-        if grapheme_count(text) > MAX_POST_GRAPHEMES or len(text.encode("utf-8")) > MAX_POST_BYTES:
-            raise Permanent(f"The reply is longer than Bluesky's {MAX_POST_GRAPHEMES} characters.")
-        if not text.strip():
-            raise Permanent("The reply is empty.")
+        _check_post(text, "reply")
         session = await self._current_session()
         parent_cid, parent_record = await self._get_record(target.external_id)
         root, parent = reply_refs(target.external_id, parent_cid, parent_record)
         parts = _at_parts(target.external_id)
         mentions = {target.author_handle: parts[0]} if parts and target.author_handle else {}
+        reply = {"root": root.as_json(), "parent": parent.as_json()}
+        uri, now = await self._create_post(session, text, mentions=mentions, reply=reply)
+        return ReplyReceipt(external_id=uri, url=permalink(uri, session.handle), posted_at=math.floor(now))
+
+    async def post_status(self, text: str, *, idempotency_key: str, visibility: str = "public") -> ReplyReceipt:
+        """Post ``text`` as a post of the account's own, answering no one (``createRecord`` with a chosen rkey).
+
+        Used for the capacity update. Links get link facets as in replies; no handle is added or resolved.
+        Bluesky has no idempotency key, so the record key is derived from ``idempotency_key``
+        (:func:`status_rkey`) and a retry names the same record. A repo holds one record per key: creating
+        it again fails (the reference PDS answers 500 ``InternalServerError``, bluesky-social/atproto#3718;
+        other PDSes 409 ``RecordAlreadyExists``), so after a failed create the record is read back with
+        ``getRecord`` and, when it is there, its receipt is returned: a retry after a crash or a lost answer
+        never makes a second post.
+
+        Args:
+            text: The status text; at most 300 graphemes and 3000 bytes (checked before sending).
+            idempotency_key: Stable across retries of this one post.
+            visibility: Ignored: Bluesky posts are public.
+
+        Returns:
+            The post's at-uri, bsky.app link and time (its ``createdAt`` when it was found already posted).
+
+        Raises:
+            Permanent: Empty or too long (nothing is sent), or the PDS refused the record.
+            ChannelError: Any other failure; a retry with the same key is safe.
+        """
+        del visibility
+        _check_post(text, "status update")
+        session = await self._current_session()
+        rkey = status_rkey(idempotency_key)
+        try:
+            uri, now = await self._create_post(session, text, mentions={}, rkey=rkey)
+        except (Transient, Permanent):
+            found = await self._posted_status(f"at://{session.did}/{POST_COLLECTION}/{rkey}", text)
+            if found is None:
+                raise
+            log.info("Bluesky status post %s was already posted; not posting it again", found.external_id)
+            return found
+        return ReplyReceipt(external_id=uri, url=permalink(uri, session.handle), posted_at=math.floor(now))
+
+    async def _posted_status(self, uri: str, text: str) -> ReplyReceipt | None:
+        """The receipt of the status post stored at ``uri``, or None when there is no record there."""
+        try:
+            _cid, record = await self._get_record(uri)
+        except _RecordNotFound:
+            return None
+        if record.get("text") != text:
+            raise Permanent(f"Another post already has the record key of this status update ({uri}); not posted.")
+        session = await self._current_session()
+        try:
+            posted_at = _time(record.get("createdAt"))
+        except ValueError:
+            posted_at = math.floor(self._clock.now())
+        return ReplyReceipt(external_id=uri, url=permalink(uri, session.handle), posted_at=posted_at)
+
+    async def _create_post(
+        self,
+        session: _Session,
+        text: str,
+        *,
+        mentions: Mapping[str, str],
+        reply: dict[str, Any] | None = None,
+        rkey: str | None = None,
+    ) -> tuple[str, float]:
+        """Create an ``app.bsky.feed.post`` record with mention and link facets; its at-uri and creation time."""
         now = self._clock.now()
-        record: dict[str, Any] = {
-            "$type": "app.bsky.feed.post",
-            "text": text,
-            "createdAt": _iso_z(now),
-            "reply": {"root": root.as_json(), "parent": parent.as_json()},
-        }
+        record: dict[str, Any] = {"$type": POST_COLLECTION, "text": text, "createdAt": _iso_z(now)}
+        if reply is not None:
+            record["reply"] = reply
         facets = build_facets(text, mentions)
         if facets:
             record["facets"] = facets
-        payload = await self._xrpc(
-            "POST",
-            "com.atproto.repo.createRecord",
-            body={"repo": session.did, "collection": "app.bsky.feed.post", "record": record},
-        )
+        body: dict[str, Any] = {"repo": session.did, "collection": POST_COLLECTION, "record": record}
+        if rkey is not None:
+            body["rkey"] = rkey
+        payload = await self._xrpc("POST", "com.atproto.repo.createRecord", body=body)
         uri = str_field(payload, "uri") if isinstance(payload, dict) else ""
         if not uri:
             raise Transient(f"{self._host} returned malformed data for createRecord: no uri.")
-        return ReplyReceipt(external_id=uri, url=permalink(uri, session.handle), posted_at=math.floor(now))
+        return uri, now
 
     async def _send_dm(self, convo_id: str, text: str) -> ReplyReceipt:
         if grapheme_count(text) > MAX_DM_GRAPHEMES or len(text.encode("utf-8")) > MAX_DM_BYTES:
@@ -897,6 +984,18 @@ class BlueskyConnector:
     async def aclose(self) -> None:
         """Forget the cached session (the client belongs to the caller)."""
         self._session = None
+
+
+class _RecordNotFound(Permanent):
+    """``getRecord`` found nothing at the address (XRPC error ``RecordNotFound``)."""
+
+
+def _check_post(text: str, what: str) -> None:
+    """Refuse an empty post or one over the lexicon's limits before anything is sent."""
+    if grapheme_count(text) > MAX_POST_GRAPHEMES or len(text.encode("utf-8")) > MAX_POST_BYTES:
+        raise Permanent(f"The {what} is longer than Bluesky's {MAX_POST_GRAPHEMES} characters.")
+    if not text.strip():
+        raise Permanent(f"The {what} is empty.")
 
 
 def _loads(text: str | None) -> object:

@@ -14,13 +14,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
     Params,
     bearer,
     call_json,
     error_json,
+    may_have_taken_effect,
     parse_iso,
     raise_for_status,
     str_field,
@@ -232,6 +233,9 @@ class FacebookConnector:
     """
 
     kind: ClassVar[str] = "facebook"
+    #: The Graph API has no idempotency key: the outbox fails a status post it finds half-sent after a crash
+    #: instead of sending it again (see :meth:`post_status`).
+    status_idempotent: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -504,6 +508,53 @@ class FacebookConnector:
         if not comment_id:
             raise Transient("Facebook returned a malformed comment id.")
         return ReplyReceipt(comment_id, "", now)
+
+    async def post_status(self, text: str, *, idempotency_key: str, visibility: str = "public") -> ReplyReceipt:
+        """Publish ``text`` on the Page's feed as a post of its own (``POST /{page-id}/feed`` with ``message``).
+
+        Used for the capacity update. Needs the Page id (the account's handle, read from the token when the
+        Page was added) and a Page token with ``pages_manage_posts`` (the CREATE_CONTENT task). The Graph API
+        has no idempotency key, so ``idempotency_key`` is unused and a post is sent at most once: when the
+        outcome is unknown (a timeout after the request went out, a 5xx or temporary error, a connection
+        closed unanswered, an unreadable answer) it fails as :class:`Permanent` ("may have been posted")
+        rather than being retried, and :attr:`status_idempotent` tells the outbox to fail a post it finds
+        half-sent after a crash instead of sending it again. A refusal (token, throttling, permission) or a
+        connection never made is certain and keeps its own error, so the outbox retries it.
+
+        Args:
+            text: The status text.
+            idempotency_key: Unused (the Graph API has none).
+            visibility: Ignored (Page posts are public).
+
+        Returns:
+            The post's id (``{page-id}_{post-id}``), its facebook.com link and the time.
+
+        Raises:
+            Permanent: Empty text or no Page id (nothing is sent), a missing permission, or possibly posted.
+            AuthExpired, RateLimited, Transient: Facebook did not take it, for sure; it may be sent again.
+        """
+        del idempotency_key, visibility
+        page_id = self._account.handle.strip()
+        if not page_id:
+            raise Permanent("The Page id of this account is not known; add the Page again to post on it.")
+        if not text.strip():
+            raise Permanent("The status update is empty.")
+        now = math.floor(self._clock.now())
+        try:
+            payload = await self._call("POST", f"/{quote(page_id, safe='')}/feed", body={"message": text})
+            post_id = str_field(payload, "id") if isinstance(payload, dict) else ""
+            if not post_id:
+                raise Transient("Facebook returned a malformed post id.")
+        except ChannelError as exc:
+            if may_have_taken_effect(exc):
+                raise Permanent(
+                    f"Facebook may have published the status update ({exc}). It is not sent again, because the "
+                    "Graph API has no idempotency key: check the Page's posts.",
+                ) from exc
+            raise
+        page, _, story = post_id.partition("_")
+        url = f"https://www.facebook.com/{page}/posts/{story}" if story else f"https://www.facebook.com/{post_id}"
+        return ReplyReceipt(post_id, url, now)
 
     async def aclose(self) -> None:
         """Forget the cached token (the client belongs to the caller)."""

@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 import regex
 
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient, Unreachable
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
 
 __all__ = [
     "DEFAULT_RETRY_SECONDS",
@@ -27,6 +27,7 @@ __all__ = [
     "error_json",
     "grapheme_count",
     "json_body",
+    "may_have_taken_effect",
     "parse_iso",
     "parse_retry_after",
     "raise_for_status",
@@ -200,6 +201,25 @@ async def send(
         raise Transient(f"{what} to {host} failed: {type(exc).__name__}: {exc}") from exc
     except (httpx.InvalidURL, httpx.StreamError) as exc:
         raise Permanent(f"Could not build {what} for {url!r}: {exc}") from exc
+
+
+def may_have_taken_effect(exc: ChannelError) -> bool:
+    """Whether a request that failed with ``exc`` may all the same have been carried out by the service.
+
+    A refusal (expired sign-in, rate limit, 4xx) and a connection that was never made are certain: nothing
+    happened. A timeout after connecting, a 5xx, a broken-off or unreadable answer, or a connection closed
+    without an answer are not: the service may have done it. A write that has no idempotency key (an X post,
+    a Facebook Page post) must not be sent again after one of those.
+
+    Args:
+        exc: The error a connector raised for the request.
+
+    Returns:
+        False only when the request certainly had no effect.
+    """
+    if isinstance(exc, AuthExpired | RateLimited | Permanent):
+        return False
+    return not isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def bearer(token: str) -> dict[str, str]:

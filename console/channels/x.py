@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     bearer,
     call_json,
     epoch_header,
     error_json,
+    may_have_taken_effect,
     parse_iso,
     raise_for_status,
     refresh_grant,
@@ -69,6 +70,8 @@ ACCESS_NOTE = (
     "Without paid access, use Manual intake for X posts."
 )
 _REFRESH_MARGIN = 60.0
+#: What a status post is called in messages (and how :meth:`XConnector._fail` tells it from a reply).
+_POST_STATUS = "POST /2/tweets (status update)"
 
 # --------------------------------------------------------------------------------------------------------
 # Pure parsing
@@ -242,6 +245,9 @@ class XConnector:
     """
 
     kind: ClassVar[str] = "x"
+    #: X has no idempotency key: the outbox fails a status post it finds half-sent after a crash instead of
+    #: sending it again (see :meth:`post_status`).
+    status_idempotent: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -322,16 +328,23 @@ class XConnector:
             self._tokens = tokens
             return tokens
 
-    async def _call(self, method: str, path: str, *, params: Params | None = None, body: Any = None) -> Any:
+    async def _fresh_tokens(self) -> XTokens:
+        """The stored tokens, renewed first when they run out within the margin."""
         tokens = await self._load()
         if tokens.expires_at and tokens.expires_at - _REFRESH_MARGIN <= self._clock.now():
             tokens = await self._refresh(tokens)
+        return tokens
+
+    async def _call(
+        self, method: str, path: str, *, params: Params | None = None, body: Any = None, what: str = ""
+    ) -> Any:
+        tokens = await self._fresh_tokens()
         return await call_json(
             self._client,
             method,
             self._base_url + path,
             host=self._host,
-            what=f"{method} {path}",
+            what=what or f"{method} {path}",
             fail=self._fail,
             credential=tokens,
             authorize=lambda current: bearer(current.access_token),
@@ -352,6 +365,8 @@ class XConnector:
                 f"The X API credits or monthly cap are used up ({detail}); add credits in the developer console.",
                 retry_at=reset if reset and reset > now else now + 3600,
             )
+        if response.status_code == 403 and what == _POST_STATUS:
+            raise Permanent(f"X refused the post ({detail}).", status=403)
         if response.status_code == 403 and what.startswith("POST /2/tweets"):
             raise Permanent(
                 f"X refused the reply ({detail}). Self-serve apps may only reply to posts that mention the "
@@ -469,6 +484,49 @@ class XConnector:
         payload = await self._call(
             "POST", "/2/tweets", body={"text": text, "reply": {"in_reply_to_tweet_id": target.external_id}}
         )
+        return self._posted(payload)
+
+    async def post_status(self, text: str, *, idempotency_key: str, visibility: str = "public") -> ReplyReceipt:
+        """Post ``text`` as a post of the account's own, answering no one (``POST /2/tweets {"text"}``).
+
+        Used for the capacity update. X has no idempotency key, so ``idempotency_key`` is unused and a post
+        is sent at most once: when the outcome is unknown (a timeout after the request went out, a 5xx, a
+        connection closed unanswered, an unreadable answer) it fails as :class:`Permanent` ("may have been
+        posted") rather than being retried, and :attr:`status_idempotent` tells the outbox to fail a post it
+        finds half-sent after a crash instead of sending it again. A refusal (sign-in, rate limit, 4xx) or a
+        connection never made is certain and keeps its own error, so the outbox retries it.
+
+        Args:
+            text: The status text; at most 280 weighted characters (links count 23), checked before sending.
+            idempotency_key: Unused (X has none).
+            visibility: Ignored (posts are public).
+
+        Returns:
+            The new post's id, link and time.
+
+        Raises:
+            Permanent: Empty or too long (nothing is sent), refused by X, or possibly posted already.
+            AuthExpired, RateLimited, Transient: X did not take it, for sure; it may be sent again.
+        """
+        del idempotency_key, visibility
+        if not text.strip():
+            raise Permanent("The status update is empty.")
+        length = weighted_length(text)
+        if length > MAX_WEIGHTED_LENGTH:
+            raise Permanent(f"The status update is {length} characters; X allows {MAX_WEIGHTED_LENGTH}.")
+        await self._fresh_tokens()  # a failed renewal is certain: nothing was posted
+        try:
+            return self._posted(await self._call("POST", "/2/tweets", body={"text": text}, what=_POST_STATUS))
+        except ChannelError as exc:
+            if may_have_taken_effect(exc):
+                raise Permanent(
+                    f"X may have posted the status update ({exc}). It is not sent again, because X has no "
+                    "idempotency key: check the account's posts.",
+                ) from exc
+            raise
+
+    def _posted(self, payload: object) -> ReplyReceipt:
+        """The receipt of a created post (``{"data": {"id", "text"}}``)."""
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, dict) or not str_field(data, "id"):
             raise Transient(f"{self._host} returned malformed data for POST /2/tweets.")

@@ -26,11 +26,12 @@ from console.channels.bluesky import (
     permalink,
     reply_refs,
     split_chat_id,
+    status_rkey,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.ports import MemorySecretStore
 from storage.rows import MentionKind
-from tests.fakes.bluesky_server import FakeBlueskyServer
+from tests.fakes.bluesky_server import TID_RE, FakeBlueskyServer
 from tests.fakes.clock import FakeClock
 
 T = TypeVar("T")
@@ -278,6 +279,112 @@ def test_errors_are_typed(
                 )
 
     arun(scenario())
+
+
+# -- status posts (a post of the brand's own) -------------------------------------------------------------
+
+
+def test_status_rkey_is_a_tid_fixed_by_the_key() -> None:
+    keys = [f"8c1f2e4a-{n:04d}-4c3b-9d7e-0123456789ab" for n in range(200)]
+    rkeys = [status_rkey(key) for key in keys]
+    assert all(TID_RE.match(rkey) for rkey in rkeys)
+    assert len(set(rkeys)) == len(keys)
+    assert [status_rkey(key) for key in keys] == rkeys  # the same key names the same record
+
+
+def test_status_post_is_a_plain_post_with_link_facets_under_its_own_record_key(
+    server: FakeBlueskyServer, creds: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    text = "We're answering new messages in about 25 minutes right now ✨ https://status.example.com/care"
+
+    async def scenario() -> None:
+        async with connect(server, creds, clock) as connector:
+            receipt = await connector.post_status(text, idempotency_key="key-1")
+            rkey = status_rkey("key-1")
+            assert receipt.external_id == f"at://did:plc:brand/app.bsky.feed.post/{rkey}"
+            assert receipt.url == f"https://bsky.app/profile/brand.test/post/{rkey}"
+            assert receipt.posted_at == int(clock.now())
+            before = len(server.requests)
+            with pytest.raises(Permanent, match="300"):
+                await connector.post_status("é" * 301, idempotency_key="key-2")
+            with pytest.raises(Permanent, match="empty"):
+                await connector.post_status("  ", idempotency_key="key-3")
+            assert len(server.requests) == before  # refused before the network
+
+    arun(scenario())
+    (body,) = server.created
+    assert (body["repo"], body["collection"]) == ("did:plc:brand", "app.bsky.feed.post")
+    assert body["rkey"] == status_rkey("key-1")
+    record = body["record"]
+    assert record["text"] == text and "reply" not in record
+    (facet,) = record["facets"]
+    link = text.encode()[facet["index"]["byteStart"] : facet["index"]["byteEnd"]]
+    assert link == b"https://status.example.com/care"
+    assert facet["features"] == [{"$type": "app.bsky.richtext.facet#link", "uri": "https://status.example.com/care"}]
+
+
+@pytest.mark.parametrize("taken_key_status", [500, 409])
+def test_status_post_retried_with_the_same_key_returns_the_same_post(
+    server: FakeBlueskyServer, creds: MemorySecretStore, clock: FakeClock, arun: Arun[Any], taken_key_status: int
+) -> None:
+    server.taken_key_status = taken_key_status  # the reference PDS fails with 500, others answer 409
+
+    async def scenario() -> None:
+        async with connect(server, creds, clock) as connector:
+            first = await connector.post_status("About 10 minutes right now.", idempotency_key="key-1")
+            clock.advance(600)  # the app crashed before recording it and tries again later
+            again = await connector.post_status("About 10 minutes right now.", idempotency_key="key-1")
+            assert again == first  # the same post, with its own time
+            other = await connector.post_status("About 10 minutes right now.", idempotency_key="key-2")
+            assert other.external_id != first.external_id
+
+    arun(scenario())
+    assert [body["rkey"] for body in server.created] == [status_rkey("key-1"), status_rkey("key-2")]
+    assert len(server.own_posts()) == 2
+    assert server.paths().count("/xrpc/com.atproto.repo.createRecord") == 3
+
+
+def test_status_post_whose_answer_was_lost_is_found_not_posted_twice(
+    server: FakeBlueskyServer, creds: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    async def scenario() -> None:
+        async with connect(server, creds, clock) as connector:
+            await connector.verify()
+            server.lose_created_answers = 1  # stored, but the connection closes before the answer
+            receipt = await connector.post_status("About 5 minutes right now.", idempotency_key="key-1")
+            assert receipt.external_id.endswith("/" + status_rkey("key-1"))
+            assert (await connector.post_status("About 5 minutes right now.", idempotency_key="key-1")) == receipt
+
+    arun(scenario())
+    assert server.own_posts() == [f"at://did:plc:brand/app.bsky.feed.post/{status_rkey('key-1')}"]
+
+
+def test_status_post_errors_are_typed(
+    server: FakeBlueskyServer, creds: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    async def scenario() -> None:
+        async with connect(server, creds, clock) as connector:
+            await connector.verify()
+            server.fail_next(
+                429,
+                {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                path="createRecord",
+                headers={"RateLimit-Reset": str(int(clock.now()) + 900)},
+            )
+            with pytest.raises(RateLimited) as limited:
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            assert limited.value.retry_at == int(clock.now()) + 900
+            server.fail_next(502, {"error": "UpstreamFailure"}, path="createRecord")
+            with pytest.raises(Transient, match="502"):  # nothing stored under the key: the failure stands
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            creds.set("bluesky:3", "revoked")
+            server.expire_access()
+            server.refresh.clear()
+            with pytest.raises(AuthExpired, match="app password"):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+
+    arun(scenario())
+    assert server.created == [] and server.own_posts() == []
 
 
 def test_missing_password_is_auth_expired(

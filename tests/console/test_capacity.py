@@ -27,7 +27,9 @@ from console.capacity import (
     round_wait,
 )
 from console.channels.base import AccountRef, Connector
+from console.channels.bluesky import BlueskyConnector, status_rkey
 from console.channels.mastodon import MastodonConnector
+from console.channels.x import XConnector, XTokens
 from console.outbox import STATUS_RESEND_SECONDS, Outbox, OutboxError
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
@@ -38,8 +40,10 @@ from storage.capacity import CapacityRepo, StatusPostRepo
 from storage.mentions import MentionRepo
 from storage.replies import ReplyRepo
 from storage.rows import MentionStatus, ReplyState
+from tests.fakes.bluesky_server import FakeBlueskyServer
 from tests.fakes.clock import FakeClock
 from tests.fakes.http_server import FakeHttpServer
+from tests.fakes.x_server import FakeXServer
 from tests.widgets.factory import Factory
 
 HOUR = 3600
@@ -399,3 +403,96 @@ def test_removing_an_account_removes_its_status_posts(factory: Factory, db: sqli
     repo.enqueue(account_id=factory.account.id, text="x", visibility="public", idempotency_key="k", now=1, actor="a")
     AccountAdmin(db).remove(factory.account.id, delete_items=True, now=2)
     assert repo.recent() == []
+
+
+def test_bluesky_account_is_offered_and_its_status_post_is_not_posted_twice_after_a_crash(
+    db: sqlite_utils.Database, clock: FakeClock, arun: Callable[..., Any]
+) -> None:
+    async def scenario() -> None:
+        with FakeBlueskyServer() as server:
+            async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+                accounts = AccountRepo(db)
+                row = accounts.add(kind="bluesky", handle="brand.test", base_url=server.base_url, now=int(clock.now()))
+                secrets = MemorySecretStore()
+                secrets.set(f"bluesky:{row.id}", server.password)
+                ref = AccountRef(row.id, "bluesky", "brand.test", server.base_url)
+                connector = BlueskyConnector(client, account=ref, secrets=secrets, clock=clock)
+                statuses = StatusPostRepo(db)
+                outbox = Outbox(
+                    ReplyRepo(db), MentionRepo(db), accounts, {row.id: connector}, clock, rng=random.Random(1),
+                    statuses=statuses,
+                )  # fmt: skip
+                service = CapacityService(CapacityRepo(db), accounts, outbox, clock)
+                (account,) = service.accounts()
+                assert (account.id, account.label) == (row.id, "Bluesky · @brand.test")
+                first = service.post(row.id, "We're answering in about 10 minutes right now.")
+                await outbox.drain()
+                sent = statuses.get(first)
+                assert sent is not None and sent.state is ReplyState.SENT
+                assert sent.external_id == f"at://{server.did}/app.bsky.feed.post/{status_rkey(sent.idempotency_key)}"
+                # A second post: its first attempt reached the PDS, then the app died before recording it.
+                second = service.post(row.id, "We're answering in about 20 minutes right now.")
+                pending = statuses.get(second)
+                assert pending is not None
+                receipt = await connector.post_status(pending.text, idempotency_key=pending.idempotency_key)
+                statuses.mark_sending(second, now=int(clock.now()))
+                clock.advance(60)
+                await outbox.drain()  # the same record key: the post is found, not made again
+                again = statuses.get(second)
+                assert again is not None and again.state is ReplyState.SENT
+                assert again.external_id == receipt.external_id
+                assert len(server.own_posts()) == 2
+
+    arun(scenario())
+
+
+def test_x_status_post_half_sent_at_a_crash_fails_instead_of_posting_twice(
+    db: sqlite_utils.Database, clock: FakeClock, arun: Callable[..., Any]
+) -> None:
+    async def scenario() -> None:
+        with FakeXServer() as server:
+            async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+                accounts = AccountRepo(db)
+                row = accounts.add(kind="x", handle="brand", base_url=server.base_url, now=int(clock.now()))
+                secrets = MemorySecretStore()
+                access, refresh = server.issue()
+                secrets.set(f"x:{row.id}", XTokens(access, refresh, clock.now() + 7200, "client").dumps())
+                ref = AccountRef(row.id, "x", "brand", server.base_url)
+                connector = XConnector(client, account=ref, secrets=secrets, clock=clock)
+                statuses = StatusPostRepo(db)
+                outbox = Outbox(
+                    ReplyRepo(db), MentionRepo(db), accounts, {row.id: connector}, clock, rng=random.Random(1),
+                    statuses=statuses,
+                )  # fmt: skip
+                service = CapacityService(CapacityRepo(db), accounts, outbox, clock)
+                assert [a.label for a in service.accounts()] == ["X · @brand"]
+                # Rate limited: X certainly did not post it, so it waits and leaves later.
+                server.fail_next(
+                    429, {"title": "Too Many Requests", "detail": "Too Many Requests"}, path="/2/tweets",
+                    headers={"x-rate-limit-reset": str(int(clock.now()) + 120)},
+                )  # fmt: skip
+                limited = service.post(row.id, "About 10 minutes right now.")
+                await outbox.drain()
+                waiting = statuses.get(limited)
+                assert waiting is not None and waiting.state is ReplyState.QUEUED
+                clock.advance(121)
+                await outbox.drain()
+                done = statuses.get(limited)
+                assert done is not None and done.state is ReplyState.SENT
+                # Half sent: X took it, then the app died before recording it. X has no idempotency key.
+                crashed = service.post(row.id, "About 20 minutes right now.")
+                pending = statuses.get(crashed)
+                assert pending is not None
+                await connector.post_status(pending.text, idempotency_key=pending.idempotency_key)
+                statuses.mark_sending(crashed, now=int(clock.now()))
+                clock.advance(60)  # well inside the window in which Mastodon would resend with its key
+                await outbox.drain()
+                failed = statuses.get(crashed)
+                assert failed is not None and failed.state is ReplyState.FAILED
+                assert "may have posted it" in failed.error
+                assert [s["text"] for s in server.statuses] == [
+                    "About 10 minutes right now.",
+                    "About 20 minutes right now.",
+                ]
+
+    arun(scenario())

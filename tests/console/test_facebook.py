@@ -70,10 +70,10 @@ def server() -> Any:
 
 @contextlib.asynccontextmanager
 async def connect(
-    server: FakeFacebookServer, secrets: MemorySecretStore, clock: FakeClock
+    server: FakeFacebookServer, secrets: MemorySecretStore, clock: FakeClock, *, page: str = PAGE
 ) -> AsyncIterator[FacebookConnector]:
     async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(2.0)) as client:
-        ref = AccountRef(id=6, kind="facebook", handle=PAGE, base_url=server.base_url + VERSION)
+        ref = AccountRef(id=6, kind="facebook", handle=page, base_url=server.base_url + VERSION)
         connector = FacebookConnector(client, account=ref, secrets=secrets, clock=clock)
         yield connector
         await connector.aclose()
@@ -158,3 +158,65 @@ def test_errors_are_typed(
                 await connector.verify()
 
     arun(scenario())
+
+
+# -- status posts (a post of the Page's own) ------------------------------------------------------------
+
+
+def test_status_post_is_published_once_on_the_page_feed(
+    server: FakeFacebookServer, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    secrets.set("facebook:6", "page-token-1")
+    text = "We're answering new messages in about 25 minutes right now."
+
+    async def scenario() -> None:
+        async with connect(server, secrets, clock) as connector:
+            receipt = await connector.post_status(text, idempotency_key="key-1")
+            (published,) = server.published
+            assert receipt.external_id == published["id"]
+            assert receipt.url == f"https://www.facebook.com/{PAGE}/posts/{published['id'].split('_')[1]}"
+            assert receipt.posted_at == int(clock.now())
+            before = len(server.requests)
+            with pytest.raises(Permanent, match="empty"):
+                await connector.post_status("  ", idempotency_key="key-2")
+            assert len(server.requests) == before
+        async with connect(server, secrets, clock, page="") as unknown:
+            with pytest.raises(Permanent, match="Page id"):
+                await unknown.post_status(text, idempotency_key="key-3")
+        assert len(server.requests) == before  # refused before the network
+
+    arun(scenario())
+    assert [p["message"] for p in server.published] == [text]
+    (request,) = [r for r in server.requests if r.method == "POST"]
+    assert request.path == f"{VERSION}/{PAGE}/feed" and request.json() == {"message": text}
+
+
+def test_status_post_refusals_are_typed_and_an_unknown_outcome_is_not_sent_again(
+    server: FakeFacebookServer, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    secrets.set("facebook:6", "page-token-1")
+    clock.set(server.now)
+
+    async def scenario() -> None:
+        async with connect(server, secrets, clock) as connector:
+            answer = graph_error(400, 32, "Page request limit reached")
+            server.fail_next(answer.status, answer.json, path="/feed")
+            with pytest.raises(RateLimited):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            server.can_publish = False
+            with pytest.raises(Permanent, match="lacks a permission"):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            server.can_publish = True
+            server.lose_published_answers = 1  # published, the answer never arrives
+            with pytest.raises(Permanent, match="may have published"):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            answer = graph_error(500, 2, "Service temporarily unavailable")
+            server.fail_next(answer.status, answer.json, path="/feed")
+            with pytest.raises(Permanent, match="no idempotency key"):
+                await connector.post_status("About 6 minutes.", idempotency_key="key-2")
+            server.token = "rotated"
+            with pytest.raises(AuthExpired, match="Page token"):
+                await connector.post_status("About 7 minutes.", idempotency_key="key-3")
+
+    arun(scenario())
+    assert [p["message"] for p in server.published] == ["About 5 minutes."]

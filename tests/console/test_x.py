@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.channels.base import AccountRef, ReplyTarget
-from console.channels.errors import AuthExpired, Permanent, RateLimited
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Unreachable
 from console.channels.x import XConnector, XTokens, parse_mentions, parse_tokens, weighted_length
 from console.ports import MemorySecretStore
 from tests.fakes.clock import FakeClock
@@ -171,5 +171,104 @@ def test_no_tokens_is_auth_expired(
         async with connect(server, secrets, clock) as connector:
             with pytest.raises(AuthExpired):
                 await connector.verify()
+
+    arun(scenario())
+
+
+# -- status posts (a post of the account's own) ---------------------------------------------------------
+
+
+def test_status_post_is_posted_once_with_just_its_text(
+    server: FakeXServer, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    store_tokens(server, secrets, expires_at=clock.now() + 7200)
+    text = "We're answering new messages in about 25 minutes right now."
+
+    async def scenario() -> None:
+        async with connect(server, secrets, clock) as connector:
+            receipt = await connector.post_status(text, idempotency_key="key-1")
+            (posted,) = server.statuses
+            assert receipt.external_id == posted["id"]
+            assert receipt.url == f"https://x.com/brand/status/{posted['id']}"
+            assert receipt.posted_at == int(clock.now())
+            before = len(server.requests)
+            with pytest.raises(Permanent, match="281 characters; X allows 280"):
+                await connector.post_status("x" * 281, idempotency_key="key-2")
+            with pytest.raises(Permanent, match="282 characters"):
+                await connector.post_status("日" * 141, idempotency_key="key-3")  # CJK weighs 2
+            with pytest.raises(Permanent, match="empty"):
+                await connector.post_status(" ", idempotency_key="key-4")
+            assert len(server.requests) == before  # refused before the network
+
+    arun(scenario())
+    assert [{k: v for k, v in s.items() if k != "id"} for s in server.statuses] == [{"text": text}]
+    assert server.posted == []  # not a reply
+
+
+def test_status_post_refusals_are_typed_and_leave_nothing_posted(
+    server: FakeXServer, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    store_tokens(server, secrets, expires_at=clock.now() + 7200)
+
+    async def scenario() -> None:
+        async with connect(server, secrets, clock) as connector:
+            server.fail_next(
+                429,
+                {"title": "Too Many Requests", "type": "about:blank", "detail": "Too Many Requests"},
+                path="/2/tweets",
+                headers={"x-rate-limit-reset": str(int(clock.now()) + 600)},
+            )
+            with pytest.raises(RateLimited) as limited:
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            assert limited.value.retry_at == int(clock.now()) + 600
+            server.fail_next(
+                403,
+                {"title": "Forbidden", "type": "about:blank", "detail": "duplicate content", "status": 403},
+                path="/2/tweets",
+            )
+            with pytest.raises(Permanent, match=r"X refused the post \(duplicate content\)"):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            server.access.clear()
+            server.refresh.clear()
+            with pytest.raises(AuthExpired, match="re-authenticate"):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+
+    arun(scenario())
+    assert server.statuses == []
+
+
+def test_status_post_with_an_unknown_outcome_is_not_sent_again(
+    server: FakeXServer, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    store_tokens(server, secrets, expires_at=clock.now() + 7200)
+
+    async def scenario() -> None:
+        async with connect(server, secrets, clock) as connector:
+            server.lose_posted_answers = 1  # X posts it, the answer never arrives
+            with pytest.raises(Permanent, match="may have posted the status update"):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
+            server.fail_next(503, {"title": "Service Unavailable", "detail": "Over capacity"}, path="/2/tweets")
+            with pytest.raises(Permanent, match="no idempotency key"):
+                await connector.post_status("About 6 minutes.", idempotency_key="key-2")
+
+    arun(scenario())
+    assert [s["text"] for s in server.statuses] == ["About 5 minutes."]
+    assert server.paths().count("/2/tweets") == 2  # each tried once, never repeated
+
+
+def test_status_post_that_never_left_stays_retryable(
+    secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    with FakeXServer() as gone:
+        store_tokens(gone, secrets, expires_at=clock.now() + 7200)
+        address = gone.base_url
+    # The server is closed: no connection is made, so nothing can have been posted and a retry is safe.
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(2.0)) as client:
+            ref = AccountRef(id=9, kind="x", handle="brand", base_url=address)
+            connector = XConnector(client, account=ref, secrets=secrets, clock=clock)
+            with pytest.raises(Unreachable):
+                await connector.post_status("About 5 minutes.", idempotency_key="key-1")
 
     arun(scenario())

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.channel_server import Answer, FakeChannelServer, RecordedRequest, bearer, first
+from tests.fakes.http_server import Outgoing
+
+#: app.bsky.feed.post is keyed by TIDs (atproto.com/specs/tid: 13 base32-sortable characters).
+TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 
 
 def iso(epoch: float) -> str:
@@ -44,6 +49,10 @@ class FakeBlueskyServer(FakeChannelServer):
         self.chat_log: list[dict[str, Any]] = []
         self.convos: dict[str, list[dict[str, str]]] = {}
         self.sent_dms: list[dict[str, Any]] = []
+        #: How createRecord answers a record key that is taken: the reference PDS fails with 500
+        #: InternalServerError (bluesky-social/atproto#3718); other PDSes answer 409 RecordAlreadyExists.
+        self.taken_key_status = 500
+        self.lose_created_answers = 0  # createRecord stores the record, then closes without answering
 
     # -- test controls ----------------------------------------------------------------------------------
 
@@ -165,6 +174,20 @@ class FakeBlueskyServer(FakeChannelServer):
                                 "sender": {"did": self.did}, "sentAt": iso(self.now)})  # fmt: skip
         return _error(501, "MethodNotImplemented", nsid)
 
+    def own_posts(self) -> list[str]:
+        """The at-uris of the brand's own posts, in creation order."""
+        with self.lock:
+            return [uri for uri in self.records if uri.startswith(f"at://{self.did}/")]
+
+    def _answer(self, request: RecordedRequest) -> Outgoing:
+        answer = super()._answer(request)
+        if answer is not None and request.path.endswith("createRecord") and answer[0] == 200:
+            with self.lock:
+                if self.lose_created_answers > 0:
+                    self.lose_created_answers -= 1
+                    return None  # written, but the client never hears so
+        return answer
+
     # -- routes -------------------------------------------------------------------------------------------
 
     def _new_session(self) -> dict[str, str]:
@@ -241,7 +264,14 @@ class FakeBlueskyServer(FakeChannelServer):
             if not 0 <= start < end <= len(text.encode()):
                 return _error(400, "InvalidRequest", "facet out of range")
         n = next(self._ids)
-        uri = f"at://{self.did}/app.bsky.feed.post/3r{n:011d}"
+        rkey = body.get("rkey")
+        if rkey is not None and (not isinstance(rkey, str) or not TID_RE.match(rkey)):
+            return _error(400, "InvalidRequest", f"Invalid record key for app.bsky.feed.post: {rkey!r}")
+        uri = f"at://{self.did}/app.bsky.feed.post/{rkey or f'3r{n:011d}'}"
+        if uri in self.records:  # the repo's tree holds one value per key
+            if self.taken_key_status == 409:
+                return _error(409, "RecordAlreadyExists", f"Record already exists: {uri}")
+            return _error(500, "InternalServerError", "Internal Server Error")
         cid = f"bafyreply{n}"
         self.records[uri] = {"cid": cid, "value": record, "author": {"did": self.did, "handle": self.handle}}
         self.created.append(json.loads(json.dumps(body)))

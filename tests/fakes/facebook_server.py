@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.channel_server import Answer, FakeChannelServer, RecordedRequest, bearer, first
+from tests.fakes.http_server import Outgoing
 
 PAGE = "19292868552"
 VERSION = "/v25.0"
@@ -34,6 +35,9 @@ class FakeFacebookServer(FakeChannelServer):
         self.sent: list[dict[str, Any]] = []
         self.now = now
         self.window_closed = False
+        self.published: list[dict[str, Any]] = []  # posts the Page published through the API, with their id
+        self.can_publish = True  # the token has pages_manage_posts
+        self.lose_published_answers = 0  # POST /{page}/feed publishes, then closes without answering
 
     def post(self) -> str:
         with self.lock:
@@ -73,6 +77,15 @@ class FakeFacebookServer(FakeChannelServer):
             convo["updated_time"] = self.now
             return message_id
 
+    def _answer(self, request: RecordedRequest) -> Outgoing:
+        answer = super()._answer(request)
+        if answer is not None and request.method == "POST" and request.path.endswith("/feed") and answer[0] == 200:
+            with self.lock:
+                if self.lose_published_answers > 0:
+                    self.lose_published_answers -= 1
+                    return None  # published, but the client never hears so
+        return answer
+
     def route(self, request: RecordedRequest) -> Answer:
         if bearer(request) != self.token:
             return graph_error(400, 190, "Error validating access token: Session has expired", 463)
@@ -80,6 +93,17 @@ class FakeFacebookServer(FakeChannelServer):
         query = request.query
         if path == "/me":
             return Answer(200, {"id": PAGE, "name": "Brand Page"})
+        if path == f"/{PAGE}/feed" and request.method == "POST":
+            if not self.can_publish:
+                return graph_error(403, 200, "(#200) Requires pages_manage_posts permission to manage the object")
+            message = request.json().get("message", "")
+            if not message:
+                return graph_error(400, 100, "(#100) Missing message or attachment.")
+            self.now += 1
+            post_id = f"{PAGE}_{next(self._ids)}"
+            self.posts[post_id] = {"id": post_id, "created_time": self.now, "updated_time": self.now, "comments": []}
+            self.published.append({"id": post_id, "message": message})
+            return Answer(200, {"id": post_id})
         if path == f"/{PAGE}/feed":
             posts = sorted(self.posts.values(), key=lambda p: p["updated_time"], reverse=True)
             data = [

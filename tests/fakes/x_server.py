@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from tests.fakes.channel_server import Answer, FakeChannelServer, RecordedRequest, bearer, first
+from tests.fakes.http_server import Outgoing
 
 
 def problem(status: int, kind: str, detail: str) -> Answer:
@@ -33,6 +34,8 @@ class FakeXServer(FakeChannelServer):
         self.mentioning: set[str] = set()
         self.users = {"42": {"id": "42", "username": "brand", "name": "Brand"}}
         self.posted: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []  # posts of the brand's own (no reply), with their id
+        self.lose_posted_answers = 0  # POST /2/tweets is carried out, then closes without answering
         self.codes: dict[str, dict[str, str]] = {}
         self.now = 1_767_225_600.0
 
@@ -65,6 +68,15 @@ class FakeXServer(FakeChannelServer):
             if mentions_brand:
                 self.mentioning.add(tweet_id)
             return tweet_id
+
+    def _answer(self, request: RecordedRequest) -> Outgoing:
+        answer = super()._answer(request)
+        if answer is not None and request.path == "/2/tweets" and answer[0] == 201:
+            with self.lock:
+                if self.lose_posted_answers > 0:
+                    self.lose_posted_answers -= 1
+                    return None  # posted, but the client never hears so
+        return answer
 
     def route(self, request: RecordedRequest) -> Answer:
         if request.path == "/i/oauth2/authorize":
@@ -134,6 +146,12 @@ class FakeXServer(FakeChannelServer):
             return Answer(200, body, headers)
         if request.path == "/2/tweets" and request.method == "POST":
             payload = request.json()
+            if "reply" not in payload:  # a post of the account's own
+                if not payload.get("text"):
+                    return problem(400, "invalid-request", "text must not be empty")
+                tweet_id = str(next(self._ids))
+                self.statuses.append({"id": tweet_id, **payload})
+                return Answer(201, {"data": {"id": tweet_id, "text": payload["text"]}}, headers)
             target = payload.get("reply", {}).get("in_reply_to_tweet_id")
             if target not in self.mentioning:
                 return problem(
