@@ -14,18 +14,21 @@ import httpx
 
 from console.channels import CHANNELS, ChannelKind, SecretKind, build_connector, secret_key
 from console.channels.base import AccountRef, Connector, Identity
+from console.channels.discourse import DiscourseConnector
 from console.channels.errors import AuthExpired, ChannelError, RateLimited
 from console.channels.x import AUTHORIZE_URL, DEFAULT_BASE_URL, SCOPES, XConnector, XTokens
 from console.channels.youtube import DEFAULT_BASE_URL as YT_BASE_URL
 from console.channels.youtube import GOOGLE_AUTHORIZE_URL, GOOGLE_TOKEN_URL, YouTubeConnector
 from console.channels.youtube import SCOPES as YT_SCOPES
+from console.discourse_auth import REDIRECT_PORT as DISCOURSE_REDIRECT_PORT
+from console.discourse_auth import DiscourseAuthError, request_user_api_key
 from console.oauth import OAuthClient, OAuthError, OAuthTokens, authorize
 from console.ports import Clock, MemorySecretStore, SecretStore
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.rows import AccountRow, Health
 
-__all__ = ["X_REDIRECT_PORT", "AccountError", "AccountService", "AccountView"]
+__all__ = ["DISCOURSE_REDIRECT_PORT", "X_REDIRECT_PORT", "AccountError", "AccountService", "AccountView"]
 
 log = logging.getLogger(__name__)
 
@@ -318,16 +321,94 @@ class AccountService:
             )
         except OAuthError as exc:
             raise AccountError(str(exc)) from exc
-        first = stored(tokens)
+        return await self._verify_and_save(
+            kind, stored(tokens), base_url=base_url, connector=connector, refused=refused
+        )
+
+    async def connect_discourse_browser(
+        self,
+        base_url: str,
+        *,
+        open_browser: Callable[[str], object],
+        redirect_port: int = DISCOURSE_REDIRECT_PORT,
+        wait_seconds: float = 300.0,
+    ) -> AccountView:
+        """Sign in to a Discourse forum in the browser (User API key, read and write), verify, save the account.
+
+        The account's handle is the signed-in user. Re-authenticating on the same forum reuses the stored
+        client id, so the forum replaces the older key instead of keeping both.
+
+        Raises:
+            AccountError: The sign-in or the verification failed (nothing saved).
+        """
+        url = _check_base_url(base_url)
+        removed = self._admin.removed_ids()
+        keys = tuple(
+            secret_key(row.kind, row.id)
+            for row in self._accounts.list(include_sandbox=False)
+            if row.kind == ChannelKind.DISCOURSE and row.base_url == url and row.id not in removed
+        )
+        client_id = await asyncio.to_thread(self._stored_client_id, keys)  # the keyring may block
+        try:
+            key = await request_user_api_key(
+                url,
+                open_browser=open_browser,
+                client_id=client_id,
+                redirect_port=redirect_port,
+                wait_seconds=wait_seconds,
+            )
+        except DiscourseAuthError as exc:
+            raise AccountError(str(exc)) from exc
+        return await self._verify_and_save(
+            ChannelKind.DISCOURSE,
+            key.secret(),
+            base_url=url,
+            connector=lambda scratch: DiscourseConnector(
+                self._client,
+                account=AccountRef(_SCRATCH_ID, ChannelKind.DISCOURSE, "", url),
+                secrets=scratch,
+                clock=self._clock,
+            ),
+            refused="The forum issued a key but refused it",
+        )
+
+    def _stored_client_id(self, keys: tuple[str, ...]) -> str | None:
+        """The client id of the first of these secrets that is a User API key (a browser sign-in), if any."""
+        for key in keys:
+            try:
+                data = json.loads(self._secrets.get(key) or "")
+            except Exception:  # not JSON (an admin key), or the keyring is not readable: a new client id
+                continue
+            if isinstance(data, dict) and isinstance(data.get("client_id"), str) and data["client_id"]:
+                return str(data["client_id"])
+        return None
+
+    async def _verify_and_save(
+        self,
+        kind: ChannelKind,
+        credential: str,
+        *,
+        base_url: str,
+        connector: Callable[[SecretStore], Connector],
+        refused: str,
+    ) -> AccountView:
+        """Verify a credential from a browser sign-in on a scratch store, then save the account under its identity.
+
+        Raises:
+            AccountError: The channel refused the credential (nothing saved).
+        """
         key = secret_key(kind, _SCRATCH_ID)
         scratch = MemorySecretStore()
-        scratch.set(key, first)
+        scratch.set(key, credential)
+        checker = connector(scratch)
         try:
-            identity = await connector(scratch).verify()
+            identity = await checker.verify()
         except ChannelError as exc:
             raise AccountError(f"{refused}: {exc}") from exc
-        # A refresh during verify rotates the tokens: keep the newest.
-        kept = {"": scratch.get(key) or first}
+        finally:
+            await checker.aclose()
+        # A refresh during verify rotates OAuth tokens: keep the newest.
+        kept = {"": scratch.get(key) or credential}
         return self._save(
             kind, handle=identity.handle, base_url=base_url, display_name=identity.display_name, kept=kept
         )

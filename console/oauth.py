@@ -1,4 +1,7 @@
-"""OAuth 2 authorization-code flow for a desktop app: PKCE S256, a random state, a one-shot loopback listener."""
+"""OAuth 2 authorization-code flow for a desktop app: PKCE S256, a random state, a one-shot loopback listener.
+
+:func:`receive_redirect` (the listener and the browser round trip) also serves the Discourse User API key sign-in.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import httpx
 from console.channels.http import send
 from console.ports import Clock
 
-__all__ = ["OAuthClient", "OAuthError", "OAuthTokens", "authorize", "pkce_pair"]
+__all__ = ["OAuthClient", "OAuthError", "OAuthTokens", "SignInTimeout", "authorize", "pkce_pair", "receive_redirect"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ _DONE_PAGE = (
 
 class OAuthError(Exception):
     """The sign-in did not complete; ``str()`` is a sentence the agent can act on."""
+
+
+class SignInTimeout(OAuthError):
+    """The browser did not come back to the loopback listener in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,61 @@ class _Listener:
         writer.write(head.encode() + body)
 
 
+async def receive_redirect(
+    name: str,
+    *,
+    port: int,
+    path: str,
+    address: Callable[[str], str],
+    open_browser: Callable[[str], object],
+    wait_seconds: float,
+) -> tuple[dict[str, str], str]:
+    """Listen on loopback, open the browser at the provider's page, and wait for the one redirect back.
+
+    Args:
+        name: The provider, for messages.
+        port: The loopback port (0 picks a free one).
+        path: The redirect path the listener answers.
+        address: Builds the page to open from the redirect URI (``http://127.0.0.1:<port><path>``).
+        open_browser: Opens a URL in the system browser (``webbrowser.open``; injected for tests).
+        wait_seconds: Seconds to wait for the browser to come back.
+
+    Returns:
+        The redirect's query (first value of each parameter) and the redirect URI.
+
+    Raises:
+        SignInTimeout: The browser did not come back in time.
+        OAuthError: The port is taken, or no browser could be opened.
+    """
+    listener = _Listener(path)
+    try:
+        server = await asyncio.start_server(listener.handle, "127.0.0.1", port)
+    except OSError as exc:
+        raise OAuthError(
+            f"Could not listen on 127.0.0.1:{port} for the {name} sign-in ({exc}); "
+            "close the program using that port and try again."
+        ) from exc
+    try:
+        bound = server.sockets[0].getsockname()[1]
+        redirect_uri = f"http://127.0.0.1:{bound}{path}"
+        url = address(redirect_uri)
+        try:
+            opened = await asyncio.to_thread(open_browser, url)
+        except Exception as exc:
+            raise OAuthError(f"Could not open the browser for the {name} sign-in: {exc}") from exc
+        if opened is False:
+            raise OAuthError(f"No browser could be opened; open this address to sign in to {name}: {url}")
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(listener.result), wait_seconds)
+        except TimeoutError as exc:
+            minutes = round(wait_seconds / 60) or 1
+            raise SignInTimeout(f"The {name} sign-in was not completed within {minutes} minutes; try again.") from exc
+    finally:
+        server.close()
+        await server.wait_closed()
+    return answer, redirect_uri
+
+
 async def authorize(
     client: OAuthClient,
     http: httpx.AsyncClient,
@@ -138,17 +200,8 @@ async def authorize(
     """
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(24)
-    listener = _Listener(client.redirect_path)
-    try:
-        server = await asyncio.start_server(listener.handle, "127.0.0.1", client.redirect_port)
-    except OSError as exc:
-        raise OAuthError(
-            f"Could not listen on 127.0.0.1:{client.redirect_port} for the {client.name} sign-in ({exc}); "
-            "close the program using that port and try again."
-        ) from exc
-    try:
-        port = server.sockets[0].getsockname()[1]
-        redirect_uri = f"http://127.0.0.1:{port}{client.redirect_path}"
+
+    def address(redirect_uri: str) -> str:
         params = {
             "response_type": "code",
             "client_id": client.client_id,
@@ -159,23 +212,16 @@ async def authorize(
             "code_challenge_method": "S256",
             **client.extra_params,
         }
-        url = f"{client.authorize_url}?{urlencode(params)}"
-        try:
-            opened = await asyncio.to_thread(open_browser, url)
-        except Exception as exc:
-            raise OAuthError(f"Could not open the browser for the {client.name} sign-in: {exc}") from exc
-        if opened is False:
-            raise OAuthError(f"No browser could be opened; open this address to sign in to {client.name}: {url}")
-        try:
-            answer = await asyncio.wait_for(asyncio.shield(listener.result), wait_seconds)
-        except TimeoutError as exc:
-            minutes = round(wait_seconds / 60) or 1
-            raise OAuthError(
-                f"The {client.name} sign-in was not completed within {minutes} minutes; try again."
-            ) from exc
-    finally:
-        server.close()
-        await server.wait_closed()
+        return f"{client.authorize_url}?{urlencode(params)}"
+
+    answer, redirect_uri = await receive_redirect(
+        client.name,
+        port=client.redirect_port,
+        path=client.redirect_path,
+        address=address,
+        open_browser=open_browser,
+        wait_seconds=wait_seconds,
+    )
     if answer.get("state") != state:
         raise OAuthError(f"The {client.name} sign-in answer did not match this request (state); try again.")
     if "error" in answer:

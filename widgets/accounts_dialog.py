@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.accounts import X_REDIRECT_PORT, AccountError, AccountService, AccountView
+from console.accounts import DISCOURSE_REDIRECT_PORT, X_REDIRECT_PORT, AccountError, AccountService, AccountView
 from console.channels import CHANNELS, ChannelInfo, ChannelKind, SecretKind
 from console.channels.x import ACCESS_NOTE as X_ACCESS_NOTE
+from console.discourse_auth import redirect_uri as discourse_redirect_uri
 from console.model import Health
 from widgets.account_notes import verified_message
 
@@ -57,6 +58,8 @@ class AccountsDialog(QDialog):
     """Lists accounts and adds new ones. Every network step runs as a task on the qasync loop (STYLE B2)."""
 
     accounts_changed = Signal()
+    #: A sign-in page no browser would open (emitted from the sign-in's worker thread; shown on the GUI thread).
+    _unopened = Signal(str)
 
     def __init__(
         self,
@@ -71,6 +74,7 @@ class AccountsDialog(QDialog):
         self.resize(860, 620)
         self._service = service
         self._open_browser = open_browser
+        self._unopened.connect(self._show_unopened)
         self._tasks: set[asyncio.Task[None]] = set()
         self._views: list[AccountView] = []
 
@@ -124,6 +128,9 @@ class AccountsDialog(QDialog):
         self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.add_button = QPushButton("Verify and add")
         self.add_button.setDefault(True)
+        # Discourse: a User API key approved in the browser, next to pasting a key.
+        self.browser_button = QPushButton("Sign in with the browser")
+        self.browser_button.setObjectName("discourseBrowserSignIn")
         form.addRow("Channel", self.kind)
         form.addRow("Server", self.base_url)
         form.addRow("Account", self.handle)
@@ -132,6 +139,7 @@ class AccountsDialog(QDialog):
         form.addRow(self.note)
         add_row = QHBoxLayout()
         add_row.addStretch(1)
+        add_row.addWidget(self.browser_button)
         add_row.addWidget(self.add_button)
         form.addRow(add_row)
         self._form = form
@@ -147,6 +155,7 @@ class AccountsDialog(QDialog):
 
         self.kind.currentIndexChanged.connect(self._on_kind_changed)
         self.add_button.clicked.connect(self._on_add_clicked)
+        self.browser_button.clicked.connect(self._on_browser_clicked)
         self.verify_button.clicked.connect(self._on_verify_clicked)
         self.toggle_button.clicked.connect(self._on_toggle_clicked)
         self.reauth_button.clicked.connect(self._on_reauth_clicked)
@@ -227,7 +236,15 @@ class AccountsDialog(QDialog):
                 else ""
             )
             note += f" Signing in opens your browser; Care Console listens on 127.0.0.1 for the answer.{port}"
+        discourse = info.kind is ChannelKind.DISCOURSE
+        if discourse:
+            note += (
+                " Or sign in with the browser as the brand user (a moderator is enough, no admin key): the"
+                f" forum's admin first adds {discourse_redirect_uri(DISCOURSE_REDIRECT_PORT)} to the site"
+                " setting allowed_user_api_auth_redirects."
+            )
         self.note.setText(note)
+        self.browser_button.setVisible(discourse)
         self.add_button.setText(
             "Sign in with the browser" if oauth else ("Add manual intake" if manual else "Verify and add")
         )
@@ -264,6 +281,28 @@ class AccountsDialog(QDialog):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _open_or_show(self, url: str) -> bool:
+        """Open a sign-in page; where no browser opens, put its address on the clipboard and keep waiting.
+
+        Runs on the sign-in's worker thread. The sign-in keeps listening for the browser to come back, so
+        the agent can paste the address into any browser on this computer and finish there.
+        """
+        try:
+            opened = self._open_browser(url)
+        except Exception:  # no browser registered, or it failed to start: the same for the agent
+            opened = False
+        if opened is False:
+            self._unopened.emit(url)
+        return True
+
+    @Slot(str)
+    def _show_unopened(self, url: str) -> None:
+        QGuiApplication.clipboard().setText(url)
+        self._say(
+            "No browser could be opened. The sign-in address is on the clipboard: paste it into a browser on "
+            "this computer and sign in there; this window waits for it."
+        )
+
     # -- actions ------------------------------------------------------------------------------------
 
     @Slot()
@@ -274,7 +313,7 @@ class AccountsDialog(QDialog):
         if info.kind is ChannelKind.X:
 
             async def add_x() -> str:
-                view = await service.connect_x(secret, open_browser=self._open_browser)
+                view = await service.connect_x(secret, open_browser=self._open_or_show)
                 return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
             self._run("Waiting for the X sign-in in your browser…", add_x())
@@ -282,7 +321,7 @@ class AccountsDialog(QDialog):
             client_secret = self.client_secret.text()
 
             async def add_youtube() -> str:
-                view = await service.connect_youtube(secret, client_secret, open_browser=self._open_browser)
+                view = await service.connect_youtube(secret, client_secret, open_browser=self._open_or_show)
                 return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
             self._run("Waiting for the Google sign-in in your browser…", add_youtube())
@@ -296,6 +335,18 @@ class AccountsDialog(QDialog):
             self._run(f"Checking the {info.label} credential…", add())
         self.secret.clear()
         self.client_secret.clear()
+
+    @Slot()
+    def _on_browser_clicked(self) -> None:
+        """Discourse: ask the forum for a User API key in the browser (no key to paste, no username to type)."""
+        service, base_url = self._service, self.base_url.text()
+
+        async def sign_in() -> str:
+            view = await service.connect_discourse_browser(base_url, open_browser=self._open_or_show)
+            return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
+
+        self._run("Waiting for the forum sign-in in your browser…", sign_in())
+        self.secret.clear()
 
     @Slot()
     def _on_verify_clicked(self) -> None:
@@ -347,7 +398,8 @@ class AccountsDialog(QDialog):
             self.base_url.setText(view.base_url)
             self.handle.setText(view.handle)
         self.secret.setFocus()
-        self._say(f"Enter the new {self.channel().secret_label.lower()} for @{view.handle}, then add it again.")
+        again = " (or sign in with the browser)" if view.kind == ChannelKind.DISCOURSE else ""
+        self._say(f"Enter the new {self.channel().secret_label.lower()} for @{view.handle}, then add it again{again}.")
 
     @Slot()
     def _on_remove_clicked(self) -> None:

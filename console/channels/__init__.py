@@ -78,7 +78,7 @@ CHANNELS: dict[ChannelKind, ChannelInfo] = {
         "Brand username",
         SecretKind.API_KEY,
         "API key",
-        "An admin API key scoped to the brand user, or a User API key as JSON "
+        "Paste an admin API key scoped to the brand user, or a User API key as JSON "
         '{"user_api_key": "…", "client_id": "…"}. The brand user should watch the categories you care for.',
     ),
     ChannelKind.X: ChannelInfo(

@@ -192,6 +192,42 @@ def test_connect_x_with_browser_sign_in(
     assert stored["client_id"] == "client-abc" and stored["refresh_token"].startswith("refresh-")
 
 
+def test_connect_discourse_with_browser_sign_in(
+    db: sqlite_utils.Database, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    def browser(url: str) -> bool:
+        with httpx.Client(trust_env=False, follow_redirects=True, timeout=5.0) as client:
+            client.get(url)
+        return True
+
+    added: list[AccountRow] = []
+    with FakeDiscourseServer() as forum:
+
+        async def body(service: AccountService) -> Any:
+            forum.approve = False
+            with pytest.raises(AccountError, match="sent no key back"):
+                await service.connect_discourse_browser(forum.base_url, open_browser=browser, redirect_port=0)
+            assert service.list() == []  # nothing saved
+            forum.approve = True
+            view = await service.connect_discourse_browser(forum.base_url, open_browser=browser, redirect_port=0)
+            assert (await service.verify(view.id)).handle == "brand"  # the stored key, as the runtime reads it
+            again = await service.connect_discourse_browser(forum.base_url, open_browser=browser, redirect_port=0)
+            return view, again
+
+        view, again = arun(service_call(db, secrets, clock, added, body))
+        first_request, second_request = forum.key_requests[1:]
+        last = forum.requests[-1]
+    assert view.kind == "discourse" and view.handle == "brand" and view.display_name == "Brand Support"
+    assert again.id == view.id and [row.id for row in added] == [view.id, view.id]
+    stored = json.loads(secrets.get(f"discourse:{view.id}") or "{}")
+    assert stored["user_api_key"] in forum.issued and forum.issued[stored["user_api_key"]] == stored["client_id"]
+    # Signing in again reuses the client id, so the forum replaces the older key.
+    assert second_request["client_id"] == first_request["client_id"] == stored["client_id"]
+    assert last.headers["user-api-key"] == stored["user_api_key"]
+    assert last.headers["user-api-client-id"] == stored["client_id"]
+    assert stored["user_api_key"] not in "\n".join(db.conn.iterdump())
+
+
 class BrokenKeyring(MemorySecretStore):
     """A secret store whose backend refuses writes (a locked or missing keyring)."""
 

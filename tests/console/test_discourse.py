@@ -1,4 +1,5 @@
-"""Discourse: parse functions on recorded and hand-written JSON, and the connector against a fake forum on loopback."""
+"""Discourse: parse functions on recorded and hand-written JSON, the connector against a fake forum on loopback,
+and the User API key sign-in in the browser."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +25,7 @@ from console.channels.discourse import (
     split_post_key,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.discourse_auth import DiscourseAuthError, decrypt_payload, redirect_uri, request_user_api_key
 from console.ports import MemorySecretStore
 from storage.rows import MentionKind
 from tests.fakes.clock import FakeClock
@@ -233,3 +236,99 @@ def test_post_fetches_per_poll_are_capped(
             assert texts == [f"@brand question number {n}" for n in range(7)]
 
     arun(scenario())
+
+
+# --------------------------------------------------------------------------------------------------------
+# User API key sign-in in the browser (console.discourse_auth) against the fake forum, over loopback
+# --------------------------------------------------------------------------------------------------------
+
+
+def forum_browser(visited: list[str]) -> Callable[[str], bool]:
+    """Plays the user's browser: opens the approval page and follows the forum's redirect to the app's listener."""
+
+    def open_url(url: str) -> bool:
+        visited.append(url)
+        with httpx.Client(trust_env=False, follow_redirects=True, timeout=5.0) as browser:
+            browser.get(url)
+        return True
+
+    return open_url
+
+
+def sign_in(server: FakeDiscourseServer, opener: Callable[[str], object], *, wait: float = 5.0) -> Any:
+    return request_user_api_key(server.base_url, open_browser=opener, redirect_port=0, wait_seconds=wait)
+
+
+def test_browser_sign_in_issues_a_key_the_connector_uses(
+    server: FakeDiscourseServer, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    visited: list[str] = []
+    key = arun(sign_in(server, forum_browser(visited)))
+    assert server.issued == {key.key: key.client_id} and key.client_id.startswith("care-console-")
+    (query,) = server.key_requests
+    assert query["scopes"] == "read,write" and query["padding"] == "oaep"
+    assert query["application_name"] == "Care Console" and query["client_id"] == key.client_id
+    assert query["public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert query["auth_redirect"].startswith("http://127.0.0.1:")
+    assert query["auth_redirect"].endswith("/discourse/callback")
+    assert len(query["nonce"]) >= 32
+    assert visited[0].startswith(server.base_url + "/user-api-key/new?")
+
+    secrets.set("discourse:5", key.secret())
+
+    async def use() -> None:
+        async with connect(server, secrets, clock) as connector:
+            assert (await connector.verify()).handle == "brand"
+
+    arun(use())
+    used = server.requests[-1]
+    assert used.path == "/session/current.json"
+    assert used.headers["user-api-key"] == key.key and used.headers["user-api-client-id"] == key.client_id
+    assert "api-key" not in used.headers and "api-username" not in used.headers
+
+
+def test_browser_sign_in_on_a_forum_without_oaep(server: FakeDiscourseServer, arun: Arun[Any]) -> None:
+    server.ignore_padding = True  # older forums answer with PKCS#1 v1.5 whatever is asked
+    key = arun(sign_in(server, forum_browser([])))
+    assert key.key in server.issued
+
+
+def test_browser_sign_in_refuses_another_nonce(server: FakeDiscourseServer, arun: Arun[Any]) -> None:
+    server.tamper_nonce = True
+    with pytest.raises(DiscourseAuthError, match="did not match this sign-in"):
+        arun(sign_in(server, forum_browser([])))
+
+
+def test_browser_sign_in_without_approval(server: FakeDiscourseServer, arun: Arun[Any]) -> None:
+    server.approve = False
+    with pytest.raises(DiscourseAuthError, match="sent no key back"):
+        arun(sign_in(server, forum_browser([])))
+
+
+def test_browser_sign_in_with_an_undecryptable_payload(server: FakeDiscourseServer, arun: Arun[Any]) -> None:
+    server.garble_payload = True
+    with pytest.raises(DiscourseAuthError, match="could not be decrypted"):
+        arun(sign_in(server, forum_browser([])))
+
+
+def test_browser_sign_in_times_out_and_names_the_redirect_to_allow(
+    server: FakeDiscourseServer, arun: Arun[Any]
+) -> None:
+    server.refuse_redirect = True  # the forum shows an error page: the browser never comes back
+    with pytest.raises(DiscourseAuthError, match="not completed") as late:
+        arun(sign_in(server, forum_browser([]), wait=0.3))
+    assert "allowed_user_api_auth_redirects" in str(late.value)
+    assert redirect_uri(0) in str(late.value)
+    assert server.issued == {}
+
+
+def test_browser_sign_in_without_a_browser(server: FakeDiscourseServer, arun: Arun[Any]) -> None:
+    with pytest.raises(DiscourseAuthError, match="open this address"):
+        arun(sign_in(server, lambda url: False))
+
+
+def test_payload_decryption_rejects_junk() -> None:
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for junk in ("", "not base64 !!", "AAAA"):
+        with pytest.raises(DiscourseAuthError):
+            decrypt_payload(private_key, junk)

@@ -1,11 +1,19 @@
-"""A fake Discourse forum on loopback: topics, posts, the brand user's offset-paged notifications, replies."""
+"""A fake Discourse forum on loopback: topics, posts, the brand user's offset-paged notifications, replies,
+and the User API key handshake (``/user-api-key/new``)."""
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
+import secrets
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.fakes.channel_server import Answer, FakeChannelServer, RecordedRequest, first
 
@@ -31,6 +39,16 @@ class FakeDiscourseServer(FakeChannelServer):
         self.notifications: list[dict[str, Any]] = []
         self.created: list[dict[str, Any]] = []
         self.now = 1_767_225_600.0
+        # The User API key handshake. The real forum shows an approval page and redirects after the POST
+        # of its Authorize button; here GET /user-api-key/new approves at once (the user said yes).
+        self.key_requests: list[dict[str, str]] = []
+        self.issued: dict[str, str] = {}  # user API key -> client id
+        self.allowed_scopes = {"read", "write", "message_bus", "push", "notifications", "session_info"}
+        self.approve = True  # False: the redirect comes back without a payload
+        self.refuse_redirect = False  # auth_redirect not in allowed_user_api_auth_redirects: an error page
+        self.tamper_nonce = False  # the payload carries another nonce
+        self.garble_payload = False  # the payload is not encrypted with the request's key
+        self.ignore_padding = False  # a forum older than the padding parameter: always PKCS#1 v1.5
 
     # -- test controls -------------------------------------------------------------------------------
 
@@ -124,11 +142,49 @@ class FakeDiscourseServer(FakeChannelServer):
 
     def _authorised(self, request: RecordedRequest) -> bool:
         headers = request.headers
-        if headers.get("user-api-key") == self.user_api_key:
+        key = headers.get("user-api-key")
+        if key == self.user_api_key:
             return True
+        if key is not None and key in self.issued:
+            # A client id header, when sent, must be the one the key was issued to.
+            return headers.get("user-api-client-id", self.issued[key]) == self.issued[key]
         return headers.get("api-key") == self.api_key and headers.get("api-username") == self.brand
 
+    def _user_api_key_new(self, request: RecordedRequest) -> Answer:
+        query = {name: values[0] for name, values in request.query.items()}
+        self.key_requests.append(query)
+        required = ("application_name", "client_id", "scopes", "public_key", "nonce")
+        if any(not query.get(name) for name in required) or query.get("padding", "oaep") != "oaep":
+            return Answer(400, {"errors": ["param is missing or the value is empty"]})
+        if not set(query["scopes"].split(",")) <= self.allowed_scopes or self.refuse_redirect:
+            return Answer(
+                403, body=b"<html>Sorry, you don't have access to that.</html>", headers={"Content-Type": "text/html"}
+            )
+        redirect = query.get("auth_redirect", "")
+        joiner = "&" if "?" in redirect else "?"
+        if not self.approve:
+            return Answer(302, {}, {"Location": redirect})
+        key = secrets.token_hex(16)
+        self.issued[key] = query["client_id"]
+        nonce = "forged" if self.tamper_nonce else query["nonce"]
+        plain = json.dumps({"key": key, "nonce": nonce, "push": False, "api": 4}).encode()
+        public = serialization.load_pem_public_key(query["public_key"].encode())
+        if self.garble_payload:
+            public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+        assert isinstance(public, rsa.RSAPublicKey)
+        if query.get("padding") == "oaep" and not self.ignore_padding:
+            pad: padding.AsymmetricPadding = padding.OAEP(
+                mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None
+            )
+        else:
+            pad = padding.PKCS1v15()
+        # Ruby's Base64.encode64 breaks lines, and CGI.escape encodes them: the client must cope.
+        payload = base64.encodebytes(public.encrypt(plain, pad)).decode("ascii")
+        return Answer(302, {}, {"Location": f"{redirect}{joiner}payload={quote_plus(payload)}"})
+
     def route(self, request: RecordedRequest) -> Answer:
+        if request.path == "/user-api-key/new":
+            return self._user_api_key_new(request)
         if not self._authorised(request):
             return Answer(
                 403,

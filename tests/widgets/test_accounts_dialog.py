@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -14,8 +15,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from console.accounts import AccountService
+from console.accounts import AccountError, AccountService, AccountView
 from console.manual import ManualIntake
+from console.model import Health
 from console.ports import MemorySecretStore
 from console.sla import SlaPolicy
 from storage.account_admin import AccountAdmin
@@ -93,6 +95,66 @@ def test_x_explains_the_paid_tier_and_reply_rule(dialog: AccountsDialog) -> None
     assert "paid" in note and "mention your account" in note and "127.0.0.1:8765/callback" in note
     assert dialog.add_button.text() == "Sign in with the browser"
     assert not dialog.handle.isVisibleTo(dialog)
+
+
+def test_discourse_offers_browser_sign_in_next_to_the_key(
+    dialog: AccountsDialog, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not dialog.browser_button.isVisibleTo(dialog)  # only for Discourse
+    dialog.kind.setCurrentIndex(dialog.kind.findData("discourse"))
+    assert dialog.browser_button.isVisibleTo(dialog) and dialog.secret.isVisibleTo(dialog)
+    assert dialog.add_button.text() == "Verify and add"  # pasting a key stays
+    assert "127.0.0.1:8765/discourse/callback" in dialog.note.text()
+    assert "allowed_user_api_auth_redirects" in dialog.note.text()
+    calls: list[tuple[str, object]] = []
+
+    async def connect(base_url: str, *, open_browser: object) -> AccountView:
+        calls.append((base_url, open_browser))
+        return AccountView(
+            1, "discourse", "Discourse forum", "brand", base_url, "Brand Support", Health.OK, "", True, 0
+        )
+
+    monkeypatch.setattr(dialog._service, "connect_discourse_browser", connect)
+    dialog.base_url.setText("https://forum.example")
+    with qtbot.waitSignal(dialog.accounts_changed):
+        dialog.browser_button.click()
+    assert calls == [("https://forum.example", dialog._open_or_show)]
+    qtbot.waitUntil(lambda: "@brand" in dialog.status.text())
+    assert dialog.add_box.isEnabled()
+
+    async def refuse(base_url: str, *, open_browser: object) -> AccountView:
+        raise AccountError("ask its admin to add it to allowed_user_api_auth_redirects")
+
+    monkeypatch.setattr(dialog._service, "connect_discourse_browser", refuse)
+    dialog.browser_button.click()
+    qtbot.waitUntil(lambda: "allowed_user_api_auth_redirects" in dialog.status.text())
+    dialog.kind.setCurrentIndex(dialog.kind.findData("bluesky"))
+    assert not dialog.browser_button.isVisibleTo(dialog)
+
+
+def test_sign_in_without_a_browser_puts_the_address_on_the_clipboard_and_keeps_waiting(
+    dialog: AccountsDialog, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = "https://forum.example/user-api-key/new?nonce=n1"
+    dialog._open_browser = lambda url: False  # no browser registered on this machine
+    came_back = asyncio.Event()
+    opened: list[object] = []
+
+    async def connect(base_url: str, *, open_browser: Callable[[str], object]) -> AccountView:
+        opened.append(await asyncio.to_thread(open_browser, page))  # as the sign-in listener does
+        await came_back.wait()  # the agent pastes the address into a browser and approves
+        return AccountView(1, "discourse", "Discourse forum", "brand", base_url, "Brand", Health.OK, "", True, 0)
+
+    monkeypatch.setattr(dialog._service, "connect_discourse_browser", connect)
+    dialog.kind.setCurrentIndex(dialog.kind.findData("discourse"))
+    dialog.base_url.setText("https://forum.example")
+    dialog.browser_button.click()
+    qtbot.waitUntil(lambda: "on the clipboard" in dialog.status.text())
+    assert QGuiApplication.clipboard().text() == page
+    assert opened == [True]  # the sign-in goes on waiting instead of failing
+    assert not dialog.add_box.isEnabled()
+    came_back.set()
+    qtbot.waitUntil(lambda: "@brand" in dialog.status.text())
 
 
 def test_manual_intake_dialog(qtbot: QtBot, db: sqlite_utils.Database, clock: FakeClock) -> None:
