@@ -243,23 +243,17 @@ class MentionRepo:
             parent = item.parent_external_id
             head = heads.get(parent) if parent else None
             posted_at = item.posted_at
-            if head is None and bulk is not None:
-                due, warn = (posted_at + nearest[0], posted_at + nearest[1]) if nearest else (None, None)
-                thread_key = item.external_id
-                heads[thread_key] = _Head(mention_id, thread_key, MentionStatus.NEW)
-                new_heads.append(mention_id)
-                head_id = None
-            elif head is None:
-                due = warn = None
-                planned = plan(first_response, posted_at)
-                if planned is not None:
-                    deadline_rows.append((mention_id, first_response.value, posted_at, *planned))
-                    due, warn = planned
-                planned = plan(resolution, posted_at)
-                if planned is not None:
-                    deadline_rows.append((mention_id, resolution.value, posted_at, *planned))
-                    if due is None or planned < (due, warn):
-                        due, warn = planned
+            if head is None:
+                if bulk is not None:  # its deadlines are written in bulk below
+                    due, warn = (posted_at + nearest[0], posted_at + nearest[1]) if nearest else (None, None)
+                else:
+                    due = warn = None
+                    for kind in (first_response, resolution):
+                        planned = plan(kind, posted_at)
+                        if planned is not None:
+                            deadline_rows.append((mention_id, kind.value, posted_at, *planned))
+                            if due is None or planned < (due, warn):
+                                due, warn = planned
                 thread_key = item.external_id
                 heads[thread_key] = _Head(mention_id, thread_key, MentionStatus.NEW)
                 new_heads.append(mention_id)
