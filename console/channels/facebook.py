@@ -14,16 +14,16 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
     Params,
     bearer,
     call_json,
     error_json,
-    may_have_taken_effect,
     parse_iso,
     raise_for_status,
+    sent_at_most_once,
     str_field,
 )
 from console.ports import Clock, SecretStore
@@ -540,18 +540,14 @@ class FacebookConnector:
         if not text.strip():
             raise Permanent("The status update is empty.")
         now = math.floor(self._clock.now())
-        try:
+        with sent_at_most_once(
+            "Facebook may have published the status update",
+            "It is not sent again, because the Graph API has no idempotency key: check the Page's posts.",
+        ):
             payload = await self._call("POST", f"/{quote(page_id, safe='')}/feed", body={"message": text})
             post_id = str_field(payload, "id") if isinstance(payload, dict) else ""
             if not post_id:
                 raise Transient("Facebook returned a malformed post id.")
-        except ChannelError as exc:
-            if may_have_taken_effect(exc):
-                raise Permanent(
-                    f"Facebook may have published the status update ({exc}). It is not sent again, because the "
-                    "Graph API has no idempotency key: check the Page's posts.",
-                ) from exc
-            raise
         page, _, story = post_id.partition("_")
         url = f"https://www.facebook.com/{page}/posts/{story}" if story else f"https://www.facebook.com/{post_id}"
         return ReplyReceipt(post_id, url, now)

@@ -6,10 +6,11 @@ decodes the answer; :func:`refresh_grant` runs an OAuth 2 refresh; the rest read
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
@@ -27,13 +28,13 @@ __all__ = [
     "error_json",
     "grapheme_count",
     "json_body",
-    "may_have_taken_effect",
     "parse_iso",
     "parse_retry_after",
     "raise_for_status",
     "refresh_grant",
     "retry_time",
     "send",
+    "sent_at_most_once",
     "str_field",
 ]
 
@@ -203,23 +204,37 @@ async def send(
         raise Permanent(f"Could not build {what} for {url!r}: {exc}") from exc
 
 
-def may_have_taken_effect(exc: ChannelError) -> bool:
+def _may_have_taken_effect(exc: ChannelError) -> bool:
     """Whether a request that failed with ``exc`` may all the same have been carried out by the service.
 
     A refusal (expired sign-in, rate limit, 4xx) and a connection that was never made are certain: nothing
     happened. A timeout after connecting, a 5xx, a broken-off or unreadable answer, or a connection closed
-    without an answer are not: the service may have done it. A write that has no idempotency key (an X post,
-    a Facebook Page post) must not be sent again after one of those.
-
-    Args:
-        exc: The error a connector raised for the request.
-
-    Returns:
-        False only when the request certainly had no effect.
+    without an answer are not: the service may have done it.
     """
     if isinstance(exc, AuthExpired | RateLimited | Permanent):
         return False
     return not isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+@contextlib.contextmanager
+def sent_at_most_once(maybe_done: str, advice: str) -> Iterator[None]:
+    """For a write that has no idempotency key (an X post, a Facebook Page post): a failure after which the
+    service may have done it all the same becomes final, so that the outbox never sends it again.
+
+    Args:
+        maybe_done: What may have happened ("X may have posted the status update").
+        advice: Why it is not sent again and what to check.
+
+    Raises:
+        Permanent: The write failed in a way that may have taken effect (``maybe_done (error). advice``).
+        ChannelError: The write certainly had no effect (it may be sent again), unchanged.
+    """
+    try:
+        yield
+    except ChannelError as exc:
+        if _may_have_taken_effect(exc):
+            raise Permanent(f"{maybe_done} ({exc}). {advice}") from exc
+        raise
 
 
 def bearer(token: str) -> dict[str, str]:

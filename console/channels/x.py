@@ -14,18 +14,18 @@ from urllib.parse import urlsplit
 import httpx
 
 from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     bearer,
     call_json,
     epoch_header,
     error_json,
-    may_have_taken_effect,
     parse_iso,
     raise_for_status,
     refresh_grant,
     retry_time,
+    sent_at_most_once,
     str_field,
 )
 from console.ports import Clock, SecretStore
@@ -515,15 +515,11 @@ class XConnector:
         if length > MAX_WEIGHTED_LENGTH:
             raise Permanent(f"The status update is {length} characters; X allows {MAX_WEIGHTED_LENGTH}.")
         await self._fresh_tokens()  # a failed renewal is certain: nothing was posted
-        try:
+        with sent_at_most_once(
+            "X may have posted the status update",
+            "It is not sent again, because X has no idempotency key: check the account's posts.",
+        ):
             return self._posted(await self._call("POST", "/2/tweets", body={"text": text}, what=_POST_STATUS))
-        except ChannelError as exc:
-            if may_have_taken_effect(exc):
-                raise Permanent(
-                    f"X may have posted the status update ({exc}). It is not sent again, because X has no "
-                    "idempotency key: check the account's posts.",
-                ) from exc
-            raise
 
     def _posted(self, payload: object) -> ReplyReceipt:
         """The receipt of a created post (``{"data": {"id", "text"}}``)."""
