@@ -245,6 +245,22 @@ class Env:
     account_id: int
 
 
+def _wired(
+    db: sqlite_utils.Database,
+    clock: FakeClock,
+    accounts: AccountRepo,
+    connectors: dict[int, Connector],
+    **outbox_options: Any,
+) -> tuple[Outbox, StatusPostRepo, CapacityService]:
+    """The outbox with its status-post table and the capacity service over it, as the app wires them."""
+    statuses = StatusPostRepo(db)
+    outbox = Outbox(
+        ReplyRepo(db), MentionRepo(db), accounts, connectors, clock, rng=random.Random(1), statuses=statuses,
+        **outbox_options,
+    )  # fmt: skip
+    return outbox, statuses, CapacityService(CapacityRepo(db), accounts, outbox, clock)
+
+
 @contextlib.asynccontextmanager
 async def status_env(db: sqlite_utils.Database, clock: FakeClock) -> AsyncIterator[Env]:
     server = SandboxServer(backlog=0, rate_per_minute=0, clock=clock, seed=3)
@@ -258,12 +274,7 @@ async def status_env(db: sqlite_utils.Database, clock: FakeClock) -> AsyncIterat
             connector = MastodonConnector(
                 client, account=AccountRef(row.id, "mastodon", "care", server.base_url), secrets=secrets, clock=clock
             )
-            statuses = StatusPostRepo(db)
-            outbox = Outbox(
-                ReplyRepo(db), MentionRepo(db), accounts, {row.id: connector}, clock, rng=random.Random(1),
-                statuses=statuses, actor=lambda: "Sam",
-            )  # fmt: skip
-            service = CapacityService(CapacityRepo(db), accounts, outbox, clock)
+            outbox, statuses, service = _wired(db, clock, accounts, {row.id: connector}, actor=lambda: "Sam")
             yield Env(server, client, connector, outbox, statuses, service, row.id)
     finally:
         server.stop()
@@ -417,12 +428,7 @@ def test_bluesky_account_is_offered_and_its_status_post_is_not_posted_twice_afte
                 secrets.set(f"bluesky:{row.id}", server.password)
                 ref = AccountRef(row.id, "bluesky", "brand.test", server.base_url)
                 connector = BlueskyConnector(client, account=ref, secrets=secrets, clock=clock)
-                statuses = StatusPostRepo(db)
-                outbox = Outbox(
-                    ReplyRepo(db), MentionRepo(db), accounts, {row.id: connector}, clock, rng=random.Random(1),
-                    statuses=statuses,
-                )  # fmt: skip
-                service = CapacityService(CapacityRepo(db), accounts, outbox, clock)
+                outbox, statuses, service = _wired(db, clock, accounts, {row.id: connector})
                 (account,) = service.accounts()
                 assert (account.id, account.label) == (row.id, "Bluesky · @brand.test")
                 first = service.post(row.id, "We're answering in about 10 minutes right now.")
@@ -459,12 +465,7 @@ def test_x_status_post_half_sent_at_a_crash_fails_instead_of_posting_twice(
                 secrets.set(f"x:{row.id}", XTokens(access, refresh, clock.now() + 7200, "client").dumps())
                 ref = AccountRef(row.id, "x", "brand", server.base_url)
                 connector = XConnector(client, account=ref, secrets=secrets, clock=clock)
-                statuses = StatusPostRepo(db)
-                outbox = Outbox(
-                    ReplyRepo(db), MentionRepo(db), accounts, {row.id: connector}, clock, rng=random.Random(1),
-                    statuses=statuses,
-                )  # fmt: skip
-                service = CapacityService(CapacityRepo(db), accounts, outbox, clock)
+                outbox, statuses, service = _wired(db, clock, accounts, {row.id: connector})
                 assert [a.label for a in service.accounts()] == ["X · @brand"]
                 # Rate limited: X certainly did not post it, so it waits and leaves later.
                 server.fail_next(
