@@ -25,6 +25,10 @@ LOG_FILENAME = "care-console.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MAX_LOG_BYTES = 2 * 1024 * 1024
 LOG_BACKUPS = 5
+#: The same error (type and code path) writes at most one crash report per this many seconds.
+CRASH_REPORT_INTERVAL = 60.0
+#: Third-party libraries that log chatter at INFO (fontTools logs every table it subsets for a PDF): WARNING only.
+NOISY_LOGGERS = ("httpx", "httpcore", "qasync", "matplotlib", "PIL", "fontTools", "fpdf", "urllib3")
 
 #: Shapes of credentials that must never reach a log line or a crash report, whatever logged them.
 _SECRET_PATTERNS = (
@@ -119,13 +123,14 @@ class Diagnostics:
             except OSError as exc:  # a read-only or full disk must not stop the app
                 self.file_error = f"Cannot write logs to {log_dir}: {exc}"
         self.level = level
+        self._last_reports: dict[str, tuple[float, Path]] = {}  # crash signature -> (written at, path)
 
     def install(self) -> None:
         root = logging.getLogger()
         root.setLevel(self.level)
         for handler in self.handlers:
             root.addHandler(handler)
-        for noisy in ("httpx", "httpcore", "qasync", "matplotlib", "PIL"):
+        for noisy in NOISY_LOGGERS:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
     def uninstall(self) -> None:
@@ -144,10 +149,20 @@ class Diagnostics:
         versions: Mapping[str, str] | None = None,
         now: float | None = None,
     ) -> Path | None:
-        """Write a local crash report (traceback, versions, recent log lines; redacted). None if it can't."""
+        """Write a local crash report (traceback, versions, recent log lines; redacted). None if it can't.
+
+        The same error repeating (same type, raised from the same code path) writes at most one report per
+        ``CRASH_REPORT_INTERVAL`` seconds: a timer that fails every second must not fill the disk with
+        copies (issue 19 §1). Meanwhile the path of the report already written is returned.
+        """
         if self.log_dir is None:
             return None
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now if now is not None else time.time()))
+        at = now if now is not None else time.time()
+        signature = crash_signature(kind, tb)
+        last = self._last_reports.get(signature)
+        if last is not None and 0 <= at - last[0] < CRASH_REPORT_INTERVAL:
+            return last[1]
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(at))
         path = self.log_dir / f"crash-{stamp}.txt"
         text = crash_report_text(kind, exc, tb, versions=versions or {}, recent=list(self.recent.lines))
         try:
@@ -157,7 +172,18 @@ class Diagnostics:
             tmp.replace(path)
         except OSError:
             return None
+        self._last_reports[signature] = (at, path)
         return path
+
+
+def crash_signature(kind: type[BaseException], tb: TracebackType | None) -> str:
+    """What makes two crashes "the same error": the exception type and the code path that raised it.
+
+    The message is left out on purpose: it often carries changing values (ids, times, counts).
+    """
+    frames = traceback.extract_tb(tb) if tb is not None else []
+    where = ";".join(f"{frame.filename}:{frame.name}:{frame.lineno}" for frame in frames)
+    return f"{kind.__module__}.{kind.__qualname__}@{where}"
 
 
 def crash_report_text(

@@ -346,7 +346,8 @@ class ConversationPane(QWidget):
         if not thread or self._mention_id is None:
             self._mention_id = None
             self._url = ""
-            self._deadlines = []
+            # The deadlines, their labels and notes go together: the countdown zips them (issue 19 §1).
+            self._show_deadlines([], self._clock.now())
             self._stack.setCurrentWidget(self._empty)
             return
         now = self._clock.now()

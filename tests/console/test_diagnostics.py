@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 import pytest
 
@@ -116,3 +117,56 @@ def test_doctor_flags_an_unreadable_database_with_advice(tmp_path: Path) -> None
     findings = {f.area: f for f in check(tmp_path, keyring_backend="x.Keyring", qt_version="Qt")}
     assert not findings["database"].ok
     assert "move aside" in findings["database"].advice
+
+
+def _crash(value: int) -> tuple[type[BaseException], BaseException, TracebackType | None]:
+    try:
+        raise ValueError(f"zip() argument 2 is longer than argument 1 ({value})")
+    except ValueError as exc:
+        return type(exc), exc, exc.__traceback__
+
+
+def _other_crash() -> tuple[type[BaseException], BaseException, TracebackType | None]:
+    try:
+        raise KeyError("other")
+    except KeyError as exc:
+        return type(exc), exc, exc.__traceback__
+
+
+def _crash_reports(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "logs").glob("crash-*.txt"))
+
+
+def test_crash_report_same_error_repeating_writes_one_report_a_minute(diagnostics: Diagnostics, tmp_path: Path) -> None:
+    """Issue 19 §1: a timer failing every second wrote a new crash report every second."""
+    first = diagnostics.write_crash_report(*_crash(0), now=1000)
+    again = [diagnostics.write_crash_report(*_crash(i), now=1000 + i) for i in range(1, 60)]
+    assert first is not None
+    assert again == [first] * 59  # the bar still points at the report that describes it
+    assert _crash_reports(tmp_path) == ["crash-19700101-001640.txt"]
+    later = diagnostics.write_crash_report(*_crash(60), now=1060)
+    assert later is not None
+    assert later != first
+    assert _crash_reports(tmp_path) == ["crash-19700101-001640.txt", "crash-19700101-001740.txt"]
+
+
+def test_crash_report_different_error_is_not_held_back(diagnostics: Diagnostics, tmp_path: Path) -> None:
+    diagnostics.write_crash_report(*_crash(0), now=1000)
+    other = diagnostics.write_crash_report(*_other_crash(), now=1001)
+    assert other is not None
+    assert "KeyError" in other.read_text()
+    assert len(_crash_reports(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(
+    "name", ["fontTools.subset", "fontTools.ttLib.ttFont", "fpdf.output", "matplotlib.font_manager"]
+)
+def test_third_party_chatter_stays_out_of_the_log(diagnostics: Diagnostics, tmp_path: Path, name: str) -> None:
+    """Issue 19 §16: the log was 150 of 152 lines of font-subsetting noise."""
+    logging.getLogger(name).info("glyf subsetted")
+    logging.getLogger(name).warning("font has no glyph for U+1F600")
+    for handler in diagnostics.handlers:
+        handler.flush()
+    log = (tmp_path / "logs" / LOG_FILENAME).read_text()
+    assert "glyf subsetted" not in log
+    assert "font has no glyph for U+1F600" in log

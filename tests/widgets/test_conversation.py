@@ -130,3 +130,17 @@ def test_conversation_opens_only_web_links(
     assert button.isEnabled() is opens
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert opened.urls == ([url] if opens else [])
+
+
+@pytest.mark.parametrize("then_show", [None, 999_999], ids=["no-selection", "item-gone"])
+def test_conversation_tick_after_emptying_does_not_crash(
+    pane: ConversationPane, thread_head: int, clock: FakeClock, then_show: int | None
+) -> None:
+    """Issue 19 §1: an item open, then a view with no items: the countdown kept zipping stale labels."""
+    pane.show_mention(thread_head)
+    assert len(pane.deadline_texts()) == 2
+    pane.show_mention(then_show)
+    clock.advance(1)
+    pane.on_tick(clock.now())
+    assert pane.is_empty()
+    assert pane.deadline_texts() == []
