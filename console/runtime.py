@@ -287,7 +287,10 @@ def open_runtime(
     sync_state = SyncStateRepo(db)
     mentions = MentionRepo(db)
     events = EventRepo(db)
-    real_accounts = accounts.list(enabled_only=True, include_sandbox=False)
+    # A manual-intake account is not a channel connection: with only that, the app still runs on the sandbox.
+    real_accounts = [
+        row for row in accounts.list(enabled_only=True, include_sandbox=False) if row.kind != ChannelKind.MANUAL
+    ]
     server: SandboxServer | None = None
     secret_store = secrets
     refs: dict[int, AccountRef] = {}

@@ -77,3 +77,31 @@ def test_accounts_added_while_running_are_synced(tmp_path: Path, clock: FakeCloc
             await runtime.aclose()
 
     arun(go())
+
+
+def test_a_hand_added_post_does_not_stop_the_sandbox_after_a_restart(
+    tmp_path: Path, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    """Issue 19 #3: the manual intake's account is no channel connection; the next start still runs the sandbox."""
+    options = SandboxOptions(rate_per_minute=0, backlog=2)
+
+    async def first() -> None:
+        runtime = open_runtime(tmp_path, clock=clock, secrets=MemorySecretStore(), sandbox=options)
+        try:
+            runtime.manual_intake().add(link="https://x.com/cust/status/7", text="hello?")
+        finally:
+            await runtime.aclose()
+
+    async def second() -> tuple[bool, int]:
+        runtime = open_runtime(tmp_path, clock=clock, secrets=MemorySecretStore(), sandbox=options)
+        try:
+            reports = await runtime.poller.sync_once()
+            return runtime.on_sandbox, sum(report.stored for report in reports if report.ok)
+        finally:
+            await runtime.aclose()
+
+    arun(first())
+    clock.advance(60)
+    on_sandbox, stored = arun(second())
+    assert on_sandbox
+    assert stored == 2  # the sandbox's backlog was synced on the second start
