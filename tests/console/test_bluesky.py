@@ -31,6 +31,7 @@ from console.channels.bluesky import (
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.ports import MemorySecretStore
 from storage.rows import MentionKind
+from tests import shared_fixtures
 from tests.fakes.bluesky_server import TID_RE, FakeBlueskyServer
 from tests.fakes.clock import FakeClock
 
@@ -43,14 +44,11 @@ JUNK = st.recursive(
 )
 Arun = Callable[[Awaitable[T]], T]
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "bluesky"
 DATA = Path(__file__).resolve().parents[1] / "data" / "bluesky"
 
 
 def recorded(name: str) -> Any:
-    if not SHARED.is_dir():
-        pytest.skip("shared fixtures not present: ../shared/fixtures/bluesky")
-    return json.loads((SHARED / name).read_text(encoding="utf-8"))
+    return shared_fixtures.recorded("bluesky", name)
 
 
 # -- parsing ------------------------------------------------------------------------------------------

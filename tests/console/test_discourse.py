@@ -28,6 +28,7 @@ from console.channels.errors import AuthExpired, Permanent, RateLimited, Transie
 from console.discourse_auth import DiscourseAuthError, decrypt_payload, redirect_uri, request_user_api_key
 from console.ports import MemorySecretStore
 from storage.rows import MentionKind
+from tests import shared_fixtures
 from tests.fakes.clock import FakeClock
 from tests.fakes.discourse_server import FakeDiscourseServer
 
@@ -40,15 +41,12 @@ JUNK = st.recursive(
 )
 Arun = Callable[[Awaitable[T]], T]
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "discourse"
 DATA = Path(__file__).resolve().parents[1] / "data" / "discourse"
 BASE = "https://forum.example"
 
 
 def recorded(name: str) -> Any:
-    if not SHARED.is_dir():
-        pytest.skip("shared fixtures not present: ../shared/fixtures/discourse")
-    return json.loads((SHARED / name).read_text(encoding="utf-8"))
+    return shared_fixtures.recorded("discourse", name)
 
 
 def test_recorded_notifications_keep_the_private_message() -> None:

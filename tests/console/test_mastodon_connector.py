@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -24,13 +22,13 @@ from console.channels.mastodon import (
 )
 from console.ports import MemorySecretStore
 from storage.rows import MentionKind
+from tests import shared_fixtures
 from tests.fakes.clock import FakeClock
 from tests.fakes.http_server import FakeHttpServer
 
 T = TypeVar("T")
 Arun = Callable[[Awaitable[T]], T]
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mastodon"
 ACCOUNT_ID = 7
 TOKEN_KEY = f"mastodon:{ACCOUNT_ID}"
 TOKEN = "test-token-123"
@@ -38,10 +36,7 @@ TOKEN = "test-token-123"
 
 def recorded(name: str) -> dict[str, Any]:
     """A recorded interaction from ../shared/fixtures/mastodon (never copied into the project)."""
-    if not SHARED.is_dir():
-        pytest.skip("shared fixtures not present: ../shared/fixtures/mastodon")
-    data: dict[str, Any] = json.loads((SHARED / name).read_text(encoding="utf-8"))
-    return data
+    return shared_fixtures.recorded("mastodon", name)
 
 
 def account(base_url: str) -> AccountRef:

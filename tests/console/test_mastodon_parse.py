@@ -27,9 +27,9 @@ from console.channels.mastodon import (
     with_mention,
 )
 from storage.rows import MentionKind
+from tests import shared_fixtures
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mastodon"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mastodon"
 
 
 def load(name: str) -> Any:
@@ -38,10 +38,7 @@ def load(name: str) -> Any:
 
 def recorded(name: str) -> dict[str, Any]:
     """A recorded interaction from ../shared/fixtures/mastodon (never copied into the project)."""
-    if not SHARED.is_dir():
-        pytest.skip("shared fixtures not present: ../shared/fixtures/mastodon")
-    data: dict[str, Any] = json.loads((SHARED / name).read_text(encoding="utf-8"))
-    return data
+    return shared_fixtures.recorded("mastodon", name)
 
 
 # -- html_to_text -----------------------------------------------------------------------------------

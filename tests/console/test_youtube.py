@@ -15,8 +15,16 @@ from hypothesis import strategies as st
 
 from console.channels.base import AccountRef, ReplyTarget
 from console.channels.errors import AuthExpired, Permanent, RateLimited
-from console.channels.youtube import YouTubeConnector, parse_comment, parse_comments, parse_threads, quota_day
+from console.channels.youtube import (
+    YouTubeConnector,
+    next_quota_reset,
+    parse_comment,
+    parse_comments,
+    parse_threads,
+    quota_day,
+)
 from console.ports import MemorySecretStore
+from tests import shared_fixtures
 from tests.fakes.clock import FakeClock
 from tests.fakes.youtube_server import CHANNEL, FakeYouTubeServer
 
@@ -29,14 +37,11 @@ JUNK = st.recursive(
 )
 Arun = Callable[[Awaitable[T]], T]
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "youtube"
 DATA = Path(__file__).resolve().parents[1] / "data" / "youtube"
 
 
 def recorded(name: str) -> Any:
-    if not SHARED.is_dir():
-        pytest.skip("shared fixtures not present: ../shared/fixtures/youtube")
-    return json.loads((SHARED / name).read_text(encoding="utf-8"))
+    return shared_fixtures.recorded("youtube", name)
 
 
 def test_recorded_threads_and_replies() -> None:
@@ -61,6 +66,25 @@ def test_hand_written_page() -> None:
     assert thread.top.author_handle == "kun" and thread.replies[0].parent_external_id == "UgyA"
     assert page.skipped and page.skipped[0][0] == "UgyB"
     assert quota_day(1_767_225_600) == "2025-12-31"  # 00:00 UTC is 16:00 the day before in Pacific Time
+
+
+@pytest.mark.parametrize(
+    ("instant", "day", "reset"),
+    [
+        # Summer (PDT, UTC-7): 07:30 UTC on 1 July is 00:30 on 1 July in Los Angeles; a fixed UTC-8 said 30 June.
+        ("2026-07-01T07:30:00+00:00", "2026-07-01", "2026-07-02T07:00:00+00:00"),
+        ("2026-07-01T06:30:00+00:00", "2026-06-30", "2026-07-01T07:00:00+00:00"),
+        # Winter (PST, UTC-8).
+        ("2026-01-15T07:30:00+00:00", "2026-01-14", "2026-01-15T08:00:00+00:00"),
+        # The day the clocks go forward (8 March 2026) has 23 hours; the day they go back (1 November) 25.
+        ("2026-03-08T09:00:00+00:00", "2026-03-08", "2026-03-09T07:00:00+00:00"),
+        ("2026-11-01T08:30:00+00:00", "2026-11-01", "2026-11-02T08:00:00+00:00"),
+    ],
+)
+def test_quota_day_follows_los_angeles_daylight_time(instant: str, day: str, reset: str) -> None:
+    epoch = datetime.fromisoformat(instant).timestamp()
+    assert quota_day(epoch) == day
+    assert next_quota_reset(epoch) == datetime.fromisoformat(reset).timestamp()
 
 
 @settings(max_examples=80, deadline=None)
