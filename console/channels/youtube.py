@@ -7,9 +7,10 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -38,6 +39,7 @@ __all__ = [
     "QuotaUsage",
     "ThreadPage",
     "YouTubeConnector",
+    "next_quota_reset",
     "parse_comment",
     "parse_comments",
     "parse_threads",
@@ -54,8 +56,8 @@ SCOPES = ("https://www.googleapis.com/auth/youtube.force-ssl",)
 DAILY_QUOTA = 10_000
 LIST_COST = 1
 INSERT_COST = 50
-#: The quota resets at midnight Pacific Time; a fixed UTC-8 is close enough to budget (DST shifts it by an hour).
-_PACIFIC = timezone(timedelta(hours=-8))
+#: The quota resets at midnight Pacific Time: the zone, not a fixed UTC-8 (that is an hour off in daylight time).
+_PACIFIC = ZoneInfo("America/Los_Angeles")
 
 # --------------------------------------------------------------------------------------------------------
 # Pure parsing
@@ -67,7 +69,8 @@ def quota_day(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).astimezone(_PACIFIC).date().isoformat()
 
 
-def _next_reset(epoch: float) -> float:
+def next_quota_reset(epoch: float) -> float:
+    """When the quota day of ``epoch`` ends: the next midnight in America/Los_Angeles, as epoch seconds."""
     local = datetime.fromtimestamp(epoch, UTC).astimezone(_PACIFIC)
     midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight.timestamp()
@@ -373,7 +376,7 @@ class YouTubeConnector:
         if reason in ("quotaExceeded", "dailyLimitExceeded"):
             raise RateLimited(
                 "The YouTube API quota for today is used up; it resets at midnight Pacific Time.",
-                retry_at=_next_reset(now),
+                retry_at=next_quota_reset(now),
             )
         if reason in ("rateLimitExceeded", "userRateLimitExceeded") or response.status_code == 429:
             raise RateLimited(f"YouTube is rate limiting ({text}).", retry_at=now + DEFAULT_RETRY_SECONDS)
@@ -461,7 +464,7 @@ class YouTubeConnector:
         if self.quota.used + self._reserve >= self.quota.limit:
             raise RateLimited(
                 f"Today's YouTube quota is kept for replies ({self.quota.used} of {self.quota.limit} units used).",
-                retry_at=_next_reset(self._clock.now()),
+                retry_at=next_quota_reset(self._clock.now()),
             )
         own = self._account.handle
         found: dict[str, InboundItem] = {}
@@ -554,7 +557,7 @@ class YouTubeConnector:
         if self.quota.used + INSERT_COST > self.quota.limit:
             raise RateLimited(
                 "The YouTube quota for today cannot pay for another reply (50 units).",
-                retry_at=_next_reset(self._clock.now()),
+                retry_at=next_quota_reset(self._clock.now()),
             )
         parent = target.external_id.split(".", 1)[0]
         payload = await self._call(
