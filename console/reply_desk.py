@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 
 from console.channels.base import Connector
@@ -19,7 +19,7 @@ from console.reply_checks import (
     length_rule,
 )
 from console.reply_limits import ReplyLimits
-from console.templates import Blank, TemplateService, blanks, placeholder_values
+from console.templates import Blank, TemplateService, blanks, format_due_time, placeholder_values
 from storage.accounts import AccountRepo
 from storage.capacity import StatusPostRepo
 from storage.mentions import MentionRepo
@@ -28,7 +28,40 @@ from storage.rows import MentionKind, ReplyRow, ReplyState
 from storage.settings import AGENT_NAME, SettingsRepo
 from storage.templates import TemplateRepo, TemplateRow
 
-__all__ = ["ReplyChecks", "ReplyContext", "ReplyDesk", "ReplyRow", "ReplyState", "TemplateRow", "build_reply_desk"]
+__all__ = [
+    "ReplyChecks",
+    "ReplyContext",
+    "ReplyDesk",
+    "ReplyRow",
+    "ReplyState",
+    "TemplateRow",
+    "build_reply_desk",
+    "promise_time",
+]
+
+#: A promise ("I'll come back to you by {due_time}") is never closer than this: a deadline due sooner (or
+#: already past) is not a time the agent can keep, so the promise is an hour from now instead (issue 19 #7).
+PROMISE_LEAD = 10 * 60
+#: The fallback promise: an hour from now, rounded up to five minutes ("by 14:05", not "by 14:03").
+PROMISE_FALLBACK = 60 * 60
+PROMISE_ROUNDING = 5 * 60
+
+
+def promise_time(due_at: int | None, now: float) -> int:
+    """The time a reply promises to come back by: the item's next deadline when it is comfortably ahead,
+    otherwise an hour from now. Always in the future.
+
+    Args:
+        due_at: The item's nearest running deadline (None when none runs).
+        now: The current time.
+
+    Returns:
+        Epoch seconds, at least ``PROMISE_LEAD`` after ``now``.
+    """
+    if due_at is not None and due_at >= now + PROMISE_LEAD:
+        return due_at
+    fallback = now + PROMISE_FALLBACK
+    return int(-(-fallback // PROMISE_ROUNDING) * PROMISE_ROUNDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +87,13 @@ class ReplyChecks:
     blanks: list[Blank]
     phrases: list[PhraseHit]
     privacy: list[PrivacyFinding]  # only for public replies
+    broken_promise: str = ""  # the promised time ("12:18") when it has passed since the template was inserted
 
     @property
     def blocking(self) -> list[str]:
         reasons = []
+        if self.broken_promise:
+            reasons.append(f"The time you promise ({self.broken_promise}) has passed: change it before sending.")
         if self.length.over:
             reasons.append(self.length.reason)
         if self.blanks:
@@ -91,6 +127,8 @@ class ReplyDesk:
         self._tz = tz
         #: Each account's real reply limit (Mastodon: the instance's), read once per account in the background.
         self.limits = limits if limits is not None else ReplyLimits(outbox.connectors, clock)
+        #: The time each item's inserted template promised (its {due_time}), by thread head.
+        self._promised: dict[int, int] = {}
 
     @property
     def clock(self) -> Clock:
@@ -105,24 +143,27 @@ class ReplyDesk:
         if not thread:
             return None
         head, last = thread[0], thread[-1]
-        values = placeholder_values(
-            customer_name=last.author_name or head.author_name,
-            handle=last.author_handle,
-            agent_name=self._agent_name(),
-            channel=_channel_name(head.channel),
-            due_at=head.due_at,
-            tz=self._tz,
-        )
-        return ReplyContext(
+        context = ReplyContext(
             mention_id=head.id,
             channel=head.channel,
             handle=last.author_handle,
-            customer_name=last.author_name,
+            customer_name=last.author_name or head.author_name,
             visibility=last.visibility,
             direct=last.kind is MentionKind.DIRECT or last.visibility == "direct",
             due_at=head.due_at,
-            values=values,
             account_id=head.account_id,
+        )
+        return replace(context, values=self._values(context))
+
+    def _values(self, context: ReplyContext) -> dict[str, str]:
+        """Placeholder values as they are now: the agent's current name, a promise still ahead."""
+        return placeholder_values(
+            customer_name=context.customer_name,
+            handle=context.handle,
+            agent_name=self._agent_name(),
+            channel=_channel_name(context.channel),
+            due_at=promise_time(context.due_at, self._clock.now()),
+            tz=self._tz,
         )
 
     def check(self, context: ReplyContext, text: str, *, visibility: str) -> ReplyChecks:
@@ -143,6 +184,7 @@ class ReplyDesk:
             blanks=blanks(text),
             phrases=self._phrases.check(text),
             privacy=find_private_data(text) if is_public(visibility) else [],
+            broken_promise=self.broken_promise(context, text),
         )
 
     def request_limits(self, context: ReplyContext) -> bool:
@@ -157,8 +199,21 @@ class ReplyDesk:
         return self.templates.search(query, channel=context.channel if context else None)
 
     def render_template(self, template: TemplateRow, context: ReplyContext) -> str:
+        """The template filled for the item at the moment it is inserted: the name the agent gave (even a
+        minute ago, in the welcome) and a promised time still in the future (issue 19 #7, #11)."""
         self.templates.record_use([template.id])
-        return self.templates.render(template, context.values, channel=context.channel)
+        values = self._values(context)
+        promised = promise_time(context.due_at, self._clock.now())
+        self._promised[context.mention_id] = promised
+        return self.templates.render(template, values, channel=context.channel)
+
+    def broken_promise(self, context: ReplyContext, text: str) -> str:
+        """The promised time in ``text`` when it has passed since the template was inserted ("" otherwise)."""
+        promised = self._promised.get(context.mention_id)
+        if promised is None or promised > self._clock.now():
+            return ""
+        shown = format_due_time(promised, self._tz)
+        return shown if shown in text else ""
 
     def send(
         self,
@@ -177,7 +232,9 @@ class ReplyDesk:
         holding = any("holding" in t.tags for t in (self.templates.get(i) for i in template_ids) if t is not None)
         holding_until = None
         if holding:
-            holding_until = context.due_at if context.due_at is not None else int(self._clock.now()) + 3600
+            now = self._clock.now()
+            promised = self._promised.get(context.mention_id)
+            holding_until = promised if promised is not None and promised > now else promise_time(context.due_at, now)
         reply_id = self.outbox.queue(
             context.mention_id,
             text,

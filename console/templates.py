@@ -21,10 +21,12 @@ __all__ = [
     "combine",
     "fill",
     "first_name",
+    "format_due_time",
     "has_blanks",
     "load_defaults",
     "placeholder_values",
     "search",
+    "unknown_placeholders",
 ]
 
 #: Placeholders a template may use, with what fills them.
@@ -58,25 +60,43 @@ def first_name(display_name: str) -> str:
     return ""
 
 
-def fill(body: str, values: dict[str, str]) -> str:
+def fill(body: str, values: dict[str, str], *, unknown_as_blanks: bool = False) -> str:
     """Replace ``{placeholder}``s with values; a placeholder without a value becomes a ``[blank]``.
 
     Args:
         body: The template text.
         values: Placeholder name -> text. Empty values count as missing.
+        unknown_as_blanks: Turn ``{words}`` that are no placeholder into ``[blanks]`` too (templates: a typo
+            such as ``{frist_name}`` must be filled in by hand, never sent literally; issue 19 #15).
 
     Returns:
-        The text; unknown ``{words}`` are left as they are (they may be the customer's own braces).
+        The text; without ``unknown_as_blanks``, unknown ``{words}`` are left as they are (they may be the
+        customer's own braces).
     """
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in PLACEHOLDERS:
-            return match.group(0)
+            return f"[{name.replace('_', ' ')}]" if unknown_as_blanks else match.group(0)
         value = values.get(name, "").strip()
         return value if value else f"[{name.replace('_', ' ')}]"
 
     return _PLACEHOLDER_RE.sub(replace, body)
+
+
+def unknown_placeholders(body: str) -> list[str]:
+    """The ``{words}`` in a template body that are no known placeholder, in order, each once."""
+    found: list[str] = []
+    for match in _PLACEHOLDER_RE.finditer(body):
+        name = match.group(1)
+        if name not in PLACEHOLDERS and name not in found:
+            found.append(name)
+    return found
+
+
+def format_due_time(when: int, tz: tzinfo | None = None) -> str:
+    """A promised or due time as the customer reads it in a reply ("14:05", local time)."""
+    return datetime.fromtimestamp(when, tz).astimezone(tz).strftime("%H:%M")
 
 
 def blanks(text: str) -> list[Blank]:
@@ -207,7 +227,7 @@ class TemplateService:
 
     def render(self, template: TemplateRow, values: dict[str, str], *, channel: str) -> str:
         """The template's text for ``channel`` with the placeholders filled (missing ones become blanks)."""
-        return fill(self.body_for(template, channel), values)
+        return fill(self.body_for(template, channel), values, unknown_as_blanks=True)
 
     def save(
         self,
@@ -247,9 +267,7 @@ def placeholder_values(
     tz: tzinfo | None = None,
 ) -> dict[str, str]:
     """The placeholder values for one item (``due_time`` in local time, e.g. "14:05")."""
-    due = ""
-    if due_at is not None:
-        due = datetime.fromtimestamp(due_at, tz).astimezone(tz).strftime("%H:%M")
+    due = "" if due_at is None else format_due_time(due_at, tz)
     name = customer_name.strip() or handle
     return {
         "customer_name": name,

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.templates import PLACEHOLDERS, TemplateService
+from console.templates import PLACEHOLDERS, TemplateService, unknown_placeholders
 
 #: Channels that can have their own wording of a template ("" is the default body for every channel).
 VARIANT_CHANNELS: tuple[tuple[str, str], ...] = (
@@ -166,11 +166,26 @@ class TemplateManager(QDialog):
         except ValueError as exc:
             self._error.setText(str(exc))
             return None
-        self._error.setText("")
         self._current = template_id
         self.reload(select=template_id)
+        self._error.setText(self._unknown_placeholder_warning([self._editors[""].toPlainText(), *variants.values()]))
         self.templates_changed.emit()
         return template_id
+
+    @staticmethod
+    def _unknown_placeholder_warning(bodies: list[str]) -> str:
+        """Saved, but a {word} is no placeholder (a typo?): it becomes a [blank] to fill in (issue 19 #15)."""
+        unknown: list[str] = []
+        for body in bodies:
+            unknown += [name for name in unknown_placeholders(body) if name not in unknown]
+        if not unknown:
+            return ""
+        names = ", ".join("{" + name + "}" for name in unknown)
+        verb = "is not a placeholder" if len(unknown) == 1 else "are not placeholders"
+        return (
+            f"Saved. {names} {verb}: in a reply it becomes a [blank] to fill in by hand. "
+            "Placeholders are " + ", ".join("{" + name + "}" for name in PLACEHOLDERS) + "."
+        )
 
     def error_text(self) -> str:
         return self._error.text()

@@ -8,7 +8,8 @@ from PySide6.QtWidgets import QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
 from console.model import MentionKind
-from console.reply_desk import ReplyDesk, build_reply_desk
+from console.reply_desk import ReplyDesk, build_reply_desk, promise_time
+from console.templates import format_due_time
 from storage.accounts import AccountRepo
 from storage.replies import ReplyRepo
 from storage.settings import AGENT_NAME, SettingsRepo
@@ -223,3 +224,86 @@ def test_composer_holding_template_queues_a_holding_reply_with_its_promise(
     assert reply.purpose == "holding"
     assert reply.holding_until == factory.mentions.rows_by_id([head])[head].due_at
     assert reply.template_id == holding.id
+
+
+def test_composer_promises_a_time_still_ahead_on_a_breached_item(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock
+) -> None:
+    """Issue 19 #7: a holding reply on an item breached six minutes ago never promises a time already gone."""
+    head = factory.add(posted_at=clock.now() - 36 * 60)  # first response due 30 minutes after the post
+    desk = make_desk(db, factory, clock)
+    composer = make_composer(qtbot, desk, head)
+    due_at = factory.mentions.rows_by_id([head])[head].due_at
+    assert due_at is not None and due_at < clock.now()
+    holding = next(t for t in desk.templates.all() if t.name == "Holding: need a little longer")
+    composer.insert_template(holding.id)
+    promised = promise_time(due_at, clock.now())
+    assert promised >= clock.now() + 10 * 60
+    assert format_due_time(promised) in composer.text()
+    assert format_due_time(due_at) not in composer.text()
+    composer.editor.setPlainText(composer.text().replace("[what is taking longer]", "The courier check"))
+    assert composer.send() is not None
+    (reply,) = desk.outbox.replies(head)
+    assert reply.holding_until == promised
+
+
+def test_composer_blocks_a_promise_that_passed_while_the_reply_waited(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock
+) -> None:
+    desk = make_desk(db, factory, clock)
+    head = factory.add()
+    composer = make_composer(qtbot, desk, head)
+    holding = next(t for t in desk.templates.all() if t.name == "Holding: need a little longer")
+    composer.insert_template(holding.id)
+    composer.editor.setPlainText(composer.text().replace("[what is taking longer]", "The courier check"))
+    assert composer.can_send()
+    clock.advance(2 * 3600)
+    composer.editor.setPlainText(composer.text() + " ")
+    assert not composer.can_send()
+    assert "has passed" in composer.hints_text()
+
+
+def test_composer_template_uses_the_name_given_after_the_item_was_opened(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock
+) -> None:
+    """Issue 19 #11: the welcome's name fills {agent_name} at once, not after a restart."""
+    settings = SettingsRepo(db)
+    desk = build_reply_desk(
+        replies=ReplyRepo(db), templates=TemplateRepo(db), mentions=factory.mentions, accounts=AccountRepo(db),
+        connectors={}, settings=settings, clock=clock,
+    )  # fmt: skip
+    composer = make_composer(qtbot, desk, factory.add(name="Ana Lima"))
+    settings.set(AGENT_NAME, "Robin")  # the welcome dialog closes while the item is open
+    apology = next(t for t in desk.templates.all() if t.name.startswith("Apology: our mistake"))
+    composer.insert_template(apology.id)
+    assert "Robin" in composer.text()
+    assert "[agent name]" not in composer.text()
+
+
+def test_composer_unknown_placeholder_is_a_blank_never_sent_literally(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock
+) -> None:
+    """Issue 19 #15: a template saved with {nope} asks for that blank instead of sending "{nope}"."""
+    desk = make_desk(db, factory, clock)
+    template_id = desk.templates.save(name="Typo", body="Hi {first_name}, see {nope}.")
+    composer = make_composer(qtbot, desk, factory.add(name="Ana Lima"))
+    composer.insert_template(template_id)
+    assert composer.text() == "Hi Ana, see [nope]."
+    assert not composer.can_send()
+    assert "[nope]" in composer.hints_text()
+
+
+def test_template_manager_warns_when_saving_an_unknown_placeholder(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock
+) -> None:
+    desk = make_desk(db, factory, clock)
+    composer = make_composer(qtbot, desk, factory.add())
+    manager = composer.open_manager()
+    manager.edit(name="Typo", tags="", body="Hi {frist_name}, thanks!")
+    assert manager.save() is not None
+    assert "{frist_name}" in manager.error_text()
+    assert "not a placeholder" in manager.error_text()
+    manager.edit(name="Typo", tags="", body="Hi {first_name}, thanks!")
+    assert manager.save() is not None
+    assert manager.error_text() == ""
+    manager.close()
