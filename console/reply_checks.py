@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-import regex
-
+from console.channels.http import grapheme_count
 from console.channels.mastodon import DEFAULT_CHARACTERS_RESERVED_PER_URL as DEFAULT_URL_LENGTH
 from console.channels.mastodon import DEFAULT_MAX_CHARACTERS, reply_length, with_mention
+from console.channels.x import weighted_length as x_weighted_length
 
 __all__ = [
     "LIMITS",
@@ -42,12 +41,8 @@ _HANDLE_CHANNELS = frozenset({"mastodon", "x", "bluesky"})
 _UNITS = {"x": "weighted characters", "bluesky": "graphemes", "bluesky_dm": "graphemes"}
 _NAMES = {"x": "X", "bluesky_dm": "a Bluesky chat message", "youtube": "YouTube"}
 
-# X (twitter-text v3 config): weight 100 in these code point ranges, 200 elsewhere; URLs count 23; emoji 2.
-_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
-_X_URL_LENGTH = 23
 _URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?)]}'\""
-_EMOJI_RE = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,35 +81,9 @@ def _urls(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def x_weighted_length(text: str) -> int:
-    """The weighted length X validates against 280 (twitter-text v3: NFC, URLs 23, CJK and emoji 2).
-
-    Args:
-        text: The post text as sent.
-
-    Returns:
-        The weighted length in characters (weights / 100).
-    """
-    text = unicodedata.normalize("NFC", text)
-    weight = 0
-    pos = 0
-    for start, end in [*_urls(text), (len(text), len(text))]:
-        for grapheme in regex.findall(r"\X", text[pos:start]):
-            if _EMOJI_RE.search(grapheme):
-                weight += 200
-                continue
-            for ch in grapheme:
-                code = ord(ch)
-                weight += 100 if any(lo <= code <= hi for lo, hi in _X_LIGHT_RANGES) else 200
-        if end > start:
-            weight += _X_URL_LENGTH * 100
-        pos = end
-    return weight // 100
-
-
 def bluesky_length(text: str) -> int:
     """Bluesky's post length: extended grapheme clusters (lexicon ``maxGraphemes: 300``)."""
-    return len(regex.findall(r"\X", text))
+    return grapheme_count(text)
 
 
 def length_rule(channel: str, *, direct: bool) -> str:

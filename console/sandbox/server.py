@@ -17,7 +17,6 @@ import random
 import re
 import socket
 import threading
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from console.channels.http import grapheme_count
 from console.ports import Clock, SystemClock
 from console.sandbox.faults import Drawn, Fault, FaultPlan, FaultRule, parse_fault_spec
 from console.sandbox.traffic import (
@@ -129,34 +129,12 @@ def _url_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _grapheme_length(text: str) -> int:
-    """Approximate user-perceived characters (Mastodon counts grapheme clusters)."""
-    count = 0
-    joined = False
-    regional = 0
-    for ch in text:
-        if joined:  # the character after a zero-width joiner belongs to the same emoji
-            joined = False
-            continue
-        if ch == "\u200d":
-            joined = True
-            continue
-        code = ord(ch)
-        if 0x1F1E6 <= code <= 0x1F1FF:  # two regional indicators make one flag
-            regional += 1
-            if regional % 2 == 0:
-                continue
-        else:
-            regional = 0
-        if (
-            unicodedata.combining(ch)
-            or unicodedata.category(ch) in ("Mn", "Me")
-            or 0xFE00 <= code <= 0xFE0F
-            or 0x1F3FB <= code <= 0x1F3FF
-            or 0xE0020 <= code <= 0xE007F
-        ):
-            continue
-        count += 1
-    return count
+    """User-perceived characters, counted by the client's own counter (Unicode extended grapheme clusters).
+
+    One counter for the app and its sandbox: decomposed Hangul, Indic conjuncts and emoji sequences count
+    the same on both sides, so a reply the composer accepts is never refused by the sandbox.
+    """
+    return grapheme_count(text)
 
 
 def countable_length(text: str) -> int:

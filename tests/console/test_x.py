@@ -18,6 +18,7 @@ from console.channels.base import AccountRef, ReplyTarget
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Unreachable
 from console.channels.x import XConnector, XTokens, parse_mentions, parse_tokens, weighted_length
 from console.ports import MemorySecretStore
+from console.reply_checks import check_length
 from tests.fakes.clock import FakeClock
 from tests.fakes.x_server import FakeXServer
 
@@ -30,6 +31,8 @@ JUNK = st.recursive(
 )
 Arun = Callable[[Awaitable[T]], T]
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
+#: twitter-text's published conformance cases (Apache 2.0, LICENSE beside them).
+CONFORMANCE = Path(__file__).resolve().parents[1] / "data" / "twitter_text"
 
 
 def test_parse_mentions_page() -> None:
@@ -49,6 +52,31 @@ def test_weighted_length() -> None:
     assert weighted_length("hello") == 5
     assert weighted_length("see https://example.com/" + "a" * 100) == 4 + 23
     assert weighted_length("日本") == 4
+
+
+def _conformance(section: str) -> list[Any]:
+    cases = json.loads((CONFORMANCE / "validate_weighted.json").read_text(encoding="utf-8"))[section]
+    return [pytest.param(case["text"], case["expected"], id=case["description"]) for case in cases]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    _conformance("WeightedTweetsWithDiscountedEmojiCounterTest") + _conformance("UnicodeDirectionalMarkerCounterTest"),
+)
+def test_weighted_length_passes_twitter_text_conformance(text: str, expected: dict[str, Any]) -> None:
+    assert weighted_length(text) == expected["weightedLength"]
+
+
+@pytest.mark.parametrize(("text", "is_url"), _conformance("urls_without_protocol"))
+def test_weighted_length_counts_a_link_without_scheme_as_23(text: str, is_url: bool) -> None:
+    assert weighted_length(f"see {text}") == (4 + 23 if is_url else 4 + len(text))
+
+
+def test_composer_and_connector_weigh_an_x_reply_alike() -> None:
+    text = "Thanks! " + "\N{THUMBS UP SIGN}\N{EMOJI MODIFIER FITZPATRICK TYPE-4}" * 80
+    assert weighted_length(text) == check_length("x", text).count == 8 + 80 * 2
+    assert not check_length("x", text).over
+    assert check_length("x", "Details at example.com").count == 11 + 23
 
 
 @settings(max_examples=80, deadline=None)
