@@ -318,6 +318,12 @@ class Composer(QWidget):
 
         shortcut = QShortcut(QKeySequence("Ctrl+T"), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         shortcut.activated.connect(self.open_picker)
+        # Escape leaves correction mode (issue 19 §2); enabled only while correcting, so it takes no other Escape.
+        self._escape_correction = QShortcut(
+            QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut
+        )
+        self._escape_correction.setEnabled(False)
+        self._escape_correction.activated.connect(self._on_escape_correction_activated)
 
         me = weakref.ref(self)
 
@@ -360,6 +366,10 @@ class Composer(QWidget):
 
     def visibility(self) -> str:
         return str(self._visibility.currentData() or "public")
+
+    def is_correcting(self) -> bool:
+        """Whether the editor holds a correction of a sent reply (the correction bar shows)."""
+        return self._correcting is not None
 
     def template_results(self) -> list[str]:
         return [self._results.item(i).text() for i in range(self._results.count())]
@@ -552,6 +562,7 @@ class Composer(QWidget):
         self._set_state(self._hints, "blocked" if checks.blocking else "ok")
         self._send_button.setEnabled(bool(text.strip()) and not checks.blocking)
         self._send_button.setText("Send correction" if self._correcting is not None else "Send")
+        self._escape_correction.setEnabled(self._correcting is not None)
 
     def _counter_tip(self, context: ReplyContext, checks: ReplyChecks) -> str:
         tip = f"Counted as {context.channel.capitalize()} does, with @{context.handle} included"
@@ -705,6 +716,12 @@ class Composer(QWidget):
             self._loading = False
         self._update_checks()
         self._edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    @Slot()
+    def _on_escape_correction_activated(self) -> None:
+        if self._correcting is not None:
+            self._on_cancel_correction_clicked()
+        self._escape_correction.setEnabled(False)
 
     @Slot()
     def _on_cancel_correction_clicked(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QFocusEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from typing_extensions import override
 
 
 def shortcut_text(action: QAction) -> str:
@@ -32,6 +33,43 @@ def action_label(action: QAction) -> str:
 
 #: ``rebind(action, keys)`` applies and saves new keys ("" clears them); returns why not, or None.
 Rebind = Callable[[QAction, str], str | None]
+
+#: Keys that are never a shortcut: Escape cancels (a capture, the tour, correction mode, a dialog).
+RESERVED_KEYS = frozenset({QKeySequence(Qt.Key.Key_Escape).toString()})
+
+
+def reserved_key_refusal(keys: str) -> str | None:
+    """Why ``keys`` can't be a shortcut (Escape is kept for cancelling), or None."""
+    if QKeySequence(keys).toString() in RESERVED_KEYS:
+        return "Escape cancels; it can't be a shortcut"
+    return None
+
+
+class CaptureEdit(QKeySequenceEdit):
+    """A key capture field where Escape cancels the capture: the keys shown before it come back, nothing is
+    saved, and the field lets go of the keyboard (issue 19 §2: Escape used to be saved as a shortcut)."""
+
+    def __init__(self, keys: QKeySequence, parent: QWidget | None = None) -> None:
+        super().__init__(keys, parent)
+        self._before = QKeySequence(keys)
+
+    def cancel(self) -> None:
+        """Stop capturing and show the keys the field had when it got the focus."""
+        self.setKeySequence(self._before)
+        self.clearFocus()
+
+    @override
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        self._before = QKeySequence(self.keySequence())
+        super().focusInEvent(event)
+
+    @override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            event.accept()
+            self.cancel()
+            return
+        super().keyPressEvent(event)
 
 
 class ShortcutEditor(QWidget):
@@ -59,7 +97,7 @@ class ShortcutEditor(QWidget):
             for action in actions
             if shortcut_text(action) or editable(action)
         ]
-        self._edits: dict[int, QKeySequenceEdit] = {}
+        self._edits: dict[int, CaptureEdit] = {}
         self.table = QTableWidget(len(rows), 3)
         self.table.setObjectName("shortcutTable")
         self.table.setAccessibleName("Keyboard shortcuts")
@@ -72,7 +110,7 @@ class ShortcutEditor(QWidget):
             for col, text in enumerate((title, action_label(action), shortcut_text(action))):
                 self.table.setItem(row, col, QTableWidgetItem(text))
             if editable(action):
-                edit = QKeySequenceEdit(action.shortcut())
+                edit = CaptureEdit(action.shortcut())
                 edit.setMaximumSequenceLength(1)
                 edit.setClearButtonEnabled(True)
                 edit.setAccessibleName(f"Shortcut for {action_label(action)}")
@@ -137,7 +175,7 @@ class ShortcutEditor(QWidget):
         if keys == action.shortcut().toString():
             return None
         previous = action.shortcut().toString()
-        refusal = self._rebind(action, keys)
+        refusal = reserved_key_refusal(keys) or self._rebind(action, keys)
         if refusal is not None:
             edit.setKeySequence(action.shortcut())
             self.message.setText(refusal)

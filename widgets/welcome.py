@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal, Slot
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -132,6 +133,17 @@ class WelcomeDialog(QDialog):
         self.start = start
         self.accept()
 
+    @override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape never skips the name or the choice (issue 19 §16): on the choice it goes back to the name."""
+        if event.key() == Qt.Key.Key_Escape:
+            event.accept()
+            if self._pages.currentIndex() == 1:
+                self._pages.setCurrentIndex(0)
+                self.name_edit.setFocus()
+            return
+        super().keyPressEvent(event)
+
 
 @dataclass(frozen=True, slots=True)
 class TourStep:
@@ -249,4 +261,13 @@ class Tour(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self._window and event.type() == QEvent.Type.Resize and self.bubble.isVisible():
             self._place()
+        if (
+            watched is self._window
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+            and self.bubble.isVisible()
+        ):  # Escape closes the tour (issue 19 §2); key presses nobody took reach the window
+            self.stop()
+            return True
         return False

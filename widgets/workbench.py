@@ -17,7 +17,7 @@ from console.queue import QueueQuery
 from console.triage import Change, TriageField
 from widgets.conversation_extras import CustomerPanel
 from widgets.filter_bar import VIEW_LABELS, VIEW_ORDER_HINTS, FilterBar
-from widgets.shortcut_help import ShortcutHelp
+from widgets.shortcut_help import ShortcutHelp, reserved_key_refusal
 from widgets.tag_editor import TagEditor
 from widgets.tray import TrayAlerts
 from widgets.triage_actions import TriageActions, TriageCommand
@@ -108,6 +108,8 @@ class Workbench(QObject):
             default = [k.toString() for k in action.shortcuts()]
             self._defaults[action.objectName()] = default
             keys = self._keymap.keys(action.objectName(), default)
+            if any(reserved_key_refusal(k) for k in keys):
+                keys = default  # saved before Escape was refused (issue 19 §2): Escape must keep cancelling
             if keys != default:
                 action.setShortcuts([QKeySequence(k) for k in keys])
 
@@ -116,6 +118,8 @@ class Workbench(QObject):
         sequence = QKeySequence(keys)
         if keys and sequence.isEmpty():
             return f"“{keys}” is not a key combination"
+        if (reserved := reserved_key_refusal(keys)) is not None:
+            return reserved
         if not sequence.isEmpty():
             for other in self.keyed_actions() + [a for a in self._window.actions() if a.shortcut()]:
                 if other is not action and any(s == sequence for s in other.shortcuts()):
