@@ -15,7 +15,7 @@ import httpx
 from console.channels import CHANNELS, ChannelKind, SecretKind, build_connector, secret_key
 from console.channels.base import AccountRef, Connector, Identity
 from console.channels.discourse import DiscourseConnector
-from console.channels.errors import AuthExpired, ChannelError, RateLimited
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Unreachable
 from console.channels.x import AUTHORIZE_URL, DEFAULT_BASE_URL, SCOPES, XConnector, XTokens
 from console.channels.youtube import DEFAULT_BASE_URL as YT_BASE_URL
 from console.channels.youtube import GOOGLE_AUTHORIZE_URL, GOOGLE_TOKEN_URL, YouTubeConnector
@@ -28,7 +28,14 @@ from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.rows import AccountRow, Health
 
-__all__ = ["DISCOURSE_REDIRECT_PORT", "X_REDIRECT_PORT", "AccountError", "AccountService", "AccountView"]
+__all__ = [
+    "DISCOURSE_REDIRECT_PORT",
+    "X_REDIRECT_PORT",
+    "AccountError",
+    "AccountService",
+    "AccountView",
+    "verify_failure",
+]
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +173,7 @@ class AccountService:
         try:
             identity = await connector.verify()
         except ChannelError as exc:
-            raise AccountError(f"The {CHANNELS[channel].label} credential was not accepted: {exc}") from exc
+            raise AccountError(verify_failure(CHANNELS[channel].label, url, exc)) from exc
         finally:
             await connector.aclose()
         prefix = secret_key(channel, _SCRATCH_ID)
@@ -525,6 +532,39 @@ def _kind(kind: str) -> ChannelKind:
     except ValueError:
         known = ", ".join(k.value for k in ChannelKind)
         raise AccountError(f"Unknown channel {kind!r}; choose one of: {known}.") from None
+
+
+def verify_failure(label: str, base_url: str, exc: ChannelError) -> str:
+    """Why a credential check failed, in words an agent can act on (issue 19 #13): a server that cannot be
+    reached is a wrong address (or no connection), not a refused credential, and no exception text is shown.
+
+    Args:
+        label: The channel's name ("Mastodon").
+        base_url: The server address the agent typed (normalised).
+        exc: What the connector raised.
+
+    Returns:
+        One or two sentences.
+    """
+    host = urlsplit(base_url).hostname or base_url
+    if isinstance(exc, Unreachable):
+        return (
+            f"The server {host} could not be reached: check the address (for example https://mastodon.social) "
+            "and your internet connection. Nothing was saved."
+        )
+    if isinstance(exc, AuthExpired):
+        return f"The {label} credential was not accepted by {host}: check it and paste it again. Nothing was saved."
+    if isinstance(exc, RateLimited):
+        return f"{host} asks us to slow down: try again in a minute. Nothing was saved."
+    if isinstance(exc, Permanent) and exc.status in (401, 403):
+        return f"The {label} credential was not accepted by {host}: check it and paste it again. Nothing was saved."
+    if isinstance(exc, Permanent):
+        return (
+            f"{host} did not answer like a {label} server: check the address. Nothing was saved. "
+            f"(The server said: {exc})"
+        )
+    log.info("credential check with %s failed: %s", host, exc)
+    return f"{host} did not answer properly just now: try again in a moment. Nothing was saved."
 
 
 def _check_base_url(base_url: str) -> str:

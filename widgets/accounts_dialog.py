@@ -260,8 +260,9 @@ class AccountsDialog(QDialog):
         self.status.setText(text)
         self.status.setStyleSheet("color:#B92E2E;" if error else "color:#17663A;")
 
-    def _run(self, busy: str, work: Coroutine[Any, Any, str]) -> None:
-        """Run a network step on the loop; its sentence (or error) lands in the status line."""
+    def _run(self, busy: str, work: Coroutine[Any, Any, str], *, on_success: Callable[[], None] | None = None) -> None:
+        """Run a network step on the loop; its sentence (or error) lands in the status line. What the agent
+        typed stays until the step succeeds (``on_success`` clears it), so a typo is fixed, not retyped."""
         self._say(busy)
         self.add_box.setEnabled(False)
 
@@ -271,6 +272,8 @@ class AccountsDialog(QDialog):
             except AccountError as exc:
                 self._say(str(exc), error=True)
             else:
+                if on_success is not None:
+                    on_success()
                 self._say(message)
                 self.accounts_changed.emit()
             finally:
@@ -316,7 +319,7 @@ class AccountsDialog(QDialog):
                 view = await service.connect_x(secret, open_browser=self._open_or_show)
                 return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
-            self._run("Waiting for the X sign-in in your browser…", add_x())
+            self._run("Waiting for the X sign-in in your browser…", add_x(), on_success=self._clear_secrets)
         elif info.kind is ChannelKind.YOUTUBE:
             client_secret = self.client_secret.text()
 
@@ -324,7 +327,7 @@ class AccountsDialog(QDialog):
                 view = await service.connect_youtube(secret, client_secret, open_browser=self._open_or_show)
                 return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
-            self._run("Waiting for the Google sign-in in your browser…", add_youtube())
+            self._run("Waiting for the Google sign-in in your browser…", add_youtube(), on_success=self._clear_secrets)
         else:
             base_url, handle = self.base_url.text(), self.handle.text()
 
@@ -332,7 +335,9 @@ class AccountsDialog(QDialog):
                 view = await service.add(info.kind, handle=handle, base_url=base_url, secret=secret)
                 return verified_message(view.kind, view.handle, view.handle, view.display_name, added=True)
 
-            self._run(f"Checking the {info.label} credential…", add())
+            self._run(f"Checking the {info.label} credential…", add(), on_success=self._clear_secrets)
+
+    def _clear_secrets(self) -> None:
         self.secret.clear()
         self.client_secret.clear()
 

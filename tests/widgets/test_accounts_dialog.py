@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -65,11 +66,12 @@ def test_add_bluesky_verifies_before_saving(
     dialog.secret.setText("wrong-password")
     dialog.add_button.click()
     qtbot.waitUntil(lambda: "not accepted" in dialog.status.text())
-    assert dialog.table.rowCount() == 0 and dialog.secret.text() == ""
+    assert dialog.table.rowCount() == 0 and dialog.secret.text() == "wrong-password"  # kept, to be corrected
     dialog.secret.setText("app-pass-1234")
     with qtbot.waitSignal(dialog.accounts_changed):
         dialog.add_button.click()
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 1)
+    assert dialog.secret.text() == ""  # saved in the secret store: the field forgets it
     assert dialog.table.item(0, 1).text() == "@brand.test"
     assert dialog.table.item(0, 3).text() == "Connected"
     assert secrets.get("bluesky:1") == "app-pass-1234"
@@ -177,3 +179,22 @@ def test_hand_off_copies_and_opens(qtbot: QtBot) -> None:
     hand_off_reply("https://x.com/cust/status/1", "Thanks for waiting!", open_url=opened.append)
     assert QGuiApplication.clipboard().text() == "Thanks for waiting!"
     assert opened == [QUrl("https://x.com/cust/status/1")]
+
+
+def test_add_with_an_unreachable_address_says_so_and_keeps_what_was_typed(dialog: AccountsDialog, qtbot: QtBot) -> None:
+    """Issue 19 #13: a mistyped server address is not a refused credential, and shows no exception text."""
+    with socket.socket() as probe:  # a loopback port nobody listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dialog.kind.setCurrentIndex(dialog.kind.findData("bluesky"))
+    dialog.base_url.setText(f"http://127.0.0.1:{port}")
+    dialog.handle.setText("brand.test")
+    dialog.secret.setText("app-pass-1234")
+    dialog.add_button.click()
+    qtbot.waitUntil(lambda: "could not be reached" in dialog.status.text())
+    status = dialog.status.text()
+    assert "check the address" in status
+    assert "not accepted" not in status and "Error" not in status and "Errno" not in status
+    assert dialog.secret.text() == "app-pass-1234"
+    assert dialog.base_url.text() == f"http://127.0.0.1:{port}" and dialog.handle.text() == "brand.test"
+    assert dialog.table.rowCount() == 0
