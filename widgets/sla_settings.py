@@ -111,6 +111,7 @@ class SlaPolicyEditor(QWidget):
         self.error.hide()
         layout.addWidget(self.error)
 
+        self.time_zone.editingFinished.connect(self._on_time_zone_editing_finished)
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
         self.defaults_button.clicked.connect(self._on_defaults_button_clicked)
@@ -188,14 +189,41 @@ class SlaPolicyEditor(QWidget):
                 continue
             start, end = self.day_start[i].time(), self.day_end[i].time()
             hours.append(((start.hour() * 60 + start.minute(), end.hour() * 60 + end.minute()),))
+        return Calendar(self._checked_time_zone(), tuple(hours), frozenset(self._checked_holidays()))
+
+    def _checked_time_zone(self) -> str:
+        """The typed time zone ("UTC" when empty). Raises PolicyError naming what to fix, the field marked."""
+        zone = self.time_zone.text().strip() or "UTC"
+        try:
+            Calendar(zone)
+        except CalendarError as exc:
+            self._mark_invalid(self.time_zone)
+            raise PolicyError(f"{exc}: type a zone such as Europe/London or America/New_York.") from exc
+        self._mark_valid(self.time_zone)
+        return zone
+
+    def _checked_holidays(self) -> set[date]:
         holidays: set[date] = set()
         for line in self.holidays.toPlainText().splitlines():
             if line.strip():
                 try:
                     holidays.add(date.fromisoformat(line.strip()))
                 except ValueError as exc:
-                    raise CalendarError(f"Holiday {line.strip()!r} is not a date like 2026-12-25") from exc
-        return Calendar(self.time_zone.text().strip() or "UTC", tuple(hours), frozenset(holidays))
+                    self._mark_invalid(self.holidays)
+                    raise PolicyError(f"Holiday {line.strip()!r} is not a date like 2026-12-25.") from exc
+        self._mark_valid(self.holidays)
+        return holidays
+
+    def _mark_invalid(self, widget: QWidget) -> None:
+        widget.setProperty("invalid", True)
+        widget.setStyleSheet("border: 1px solid #B92E2E;")
+        widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    @staticmethod
+    def _mark_valid(widget: QWidget) -> None:
+        if widget.property("invalid"):
+            widget.setProperty("invalid", False)
+            widget.setStyleSheet("")
 
     def policy_set(self) -> PolicySet:
         """The edited policy set.
@@ -205,6 +233,10 @@ class SlaPolicyEditor(QWidget):
         """
         rules = [self._rule(row) for row in range(self.table.rowCount())]
         calendars: dict[str, Calendar] = {ALWAYS_NAME: Calendar(), **self._extra_calendars}
+        # A bad time zone or holiday is refused even while no rule uses the business calendar: dropping the
+        # agent's edits without a word is worse than asking for a fix (issue 19 #14).
+        self._checked_time_zone()
+        self._checked_holidays()
         try:
             calendars[BUSINESS] = self._business_calendar()
         except CalendarError as exc:
@@ -233,6 +265,17 @@ class SlaPolicyEditor(QWidget):
             self.table.removeRow(row)
         else:
             self._show_error("The last rule is the default for every channel and priority; edit it instead.")
+
+    @Slot()
+    def _on_time_zone_editing_finished(self) -> None:
+        """Say at once when the typed zone is unknown (not only on Save)."""
+        try:
+            self._checked_time_zone()
+        except PolicyError as exc:
+            self.show_error(str(exc))
+        else:
+            if self.error.text().startswith("Unknown time zone"):
+                self.error.hide()
 
     @Slot()
     def _on_defaults_button_clicked(self) -> None:

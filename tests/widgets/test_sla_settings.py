@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QTime
 from PySide6.QtWidgets import QComboBox, QSpinBox
 from pytestqt.qtbot import QtBot
@@ -68,3 +69,40 @@ def test_sla_settings_restore_defaults(qtbot: QtBot) -> None:
     assert dialog.policy_set().rules[0].first_response == 5 * 60
     dialog.defaults_button.click()
     assert dialog.policy_set().rules == shipped_policy().rules
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "message"),
+    [("time_zone", "Europe/Lodnon", "Unknown time zone"), ("holidays", "2026-12-25\nChristmas", "'Christmas'")],
+)
+def test_sla_settings_bad_calendar_input_is_refused_in_place_while_no_rule_uses_it(
+    qtbot: QtBot, field: str, typed: str, message: str
+) -> None:
+    """Issue 19 #14: with every rule on the 24/7 calendar, a typo still says what is wrong and keeps the edits."""
+    dialog = make(qtbot)
+    dialog.show()
+    assert all(rule.calendar != "business" for rule in dialog.policy_set().rules)
+    first = dialog.table.cellWidget(0, 2)
+    assert isinstance(first, QSpinBox)
+    first.setValue(20)
+    if field == "time_zone":
+        dialog.time_zone.setText(typed)
+    else:
+        dialog.holidays.setPlainText(typed)
+    with qtbot.assertNotEmitted(dialog.policies_applied):
+        dialog.buttons.accepted.emit()
+    assert dialog.isVisible()
+    assert message in dialog.error.text() and dialog.error.isVisible()
+    assert first.value() == 20
+    assert (dialog.time_zone.text() if field == "time_zone" else dialog.holidays.toPlainText()) == typed
+
+
+def test_sla_settings_says_at_once_when_the_time_zone_is_unknown(qtbot: QtBot) -> None:
+    dialog = make(qtbot)
+    dialog.show()
+    dialog.time_zone.setText("Mars/Olympus")
+    dialog.time_zone.editingFinished.emit()
+    assert "Unknown time zone" in dialog.error.text() and dialog.error.isVisible()
+    dialog.time_zone.setText("Europe/Paris")
+    dialog.time_zone.editingFinished.emit()
+    assert dialog.error.isHidden()
