@@ -118,6 +118,31 @@ def _bare_survey_answers(events: Sequence[EventRow]) -> set[int]:
     return out
 
 
+def _without_undone(events: Sequence[EventRow]) -> list[EventRow]:
+    """The log as if each undone status change never happened: an ``undo`` status change and the change it
+    reverted (the latest earlier one with the opposite from/to) both drop out of the replay. Undo then
+    restores every clock exactly as it was (issue 19 #4): a resolved breach comes back breached with its own
+    due time, not "cancelled" beside a fresh 24-hour clock. The events stay in the log (append-only)."""
+    dropped: set[int] = set()
+    for index, event in enumerate(events):
+        if event.kind != "status_changed":
+            continue
+        data = _data(event)
+        if not data.get("undo"):
+            continue
+        for earlier in range(index - 1, -1, -1):
+            candidate = events[earlier]
+            if earlier in dropped or candidate.kind != "status_changed":
+                continue
+            before = _data(candidate)
+            if before.get("undo"):
+                continue
+            if before.get("from") == data.get("to") and before.get("to") == data.get("from"):
+                dropped.update((earlier, index))
+            break  # only the latest status change can be the one undone
+    return [event for index, event in enumerate(events) if index not in dropped]
+
+
 def replay(events: Sequence[EventRow], head: HeadInfo, policies: PolicySet) -> list[PlannedDeadline]:
     """Derive an item's deadlines from its event log (oldest first) under ``policies``.
 
@@ -129,6 +154,7 @@ def replay(events: Sequence[EventRow], head: HeadInfo, policies: PolicySet) -> l
     Returns:
         Every deadline the item has had, in start order.
     """
+    events = _without_undone(events)
     clocks: list[_Clock] = []
     status = MentionStatus.NEW
 

@@ -14,6 +14,7 @@ from console.inbox import SyncReport
 from console.sla_calendar import Calendar
 from console.sla_engine import SlaEngine
 from console.sla_policy import ALWAYS_NAME, PolicyRule, PolicySet, shipped_policy
+from console.triage import Triage
 from storage.accounts import AccountRepo
 from storage.db import open_database
 from storage.deadlines import DeadlineRepo
@@ -21,6 +22,7 @@ from storage.events import EventRepo
 from storage.mentions import MentionRepo
 from storage.rows import DeadlineKind, DeadlineRow, MentionKind, MentionStatus, NewMention
 from storage.settings import SettingsRepo
+from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 
 T0 = 1_772_445_600  # Monday 2026-03-02 10:00 London (GMT)
@@ -410,3 +412,42 @@ def test_status_change_logged_by_triage_is_not_logged_twice(w: World) -> None:
     w.engine.on_status_change(head, S.NEW, S.WAITING, T0 + MIN)
     assert len(kinds(w, head, "status_changed")) == 1
     assert w.one(head, RES).paused_at == T0 + MIN
+
+
+# ---------------------------------------------------------------------- undo (issue 19 #4)
+@pytest.mark.parametrize("status", [S.RESOLVED, S.WAITING, S.SPAM, S.COMMUNITY])
+def test_undo_restores_every_clock_of_a_breached_item_exactly(w: World, status: MentionStatus) -> None:
+    """A stray "e" on a breached, unanswered item and Ctrl+Z: the clocks, their breach and the queue's due time
+    are as before, not a cancelled first response beside a fresh 24-hour clock."""
+    head, _ = w.post(T0)
+    w.clock.set(T0 + 36 * MIN)
+    assert w.engine.record_breaches() == [head]
+    before_rows = w.rows(head)
+    before_due = w.due(head)
+    triage = Triage(TriageRepo(w.db), w.clock, on_status_change=w.engine.on_status_change)
+    triage.set_status(head, status)
+    assert w.due(head) != before_due or status is S.WAITING
+    w.clock.advance(40)
+    assert triage.undo() is not None
+    assert w.rows(head) == before_rows  # ids, start, due, warn, breach, nothing met, paused or cancelled
+    assert w.due(head) == before_due
+    assert w.mentions.rows_by_id([head])[head].status is S.NEW
+    assert len(kinds(w, head, "breached")) == 1
+
+
+def test_undo_of_an_earlier_change_restores_its_clocks_after_a_later_undo(w: World) -> None:
+    head, _ = w.post(T0)
+    before_rows = w.rows(head)
+    triage = Triage(TriageRepo(w.db), w.clock, on_status_change=w.engine.on_status_change)
+    w.clock.set(T0 + 5 * MIN)
+    triage.set_status(head, S.WAITING)
+    w.clock.set(T0 + 10 * MIN)
+    triage.set_status(head, S.RESOLVED)
+    w.clock.set(T0 + 15 * MIN)
+    triage.undo()
+    triage.undo()
+    assert w.rows(head) == before_rows
+    w.clock.set(T0 + 20 * MIN)
+    triage.set_status(head, S.RESOLVED)  # a real resolve after the undos still stops the clocks
+    assert w.one(head, RES).met_at == T0 + 20 * MIN
+    assert w.one(head, FR).cancelled_at == T0 + 20 * MIN
