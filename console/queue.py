@@ -104,6 +104,11 @@ class QueueService:
     def near_breach_count(self) -> int:
         return self._queries.near_breach_count(int(self.clock.now()))
 
+    def deadline_overview(self, now: float | None = None) -> tuple[int, AlertItem | None]:
+        """The whole open queue at ``now`` (default: the clock), never a filtered view: ``(items past due, the
+        next deadline or None)``; the status bar's alerts speak of this, whatever the agent searches."""
+        return self._queries.deadline_overview(int(self.clock.now() if now is None else now))
+
     def entered_warning(self, since: int, until: int) -> list[AlertItem]:
         return self._queries.entered_warning(since, until)
 

@@ -370,6 +370,28 @@ class QueueQueryRepo:
         )
         return [AlertItem(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
+    def deadline_overview(self, now: int) -> tuple[int, AlertItem | None]:
+        """The whole open queue, whatever view or search is showing: ``(items past due, the next deadline)``.
+
+        Raises:
+            StorageError: the query failed.
+        """
+        try:
+            breached = self._conn.execute(
+                "SELECT count(*) FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
+                "AND status IN ('new', 'open') AND due_at <= ?",
+                (now,),
+            ).fetchone()
+            upcoming = self._conn.execute(
+                "SELECT id, author_handle, due_at FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
+                "AND status IN ('new', 'open') AND due_at > ? ORDER BY due_at, id LIMIT 1",
+                (now,),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"Could not read the deadlines: {exc}") from exc
+        item = AlertItem(int(upcoming[0]), str(upcoming[1]), int(upcoming[2])) if upcoming is not None else None
+        return int(breached[0]), item
+
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)

@@ -53,8 +53,6 @@ HEADER_KEY = "main_window/queue_header"
 DEFAULT_SIZE = (1400, 860)
 #: Share of the window width that the queue gets before the user moves the splitter.
 QUEUE_SHARE = 0.62
-#: The status bar looks this far down the queue (one model batch) for the next deadline.
-DEADLINE_SCAN_ROWS = 200
 
 
 def _ago(seconds: float) -> str:
@@ -435,21 +433,12 @@ class MainWindow(QMainWindow):
         self._update_next_deadline(self._clock.now())
 
     def _update_next_deadline(self, now: float) -> None:
-        breached = 0
-        upcoming = None
-        for row in range(min(self._model.rowCount(), DEADLINE_SCAN_ROWS)):
-            mention = self._model.mention_at(row)
-            if mention is None or mention.due_at is None:
-                continue
-            if mention.due_at > now:
-                upcoming = mention
-                break
-            breached += 1
+        # The whole open queue, never the view or search on screen (issue 19 §12: a search hid an amber item).
+        breached, upcoming = self._queue.deadline_overview(now)
         parts = []
         if breached:
-            more = "+" if upcoming is None and breached >= DEADLINE_SCAN_ROWS else ""
-            parts.append(f"{breached}{more} breached")
-        if upcoming is not None and upcoming.due_at is not None:
+            parts.append(f"{breached:,} breached")
+        if upcoming is not None:
             parts.append(f"Next deadline in {format_countdown(upcoming.due_at, now)} (@{upcoming.author_handle})")
         elif not breached:
             parts.append("No running deadlines")
