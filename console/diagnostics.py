@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from typing_extensions import override
+
 from console.ports import SecretStore
 
 LOG_FILENAME = "care-console.log"
@@ -93,6 +95,46 @@ class RecentLines(logging.Handler):
             self.handleError(record)
 
 
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log file. A write that fails (a full disk, a file size limit) never prints logging's
+    "--- Logging error ---" traceback: it says once, in one line on stderr, that log lines are not being saved,
+    and says again when they are saved again."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+        self._paused = False
+        self._failed = False
+
+    @override
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)
+        if self._paused and not self._failed:
+            self._paused = False
+            self._say(f"Care Console: the log file {self.baseFilename} is written again.")
+
+    @override
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        self._failed = True
+        if not self._paused:
+            self._paused = True
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            self._say(
+                f"Care Console: log lines are not being saved: the log file {self.baseFilename} cannot be "
+                f"written ({reason}). The app goes on; free some disk space."
+            )
+
+    @staticmethod
+    def _say(line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+
 class Diagnostics:
     """The app's logging setup; built once by main.py and handed to whoever needs the redactor or the buffer."""
 
@@ -113,9 +155,7 @@ class Diagnostics:
         if log_dir is not None:
             try:
                 log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                handler = logging.handlers.RotatingFileHandler(
-                    log_dir / LOG_FILENAME, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-                )
+                handler = LogFile(log_dir / LOG_FILENAME)
                 os.chmod(log_dir / LOG_FILENAME, 0o600)
                 handler.setFormatter(logging.Formatter(LOG_FORMAT))
                 handler.addFilter(self.redactor)

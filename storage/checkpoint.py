@@ -45,6 +45,7 @@ class Checkpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._passes = 0
+        self._attempts = 0
         self._done = threading.Condition()
 
     @property
@@ -61,6 +62,16 @@ class Checkpointer:
     def nudge(self) -> None:
         """Checkpoint as soon as possible instead of at the next interval."""
         self._wake.set()
+
+    @property
+    def attempts(self) -> int:
+        """Looks at the database so far, failed ones included (for tests and diagnostics)."""
+        return self._attempts
+
+    def wait_for_attempt(self, after: int, timeout: float) -> bool:
+        """Block until more than ``after`` looks (successful or not) have run; False on timeout."""
+        with self._done:
+            return self._done.wait_for(lambda: self._attempts > after, timeout)
 
     def wait_for_pass(self, after: int, timeout: float) -> bool:
         """Block until more than ``after`` checkpoints have run; False on timeout."""
@@ -83,6 +94,7 @@ class Checkpointer:
             log.warning("WAL checkpoint thread could not open the database: %s", exc)
             return
         seen: int | None = None
+        failing: str | None = None  # why the last look failed; a failing streak is logged once, not every pass
         try:
             while True:
                 stopping = self._stop.is_set()
@@ -94,9 +106,23 @@ class Checkpointer:
                         seen = version
                         with self._done:
                             self._passes += 1
-                            self._done.notify_all()
-                except sqlite3.Error as exc:  # busy or gone: try again next time; writers have the backstop
-                    log.info("WAL checkpoint skipped: %s", exc)
+                except sqlite3.Error as exc:  # busy, full or gone: try again next time; writers have the backstop
+                    reason = _reason(exc)
+                    if reason != failing:
+                        busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                        log.log(
+                            logging.INFO if busy else logging.WARNING,
+                            "WAL checkpoints paused: %s. Saved data is safe; checkpoints retry quietly.",
+                            reason,
+                        )
+                        failing = reason
+                else:
+                    if failing is not None:
+                        log.info("WAL checkpoints run again.")
+                        failing = None
+                with self._done:
+                    self._attempts += 1
+                    self._done.notify_all()
                 if stopping:
                     return
                 self._wake.wait(self._interval)
@@ -104,3 +130,10 @@ class Checkpointer:
         finally:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    """A checkpoint failure in words: a full disk (or a file size limit) is said plainly."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return f"the disk is full ({exc})"
+    return str(exc) or type(exc).__name__
