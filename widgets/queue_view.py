@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QHideEvent, QKeyEvent, QPaintEvent, QShowEvent
+from PySide6.QtGui import QCursor, QHideEvent, QKeyEvent, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 from typing_extensions import override
 
@@ -54,6 +54,7 @@ class QueueView(QTableView):
         self._painted = False
         self._band_checked_at = clock.now()
         self._minute = -1
+        self._scroll_anchor: int | None = None  # scroll position to keep while rows are inserted above
 
         self._tick_timer = QTimer(self)
         self._tick_timer.setObjectName("slaTickTimer")
@@ -128,6 +129,9 @@ class QueueView(QTableView):
         selection = self.selectionModel()
         if selection is not None:
             selection.currentRowChanged.connect(self._on_selection_current_row_changed)
+        if model is not None:
+            model.rowsAboutToBeInserted.connect(self._on_model_rows_about_to_be_inserted)
+            model.rowsInserted.connect(self._on_model_rows_inserted)
 
     def queue_model(self) -> QueueModel | None:
         model = self.model()
@@ -255,7 +259,33 @@ class QueueView(QTableView):
                 return
         super().keyPressEvent(event)
 
+    def _pointer_in_viewport(self) -> bool:
+        viewport = self.viewport()
+        return viewport.isVisible() and viewport.rect().contains(viewport.mapFromGlobal(QCursor.pos()))
+
     # ------------------------------------------------------------------ slots
+    @Slot(QModelIndex, int, int)
+    def _on_model_rows_about_to_be_inserted(self, parent: QModelIndex, first: int, _last: int) -> None:
+        """Rows don't move under the agent (issue 19 §5): remember where the rows on screen are."""
+        if parent.isValid():
+            return
+        value = self.verticalScrollBar().value()
+        top = self.rowAt(0)
+        # Inserted above what the agent sees, or anywhere above the pointer while it is over the rows.
+        above = top >= 0 and (first < top or (first == top and value > 0))
+        pointer = self._pointer_in_viewport() and (
+            (row := self.rowAt(self.viewport().mapFromGlobal(QCursor.pos()).y())) < 0 or first <= row
+        )
+        self._scroll_anchor = value if above or pointer else None
+
+    @Slot(QModelIndex, int, int)
+    def _on_model_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        anchor, self._scroll_anchor = self._scroll_anchor, None
+        if parent.isValid() or anchor is None:
+            return
+        self.updateGeometries()  # the scroll range must already include the new rows
+        self.verticalScrollBar().setValue(anchor + (last - first + 1) * self.rowHeight(first))
+
     @Slot(QModelIndex, QModelIndex)
     def _on_selection_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self.mention_selected.emit(current.data(Role.MENTION_ID) if current.isValid() else None)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import pytest
 import sqlite_utils
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QCursor
 from pytestqt.qtbot import QtBot
 
 from console.alerts import AlertMonitor
+from console.inbox import SyncReport
 from console.queue import QueueQuery, QueueService, QueueView
 from console.triage import Triage
 from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
 from widgets.main_window import MainWindow
+from widgets.queue_model import Role
 
 
 @pytest.fixture
@@ -90,3 +94,83 @@ def test_shift_status_bar_counts_breaches_beyond_the_first_page(
     qtbot.addWidget(win)
     assert service.count(QueueQuery(view=QueueView.BREACHED)) == 250
     assert win.next_deadline_text() == "250 breached"
+
+
+# ---------------------------------------------------------------------------------------------- §5 rows under the mouse
+def _id_at(window: MainWindow, point: QPoint) -> object:
+    return window.queue_view.indexAt(point).data(Role.MENTION_ID)
+
+
+def _arrive_above(window: MainWindow, factory: Factory, clock: FakeClock) -> int:
+    """A mention arrives that sorts first (the nearest deadline): rows are inserted above everything."""
+    result = factory.store([factory.new(text="Charged twice!", handle="dee", posted_at=clock.now() - 3_000)])
+    (new_id,) = result.new_heads
+    window.on_sync_report(
+        SyncReport(factory.account.id, int(clock.now()), fetched=1, stored=1, new_items=result.new_heads)
+    )
+    assert window.queue_model.row_of(new_id) == 0
+    return new_id
+
+
+@pytest.fixture
+def long_window(qtbot: QtBot, service: QueueService, clock: FakeClock, triage: Triage, factory: Factory) -> MainWindow:
+    factory.many(60, step=10)
+    win = MainWindow(service, clock, triage=triage)
+    qtbot.addWidget(win)
+    win.resize(1400, 860)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_shift_rows_stay_under_the_mouse_when_a_mention_arrives_above(
+    qtbot: QtBot, long_window: MainWindow, factory: Factory, clock: FakeClock
+) -> None:
+    view = long_window.queue_view
+    view.verticalScrollBar().setValue(10 * view.rowHeight(0))
+    point = QPoint(200, 5 * view.rowHeight(0) + 4)
+    pointed = _id_at(long_window, point)
+    target = long_window.queue_model.mention_id_at(view.rowAt(point.y()))
+    assert pointed == target
+    _arrive_above(long_window, factory, clock)
+    assert _id_at(long_window, point) == pointed
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert view.selected_mention_id() == pointed
+
+
+def test_shift_rows_stay_under_the_pointer_at_the_top_of_the_queue(
+    qtbot: QtBot, long_window: MainWindow, factory: Factory, clock: FakeClock
+) -> None:
+    view = long_window.queue_view
+    assert view.verticalScrollBar().value() == 0
+    point = QPoint(200, 2 * view.rowHeight(0) + 4)
+    pointed = _id_at(long_window, point)
+    QCursor.setPos(view.viewport().mapToGlobal(point))
+    qtbot.waitUntil(lambda: view.viewport().mapFromGlobal(QCursor.pos()) == point)
+    _arrive_above(long_window, factory, clock)
+    assert _id_at(long_window, point) == pointed
+    assert view.selected_mention_id() == long_window.conversation.mention_id
+
+
+def test_shift_new_rows_show_at_the_top_when_nobody_points_at_the_queue(
+    qtbot: QtBot, long_window: MainWindow, factory: Factory, clock: FakeClock
+) -> None:
+    view = long_window.queue_view
+    QCursor.setPos(long_window.mapToGlobal(QPoint(-50, -50)))
+    new_id = _arrive_above(long_window, factory, clock)
+    assert view.verticalScrollBar().value() == 0
+    assert _id_at(long_window, QPoint(200, 4)) == new_id
+
+
+def test_shift_keyboard_action_lands_on_the_selected_item_after_rows_arrive_above(
+    qtbot: QtBot, window: MainWindow, factory: Factory, clock: FakeClock, items: dict[str, int], service: QueueService
+) -> None:
+    window.queue_view.select_mention(items["amber"])
+    _arrive_above(window, factory, clock)
+    assert window.queue_view.selected_mention_id() == items["amber"]
+    window.activateWindow()
+    window.queue_view.setFocus()
+    qtbot.waitUntil(window.queue_view.hasFocus)
+    qtbot.keyClick(window.queue_view, "w")
+    assert window.queue_model.row_of(items["amber"]) is None  # it left the Open view; it, and only it, waits
+    assert service.queue_ids(QueueQuery(view=QueueView.WAITING)) == [items["amber"]]
