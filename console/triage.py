@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 from console.ports import Clock
 from storage.errors import StorageError
-from storage.rows import MentionStatus
+from storage.rows import DeadlineKind, DeadlineRow, MentionStatus, ReplyState
 from storage.triage import TriageRepo, TriageState
 
 #: ``on_status_change(mention_id, old, new, at)``: the SLA engine pauses, stops or resumes clocks.
@@ -89,6 +89,31 @@ def normalize_tag(text: str) -> str:
 def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
     """Normalised, without blanks and duplicates, in the order given."""
     return tuple(dict.fromkeys(t for t in (normalize_tag(tag) for tag in tags) if t))
+
+
+def close_question(
+    handle: str, deadlines: Sequence[DeadlineRow], pending_reply: ReplyState | None, *, now: float
+) -> str:
+    """Why resolving an item deserves a second thought: no reply has reached the customer and none is on its
+    way ("" when one has, or is). A stray key must not close a breached, unanswered item (issue 19 #4).
+
+    Args:
+        handle: The customer's handle (without "@").
+        deadlines: The item's deadlines.
+        pending_reply: The state of its latest unsent reply (queued and sending count as on its way).
+        now: The current time.
+
+    Returns:
+        A sentence for the status bar, or "".
+    """
+    if pending_reply in (ReplyState.QUEUED, ReplyState.SENDING):
+        return ""
+    first = [d for d in deadlines if d.kind is DeadlineKind.FIRST_RESPONSE]
+    if not first or any(d.met_at is not None for d in first):
+        return ""
+    breached = any(d.breached_at is not None or (d.cancelled_at is None and d.due_at <= now) for d in first)
+    overdue = " Its first response is overdue." if breached else ""
+    return f"No reply was sent to @{handle.removeprefix('@')} yet.{overdue}"
 
 
 class Triage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QWidget
 
@@ -64,6 +64,12 @@ _LABELS: dict[TriageCommand, str] = {
 }
 
 
+#: Closing commands that ask first when the item has no reply yet (spam never does: it owes none).
+_CLOSING = frozenset({TriageCommand.RESOLVE, TriageCommand.COMMUNITY})
+#: How long the second press that confirms a close is awaited.
+CONFIRM_MS = 8_000
+
+
 class TriageActions(QObject):
     """Builds the triage actions; ``current`` says which item they apply to (the queue's selection)."""
 
@@ -75,6 +81,8 @@ class TriageActions(QObject):
     failed = Signal(str)
     #: "Edit tags" for this mention id (the window opens the tag editor).
     tag_requested = Signal(int)
+    #: Closing this item needs a second press: the question for the agent (issue 19 #4).
+    confirmation_requested = Signal(str)
 
     def __init__(
         self,
@@ -83,10 +91,19 @@ class TriageActions(QObject):
         parent: QWidget,
         *,
         shortcuts: dict[TriageCommand, tuple[str, ...]] | None = None,
+        close_question: Callable[[int], str] | None = None,
     ) -> None:
         super().__init__(parent)
         self._triage = triage
         self._current = current
+        #: Why closing an item deserves a second thought ("" when it does not): no reply was sent yet.
+        self._close_question = close_question
+        #: The close that waits for its second press, as (mention id, command).
+        self._pending: tuple[int, TriageCommand] | None = None
+        self._pending_timer = QTimer(self)
+        self._pending_timer.setSingleShot(True)
+        self._pending_timer.setInterval(CONFIRM_MS)
+        self._pending_timer.timeout.connect(self._on_pending_timer_timeout)
         keys = {**DEFAULT_SHORTCUTS, **(shortcuts or {})}
         self.actions: dict[TriageCommand, QAction] = {}
         for command in TriageCommand:
@@ -114,6 +131,8 @@ class TriageActions(QObject):
         if command is TriageCommand.TAG:
             self.tag_requested.emit(mention_id)
             return None
+        if not self._confirmed(mention_id, command):
+            return None
         try:
             if command in _STATUS:
                 change = self._triage.set_status(mention_id, _STATUS[command])
@@ -133,6 +152,36 @@ class TriageActions(QObject):
             return None
         self._after(change)
         return change
+
+    def _confirmed(self, mention_id: int, command: TriageCommand) -> bool:
+        """A close of an unanswered item waits for the same key again on the same item (no modal box)."""
+        pending, self._pending = self._pending, None
+        self._pending_timer.stop()
+        if command not in _CLOSING or self._close_question is None or pending == (mention_id, command):
+            return True
+        question = self._close_question(mention_id)
+        if not question:
+            return True
+        self._pending = (mention_id, command)
+        self._pending_timer.start()
+        keys = self.actions[command].shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        verb = _LABELS[command].lower()
+        self.confirmation_requested.emit(f"{question} Press {keys} again to {verb} it anyway.")
+        return False
+
+    @property
+    def pending_mention_id(self) -> int | None:
+        """The item whose close waits for a second press, if any."""
+        return None if self._pending is None else self._pending[0]
+
+    def cancel_confirmation(self) -> None:
+        """Forget a close waiting for its second press (the agent moved to another item)."""
+        self._pending = None
+        self._pending_timer.stop()
+
+    @Slot()
+    def _on_pending_timer_timeout(self) -> None:
+        self._pending = None
 
     def _after(self, change: Change | None) -> None:
         self._update_undo()

@@ -14,13 +14,13 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QMenuBar, QWidget
 
 from console.keymap import KeyMap
 from console.queue import QueueQuery
-from console.triage import Change, TriageField
+from console.triage import Change, TriageField, close_question
 from widgets.conversation_extras import CustomerPanel
 from widgets.filter_bar import VIEW_LABELS, VIEW_ORDER_HINTS, FilterBar
 from widgets.shortcut_help import ShortcutHelp, reserved_key_refusal
 from widgets.tag_editor import TagEditor
 from widgets.tray import TrayAlerts
-from widgets.triage_actions import TriageActions, TriageCommand
+from widgets.triage_actions import CONFIRM_MS, TriageActions, TriageCommand
 
 if TYPE_CHECKING:
     from console.alerts import AlertMonitor
@@ -82,7 +82,10 @@ class Workbench(QObject):
         self.nav_actions = self._build_navigation()
         self.triage_actions: TriageActions | None = None
         if triage is not None:
-            self.triage_actions = TriageActions(triage, view.selected_mention_id, window)
+            self.triage_actions = TriageActions(
+                triage, view.selected_mention_id, window, close_question=self._close_question
+            )
+            self.triage_actions.confirmation_requested.connect(self._on_triage_confirmation_requested)
             for command, action in self.triage_actions.actions.items():
                 (window if command is TriageCommand.UNDO else view).addAction(action)
             self.triage_actions.changed.connect(self._on_triage_changed)
@@ -327,6 +330,8 @@ class Workbench(QObject):
 
     @Slot(object)
     def _on_view_mention_selected(self, mention_id: int | None) -> None:
+        if self.triage_actions is not None and mention_id != self.triage_actions.pending_mention_id:
+            self.triage_actions.cancel_confirmation()
         self.customer_panel.show_mention(mention_id, now=self._queue.clock.now())
 
     @Slot(int)
@@ -340,6 +345,20 @@ class Workbench(QObject):
         undo = self.triage_actions.actions[TriageCommand.UNDO] if self.triage_actions else None
         keys = undo.shortcut().toString(QKeySequence.SequenceFormat.NativeText) if undo else ""
         self._after_change({change.mention_id}, f"{change.describe()} · {keys} to undo")
+
+    def _close_question(self, mention_id: int) -> str:
+        """Resolving an item nobody answered asks for the key again (issue 19 #4)."""
+        row = self._queue.rows_by_id([mention_id]).get(mention_id)
+        if row is None:
+            return ""
+        pending = self._queue.reply_states([mention_id]).get(mention_id)
+        return close_question(
+            row.author_handle, self._queue.deadlines(mention_id), pending, now=self._queue.clock.now()
+        )
+
+    @Slot(str)
+    def _on_triage_confirmation_requested(self, question: str) -> None:
+        self._window.statusBar().showMessage(question, CONFIRM_MS)
 
     @Slot(object)
     def _on_triage_undone(self, change: Change) -> None:

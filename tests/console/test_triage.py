@@ -7,8 +7,17 @@ import json
 import pytest
 import sqlite_utils
 
-from console.triage import Change, Priority, Triage, TriageError, TriageField, normalize_tag, normalize_tags
-from storage.rows import MentionStatus
+from console.triage import (
+    Change,
+    Priority,
+    Triage,
+    TriageError,
+    TriageField,
+    close_question,
+    normalize_tag,
+    normalize_tags,
+)
+from storage.rows import DeadlineKind, DeadlineRow, MentionStatus, ReplyState
 from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
@@ -120,3 +129,32 @@ def test_normalize_tag(raw: str, tag: str) -> None:
 
 def test_normalize_tags_drops_duplicates() -> None:
     assert normalize_tags(["A", "a", ""]) == ("a",)
+
+
+def _deadline(
+    kind: DeadlineKind, *, due_at: int, met_at: int | None = None, breached_at: int | None = None
+) -> DeadlineRow:
+    return DeadlineRow(
+        id=1, mention_id=1, kind=kind, started_at=0, due_at=due_at, warn_at=due_at - 60, met_at=met_at,
+        paused_at=None, cancelled_at=None, breached_at=breached_at,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("deadlines", "pending", "expected"),
+    [
+        ([_deadline(DeadlineKind.FIRST_RESPONSE, due_at=2000)], None, "No reply was sent to @ana yet."),
+        (
+            [_deadline(DeadlineKind.FIRST_RESPONSE, due_at=500, breached_at=500)],
+            ReplyState.FAILED,
+            "No reply was sent to @ana yet. Its first response is overdue.",
+        ),
+        ([_deadline(DeadlineKind.FIRST_RESPONSE, due_at=500, met_at=400)], None, ""),
+        ([_deadline(DeadlineKind.FIRST_RESPONSE, due_at=500, breached_at=500)], ReplyState.QUEUED, ""),
+        ([_deadline(DeadlineKind.RESOLUTION, due_at=9000)], None, ""),
+    ],
+)
+def test_close_question_asks_only_while_nothing_reached_the_customer(
+    deadlines: list[DeadlineRow], pending: ReplyState | None, expected: str
+) -> None:
+    assert close_question("ana", deadlines, pending, now=1000) == expected

@@ -180,6 +180,7 @@ def test_workbench_resolve_key_removes_item_and_undo_restores(
 ) -> None:
     assert window.queue_view.selected_mention_id() == items["parcel"]
     press(qtbot, window, "e")
+    press(qtbot, window, "e")  # nothing was sent to @ana: the second press confirms
     assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is MentionStatus.RESOLVED
     assert ids(window.queue_model) == [items["refund"], items["crash"]]
     assert window.queue_view.selected_mention_id() == items["refund"]  # the next item takes its place
@@ -188,6 +189,22 @@ def test_workbench_resolve_key_removes_item_and_undo_restores(
     assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is MentionStatus.NEW
     assert ids(window.queue_model)[0] == items["parcel"]
     assert window.queue_view.selected_mention_id() == items["parcel"]
+
+
+def test_workbench_resolving_an_unanswered_item_asks_for_the_key_again(
+    qtbot: QtBot, window: MainWindow, items: dict[str, int], service: QueueService
+) -> None:
+    """Issue 19 #4: a stray "e" does not close an item nobody answered; it says why and waits for a second "e"."""
+    press(qtbot, window, "e")
+    assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is MentionStatus.NEW
+    message = window.statusBar().currentMessage()
+    assert "No reply was sent to @ana yet" in message and "again" in message
+    press(qtbot, window, "j")  # moving on forgets the question
+    press(qtbot, window, "k")
+    press(qtbot, window, "e")
+    assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is MentionStatus.NEW
+    press(qtbot, window, "e")
+    assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is MentionStatus.RESOLVED
 
 
 @pytest.mark.parametrize(
@@ -199,6 +216,8 @@ def test_workbench_status_keys(
     qtbot: QtBot, window: MainWindow, items: dict[str, int], service: QueueService, key: str, status: MentionStatus
 ) -> None:
     press(qtbot, window, key)
+    if status is MentionStatus.COMMUNITY:
+        press(qtbot, window, key)  # closing an unanswered item takes the key twice
     assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is status
     history = [e.kind for e in service.history(items["parcel"])]
     assert history[-1] == "status_changed"
@@ -322,6 +341,7 @@ def test_workbench_shortcut_edited_in_cheat_sheet_is_used_and_saved(
     dialog.close()
     win.activateWindow()
     press(qtbot, win, "d")
+    press(qtbot, win, "d")  # an unanswered item: the second press confirms
     assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is MentionStatus.RESOLVED
     again = MainWindow(service, clock, triage=triage, keymap=KeyMap(SettingsRepo(db)))
     qtbot.addWidget(again)
