@@ -7,11 +7,20 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from console.export.atomic import write_atomic
 from console.export.report import Report
+from console.export.tables import clean_text
 
 TEMPLATE = "report.html.j2"
+
+
+def _finalize(value: object) -> object:
+    """Every value the template prints: text loses NUL and bidirectional controls (see ``clean_text``)."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return clean_text(value)
+    return value
 
 
 def _environment() -> jinja2.Environment:
@@ -22,6 +31,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     return env

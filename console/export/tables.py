@@ -38,6 +38,34 @@ def _cells(row: ItemRow, tz: tzinfo | None) -> list[Any]:
     return out
 
 
+#: Characters no export passes on from customer text: NUL and the other C0/C1 controls (tab, line feed and
+#: carriage return stay), and the bidirectional controls (LRM, RLM, ALM, the embeddings, overrides and
+#: isolates) with which a customer's text could reorder what the reader sees around it ("Trojan Source").
+_UNSAFE = dict.fromkeys(
+    [
+        *(c for c in range(0x20) if chr(c) not in "\t\n\r"),
+        *range(0x7F, 0xA0),
+        0x061C,
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+
+
+def clean_text(text: str) -> str:
+    """Customer text as exports write it: NUL, other control characters and bidirectional controls removed.
+
+    Args:
+        text: Any text from the database (customer messages, handles, tags).
+
+    Returns:
+        The text without those characters (everything else, including emoji joiners, is kept).
+    """
+    return text.translate(_UNSAFE)
+
+
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -45,14 +73,18 @@ def _csv_cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        # CSV injection (OWASP): a spreadsheet would run "=HYPERLINK(...)" or "@SUM(...)" from a customer's
-        # message; a leading apostrophe makes it text, as the XLSX export does with strings_to_formulas.
-        return "'" + value
+    if isinstance(value, str):
+        text = clean_text(value)
+        if text.lstrip().startswith(_FORMULA_STARTS) or text.startswith(("\t", "\r")):
+            # CSV injection (OWASP): a spreadsheet would run "=HYPERLINK(...)" or "@SUM(...)" from a customer's
+            # message, and spreadsheet apps skip leading spaces and line breaks before the "="; a leading
+            # apostrophe makes it text, as the XLSX export does with strings_to_formulas.
+            return "'" + text
+        return text
     return str(value)
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 def write_csv(
@@ -116,7 +148,10 @@ def write_xlsx(
 
 
 def _xlsx_cell(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > 32_000:  # Excel's cell limit is 32,767 characters
+    if not isinstance(value, str):
+        return value
+    value = clean_text(value)
+    if len(value) > 32_000:  # Excel's cell limit is 32,767 characters
         return value[:32_000] + "…"
     return value
 
