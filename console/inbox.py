@@ -11,17 +11,17 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from console.channels.base import Connector, InboundItem
+from console.channels.base import Backfill, Backfills, Connector, InboundItem
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
 from console.channels.mastodon import RateLimitInfo
 from console.ports import Clock
 from console.sla import SlaPolicy
-from console.store_worker import BackgroundStore, to_new_mention
+from console.store_worker import BackgroundStore, to_rows
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.errors import StorageError
 from storage.health import HealthRepo, QuarantineEntry
 from storage.mentions import DeadlinePlan, MentionRepo
-from storage.rows import AccountRow, Health, NewMention, UpsertResult
+from storage.rows import AccountRow, Health, UpsertResult
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ MAX_UNREACHABLE_BACKOFF = 2 * 60
 FAILING_AFTER = 3
 #: A batch at least this big means a backlog: poll again right away instead of waiting for the interval.
 CATCH_UP_BATCH = 500
+#: How far back a first sync reads, where the channel's API allows (issue 20, sync 1; the app takes the setting).
+DEFAULT_HORIZON_SECONDS = 7 * 24 * 3600
 #: Items stored per transaction, a catch-up batch: the size `make bench` measures ingest at (about 15 ms of
 #: work on the store's worker thread; stored on the loop, as in tests, it stays well under the 50 ms stall).
 STORE_CHUNK = CATCH_UP_BATCH
@@ -64,6 +66,8 @@ class SyncReport:
     catching_up: bool = False
     #: Messages stored so far by the current catch-up, this batch included.
     caught_up: int = 0
+    #: A first sync reading back to its horizon: how far it got, whether it is done and reached the horizon.
+    backfill: Backfill | None = None
 
     @property
     def ok(self) -> bool:
@@ -150,6 +154,8 @@ class Poller:
     health: HealthRepo | None = None
     #: Stores batches on a worker thread with its own connection (the app); None stores on the loop (tests).
     store: BackgroundStore | None = None
+    #: How far back a first sync reads (seconds), on channels whose API can page back in time.
+    horizon: float = DEFAULT_HORIZON_SECONDS
     _listeners: list[Callable[[SyncReport], None]] = field(default_factory=list, init=False)
     _wake: asyncio.Event | None = field(default=None, init=False)
     _last: dict[int, SyncReport] = field(default_factory=dict, init=False)
@@ -209,8 +215,12 @@ class Poller:
         connector = self.connectors[account.id]
         state = self.sync_state.get(account.id)
         started = int(self.clock.now())
+        cursor = state.cursor
+        if cursor is None and isinstance(connector, Backfills):
+            # A first sync reads the backlog back to the horizon, not only the newest page (issue 20, sync 1).
+            cursor = connector.backfill_cursor(math.floor(started - self.horizon))
         try:
-            batch = await connector.fetch_new(state.cursor)
+            batch = await connector.fetch_new(cursor)
         except ChannelError as exc:
             return self._failed(account, exc, started, connector)
         except Exception as exc:  # a connector bug must not stop the loop; it is reported like a failure
@@ -224,6 +234,7 @@ class Poller:
             now = self.clock.now()
             due = math.ceil(now + self.interval)
             backlog = len(new) >= CATCH_UP_BATCH or getattr(connector, "has_more", False) is True
+            backlog = backlog or (batch.backfill is not None and not batch.backfill.done)
             if backlog:
                 due = math.floor(now)  # a backlog: keep going, batch by batch, each one visible as it lands
             throttle = throttle_until(_rate_limit_of(connector), now)
@@ -245,15 +256,19 @@ class Poller:
         if catching_up:
             self._caught_up[account.id] = caught_up
         if isinstance(partial, ChannelError):
-            # Some pages were stored and the cursor moved; the rest failed: schedule as a failure.
+            # Some pages were stored and the cursor moved; the rest failed: schedule as a failure, and say how
+            # much was kept (issue 20, sync 9: "stored 40, then the server failed on page 2").
+            failed = self._failed(account, partial, started, connector, emit=False)
             progress = dataclasses.replace(
-                self._failed(account, partial, started, connector, emit=False),
+                failed,
+                error=f"stored {len(result.inserted_ids)} of {len(new)} fetched, then: {failed.error}",
                 fetched=len(new),
                 stored=len(result.inserted_ids),
                 duplicates=result.duplicates,
                 new_items=result.new_heads,
                 follow_ups=result.follow_up_heads,
                 quarantined=quarantined,
+                backfill=batch.backfill,
             )
             return self._emit(progress)
         if account.health is not Health.OK:
@@ -272,6 +287,7 @@ class Poller:
                 throttled=throttle is not None,
                 catching_up=catching_up,
                 caught_up=caught_up,
+                backfill=batch.backfill,
             )
         )
 
@@ -328,16 +344,13 @@ class Poller:
         for start in range(0, max(len(items), 1), STORE_CHUNK):
             chunk = items[start : start + STORE_CHUNK]
             if self.store is not None:
-                part = await self.store.store(account_id, chunk, channel=channel, fetched_at=fetched_at, plan=plan)
+                part = await self.store.store(
+                    account_id, chunk, channel=channel, fetched_at=fetched_at, plan=plan, rejected=rejected
+                )
             else:
                 if start:
                     await asyncio.sleep(0)
-                rows: list[NewMention] = []
-                for item in chunk:
-                    try:
-                        rows.append(to_new_mention(account_id, item))
-                    except (TypeError, ValueError) as exc:
-                        rejected.append(QuarantineEntry(item.external_id, f"unusable item: {exc}", repr(item.raw)))
+                rows = to_rows(account_id, chunk, rejected)
                 part = self.mentions.store_batch(rows, channel=channel, fetched_at=fetched_at, plan=plan)
             inserted += part.inserted_ids
             new_heads += part.new_heads
@@ -382,12 +395,46 @@ class Poller:
         return self._emit(report) if emit else report
 
     async def sync_once(self) -> list[SyncReport]:
-        """One pass over every enabled account that has a connector (``care-console sync --once``)."""
-        reports = []
-        for account in self.accounts.list(enabled_only=True):
-            if account.id in self.connectors:
-                reports.append(await self.sync_account(account))
-        return reports
+        """One pass over every enabled account that has a connector (``care-console sync --once``).
+
+        Accounts sync concurrently, so one slow or failing server never delays another (issue 20, sync 3). An
+        account the channel asked to wait (rate limited) is not called before then; its report says until when.
+        A first sync's backfill runs to its end; listeners see each batch as it lands (progress).
+
+        Returns:
+            One report per account, in account order; a backfill's batches are added up in it.
+        """
+        accounts = [a for a in self.accounts.list(enabled_only=True) if a.id in self.connectors]
+        return list(await asyncio.gather(*(self._sync_fully(account) for account in accounts)))
+
+    async def _sync_fully(self, account: AccountRow) -> SyncReport:
+        now = self.clock.now()
+        due = self.sync_state.get(account.id).next_attempt_at
+        if account.health is Health.RATE_LIMITED and due is not None and due > now:
+            report = SyncReport(
+                account.id,
+                int(now),
+                error="the channel asked this account to wait; it is not called again before the saved time",
+                health=Health.RATE_LIMITED,
+                next_attempt_at=due,
+                offline_since=self._offline_since,
+            )
+            return self._emit(report)
+        total = await self.sync_account(account)
+        while total.ok and total.backfill is not None and not total.backfill.done and total.catching_up:
+            account = self.accounts.get(account.id) or account
+            more = await self.sync_account(account)
+            total = dataclasses.replace(
+                more,
+                fetched=total.fetched + more.fetched,
+                stored=total.stored + more.stored,
+                duplicates=total.duplicates + more.duplicates,
+                new_items=total.new_items + more.new_items,
+                follow_ups=total.follow_ups + more.follow_ups,
+                quarantined=total.quarantined + more.quarantined,
+                error=None if more.ok else f"stored {total.stored + more.stored} in all, then: {more.error}",
+            )
+        return total
 
     async def poll_due(self, *, forced: bool = False) -> float:
         """Poll each account whose persisted next attempt has come (every one when ``forced``).
@@ -400,15 +447,20 @@ class Poller:
         now = self.clock.now()
         soonest = now + self.interval
         self._backlog = False
+        polled: list[AccountRow] = []
         for account in self.accounts.list(enabled_only=True):
             if account.id not in self.connectors:
                 continue
             due = self.sync_state.get(account.id).next_attempt_at
             waiting_for_channel = account.health is Health.RATE_LIMITED and due is not None and due > now
             if due is None or due <= now or (forced and not waiting_for_channel):
-                due = (await self.sync_account(account)).next_attempt_at
-            if due is not None:
+                polled.append(account)
+            elif due is not None:
                 soonest = min(soonest, due)
+        # Concurrently: one account's slow server or long backlog never holds up another's poll (issue 20, sync 3).
+        for report in await asyncio.gather(*(self.sync_account(account) for account in polled)):
+            if report.next_attempt_at is not None:
+                soonest = min(soonest, report.next_attempt_at)
         return soonest
 
     async def run(self) -> None:

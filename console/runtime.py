@@ -50,6 +50,7 @@ from storage.settings import (
     NEXT_RESPONSE_MINUTES,
     POLL_SECONDS,
     RESOLUTION_HOURS,
+    SYNC_HORIZON_DAYS,
     WARN_FRACTION,
     SettingsRepo,
 )
@@ -356,6 +357,7 @@ def open_runtime(
             interval=interval,
             health=HealthRepo(db),
             store=BackgroundStore(data_dir / DB_FILENAME),
+            horizon=settings.get(SYNC_HORIZON_DAYS) * 24 * 3600,
         ),
         sandbox=server,
         close_db=db.conn.close,

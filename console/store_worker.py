@@ -13,6 +13,7 @@ from pathlib import Path
 
 from console.channels.base import InboundItem
 from storage.db import open_database
+from storage.health import QuarantineEntry
 from storage.mentions import DeadlinePlan, MentionRepo
 from storage.rows import NewMention, UpsertResult
 
@@ -28,8 +29,36 @@ def storable(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
+def to_rows(
+    account_id: int, items: Sequence[InboundItem], rejected: list[QuarantineEntry] | None = None
+) -> list[NewMention]:
+    """The rows of ``items``; an item that cannot be converted is added to ``rejected`` and left out, alone.
+
+    One unusable item (nested beyond reason, unserialisable) must not block the rest of its page on every poll.
+    """
+    rows: list[NewMention] = []
+    for item in items:
+        try:
+            rows.append(to_new_mention(account_id, item))
+        except (TypeError, ValueError, RecursionError) as exc:
+            if rejected is not None:
+                rejected.append(QuarantineEntry(item.external_id, f"unusable item: {exc!r}"[:1000], _raw_text(item)))
+    return rows
+
+
+def _raw_text(item: InboundItem) -> str:
+    try:
+        return storable(json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False))
+    except (TypeError, ValueError, RecursionError):
+        return storable(repr(item.raw)[:100_000])
+
+
 def to_new_mention(account_id: int, item: InboundItem) -> NewMention:
-    """The row to store for one inbound item (its raw JSON kept compact)."""
+    """The row to store for one inbound item (its raw JSON kept compact).
+
+    Raises:
+        ValueError, TypeError, RecursionError: The item cannot be stored (it goes to the quarantine).
+    """
     return NewMention(
         account_id=account_id,
         external_id=storable(item.external_id),
@@ -63,24 +92,49 @@ class BackgroundStore:
         self._repo: MentionRepo | None = None
 
     async def store(
-        self, account_id: int, items: Sequence[InboundItem], *, channel: str, fetched_at: int, plan: DeadlinePlan
+        self,
+        account_id: int,
+        items: Sequence[InboundItem],
+        *,
+        channel: str,
+        fetched_at: int,
+        plan: DeadlinePlan,
+        rejected: list[QuarantineEntry] | None = None,
     ) -> UpsertResult:
         """Convert and store ``items`` on the worker thread.
+
+        Args:
+            account_id: The account the items came from.
+            items: The items, oldest first.
+            channel: The account's channel kind.
+            fetched_at: When they were fetched (epoch seconds).
+            plan: The deadline planner.
+            rejected: Items that cannot be stored are added here (for the quarantine) instead of failing the rest.
 
         Raises:
             StorageError: The write failed (nothing of this call is stored).
         """
-        call = functools.partial(self._store, account_id, list(items), channel, fetched_at, plan)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        found: list[QuarantineEntry] = []
+        call = functools.partial(self._store, account_id, list(items), channel, fetched_at, plan, found)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        if rejected is not None:
+            rejected.extend(found)
+        return result
 
     def _store(
-        self, account_id: int, items: list[InboundItem], channel: str, fetched_at: int, plan: DeadlinePlan
+        self,
+        account_id: int,
+        items: list[InboundItem],
+        channel: str,
+        fetched_at: int,
+        plan: DeadlinePlan,
+        rejected: list[QuarantineEntry],
     ) -> UpsertResult:
         if self._repo is None:
             db = open_database(self._path, migrate=False)
             self._repo = MentionRepo(db)
             self._close_db = db.conn.close
-        rows = [to_new_mention(account_id, item) for item in items]
+        rows = to_rows(account_id, items, rejected)
         return self._repo.store_batch(rows, channel=channel, fetched_at=fetched_at, plan=plan)
 
     def _close(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from storage.rows import MentionKind
 
@@ -37,9 +37,22 @@ class InboundItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Backfill:
+    """How far a first sync has gone back in time (issue 20, sync 1): it reads back to a horizon, page by page."""
+
+    horizon: int  # epoch seconds the first sync goes back to
+    oldest: int | None  # post time of the oldest item read so far; None before any
+    done: bool  # nothing more to read back
+    #: Done because an item older than the horizon was met; done without it means the server had nothing older.
+    reached_horizon: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     items: list[InboundItem]  # oldest first
     next_cursor: Cursor | None  # None: nothing new, keep the old cursor
+    #: Set while, and when, a first sync reads back to its horizon (connectors that can, see :class:`Backfills`).
+    backfill: Backfill | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,15 @@ class ReplyTarget:
     external_id: str
     author_handle: str
     visibility: str
+
+
+@runtime_checkable
+class Backfills(Protocol):
+    """A connector whose API pages back in time: its first sync reads back to a horizon, not the newest page."""
+
+    def backfill_cursor(self, horizon: int) -> Cursor:
+        """The cursor that starts a first sync reading back to ``horizon`` (epoch seconds)."""
+        ...
 
 
 class Connector(Protocol):

@@ -6,10 +6,12 @@ decodes the answer; :func:`refresh_grant` runs an OAuth 2 refresh; the rest read
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,10 +30,12 @@ __all__ = [
     "error_json",
     "grapheme_count",
     "json_body",
+    "loads_bounded",
     "parse_iso",
     "parse_retry_after",
     "raise_for_status",
     "refresh_grant",
+    "request_deadline",
     "retry_time",
     "send",
     "sent_at_most_once",
@@ -40,6 +44,20 @@ __all__ = [
 
 #: How long to wait after a 429 that says nothing about when to come back.
 DEFAULT_RETRY_SECONDS = 60.0
+
+#: A whole request (connect, send, every byte of the answer) may take this many read timeouts at most: a server
+#: that trickles one byte every few seconds never trips the per-read timeout, but it trips this (issue 20, sync 3).
+DEADLINE_READ_TIMEOUTS = 4.0
+#: The overall deadline when the client has no read timeout to derive it from.
+DEFAULT_DEADLINE_SECONDS = 60.0
+#: The largest answer read, in decoded bytes (a full page of 80 Mastodon notifications is about 0.5 MB); a
+#: longer one is refused while it streams in, so one oversized post never fills memory (issue 20, sync 4).
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: JSON nested deeper than this is cut where it passes the depth (the value becomes :data:`TOO_DEEP`), so that
+#: 100,000 brackets in one item make that item unusable instead of raising RecursionError for the whole page.
+MAX_JSON_DEPTH = 200
+#: What replaces a JSON value nested deeper than :data:`MAX_JSON_DEPTH`.
+TOO_DEEP = f"[nested deeper than {MAX_JSON_DEPTH} levels: cut]"
 
 #: Query parameters in order; repeated names (``reasons``) are allowed.
 Params = list[tuple[str, str | int | float | bool | None]]
@@ -157,8 +175,13 @@ async def send(
     json: Any = None,
     data: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    deadline: float | None = None,
+    max_bytes: int | None = None,
 ) -> httpx.Response:
     """Send one request; transport failures become :class:`Unreachable`, :class:`Transient` or :class:`Permanent`.
+
+    The whole request, answer included, has an overall deadline (not only httpx's per-read timeout), and the
+    answer is read as a stream and refused once it passes ``max_bytes``.
 
     Args:
         client: The account's long-lived client.
@@ -169,21 +192,37 @@ async def send(
         json: A JSON body.
         data: A form body.
         headers: Extra headers.
+        deadline: Seconds the whole request may take; default :func:`request_deadline` of the client.
+        max_bytes: The largest answer accepted (decoded); default :data:`MAX_RESPONSE_BYTES`.
 
     Returns:
-        The response, whatever its status (see :func:`raise_for_status`).
+        The response, whatever its status (see :func:`raise_for_status`), its body read.
 
     Raises:
         Unreachable: No connection could be made (refused, no route, connect timeout, closed unanswered): when
             every account says this, the app shows itself offline and probes more often.
-        Transient: Timeouts after connecting, broken-off answers.
+        Transient: Timeouts after connecting, broken-off answers, the deadline passed, an answer too large.
         Permanent: The URL is not usable.
     """
     what = f"{method} {httpx.URL(url).path if _valid(url) else url}"
+    limit = MAX_RESPONSE_BYTES if max_bytes is None else max_bytes
+    budget = request_deadline(client) if deadline is None else deadline
     try:
-        return await client.request(
-            method, url, params=params, json=json, data=dict(data) if data else None, headers=dict(headers or {})
-        )
+        # The answer is streamed: its size is checked as it arrives, and the deadline covers it to the last byte.
+        async with asyncio.timeout(budget):
+            request = client.build_request(
+                method, url, params=params, json=json, data=dict(data) if data else None, headers=dict(headers or {})
+            )
+            response = await client.send(request, stream=True)
+            try:
+                return await _read_capped(response, limit, host=host, what=what)
+            finally:
+                await response.aclose()
+    except TimeoutError as exc:
+        raise Transient(
+            f"{host} did not finish answering {what} within {budget:g} s (a stalled or trickling answer); "
+            "the request was abandoned."
+        ) from exc
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise Unreachable(f"Could not reach {host} for {what}: {type(exc).__name__}: {exc}") from exc
     except httpx.TimeoutException as exc:
@@ -202,6 +241,59 @@ async def send(
         raise Transient(f"{what} to {host} failed: {type(exc).__name__}: {exc}") from exc
     except (httpx.InvalidURL, httpx.StreamError) as exc:
         raise Permanent(f"Could not build {what} for {url!r}: {exc}") from exc
+
+
+def request_deadline(client: httpx.AsyncClient) -> float:
+    """The overall deadline of one request on ``client``: :data:`DEADLINE_READ_TIMEOUTS` read timeouts.
+
+    Args:
+        client: The account's client; its ``httpx.Timeout`` is the one the app sets (STYLE B2).
+
+    Returns:
+        Seconds; :data:`DEFAULT_DEADLINE_SECONDS` when the client has no read timeout.
+    """
+    read = client.timeout.read
+    return DEFAULT_DEADLINE_SECONDS if read is None else DEADLINE_READ_TIMEOUTS * read
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:g} MB" if size >= 1_048_576 else f"{size:,} bytes"
+
+
+async def _read_capped(response: httpx.Response, limit: int, *, host: str, what: str) -> httpx.Response:
+    """Read a streamed answer up to ``limit`` decoded bytes; the returned response holds the body.
+
+    Raises:
+        Transient: The answer is (or says it is) longer than ``limit``.
+    """
+    too_large = (
+        f"{host} sent an answer to {what} larger than {_megabytes(limit)}; it was refused unread "
+        "(one oversized item must not fill memory). Ask the server's admin, or try again later."
+    )
+    declared = response.headers.get("Content-Length", "")
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+    if declared.isdigit() and int(declared) > limit and not encoded:
+        raise Transient(too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise Transient(too_large)
+        chunks.append(chunk)
+    # The body is decoded already: the new response must not decode it a second time.
+    headers = [
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=b"".join(chunks),
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 def _may_have_taken_effect(exc: ChannelError) -> bool:
@@ -433,14 +525,58 @@ def lenient_json(response: httpx.Response) -> Any:
     try:
         return response.json()
     except UnicodeDecodeError:
-        return json.loads(response.content.decode("utf-8", errors="replace"))
+        return loads_bounded(response.content.decode("utf-8", errors="replace"))
+    except RecursionError:
+        return loads_bounded(response.content.decode("utf-8", errors="replace"))
+
+
+#: The JSON tokens that matter for nesting: whole strings (brackets inside them do not count) and brackets.
+_NESTING_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def loads_bounded(text: str) -> Any:
+    """``json.loads`` that never raises RecursionError: values nested deeper than :data:`MAX_JSON_DEPTH` are
+    replaced by the string :data:`TOO_DEEP` (the item holding one then fails its own parse, alone).
+
+    Args:
+        text: A JSON document.
+
+    Returns:
+        The decoded JSON.
+
+    Raises:
+        ValueError: ``text`` is not JSON.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        pass
+    pieces: list[str] = []
+    last = depth = 0
+    cut_from: int | None = None
+    for match in _NESTING_TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth == MAX_JSON_DEPTH + 1 and cut_from is None:
+                cut_from = match.start()
+        elif token in ("]", "}"):
+            if depth == MAX_JSON_DEPTH + 1 and cut_from is not None:
+                pieces += [text[last:cut_from], json.dumps(TOO_DEEP)]
+                last, cut_from = match.end(), None
+            depth -= 1
+    pieces.append(text[last:])
+    try:
+        return json.loads("".join(pieces))
+    except RecursionError as exc:  # unbalanced brackets that never close: not JSON
+        raise ValueError("the JSON is nested too deeply and never closes") from exc
 
 
 def error_json(response: httpx.Response) -> Any:
     """The JSON body of a failed response, or None when it is not JSON (an HTML error page)."""
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

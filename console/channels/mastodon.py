@@ -16,6 +16,7 @@ import httpx
 
 from console.channels.base import (
     AccountRef,
+    Backfill,
     Batch,
     Cursor,
     Identity,
@@ -737,7 +738,7 @@ class MastodonConnector:
                 raise self._malformed("GET", path, str(exc)) from exc
         return self._instance_limits
 
-    async def _notifications_page(self, min_id: str | None) -> ParsedPage:
+    async def _notifications_page(self, min_id: str | None, *, max_id: str | None = None) -> ParsedPage:
         path = "/api/v1/notifications"
         params: Params = [("types[]", "mention"), ("limit", self._page_limit)]
         # Mentions from strangers can be held back by the account's NotificationPolicy (4.3+), and
@@ -745,6 +746,8 @@ class MastodonConnector:
         params.append(("include_filtered", "true"))
         if min_id is not None:
             params.append(("min_id", min_id))
+        if max_id is not None:
+            params.append(("max_id", max_id))
         response = await self._request("GET", path, params=params)
         # Decoding and parsing a full page is milliseconds of CPU per page, tens during a backlog: it runs on a
         # worker thread so the event loop keeps painting (DESIGN: no loop stall over 50 ms).
@@ -757,12 +760,93 @@ class MastodonConnector:
         except ValueError as exc:
             raise self._malformed("GET", path, str(exc)) from exc
 
+    def backfill_cursor(self, horizon: int) -> Cursor:
+        """The cursor of a first sync that reads back to ``horizon`` (see :meth:`fetch_new`)."""
+        return {"backfill": {"horizon": int(horizon)}}
+
+    async def _backfill(self, cursor: Cursor, state: dict[str, Any]) -> Batch:
+        """Read back in time from the newest notification (``max_id`` paging) until the horizon.
+
+        Each call reads at most ``max_pages`` pages; the cursor keeps the newest id seen (where forward paging
+        starts once the backfill is done) and how far back the backfill got, so a restart resumes it.
+        """
+        horizon = state.get("horizon")
+        if not isinstance(horizon, int) or isinstance(horizon, bool):
+            log.warning("Mastodon backfill cursor for %s has no horizon; syncing the newest page", self._host)
+            return await self.fetch_new(None)
+        newest = _as_id(cursor.get("min_id"))
+        max_id = _as_id(state.get("max_id"))
+        oldest = state.get("oldest") if isinstance(state.get("oldest"), int) else None
+        self.skipped = []
+        self.rejected = []
+        self.partial_error = None
+        self.has_more = False
+        collected: list[tuple[str, InboundItem]] = []
+        pages = 0
+        done = reached = False
+        while True:
+            try:
+                page = await self._notifications_page(None, max_id=max_id)
+            except ChannelError as exc:
+                if pages == 0:
+                    raise
+                self.partial_error = exc  # the pages read are contiguous: store them, resume from there
+                break
+            pages += 1
+            self.skipped.extend(page.skipped)
+            self.rejected.extend(page.rejected)
+            if newest is None and max_id is None:
+                newest = page.max_id  # the backfill's first page: forward paging starts above it, once done
+            for notification_id, item in zip(page.notification_ids, page.items, strict=True):
+                if item.posted_at < horizon:
+                    reached = True
+                    continue
+                collected.append((notification_id, item))
+                oldest = item.posted_at if oldest is None else min(oldest, item.posted_at)
+            lowest = min(page.ids, key=id_key) if page.ids else None
+            if lowest is None:
+                done = True  # an empty page: the server has nothing older
+                break
+            if max_id is not None and id_key(lowest) >= id_key(max_id):
+                log.warning("%s ignored max_id=%s; ending the backfill here", self._host, max_id)
+                done = True
+                break
+            max_id = lowest
+            if reached:
+                done = True
+                break
+            if pages >= self._max_pages:
+                break
+        self.has_more = not done and self.partial_error is None
+        if self.skipped:
+            log.warning("Skipped %d malformed Mastodon notifications: %s", len(self.skipped), self.skipped)
+        collected.sort(key=lambda pair: id_key(pair[0]))
+        items: list[InboundItem] = []
+        seen_statuses: set[str] = set()
+        for _, item in collected:
+            if item.external_id not in seen_statuses:
+                seen_statuses.add(item.external_id)
+                items.append(item)
+        next_cursor: Cursor | None
+        if done:
+            next_cursor = {"min_id": newest} if newest is not None else None
+        else:
+            progress: dict[str, Any] = {"horizon": horizon, "max_id": max_id, "oldest": oldest}
+            next_cursor = {"backfill": progress} if newest is None else {"min_id": newest, "backfill": progress}
+        return Batch(
+            items=items,
+            next_cursor=next_cursor,
+            backfill=Backfill(horizon=horizon, oldest=oldest, done=done, reached_horizon=reached),
+        )
+
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """Fetch mentions and DMs newer than ``cursor``.
 
-        With no cursor only the newest page is read, so a new account does not pull years of history.
-        With ``{"min_id": id}`` pages are read forward with ``min_id = max(id in page)`` until a page is
-        empty or short, at most ``max_pages`` of them (channels.md §1 "Cursor semantics").
+        A first sync started with :meth:`backfill_cursor` reads back in time, page by page, to its horizon
+        (issue 20, sync 1), then pages forward from the newest notification it saw. With no cursor at all
+        only the newest page is read. With ``{"min_id": id}`` pages are read forward with
+        ``min_id = max(id in page)`` until a page is empty or short, at most ``max_pages`` of them
+        (channels.md §1 "Cursor semantics").
 
         Args:
             cursor: The cursor of the previous batch, ``{"min_id": "<notification id>"}``, or None.
@@ -777,6 +861,9 @@ class MastodonConnector:
             AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`. Raised only
                 when no page could be read; a later page's error is kept in :attr:`partial_error` instead.
         """
+        backfill = cursor.get("backfill") if cursor else None
+        if cursor and isinstance(backfill, dict):
+            return await self._backfill(cursor, backfill)
         start = _as_id(cursor.get("min_id")) if cursor else None
         if cursor and start is None:
             log.warning("Mastodon cursor for %s has no usable min_id; syncing the newest page", self._host)
