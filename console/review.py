@@ -31,6 +31,7 @@ from console.export.report import (
 from console.export.tables import COLUMNS, local_datetime, write_xlsx
 from console.summary import (
     Breach,
+    ChannelFigures,
     FirstResponse,
     HandoverItem,
     NetEasy,
@@ -102,9 +103,45 @@ class Group:
     cost: float
 
 
+BreachKey = tuple[str, int, str, int, int]
+
+
+def breach_key(b: Breach) -> BreachKey:
+    """One deadline's breach: a shift that inherits it lists it again, and a merge counts it once."""
+    return (b.channel, b.mention_id, b.kind, b.due_at, b.breached_at)
+
+
+def unique_breaches(summaries: Sequence[ShiftSummary]) -> list[tuple[str, Breach]]:
+    """Every breach of these shifts once (as first listed, by the shift where it happened), oldest first."""
+    out: dict[BreachKey, tuple[str, Breach]] = {}
+    for s in sorted(summaries, key=lambda s: (s.shift.started_at, s.shift.agent, s.shift.id)):
+        for b in s.breaches:
+            key = breach_key(b)
+            if key not in out or (out[key][1].inherited and not b.inherited):
+                out[key] = (s.shift.agent, b)
+    return sorted(out.values(), key=lambda pair: (pair[1].breached_at, pair[0], pair[1].mention_id))
+
+
+def open_at_end(summaries: Sequence[ShiftSummary]) -> int:
+    """Items open at the end of the latest of these shifts that listed them: an item open in several shifts
+    counts once, and one resolved in a later shift not at all."""
+    latest: dict[tuple[str, int, int], tuple[int, bool]] = {}
+    for s in summaries:
+        end = s.shift.ended_at or s.generated_at
+        listed: list[tuple[tuple[str, int, int], bool]] = [
+            ((r.channel, r.mention_id, r.received_at), r.open_at_end) for r in s.items
+        ]
+        if not s.items:  # a summary without item rows (a preview): its hand-over lists the open ones
+            listed = [((h.channel, h.mention_id, h.received_at), True) for h in s.handover]
+        for key, is_open in listed:
+            if key not in latest or latest[key][0] <= end:
+                latest[key] = (end, is_open)
+    return sum(1 for _end, is_open in latest.values() if is_open)
+
+
 def _merge(label: str, summaries: Sequence[ShiftSummary], scorer: NetEasyScorer) -> Group:
     met = sum(k.met for s in summaries for k in s.sla)
-    breached = sum(k.breached for s in summaries for k in s.sla)
+    breached = len(unique_breaches(summaries))
     ne = [s.net_easy for s in summaries]
     return Group(
         label=label,
@@ -114,8 +151,12 @@ def _merge(label: str, summaries: Sequence[ShiftSummary], scorer: NetEasyScorer)
         resolved=sum(s.counts.resolved for s in summaries),
         resolved_single_reply=sum(s.counts.resolved_single_reply for s in summaries),
         community=sum(s.counts.community for s in summaries),
-        still_open=sum(s.counts.still_open for s in summaries),
-        first_response=first_response_figures([x for s in summaries for x in s.first_response.samples_s]),
+        still_open=open_at_end(summaries),
+        first_response=first_response_figures(
+            [x for s in summaries for x in s.first_response.samples_s],
+            [x for s in summaries for x in s.first_response.business_samples_s],
+            calendar=next((s.first_response.business_calendar for s in summaries), ""),
+        ),
         sla_met=met,
         sla_breached=breached,
         sla_pct=None if met + breached == 0 else 100.0 * met / (met + breached),
@@ -161,7 +202,7 @@ def merge(review: Review, *, tz: tzinfo | None = None, scorer: NetEasyScorer = s
         agents.setdefault(s.shift.agent, []).append(s)
         day = local_datetime(s.shift.started_at, tz)
         days.setdefault(day.strftime("%Y-%m-%d %a") if day else "?", []).append(s)
-    channels: dict[str, list[Any]] = {}
+    channels: dict[str, list[ChannelFigures]] = {}
     for s in items:
         for c in s.channels:
             channels.setdefault(c.channel, []).append(c)
@@ -176,7 +217,7 @@ def merge(review: Review, *, tz: tzinfo | None = None, scorer: NetEasyScorer = s
                 channel=name,
                 shifts=len(cs),
                 items=sum(c.items for c in cs),
-                customers=sum(c.unique_customers for c in cs),
+                customers=_customers(cs),
                 handled=handled,
                 resolved=resolved,
                 resolution_rate=None if handled == 0 else 100.0 * sum(
@@ -187,9 +228,7 @@ def merge(review: Review, *, tz: tzinfo | None = None, scorer: NetEasyScorer = s
                                 sum(n.difficult for n in ne)),
             )
         )  # fmt: skip
-    breaches = sorted(
-        ((s.shift.agent, b) for s in items for b in s.breaches), key=lambda pair: (pair[1].breached_at, pair[0])
-    )
+    breaches = unique_breaches(items)
     latest: dict[tuple[str, int, int], tuple[str, int, HandoverItem]] = {}
     for s in sorted(items, key=lambda s: s.shift.ended_at or s.generated_at):
         end = s.shift.ended_at or s.generated_at
@@ -204,6 +243,13 @@ def merge(review: Review, *, tz: tzinfo | None = None, scorer: NetEasyScorer = s
         breaches=breaches,
         handovers=handovers,
     )
+
+
+def _customers(figures: Sequence[ChannelFigures]) -> int:
+    """Unique customers across shifts by their stable key; summaries from before the keys were exported
+    (version 1) add their per-shift counts."""
+    keys = {k for c in figures for k in c.customer_keys}
+    return len(keys) + sum(c.unique_customers for c in figures if not c.customer_keys and c.unique_customers)
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -264,7 +310,10 @@ def review_report(review: Review, *, tz: tzinfo | None = None, scorer: NetEasySc
     )  # fmt: skip
     channels = Section(
         "Per channel",
-        intro="Customers are counted per shift and summed. Net Easy is pooled from the answers of every shift.",
+        intro=(
+            "Customers are counted once across all shifts (by a stable customer key). Net Easy is pooled from the "
+            "answers of every shift."
+        ),
         tables=[
             Table(
                 ["Channel", "Shifts", "Items", "Customers", "Handled", "Resolved", "Resolution", "Handling", "Cost",

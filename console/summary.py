@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -12,11 +13,15 @@ from dataclasses import dataclass, field, replace
 
 from console.net_easy import MIN_N, adjusted_wald
 from console.ports import Clock
+from console.sla_calendar import Calendar, elapsed_running
+from console.sla_policy import PolicySet
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 from storage.shifts import ItemFacts, SentReply, ShiftRepo, ShiftRow, SurveyFacts
 
 SCHEMA_ID = "care-console/shift-summary"
-SCHEMA_VERSION = 1
+#: 2: inherited breaches (SlaKind.inherited, Breach.inherited), business-time first responses, stable customer
+#: keys (ItemRow.customer_key, ChannelFigures.customer_keys), ItemRow.reopened. Version 1 files still load.
+SCHEMA_VERSION = 2
 
 #: Actors that are the app, not the agent (brief: "sync", "sla", "outbox").
 APP_ACTORS = frozenset({"sync", "sla", "outbox"})
@@ -65,14 +70,22 @@ class FirstResponse:
     mean_s: float | None
     #: Every first-response time of the shift in seconds, so that reviews pool them (not average medians).
     samples_s: list[int]
+    #: The same responses in business time: only the open hours of ``business_calendar`` count.
+    business_median_s: float | None = None
+    business_p90_s: float | None = None
+    business_mean_s: float | None = None
+    business_samples_s: list[int] = field(default_factory=list)
+    business_calendar: str = ""
 
 
 @dataclass(frozen=True)
 class SlaKind:
     kind: str
     met: int
+    #: Every breach the shift dealt with, the ``inherited`` ones (breached before the shift started) included.
     breached: int
     met_pct: float | None
+    inherited: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,8 @@ class Breach:
     met_at: int | None
     url: str
     excerpt: str
+    #: Breached before the shift started (an overnight backlog): the shift inherited it.
+    inherited: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,8 @@ class ChannelFigures:
     handling_s: int
     cost: float
     net_easy: NetEasy
+    #: Stable keys of the channel's customers (``customer_key``), so that a merge counts each customer once.
+    customer_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,8 @@ class ItemRow:
     mention_id: int
     channel: str
     customer: str
+    #: The same customer has the same key in every shift and on every agent's machine (see ``customer_key``).
+    customer_key: str = field(default="", kw_only=True)
     received_at: int
     status: str
     priority: int
@@ -175,8 +194,12 @@ class ItemRow:
     open_at_end: bool
     first_response_at: int | None
     first_response_s: int | None
+    #: The first response time counting only the business calendar's open hours.
+    first_response_business_s: int | None = field(default=None, kw_only=True)
     replies_sent: int
     resolved_at: int | None
+    #: Reopened (by the customer or the agent) after it was resolved, by the end of the shift.
+    reopened: bool = field(default=False, kw_only=True)
     sla_first_response: str
     sla_next_response: str
     sla_follow_up: str
@@ -261,33 +284,84 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
 
 
-def first_response_figures(samples: Sequence[int]) -> FirstResponse:
+def _figures(samples: Sequence[int]) -> tuple[list[int], float | None, float | None, float | None]:
     ordered = sorted(samples)
+    if not ordered:
+        return ordered, None, None, None
+    median = float(statistics.median(ordered))
+    return ordered, median, round(percentile(ordered, 0.9) or 0.0, 1), float(statistics.fmean(ordered))
+
+
+def first_response_figures(
+    samples: Sequence[int], business: Sequence[int] | None = None, *, calendar: str = ""
+) -> FirstResponse:
+    """Median, p90 and mean of first-response times, in calendar time and (``business``) in business time."""
+    ordered, median, p90, mean = _figures(samples)
+    b_ordered, b_median, b_p90, b_mean = _figures(business or ())
     return FirstResponse(
-        n=len(ordered),
-        median_s=float(statistics.median(ordered)) if ordered else None,
-        p90_s=None if not ordered else round(percentile(ordered, 0.9) or 0.0, 1),
-        mean_s=float(statistics.fmean(ordered)) if ordered else None,
-        samples_s=ordered,
-    )
+        n=len(ordered), median_s=median, p90_s=p90, mean_s=mean, samples_s=ordered,
+        business_median_s=b_median, business_p90_s=b_p90, business_mean_s=b_mean, business_samples_s=b_ordered,
+        business_calendar=calendar,
+    )  # fmt: skip
+
+
+def breached_by(d: DeadlineRow, end: int) -> int | None:
+    """When ``d`` was breached, if it was by ``end``; None if it was not (or not yet).
+
+    A reply in the due second itself meets the deadline (reference/metrics.md: "Breach = the deadline passes
+    unmet"), so a deadline met at or before ``due_at`` is never breached, whatever the sweeper wrote. A due
+    time that passed unmet counts as a breach at ``due_at`` even when the sweeper has not recorded it yet (the
+    app was closed), so that a late first response never sits beside "0 breaches".
+    """
+    if d.met_at is not None and d.met_at <= d.due_at:
+        return None
+    if d.breached_at is not None:
+        return d.breached_at if d.breached_at <= end else None
+    stopped = [t for t in (d.met_at, d.cancelled_at, d.paused_at) if t is not None]
+    if stopped and min(stopped) <= d.due_at:
+        return None
+    return d.due_at if d.due_at < end and d.started_at <= end else None
+
+
+def settled_before(d: DeadlineRow, start: int) -> bool:
+    """Met or stopped before the shift started: the shift had nothing to do with it."""
+    return (d.met_at is not None and d.met_at < start) or (d.cancelled_at is not None and d.cancelled_at < start)
 
 
 def shift_outcome(d: DeadlineRow, start: int, end: int) -> tuple[str, int] | None:
-    """What a deadline counts as in a shift: ("breached", when) or ("met", when), or None if not this shift's.
+    """What a deadline counts as in a shift: ("breached" | "inherited" | "met", when), or None if not this shift's.
 
-    A breach counts in the shift it happened in. A deadline met late, after a breach before the shift started,
-    counts in neither column: it is not on time, and the breach belongs to whoever was on duty then.
+    A breach counts in the shift it happened in. A deadline breached before the shift started and still
+    running when it started (an overnight backlog) is one the shift dealt with: it counts as a breach,
+    "inherited", whenever it is met. A deadline met in the shift without a breach counts as met.
     """
-    if d.breached_at is not None:
-        return ("breached", d.breached_at) if start <= d.breached_at <= end else None
+    breached = breached_by(d, end)
+    if breached is not None:
+        if breached >= start:
+            return "breached", breached
+        return None if settled_before(d, start) else ("inherited", breached)
     if d.met_at is not None and start <= d.met_at <= end:
         return "met", d.met_at
     return None
 
 
-def sla_kind(kind: str, met: int, breached: int) -> SlaKind:
+def customer_key(channel: str, external_id: str, handle: str) -> str:
+    """A stable, opaque key for a customer: the same on every shift and every agent's machine.
+
+    It is a hash of the channel and the customer's id there (the handle when the id is unknown), so that a
+    supervisor's merge counts unique customers across shifts without the export naming anyone.
+    """
+    who = external_id or handle.lower()
+    return "c-" + hashlib.sha256(f"{channel}\x00{who}".encode()).hexdigest()[:16]
+
+
+def _key_of(f: ItemFacts) -> str:
+    return customer_key(f.channel, f.customer_external_id, f.author_handle)
+
+
+def sla_kind(kind: str, met: int, breached: int, inherited: int = 0) -> SlaKind:
     total = met + breached
-    return SlaKind(kind, met, breached, None if total == 0 else 100.0 * met / total)
+    return SlaKind(kind, met, breached, None if total == 0 else 100.0 * met / total, inherited)
 
 
 _HANDLE = re.compile(r"@[\w.+-]+(?:@[\w.-]+)?")
@@ -337,12 +411,22 @@ class SummaryBuilder:
         hourly_rate: float = 30.0,
         currency: str = "EUR",
         scorer: NetEasyScorer = score_net_easy,
+        business: tuple[str, Calendar] | None = None,
     ) -> None:
+        """``business``: the named calendar first responses are also measured in (default: the shipped policy's)."""
         self._repo = repo
         self._clock = clock
         self._rate = hourly_rate
         self._currency = currency
         self._scorer = scorer
+        self._business = business
+
+    def _business_calendar(self) -> tuple[str, Calendar]:
+        if self._business is None:
+            from console.sla_policy import shipped_policy  # reads resources: only when no calendar was given
+
+            self._business = business_calendar(shipped_policy())
+        return self._business
 
     def build(self, shift: ShiftRow, *, redact: bool = False) -> ShiftSummary:
         """Compute the summary of ``shift`` (a running shift is summarised up to now).
@@ -371,21 +455,24 @@ class SummaryBuilder:
                 to = _status(e)
                 if to in CLOSED:
                     closing[head_of[e.mention_id]] = (e.at, to)
-        resolved = set(closing)
-        community = {h for h, (_at, to) in closing.items() if to is MentionStatus.COMMUNITY}
 
         settled = repo.deadlines_settled_between(start, end)
         surveys_sent = repo.surveys_sent_between(start, end)
         candidates = repo.open_head_candidates(end)
         all_ids = sorted(
-            received | handled | resolved | set(candidates) | {d.mention_id for d in settled}
+            received | handled | set(closing) | set(candidates) | {d.mention_id for d in settled}
             | {s.head_id for s in surveys_sent}
         )  # fmt: skip
         facts = repo.items(all_ids)
-        status_at_end = self._statuses_at(all_ids, facts, end)
+        history = repo.status_events(all_ids)
+        status_at_end = self._statuses_at(all_ids, facts, end, history)
+        reopened = {mid for mid in all_ids if _reopened(history.get(mid, []), end)}
         open_ids = [
             i for i in candidates if i in facts and facts[i].posted_at <= end and status_at_end.get(i) in OPEN_AT_END
         ]
+        # The item's state at the end of the shift decides: resolved, then reopened by the customer, is open.
+        resolved = {h for h in closing if status_at_end.get(h) in CLOSED}
+        community = {h for h in resolved if status_at_end.get(h) is MentionStatus.COMMUNITY}
         item_ids = sorted(received | handled | resolved | set(open_ids) | {d.mention_id for d in settled})
 
         replies = repo.replies(item_ids)
@@ -406,15 +493,18 @@ class SummaryBuilder:
             when = min(met) if met else (min(sent) if sent else None)
             if when is not None:
                 first_at[mid] = when
-        samples = [
-            max(0, first_at[mid] - facts[mid].posted_at)
-            for mid in item_ids
-            if mid in first_at and start <= first_at[mid] <= end and mid in facts
-        ]
+        calendar_name, calendar = self._business_calendar()
+        business_s = {
+            mid: elapsed_running(calendar, facts[mid].posted_at, when) for mid, when in first_at.items() if mid in facts
+        }
+        in_shift = [mid for mid in item_ids if mid in first_at and start <= first_at[mid] <= end and mid in facts]
+        samples = [max(0, first_at[mid] - facts[mid].posted_at) for mid in in_shift]
+        business_samples = [business_s[mid] for mid in in_shift]
 
-        sla, breach_rows = self._sla(settled, start, end)
+        sla, breach_rows = self._sla(deadlines, start, end)
         handling = self._handling(agent_events, head_of, start)
-        single = {h for h in resolved - community if len(responses.get(h, ())) == 1}
+        # "Resolved in a single interaction": resolved at the end, never reopened, exactly one human reply.
+        single = {h for h in resolved - community if len(responses.get(h, ())) == 1 and h not in reopened}
 
         names = _Pseudonyms(facts) if redact else None
 
@@ -431,12 +521,13 @@ class SummaryBuilder:
                 customer=who(facts[d.mention_id]) if d.mention_id in facts else "",
                 kind=d.kind.value,
                 due_at=d.due_at,
-                breached_at=d.breached_at or d.due_at,
-                met_at=d.met_at,
+                breached_at=when,
+                met_at=d.met_at if d.met_at is not None and d.met_at <= end else None,
                 url="" if redact or d.mention_id not in facts else facts[d.mention_id].url,
                 excerpt=_excerpt(text(facts[d.mention_id].text)) if d.mention_id in facts else "",
+                inherited=outcome == "inherited",
             )
-            for d in breach_rows
+            for d, outcome, when in breach_rows
         ]
 
         answered = [s for s in surveys_sent if s.score is not None]
@@ -447,7 +538,7 @@ class SummaryBuilder:
         )
         themes = self._themes(facts, sorted(received | handled), text)
         handover = self._handover(open_ids, facts, by_item, status_at_end, end, who, text, redact)
-        hours = self._hours(start, end, facts, received, sent_in_shift, settled)
+        hours = self._hours(start, end, facts, received, sent_in_shift, deadlines)
 
         survey_scores: dict[int, int] = {}
         for s in repo.surveys(item_ids):
@@ -456,11 +547,12 @@ class SummaryBuilder:
         open_set = set(open_ids)
         rows = [
             self._item_row(
-                facts[mid], by_item.get(mid, []), status_at_end.get(mid, facts[mid].status), end,
+                facts[mid], by_item.get(mid, []), status_at_end.get(mid, facts[mid].status), start, end,
                 received_in=mid in received, handled_in=mid in handled, open_at_end=mid in open_set,
-                first_at=first_at.get(mid), replies_sent=len(responses.get(mid, ())),
-                resolved_at=closing[mid][0] if mid in closing else None, survey=survey_scores.get(mid),
-                handling_s=handling.get(mid, 0), who=who, text=text, redact=redact,
+                first_at=first_at.get(mid), first_business_s=business_s.get(mid),
+                replies_sent=len(responses.get(mid, ())),
+                resolved_at=closing[mid][0] if mid in resolved else None, reopened=mid in reopened,
+                survey=survey_scores.get(mid), handling_s=handling.get(mid, 0), who=who, text=text, redact=redact,
             )
             for mid in item_ids
             if mid in facts
@@ -486,7 +578,7 @@ class SummaryBuilder:
             currency=self._currency,
             shift=ShiftInfo(shift.id, agent, start, shift.ended_at, text(shift.notes)),
             counts=counts,
-            first_response=first_response_figures(samples),
+            first_response=first_response_figures(samples, business_samples, calendar=calendar_name),
             sla=sla,
             breaches=breaches,
             net_easy=net_easy,
@@ -498,9 +590,11 @@ class SummaryBuilder:
         )
 
     # ------------------------------------------------------------------ parts
-    def _statuses_at(self, ids: Sequence[int], facts: dict[int, ItemFacts], end: int) -> dict[int, MentionStatus]:
+    @staticmethod
+    def _statuses_at(
+        ids: Sequence[int], facts: dict[int, ItemFacts], end: int, history: dict[int, list[tuple[int, str, str]]]
+    ) -> dict[int, MentionStatus]:
         """Each item's status at ``end``, replayed from the event log (the current status when it has no events)."""
-        history = self._repo.status_events(ids)
         out: dict[int, MentionStatus] = {}
         for mid in ids:
             if mid not in facts:
@@ -524,22 +618,28 @@ class SummaryBuilder:
         return out
 
     @staticmethod
-    def _sla(settled: Sequence[DeadlineRow], start: int, end: int) -> tuple[list[SlaKind], list[DeadlineRow]]:
+    def _sla(
+        deadlines: Sequence[DeadlineRow], start: int, end: int
+    ) -> tuple[list[SlaKind], list[tuple[DeadlineRow, str, int]]]:
+        """Met and breached (inherited included) per kind, and the breaches as (deadline, outcome, when)."""
         met: Counter[str] = Counter()
         breached: Counter[str] = Counter()
-        breach_rows: list[DeadlineRow] = []
-        for d in settled:
+        inherited: Counter[str] = Counter()
+        breach_rows: list[tuple[DeadlineRow, str, int]] = []
+        for d in deadlines:
             outcome = shift_outcome(d, start, end)
             if outcome is None:
                 continue
-            if outcome[0] == "breached":
-                breached[d.kind.value] += 1
-                breach_rows.append(d)
-            else:
+            if outcome[0] == "met":
                 met[d.kind.value] += 1
+                continue
+            breached[d.kind.value] += 1
+            if outcome[0] == "inherited":
+                inherited[d.kind.value] += 1
+            breach_rows.append((d, outcome[0], outcome[1]))
         kinds = [k.value for k in DeadlineKind]
-        breach_rows.sort(key=lambda d: (d.breached_at or d.due_at, d.id))
-        return [sla_kind(k, met[k], breached[k]) for k in kinds], breach_rows
+        breach_rows.sort(key=lambda row: (row[2], row[0].id))
+        return [sla_kind(k, met[k], breached[k], inherited[k]) for k in kinds], breach_rows
 
     @staticmethod
     def _handling(agent_events: Sequence[EventRow], head_of: dict[int, int], start: int) -> dict[int, int]:
@@ -569,6 +669,7 @@ class SummaryBuilder:
         out: list[ChannelFigures] = []
         for channel in names:
             ids = {i for i in item_ids if i in facts and facts[i].channel == channel}
+            keys = sorted({_key_of(facts[i]) for i in ids})
             res = {i for i in resolved if i in facts and facts[i].channel == channel}
             hand = {i for i in handled if i in facts and facts[i].channel == channel}
             secs = sum(v for k, v in handling.items() if k in facts and facts[k].channel == channel)
@@ -578,7 +679,7 @@ class SummaryBuilder:
                 ChannelFigures(
                     channel=channel,
                     items=len(ids),
-                    unique_customers=len({facts[i].customer_id or -i for i in ids}),
+                    unique_customers=len(keys),
                     received=len(ids & received),
                     handled=len(hand),
                     resolved=len(res),
@@ -586,6 +687,7 @@ class SummaryBuilder:
                     handling_s=secs,
                     cost=round(secs / 3600.0 * self._rate, 2),
                     net_easy=self._scorer(len(chan_surveys), *bucket_scores(scores)),
+                    customer_keys=keys,
                 )
             )
         return out
@@ -640,7 +742,7 @@ class SummaryBuilder:
                     continue
                 if d.cancelled_at is not None and d.cancelled_at <= end:
                     continue
-                if d.breached_at is not None and d.breached_at <= end:
+                if breached_by(d, end) is not None:
                     state = "breached"
                 elif d.paused_at is not None and d.paused_at <= end:
                     state = "paused"
@@ -674,8 +776,9 @@ class SummaryBuilder:
         facts: dict[int, ItemFacts],
         received: set[int],
         sent: Sequence[SentReply],
-        settled: Sequence[DeadlineRow],
+        deadlines: Sequence[DeadlineRow],
     ) -> list[HourBucket]:
+        """Per hour: received, replies, deadlines met and breached (inherited breaches in the first hour)."""
         first = start - start % 3600
         count = max(1, (end - first) // 3600 + 1)
         if count > 24 * 14:  # a forgotten shift: keep the chart readable and the file small
@@ -696,11 +799,14 @@ class SummaryBuilder:
         for r in sent:
             if r.sent_at is not None and r.purpose in RESPONSE_PURPOSES and (i := slot(r.sent_at)) is not None:
                 rep[i] += 1
-        for d in settled:
+        for d in deadlines:
             outcome = shift_outcome(d, start, end)
-            if outcome is None or (i := slot(outcome[1])) is None:
+            if outcome is None:
                 continue
-            if outcome[0] == "breached":
+            i = 0 if outcome[0] == "inherited" else slot(outcome[1])
+            if i is None:
+                continue
+            if outcome[0] != "met":
                 brc[i] += 1
             else:
                 met[i] += 1
@@ -711,25 +817,33 @@ class SummaryBuilder:
         f: ItemFacts,
         deadlines: Sequence[DeadlineRow],
         status: MentionStatus,
+        start: int,
         end: int,
         *,
         received_in: bool,
         handled_in: bool,
         open_at_end: bool,
         first_at: int | None,
+        first_business_s: int | None,
         replies_sent: int,
         resolved_at: int | None,
+        reopened: bool,
         survey: int | None,
         handling_s: int,
         who: Callable[[ItemFacts], str],
         text: Callable[[str], str],
         redact: bool,
     ) -> ItemRow:
+        # Only the deadlines this shift counts: those met or stopped before it started are history.
+        counted = [d for d in deadlines if d.started_at <= end and not settled_before(d, start)]
+
         def result(kind: DeadlineKind) -> str:
-            mine = [d for d in deadlines if d.kind is kind and d.started_at <= end]
-            if not mine:
+            if not any(d.kind is kind and d.started_at <= end for d in deadlines):
                 return ""
-            if any(d.breached_at is not None and d.breached_at <= end for d in mine):
+            mine = [d for d in counted if d.kind is kind]
+            if not mine:
+                return "before the shift"
+            if any(breached_by(d, end) is not None for d in mine):
                 return "breached"
             if all(d.met_at is not None and d.met_at <= end for d in mine):
                 return "met"
@@ -743,6 +857,7 @@ class SummaryBuilder:
             mention_id=f.id,
             channel=f.channel,
             customer=who(f),
+            customer_key=_key_of(f),
             received_at=f.posted_at,
             status=status.value,
             priority=f.priority,
@@ -754,13 +869,15 @@ class SummaryBuilder:
             open_at_end=open_at_end,
             first_response_at=first_at,
             first_response_s=None if first_at is None else max(0, first_at - f.posted_at),
+            first_response_business_s=first_business_s,
             replies_sent=replies_sent,
             resolved_at=resolved_at,
+            reopened=reopened,
             sla_first_response=result(DeadlineKind.FIRST_RESPONSE),
             sla_next_response=result(DeadlineKind.NEXT_RESPONSE),
             sla_follow_up=result(DeadlineKind.FOLLOW_UP),
             sla_resolution=result(DeadlineKind.RESOLUTION),
-            breaches=sum(1 for d in deadlines if d.breached_at is not None and d.breached_at <= end),
+            breaches=sum(1 for d in counted if breached_by(d, end) is not None),
             survey_score=survey,
             handling_s=handling_s,
             url="" if redact else f.url,
@@ -784,6 +901,14 @@ class _Pseudonyms:
         return f"customer {self._ids.get(self._key(f), 0)}"
 
 
+def _json(data: str) -> dict[str, object]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _status_from(data: str, *, key: str = "to") -> MentionStatus | None:
     try:
         value = json.loads(data).get(key)
@@ -794,6 +919,37 @@ def _status_from(data: str, *, key: str = "to") -> MentionStatus | None:
 
 def _status(event: EventRow) -> MentionStatus | None:
     return _status_from(event.data)
+
+
+def _reopened(history: Sequence[tuple[int, str, str]], end: int) -> bool:
+    """Whether an item was reopened after being closed, by ``end`` (a customer's message or the agent)."""
+    answers = set()  # customer messages that only answered our survey: they reopen nothing (SlaEngine alike)
+    for _at, kind, data in history:
+        if kind == "survey_answered":
+            fields = _json(data)
+            if not fields.get("question"):
+                answers.add(fields.get("message"))
+    closed = False
+    for at, kind, data in history:
+        if at > end:
+            break
+        if kind == "reopened" and _json(data).get("by_message") not in answers:
+            return True
+        if kind == "status_changed":
+            to = _status_from(data)
+            if to in CLOSED:
+                closed = True
+            elif closed and to is not None:
+                return True
+    return False
+
+
+def business_calendar(policies: PolicySet) -> tuple[str, Calendar]:
+    """The calendar "business time" is measured in: the one named "business", else the default rule's."""
+    if "business" in policies.calendars:
+        return "business", policies.calendars["business"]
+    name = policies.rules[-1].calendar
+    return name, policies.calendars[name]
 
 
 def without_items(summary: ShiftSummary) -> ShiftSummary:

@@ -51,6 +51,8 @@ class ItemFacts:
     is_first_contact: bool
     last_message_at: int
     message_count: int
+    #: The customer's id on the channel (customers.external_id), "" when unknown: the stable customer key's base.
+    customer_external_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +224,12 @@ class ShiftRepo:
         return sorted(int(r[0]) for r in rows if r[0] is not None)
 
     def status_events(self, ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
-        """Per head: its (at, kind, data) status-relevant events, oldest first."""
+        """Per head: its (at, kind, data) status-relevant events (survey answers too), oldest first."""
         out: dict[int, list[tuple[int, str, str]]] = {}
         for chunk in _chunks(list(ids)):
             for mid, at, kind, data in self._conn.execute(
                 f"SELECT mention_id, at, kind, data FROM events WHERE mention_id IN ({_marks(len(chunk))}) "
-                "AND kind IN ('received', 'status_changed', 'reopened') ORDER BY at, id",
+                "AND kind IN ('received', 'status_changed', 'reopened', 'survey_answered') ORDER BY at, id",
                 tuple(chunk),
             ):
                 out.setdefault(int(mid), []).append((int(at), str(kind), str(data)))
@@ -238,13 +240,14 @@ class ShiftRepo:
         for chunk in _chunks(list(ids)):
             for r in self._conn.execute(
                 "SELECT m.id, a.kind, m.customer_id, m.author_handle, m.author_name, m.text, m.url, m.posted_at, "
-                "m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count "
-                f"FROM mentions m JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({_marks(len(chunk))})",
+                "m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count, "
+                "coalesce(c.external_id, '') FROM mentions m JOIN accounts a ON a.id = m.account_id "
+                f"LEFT JOIN customers c ON c.id = m.customer_id WHERE m.id IN ({_marks(len(chunk))})",
                 tuple(chunk),
             ):
                 out[int(r[0])] = ItemFacts(
                     int(r[0]), str(r[1]), _opt(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), int(r[7]),
-                    MentionStatus(r[8]), int(r[9]), str(r[10]), bool(r[11]), int(r[12]), int(r[13]),
+                    MentionStatus(r[8]), int(r[9]), str(r[10]), bool(r[11]), int(r[12]), int(r[13]), str(r[14]),
                 )  # fmt: skip
         return out
 

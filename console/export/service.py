@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from console.export.atomic import ExportError
 from console.ports import Clock
-from storage.settings import SettingsRepo
+from storage.settings import SLA_POLICIES, SettingsRepo
 from storage.shifts import CURRENCY, HOURLY_RATE, ShiftRepo, open_shift_repo
 
 if TYPE_CHECKING:
     from console.export.report import Report
+    from console.sla_policy import PolicySet
     from console.summary import NetEasyScorer, ShiftSummary
 
 Progress = Callable[[float, str], None]
@@ -156,26 +157,46 @@ class ExportService:
             self._executor = None
 
     def build(
-        self, shift_id: int | None, *, redact: bool = False, rate: tuple[float, str] | None = None
+        self,
+        shift_id: int | None,
+        *,
+        redact: bool = False,
+        rate: tuple[float, str] | None = None,
+        policies: PolicySet | None = None,
     ) -> ShiftSummary:
         """Build the summary of a shift (``None``: the most recent one) on the calling thread.
 
         Raises:
             ExportError: there is no such shift.
         """
-        from console.summary import SummaryBuilder, score_net_easy
+        from console.summary import SummaryBuilder, business_calendar, score_net_easy
 
         hourly, currency = rate if rate is not None else self.rate()
         scorer = self._scorer or score_net_easy
+        business = business_calendar(policies if policies is not None else self.policies())
         repo = self._open_repo(self._db_path)
         try:
             shift = repo.last() if shift_id is None else repo.get(shift_id)
             if shift is None:
                 raise ExportError("There is no shift yet." if shift_id is None else f"There is no shift {shift_id}.")
-            builder = SummaryBuilder(repo, self._clock, hourly_rate=hourly, currency=currency, scorer=scorer)
+            builder = SummaryBuilder(
+                repo, self._clock, hourly_rate=hourly, currency=currency, scorer=scorer, business=business
+            )
             return builder.build(shift, redact=redact)
         finally:
             repo.close()
+
+    def policies(self) -> PolicySet:
+        """The SLA policy in force (its business calendar measures first responses in business time)."""
+        from console.sla_policy import PolicyError, PolicySet, shipped_policy
+
+        text = self._settings.get(SLA_POLICIES)
+        if text:
+            try:
+                return PolicySet.from_json(text)
+            except PolicyError:
+                pass  # the SLA engine logs an unusable saved policy and uses the shipped one; so does the report
+        return shipped_policy()
 
     def rate(self) -> tuple[float, str]:
         return self._settings.get(HOURLY_RATE), self._settings.get(CURRENCY)
@@ -190,11 +211,12 @@ class ExportService:
         tz: tzinfo | None = None,
         progress: Progress | None = None,
         rate: tuple[float, str] | None = None,
+        policies: PolicySet | None = None,
     ) -> Path:
         """Build and write a summary on the calling thread (the CLI; a worker thread in the app)."""
         if progress is not None:
             progress(0.0, "Reading the shift from the database")
-        summary = self.build(shift_id, redact=redact, rate=rate)
+        summary = self.build(shift_id, redact=redact, rate=rate, policies=policies)
         if progress is not None:
             progress(0.1, f"Writing {fmt.value.upper()}")
         out = write_summary(summary, fmt, path, tz=tz, progress=progress)
@@ -220,24 +242,27 @@ class ExportService:
             def relay(fraction: float, message: str) -> None:
                 loop.call_soon_threadsafe(report, fraction, message)
 
-        job = partial(self.export, shift_id, fmt, path, redact=redact, progress=relay, rate=self.rate())
+        job = partial(
+            self.export, shift_id, fmt, path, redact=redact, progress=relay, rate=self.rate(), policies=self.policies()
+        )
         return await loop.run_in_executor(self._worker(), job)
 
     async def build_async(self, shift_id: int | None, *, redact: bool = False) -> ShiftSummary:
         """``build`` in the worker thread (previews)."""
         loop = asyncio.get_running_loop()
-        job = partial(self.build, shift_id, redact=redact, rate=self.rate())
+        job = partial(self.build, shift_id, redact=redact, rate=self.rate(), policies=self.policies())
         return await loop.run_in_executor(self._worker(), job)
 
     async def preview_async(self, shift_id: int | None) -> tuple[ShiftSummary, Report]:
         """The summary and its report (charts drawn) for the end-of-shift preview, built in the worker thread."""
         loop = asyncio.get_running_loop()
         rate = self.rate()
+        policies = self.policies()
 
         def job() -> tuple[ShiftSummary, Report]:
             from console.export.report import shift_report
 
-            summary = self.build(shift_id, rate=rate)
+            summary = self.build(shift_id, rate=rate, policies=policies)
             return summary, shift_report(summary)
 
         return await loop.run_in_executor(self._worker(), job)

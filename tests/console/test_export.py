@@ -20,7 +20,7 @@ from console.export.codec import InvalidSummary, load_summary, write_json
 from console.export.service import ExportService, Format, format_for, write_summary
 from console.export.tables import COLUMNS
 from console.ports import MemorySecretStore
-from console.summary import ShiftSummary, SummaryBuilder
+from console.summary import SCHEMA_VERSION, ShiftSummary, SummaryBuilder
 from storage.settings import SettingsRepo
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import ScriptedShift, at, big_shift, scripted_shift
@@ -44,7 +44,7 @@ def test_json_round_trip_is_exact(summary: ShiftSummary, tmp_path: Path) -> None
     path = write_json(summary, tmp_path / "shift.json")
     assert load_summary(path) == summary
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert (data["schema"], data["version"]) == ("care-console/shift-summary", 1)
+    assert (data["schema"], data["version"]) == ("care-console/shift-summary", SCHEMA_VERSION)
 
 
 def _broken(summary: ShiftSummary, edit: Callable[[dict[str, Any]], object]) -> bytes:

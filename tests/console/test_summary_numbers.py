@@ -1,0 +1,175 @@
+"""Numbers a supervisor can trust (issue 20, "Numbers" 1, 2, 5, 8): how figures are counted across shift edges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+from console.export.codec import write_json
+from console.review import load_summaries, merge
+from console.sla_policy import shipped_policy
+from console.summary import ShiftSummary, SummaryBuilder, business_calendar
+from storage.shifts import ShiftRepo
+from tests.console.shift_script import AGENT, DAY, Script, at
+from tests.fakes.clock import FakeClock
+
+
+# ---------------------------------------------------------------------------------------------------- numbers 1
+def test_summary_counts_breaches_inherited_from_before_the_shift(db: sqlite_utils.Database, clock: FakeClock) -> None:
+    s = Script(db, clock)
+    night = [s.post(s.mastodon.id, "mastodon", f"n{i}", f"Overnight question {i}", at(1, 10 * i)) for i in range(4)]
+    s.mentions.mark_breaches(at(7))  # every first response fell due in the night
+    repo = ShiftRepo(db)
+    shift = repo.start(AGENT, at(8))
+    s.reply(night[0], at(8, 5), at(8, 6))
+    s.reply(night[1], at(8, 10), at(8, 11))
+    s.status(night[1], at(8, 12), "open", "resolved")
+    s.status(night[2], at(8, 20), "new", "spam")  # dealt with: its first response stopped in the shift
+    clock.set(at(9))
+    summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
+
+    first = next(k for k in summary.sla if k.kind == "first_response")
+    assert (first.met, first.breached, first.inherited, first.met_pct) == (0, 4, 4, 0.0)
+    assert sorted(b.mention_id for b in summary.breaches) == sorted(night)
+    assert all(b.inherited for b in summary.breaches)
+    # The figures agree with the item rows: every row that says "breached" is one of the breaches listed.
+    rows = {r.mention_id: r for r in summary.items}
+    assert {m for m, r in rows.items() if r.sla_first_response == "breached"} == set(night)
+    assert sum(r.breaches for r in summary.items) == len(summary.breaches) == 4
+
+
+def test_a_breach_settled_before_the_shift_is_not_counted_again(db: sqlite_utils.Database, clock: FakeClock) -> None:
+    s = Script(db, clock)
+    old = s.post(s.mastodon.id, "mastodon", "ana", "Where is my order?", at(1))
+    s.mentions.mark_breaches(at(2))
+    s.reply(old, at(3), at(3))  # answered late, before this shift: the previous shift's breach
+    repo = ShiftRepo(db)
+    shift = repo.start(AGENT, at(8))
+    s.act(at(8, 30), old, "tags_changed", tags="orders")  # the shift touches the item
+    clock.set(at(9))
+    summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
+    assert summary.breaches == []
+    assert all(k.breached == 0 for k in summary.sla)
+    (row,) = [r for r in summary.items if r.mention_id == old]
+    assert (row.sla_first_response, row.breaches) == ("before the shift", 0)
+
+
+# ---------------------------------------------------------------------------------------------------- numbers 2
+def test_resolved_then_reopened_by_the_customer_counts_as_open(db: sqlite_utils.Database, clock: FakeClock) -> None:
+    s = Script(db, clock)
+    repo = ShiftRepo(db)
+    shift = repo.start(AGENT, at(8))
+    item = s.post(s.mastodon.id, "mastodon", "ana", "My refund?", at(8, 10))
+    s.reply(item, at(8, 14), at(8, 15))
+    s.status(item, at(8, 16), "new", "resolved")
+    # "ok, but how long will the refund take?": the customer's message reopens it (what store_batch logs).
+    db.conn.execute("UPDATE mentions SET status = 'open' WHERE id = ?", (item,))
+    s.events.append(at=at(8, 40), actor="sync", kind="reopened", mention_id=item, by_message=999)
+    clock.set(at(9))
+    summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
+    c = summary.counts
+    assert (c.resolved, c.resolved_single_reply, c.still_open) == (0, 0, 1)
+    (row,) = summary.items
+    assert (row.status, row.reopened, row.resolved_at, row.open_at_end) == ("open", True, None, True)
+
+
+def test_single_interaction_means_resolved_not_reopened_one_human_reply(
+    db: sqlite_utils.Database, clock: FakeClock
+) -> None:
+    s = Script(db, clock)
+    repo = ShiftRepo(db)
+    shift = repo.start(AGENT, at(8))
+    m = s.mastodon.id
+    once = s.post(m, "mastodon", "ana", "One answer is enough", at(8, 1))
+    twice = s.post(m, "mastodon", "ben", "Needs two replies", at(8, 2))
+    back = s.post(m, "mastodon", "cara", "Resolved, reopened, resolved", at(8, 3))
+    s.reply(once, at(8, 10), at(8, 10))
+    s.status(once, at(8, 11), "new", "resolved")
+    s.reply(twice, at(8, 12), at(8, 12))
+    s.reply(twice, at(8, 13), at(8, 13))
+    s.status(twice, at(8, 14), "open", "resolved")
+    s.reply(back, at(8, 15), at(8, 15))
+    s.status(back, at(8, 16), "new", "resolved")
+    s.status(back, at(8, 20), "resolved", "open")  # the agent reopened it
+    s.status(back, at(8, 25), "open", "resolved")
+    clock.set(at(9))
+    summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
+    assert (summary.counts.resolved, summary.counts.resolved_single_reply) == (3, 1)
+    assert {r.mention_id for r in summary.items if r.reopened} == {back}
+
+
+def test_a_survey_answer_is_not_a_reopen(db: sqlite_utils.Database, clock: FakeClock) -> None:
+    s = Script(db, clock)
+    repo = ShiftRepo(db)
+    shift = repo.start(AGENT, at(8))
+    item = s.post(s.mastodon.id, "mastodon", "ana", "Thanks for the help", at(8, 1))
+    s.reply(item, at(8, 5), at(8, 5))
+    s.status(item, at(8, 6), "new", "resolved")
+    # "2": store_batch reopens, the survey reader records the bare answer and puts the item back to resolved.
+    s.events.append(at=at(8, 30), actor="sync", kind="reopened", mention_id=item, by_message=77)
+    s.events.append(at=at(8, 30), actor="sync", kind="survey_answered", mention_id=item, message=77, question=False)
+    s.events.append(
+        at=at(8, 30), actor="sync", kind="status_changed", mention_id=item, **{"from": "open", "to": "resolved"}
+    )
+    clock.set(at(9))
+    summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
+    assert (summary.counts.resolved, summary.counts.resolved_single_reply) == (1, 1)
+
+
+# ---------------------------------------------------------------------------------------------------- numbers 8
+def test_first_response_in_calendar_and_business_time(db: sqlite_utils.Database, clock: FakeClock) -> None:
+    s = Script(db, clock)
+    friday = DAY + 86_400  # 2026-01-02, a Friday; London is on UTC in winter
+    monday = DAY + 4 * 86_400
+    item = s.post(s.mastodon.id, "mastodon", "ana", "Friday evening question", friday + 17 * 3600)
+    repo = ShiftRepo(db)
+    shift = repo.start(AGENT, monday + 8 * 3600)
+    s.reply(item, monday + 9 * 3600 + 600, monday + 9 * 3600 + 600)
+    clock.set(monday + 12 * 3600)
+    shift = repo.end(shift.id, monday + 12 * 3600, "")
+    business = business_calendar(shipped_policy())
+    summary = SummaryBuilder(repo, clock, business=business).build(shift)
+    fr = summary.first_response
+    # Calendar: Fri 17:00 -> Mon 09:10 = 64 h 10 min. Business (Mon-Fri 09:00-17:30): 30 min Fri + 10 min Mon.
+    assert fr.samples_s == [64 * 3600 + 600]
+    assert fr.business_samples_s == [40 * 60] and fr.business_median_s == 2400.0
+    assert fr.business_calendar == "business"
+    (row,) = summary.items
+    assert (row.first_response_s, row.first_response_business_s) == (64 * 3600 + 600, 2400)
+
+
+# ---------------------------------------------------------------------------------------------------- numbers 5
+def test_merge_counts_customers_and_open_items_once(
+    db: sqlite_utils.Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    s = Script(db, clock)
+    m = s.mastodon.id
+    repo = ShiftRepo(db)
+    first = repo.start(AGENT, at(8))
+    carried = s.post(m, "mastodon", "ana", "Still broken", at(8, 10))
+    s.reply(carried, at(8, 20), at(8, 20))
+    done = s.post(m, "mastodon", "ben", "Quick one", at(9))
+    s.reply(done, at(9, 5), at(9, 5))
+    s.status(done, at(9, 6), "new", "resolved")
+    clock.set(at(12))
+    first = repo.end(first.id, at(12), "")
+    second = repo.start(AGENT, at(13))
+    again = s.post(m, "mastodon", "ana", "Another thing", at(13, 10))  # the same customer, a new item
+    s.reply(again, at(13, 20), at(13, 20))
+    s.act(at(13, 30), carried, "tags_changed", tags="bug")  # the carried item is worked on, still open
+    s.reply(done, at(13, 40), at(13, 40))  # ben again, on his resolved item: handled in this shift too
+    clock.set(at(17))
+    second = repo.end(second.id, at(17), "")
+    one, two = (SummaryBuilder(repo, clock).build(x) for x in (first, second))
+    assert one.counts.still_open == 1 and two.counts.still_open == 2
+    keys = {r.customer: r.customer_key for r in [*one.items, *two.items]}
+    assert len(keys) == 2 and all(k.startswith("c-") for k in keys.values())
+    assert {r.customer_key for r in one.items if r.customer == "@ana"} == {
+        r.customer_key for r in two.items if r.customer == "@ana"
+    }
+
+    merged = merge(load_summaries([write_json(x, tmp_path / f"{x.shift.id}.json") for x in (one, two)]))
+    (mastodon,) = merged.channels
+    assert mastodon.customers == 2  # ana and ben, though each was counted in both shifts
+    assert merged.total.still_open == 2  # "carried" open in both shifts counts once; "again" is open too
