@@ -9,7 +9,7 @@ import sqlite_utils
 from console.export.codec import write_json
 from console.review import load_summaries, merge
 from console.sla_policy import shipped_policy
-from console.summary import ShiftSummary, SummaryBuilder, business_calendar
+from console.summary import SummaryBuilder, business_calendar
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import AGENT, DAY, Script, at
 from tests.fakes.clock import FakeClock
