@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from console.channels.base import Connector, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited
 from console.inbox import backoff_seconds
+from console.manual import MANUAL_KIND, ManualReply, reply_handoff
 from console.ports import Clock
 from storage.accounts import AccountRepo
 from storage.capacity import StatusPostRepo, StatusPostRow
@@ -26,6 +27,7 @@ from storage.rows import MentionRow, ReplyRow, ReplyState
 
 __all__ = [
     "DEFAULT_FRESHNESS_SECONDS",
+    "HAND_OFF",
     "EditingConnector",
     "Outbox",
     "OutboxError",
@@ -44,6 +46,9 @@ RETRY_BASE_SECONDS = 15.0
 AUTH_RETRY_SECONDS = 300
 #: The run loop wakes at least this often to look for due retries.
 IDLE_SECONDS = 30.0
+
+#: Why a reply to a hand-added post waits: no API sends it; the agent does (issue 19 #3).
+HAND_OFF = "Send it by hand: copy the reply, post it at the original link, then mark it as sent."
 
 _MENTION_RE = re.compile(r"(?<![\w/])@[\w.\-]+(?:@[\w.\-]+)?")
 _SPACE_RE = re.compile(r"\s+")
@@ -299,6 +304,46 @@ class Outbox:
         self._changed(row.mention_id)
         self.wake()
 
+    def hand_off(self, reply_id: int) -> ManualReply | None:
+        """How to send a reply to a hand-added post: its text to copy and the post's link to open.
+
+        Returns:
+            None when the reply is not for a hand-added post, or has left already.
+        """
+        row = self._replies.get(reply_id)
+        if row is None or row.state is not ReplyState.QUEUED or not self._is_manual(self._replies.account_of(reply_id)):
+            return None
+        target = self._target_of(row)
+        head = self._mentions.rows_by_id([row.mention_id]).get(row.mention_id)
+        link = target.url if target is not None and target.url else (head.url if head is not None else "")
+        return reply_handoff(link, row.text)
+
+    def mark_sent_by_hand(self, reply_id: int) -> ReplyRow:
+        """The agent posted a hand-added post's reply themselves: it counts as sent now, and meets the
+        deadlines a sent reply meets (issue 19 #3).
+
+        Raises:
+            OutboxError: It is not a queued reply to a hand-added post.
+        """
+        handoff = self.hand_off(reply_id)
+        if handoff is None:
+            raise OutboxError("Only a queued reply to a post added by hand can be marked as sent.")
+        at = int(self._clock.now())
+        sent = self._replies.mark_sent(
+            reply_id, external_id=f"by-hand:{reply_id}", url=handoff.open_url, at=at, actor=self._actor()
+        )
+        if self.on_sent is not None:
+            try:
+                self.on_sent(sent)
+            except Exception:  # a listener's bug must not make a posted reply look unsent
+                log.exception("on_sent listener failed for reply %s", reply_id)
+        self._changed(sent.mention_id)
+        return sent
+
+    def _is_manual(self, account_id: int) -> bool:
+        account = self._accounts.get(account_id)
+        return account is not None and account.kind == MANUAL_KIND
+
     def withdraw(self, reply_id: int) -> None:
         """Take back a queued reply that has not started sending.
 
@@ -416,6 +461,12 @@ class Outbox:
                     blocked.add(account)
                     continue
                 connector = self.connectors.get(account)
+                if connector is None and self._is_manual(account):
+                    # A hand-added post has no API: the agent posts the reply and marks it sent (issue 19 #3).
+                    if row.error != HAND_OFF:
+                        self._replies.mark_waiting(row.id, error=HAND_OFF, next_attempt_at=None)
+                        self._changed(row.mention_id)
+                    continue
                 if connector is None:
                     self._replies.mark_waiting(row.id, error="This account is not connected.", next_attempt_at=None)
                     self._changed(row.mention_id)

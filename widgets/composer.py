@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import weakref
+from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QHelpEvent, QKeyEvent, QKeySequence, QShortcut, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QGuiApplication,
+    QHelpEvent,
+    QKeyEvent,
+    QKeySequence,
+    QShortcut,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -24,7 +35,8 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
-from console.outbox import OutboxError
+from console.manual import ManualReply
+from console.outbox import HAND_OFF, OutboxError
 from console.phrases import PhraseHit
 from console.reply_desk import ReplyChecks, ReplyContext, ReplyDesk, ReplyRow, ReplyState
 from console.templates import Blank, combine
@@ -155,6 +167,8 @@ def reply_state_text(reply: ReplyRow, *, now: float) -> str:
         state = "Sending…"
     elif reply.hold_reason:
         state = f"Held – {reply.hold_reason}. Send anyway or withdraw"
+    elif reply.error == HAND_OFF:
+        state = "To send by hand – copy it, open the post and reply there, then mark it as sent"
     elif reply.error:
         retry = f" (next try {local_time(reply.next_attempt_at, now=now)})" if reply.next_attempt_at else ""
         state = f"Waiting to send – {reply.error}{retry}"
@@ -175,6 +189,8 @@ class Composer(QWidget):
         super().__init__(parent)
         self.setObjectName("composer")
         self._desk = desk
+        #: Opens a hand-added post in the browser (replaceable, e.g. by tests).
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
         self._context: ReplyContext | None = None
         self._seen_at = 0
         self._template_ids: list[int] = []
@@ -307,7 +323,20 @@ class Composer(QWidget):
         self._correct_button = QPushButton("Correct…")
         self._correct_button.setToolTip("Edit the sent reply where the channel allows it, else post a correction")
         self._correct_button.clicked.connect(self._on_correct_clicked)
-        for button in (self._confirm_button, self._withdraw_button, self._correct_button):
+        # A post added by hand has no API: the agent copies the reply, posts it there, then marks it sent.
+        self._copy_button = QPushButton("Copy reply")
+        self._copy_button.setObjectName("handOffCopy")
+        self._copy_button.clicked.connect(self._on_copy_clicked)
+        self._open_post_button = QPushButton("Open post")
+        self._open_post_button.setObjectName("handOffOpen")
+        self._open_post_button.setToolTip("Open the original post in the browser to paste the reply there")
+        self._open_post_button.clicked.connect(self._on_open_post_clicked)
+        self._mark_sent_button = QPushButton("Mark as sent")
+        self._mark_sent_button.setObjectName("handOffSent")
+        self._mark_sent_button.setToolTip("You posted the reply yourself: it counts as sent now")
+        self._mark_sent_button.clicked.connect(self._on_mark_sent_clicked)
+        hand_off = (self._copy_button, self._open_post_button, self._mark_sent_button)
+        for button in (*hand_off, self._confirm_button, self._withdraw_button, self._correct_button):
             actions.addWidget(button)
         layout.addLayout(actions)
 
@@ -597,6 +626,9 @@ class Composer(QWidget):
         self._confirm_button.setVisible(queued and bool(reply and reply.hold_reason))
         self._withdraw_button.setVisible(queued)
         self._correct_button.setVisible(reply is not None and reply.state is ReplyState.SENT)
+        by_hand = queued and reply is not None and reply.error == HAND_OFF
+        for button in (self._copy_button, self._open_post_button, self._mark_sent_button):
+            button.setVisible(by_hand)
 
     @override
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -684,6 +716,40 @@ class Composer(QWidget):
             self._desk.outbox.confirm(reply.id)
             self._desk.outbox.wake()
             self.refresh_replies()
+
+    def _selected_hand_off(self) -> tuple[ReplyRow, ManualReply] | None:
+        reply = self._selected_reply()
+        handoff = self._desk.outbox.hand_off(reply.id) if reply is not None else None
+        return None if reply is None or handoff is None else (reply, handoff)
+
+    @Slot()
+    def _on_copy_clicked(self) -> None:
+        selected = self._selected_hand_off()
+        if selected is not None:
+            QGuiApplication.clipboard().setText(selected[1].clipboard_text)
+            self._hints.setText("The reply is on the clipboard: paste it at the post, then mark it as sent.")
+
+    @Slot()
+    def _on_open_post_clicked(self) -> None:
+        selected = self._selected_hand_off()
+        if selected is None:
+            return
+        QGuiApplication.clipboard().setText(selected[1].clipboard_text)  # ready to paste once the page opens
+        if self.open_url(QUrl(selected[1].open_url)) is False:
+            self._hints.setText(f"No browser opened. The post is at {selected[1].open_url}")
+        else:
+            self._hints.setText("The post is open and the reply is on the clipboard; mark it as sent once posted.")
+
+    @Slot()
+    def _on_mark_sent_clicked(self) -> None:
+        selected = self._selected_hand_off()
+        if selected is None:
+            return
+        try:
+            self._desk.outbox.mark_sent_by_hand(selected[0].id)
+        except OutboxError as exc:
+            self._hints.setText(str(exc))
+        self.refresh_replies()
 
     @Slot()
     def _on_withdraw_clicked(self) -> None:
