@@ -25,6 +25,7 @@ from console.export.report import (
     fmt_net_easy_short,
     fmt_pct,
     fmt_when,
+    net_easy_tile_note,
     short_handle,
     tone_pct,
 )
@@ -289,7 +290,7 @@ def review_report(review: Review, *, tz: tzinfo | None = None, scorer: NetEasySc
              f"median · p90 {fmt_duration(t.first_response.p90_s)}"),
         Tile("SLA met", fmt_pct(t.sla_pct), f"{t.sla_breached:,} breaches", tone_pct(t.sla_pct)),
         Tile("Net Easy", "–" if t.net_easy.score is None else f"{t.net_easy.score:+.0f}",
-             f"n={t.net_easy.n}" + ("" if t.net_easy.margin is None else f" · ±{t.net_easy.margin:.0f}")),
+             net_easy_tile_note(t.net_easy)),
         Tile("Handling cost", fmt_money(t.cost, currency), fmt_duration(t.handling_s)),
     ]  # fmt: skip
     align = "l" + "r" * 9 + "l"

@@ -60,7 +60,7 @@ def test_review_merges_names_broken_files_and_exports(
     assert main.main(["review", str(summary), str(broken), str(summary), "-o", str(report)]) == 0
     out, err = capsys.readouterr()
     assert f"not loaded: {broken}" in err and "skipped:" in err
-    assert "Ana Agent" in out and "breaches: 2 · open hand-overs: 3" in out
+    assert "Ana Agent" in out and "breaches: 3 · open hand-overs: 3" in out  # F (inherited), B, E
     assert report.read_bytes().startswith(b"%PDF-")
     assert main.main(["review", str(broken)]) == 1
 

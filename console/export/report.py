@@ -109,23 +109,38 @@ def fmt_net_easy(ne: NetEasy) -> str:
     if ne.score is None:
         return "–" if ne.sent == 0 else f"no answers yet ({ne.sent} sent)"
     low = " · low sample" if ne.low_sample else ""
-    return f"{ne.score:+.0f} (n={ne.n}, 95% CI {ne.low:+.0f}…{ne.high:+.0f}{low})"
+    return f"{ne.score:+.0f} (n={ne.n}, 95% CI {fmt_interval(ne)}{low})"
+
+
+def fmt_interval(ne: NetEasy) -> str:
+    """``[+8, +70]``: the 95% interval's bounds. The adjusted-Wald interval is not centred on the raw score and
+    is clipped to ±100, so "score ± margin" would imply bounds it does not have (issue 20, numbers 6)."""
+    if ne.low is None or ne.high is None:
+        return ""
+    return f"[{ne.low:+.0f}, {ne.high:+.0f}]"
 
 
 def fmt_net_easy_short(ne: NetEasy) -> str:
-    """``+41 ±34, n=17`` for table cells (see ``NET_EASY_NOTE``)."""
-    if ne.score is None or ne.margin is None:
+    """``+45 [+8, +70], n=20`` for table cells (see ``NET_EASY_NOTE``)."""
+    if ne.score is None or ne.low is None or ne.high is None:
         return "–" if ne.sent == 0 else f"– ({ne.sent} sent)"
-    return f"{ne.score:+.0f} ±{ne.margin:.0f}, n={ne.n}"
+    return f"{ne.score:+.0f} {fmt_interval(ne)}, n={ne.n}"
 
 
-NET_EASY_NOTE = "Net Easy: score ± the 95% margin (adjusted Wald), n answers; below n = 30 it is a low sample."
+NET_EASY_NOTE = (
+    "Net Easy: score [95% interval, adjusted Wald], n answers; below n = 30 it is a low sample."
+)
+
+
+def net_easy_tile_note(ne: NetEasy) -> str:
+    """``n=20 · 95% CI [+8, +70]`` under a Net Easy tile."""
+    return f"n={ne.n}" + (f" · 95% CI {fmt_interval(ne)}" if ne.low is not None else "")
 
 
 def _ci(ne: NetEasy) -> str:
     if ne.low is None or ne.high is None:
         return "no answers yet"
-    return f"95% CI {ne.low:+.0f}…{ne.high:+.0f}" + (" · low sample" if ne.low_sample else "")
+    return f"95% CI {fmt_interval(ne)}" + (" · low sample" if ne.low_sample else "")
 
 
 def short_handle(customer: str) -> str:
@@ -176,20 +191,24 @@ def shift_report(
             progress(fraction, message)
 
     fr = s.first_response
+    end = s.shift.ended_at if s.shift.ended_at is not None else s.generated_at
     sla_total_met = sum(k.met for k in s.sla)
-    sla_total = sla_total_met + sum(k.breached for k in s.sla)
+    sla_breached = sum(k.breached for k in s.sla)
+    sla_inherited = sum(k.inherited for k in s.sla)
+    sla_total = sla_total_met + sla_breached
     sla_pct = None if sla_total == 0 else 100.0 * sla_total_met / sla_total
+    breach_note = f"{sla_breached:,} breaches" + (f" ({sla_inherited:,} inherited)" if sla_inherited else "")
     tiles = [
         Tile("Received", f"{c.received:,}"),
         Tile("Handled", f"{c.handled:,}", f"{c.replies_sent:,} replies sent"),
         Tile("Resolved", f"{c.resolved:,}", f"{c.resolved_single_reply:,} with one reply · {c.community:,} community"),
         Tile("Still open", f"{c.still_open:,}", "handed over", "warn" if c.still_open else "good"),
         Tile("First response", fmt_duration(fr.median_s), f"median · p90 {fmt_duration(fr.p90_s)}"),
-        Tile("SLA met", fmt_pct(sla_pct), f"{sum(k.breached for k in s.sla):,} breaches", tone_pct(sla_pct)),
+        Tile("SLA met", fmt_pct(sla_pct), breach_note, tone_pct(sla_pct)),
         Tile(
             "Net Easy",
             "–" if s.net_easy.score is None else f"{s.net_easy.score:+.0f}",
-            f"n={s.net_easy.n}" + ("" if s.net_easy.margin is None else f" · ±{s.net_easy.margin:.0f}"),
+            net_easy_tile_note(s.net_easy),
         ),
     ]  # fmt: skip
     step(0.1, "Drawing charts")
@@ -201,12 +220,15 @@ def shift_report(
         ],
         tables=[
             Table(
-                ["Deadline", "Met", "Breached", "Met %"],
-                [[KIND_LABELS.get(k.kind, k.kind), f"{k.met:,}", f"{k.breached:,}", fmt_pct(k.met_pct)] for k in s.sla],
+                ["Deadline", "Met", "Breached", "Inherited", "Met %"],
+                [[KIND_LABELS.get(k.kind, k.kind), f"{k.met:,}", f"{k.breached:,}", f"{k.inherited:,}",
+                  fmt_pct(k.met_pct)] for k in s.sla],
                 title="SLA per deadline kind",
-                widths=[3, 1, 1, 1],
-                align="lrrr",
+                widths=[3, 1, 1, 1, 1],
+                align="lrrrr",
                 tones=[tone_pct(k.met_pct) if k.breached else "" for k in s.sla],
+                note="Inherited: breached before the shift started and dealt with in it (counted among the breaches)."
+                if sla_inherited else "",
             )
         ],
     )  # fmt: skip
@@ -216,10 +238,17 @@ def shift_report(
         charts=[Chart("First-response times", charts.first_response_distribution(fr.samples_s), f"{fr.n:,} items")],
         tables=[
             Table(
-                ["Items", "Median", "Mean", "p90"],
-                [[f"{fr.n:,}", fmt_duration(fr.median_s), fmt_duration(fr.mean_s), fmt_duration(fr.p90_s)]],
-                widths=[1, 1, 1, 1],
-                align="rrrr",
+                ["Time", "Items", "Median", "Mean", "p90"],
+                [
+                    ["Calendar time", f"{fr.n:,}", fmt_duration(fr.median_s), fmt_duration(fr.mean_s),
+                     fmt_duration(fr.p90_s)],
+                    [f"Business time ({fr.business_calendar or 'calendar'})", f"{len(fr.business_samples_s):,}",
+                     fmt_duration(fr.business_median_s), fmt_duration(fr.business_mean_s),
+                     fmt_duration(fr.business_p90_s)],
+                ],
+                widths=[2.2, 1, 1, 1, 1],
+                align="lrrrr",
+                note="Business time counts only the opening hours of the business calendar.",
             )
         ],
     )
@@ -287,8 +316,8 @@ def shift_report(
     step(0.7, "Laying out tables")
     breach_rows = [
         [
-            fmt_when(b.breached_at, tz, date=False), f"#{b.mention_id}", b.channel, short_handle(b.customer),
-            KIND_LABELS.get(b.kind, b.kind),
+            fmt_due(b.breached_at, end, tz), f"#{b.mention_id}", b.channel, short_handle(b.customer),
+            KIND_LABELS.get(b.kind, b.kind) + ("\n(inherited)" if b.inherited else ""),
             "not met" if b.met_at is None else f"met {fmt_duration(b.met_at - b.due_at)} late", b.excerpt,
         ]
         for b in s.breaches[:LISTED_ROWS]
@@ -302,19 +331,21 @@ def shift_report(
                 widths=[0.7, 0.7, 1, 1.3, 1.4, 1.4, 4],
                 align="llllll" + "l",
                 tones=["bad"] * len(breach_rows),
-                note=_overflow(len(s.breaches), "breaches"),
+                note=" ".join(
+                x for x in (_overflow(len(s.breaches), "breaches"),
+                            "Inherited: breached before the shift started." if sla_inherited else "") if x
+                ),
             )
         ]
         if s.breaches
         else [],
         paragraphs=[] if s.breaches else ["No deadline was breached in this shift."],
     )
-    end = s.shift.ended_at if s.shift.ended_at is not None else s.generated_at
     hand_rows: list[list[str]] = []
     hand_tones: list[str] = []
     for h in s.handover[:LISTED_ROWS]:
         deadlines = "\n".join(
-            f"{KIND_LABELS.get(d.kind, d.kind)}: {d.state}, due {fmt_when(d.due_at, tz, date=False)}"
+            f"{KIND_LABELS.get(d.kind, d.kind)}: {d.state}, due {fmt_due(d.due_at, end, tz)}"
             for d in h.deadlines
         )
         hand_rows.append(

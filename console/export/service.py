@@ -68,7 +68,10 @@ def summary_sheets(
         *((name.replace("_", " ").capitalize(), value) for name, value in vars(s.counts).items()),
         ("First response median (s)", s.first_response.median_s),
         ("First response p90 (s)", s.first_response.p90_s),
-        *((f"SLA {KIND_LABELS[k.kind]} met / breached", f"{k.met} / {k.breached}") for k in s.sla),
+        ("First response median, business time (s)", s.first_response.business_median_s),
+        ("First response p90, business time (s)", s.first_response.business_p90_s),
+        *((f"SLA {KIND_LABELS[k.kind]} met / breached (inherited)", f"{k.met} / {k.breached} ({k.inherited})")
+          for k in s.sla),
         ("Net Easy", s.net_easy.score),
         ("Net Easy n", s.net_easy.n),
         ("Net Easy 95% low", s.net_easy.low),
@@ -77,7 +80,7 @@ def summary_sheets(
     ]
     breaches = [
         (b.mention_id, b.channel, b.customer, KIND_LABELS.get(b.kind, b.kind), local_datetime(b.due_at, tz),
-         local_datetime(b.met_at, tz), b.url, b.excerpt)
+         local_datetime(b.met_at, tz), b.inherited, b.url, b.excerpt)
         for b in s.breaches
     ]  # fmt: skip
     handover = [
@@ -95,7 +98,8 @@ def summary_sheets(
     return [
         ("Summary", ("Figure", "Value"), figures),
         item_sheet(s.items, tz),
-        ("Breaches", ("Item", "Channel", "Customer", "Deadline", "Due", "Met", "URL", "Message"), breaches),
+        ("Breaches", ("Item", "Channel", "Customer", "Deadline", "Due", "Met", "Inherited", "URL", "Message"),
+         breaches),
         ("Hand-over", ("Item", "Channel", "Customer", "Status", "Priority", "Tags", "Received", "Deadlines",
                        "Last message from", "Last message at", "Last message", "URL"), handover),
         ("Channels", ("Channel", "Items", "Customers", "Received", "Handled", "Resolved", "Resolution %",
