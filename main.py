@@ -25,7 +25,7 @@ from console.alerts import AlertMonitor
 from console.diagnostics import Diagnostics, RedactingSecretStore, crash_report_text
 from console.export.cli import add_commands as add_export_commands
 from console.export.cli import cmd_export, cmd_review
-from console.health import describe
+from console.health import backfill_sentence, describe
 from console.heap import settle_heap
 from console.inbox import SyncReport
 from console.keymap import KeyMap
@@ -148,6 +148,16 @@ def cmd_sync_once(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"--faults: {exc}") from exc
     runtime = _open(args, clock, demo=False, sandbox=SandboxOptions(rate_per_minute=0.0, faults=faults))
+
+    def progress(report: SyncReport) -> None:
+        # A first sync reads its backlog batch by batch: say how far it has got (issue 20, sync 1).
+        if report.ok and report.backfill is not None and not report.backfill.done:
+            print(
+                f"account {report.account_id}: {report.caught_up} stored so far; {backfill_sentence(report.backfill)}",
+                flush=True,
+            )
+
+    runtime.poller.subscribe(progress)
 
     async def run() -> list[SyncReport]:
         try:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from console.channels.base import Connector, InboundItem
+from console.channels.base import Backfill, Connector, InboundItem
 from console.channels.errors import AuthExpired, ChannelError
 from console.inbox import Poller, SyncReport
 from console.ports import Clock
@@ -266,6 +266,32 @@ def _utc(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%H:%M:%S UTC")
 
 
+def utc_day(epoch: int) -> str:
+    """``2026-12-07 14:05 UTC``: how far back a first sync went, for the command line and logs."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def backfill_sentence(backfill: Backfill, *, day: Callable[[int], str] = utc_day) -> str:
+    """How far a first sync read back, and whether it reached its horizon (issue 20, sync 1).
+
+    Args:
+        backfill: The first sync's progress, from a :class:`SyncReport`.
+        day: Formats an epoch time (UTC on the command line; the window passes local time).
+
+    Returns:
+        A phrase such as ``"first sync reached its horizon (2026-11-30 14:00 UTC)"``.
+    """
+    back_to = "nothing yet" if backfill.oldest is None else day(backfill.oldest)
+    if not backfill.done:
+        return f"first sync reading back to {day(backfill.horizon)}, at {back_to} so far"
+    if backfill.reached_horizon:
+        return f"first sync reached its horizon ({day(backfill.horizon)})"
+    return (
+        f"first sync read all the server has (back to {back_to}); "
+        f"its horizon ({day(backfill.horizon)}) lies before that"
+    )
+
+
 def describe(report: SyncReport) -> str:
     """A plain sentence about one poll, for ``care-console sync --once`` and logs (times in UTC)."""
     if report.ok:
@@ -277,6 +303,8 @@ def describe(report: SyncReport) -> str:
             text += f"; {report.quarantined} malformed item(s) quarantined"
         if report.throttled and report.next_attempt_at is not None:
             text += f"; request budget low, next poll at {_utc(report.next_attempt_at)}"
+        if report.backfill is not None:
+            text += f"; {backfill_sentence(report.backfill)}"
         return text
     label = {
         Health.DEGRADED: "retrying",
@@ -286,6 +314,8 @@ def describe(report: SyncReport) -> str:
         Health.OK: "failed",
     }[report.health]
     text = f"{label}: {report.error}"
+    if report.backfill is not None:
+        text += f" ({backfill_sentence(report.backfill)})"
     if report.health is Health.AUTH_EXPIRED:
         text += " Sign in again to resume syncing and sending; queued replies wait."
     elif report.next_attempt_at is not None:

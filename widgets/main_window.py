@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
+from console.health import backfill_sentence
 from console.ports import Clock
 from console.queue import QueueView as QueueViewName
 from console.sla import format_age, format_countdown
@@ -467,6 +468,9 @@ class MainWindow(QMainWindow):
         text = f"Synced {_ago(now - report.at)} ago · {len(report.new_items)} new"
         if report.catching_up:  # a backlog arrives batch by batch (issue 5: visible progress)
             text = f"Catching up · {report.caught_up:,} messages so far…"
+        if report.backfill is not None:  # a first sync reads back to its horizon (issue 20, sync 1)
+            sentence = backfill_sentence(report.backfill, day=lambda epoch: local_time(epoch, now=now))
+            text += f" · {sentence[0].upper()}{sentence[1:]}"
         if report.follow_ups:
             text += f" · {len(report.follow_ups)} follow-up{'s' if len(report.follow_ups) > 1 else ''}"
         self._set_sync_label(text, ok=True)

@@ -1,0 +1,205 @@
+"""A first sync reads the backlog back to a horizon (issue 20, sync 1); ``sync --once`` honours a saved rate-limit
+wait (sync 2); a partial failure says how much was stored (sync 9). Over real loopback servers, with a FakeClock."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import sqlite_utils
+
+from console.channels.base import AccountRef, Backfill, Connector
+from console.channels.mastodon import MastodonConnector
+from console.health import backfill_sentence, describe
+from console.inbox import Poller, SyncReport
+from console.ports import MemorySecretStore
+from console.sandbox import SandboxServer
+from storage.accounts import AccountRepo, SyncStateRepo
+from storage.health import HealthRepo
+from storage.mentions import MentionRepo
+from storage.rows import Health, MentionKind
+from tests.fakes.clock import FakeClock
+from tests.fakes.http_server import FakeHttpServer
+
+T = TypeVar("T")
+Arun = Callable[[Awaitable[T]], T]
+DAY = 24 * 3600
+HORIZON = 7 * DAY
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Iterator[SandboxServer]:
+    with SandboxServer(seed=3, rate_per_minute=0.0, backlog=0, clock=clock) as server:
+        yield server
+
+
+async def run_sync(
+    db: sqlite_utils.Database,
+    clock: FakeClock,
+    secrets: MemorySecretStore,
+    base_url: str,
+    token: str,
+    *,
+    passes: int = 1,
+    reports: list[SyncReport] | None = None,
+    **options: Any,
+) -> list[SyncReport]:
+    """One account on ``base_url`` (no saved cursor: a first sync), synced ``passes`` times with sync_once."""
+    accounts = AccountRepo(db)
+    row = next((a for a in accounts.list() if a.handle == "care"), None)
+    if row is None:
+        row = accounts.add(kind="mastodon", handle="care", base_url=base_url, now=int(clock.now()))
+    secrets.set(f"mastodon:{row.id}", token)
+    out: list[SyncReport] = []
+    async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(5.0)) as client:
+        ref = AccountRef(row.id, "mastodon", "care", base_url)
+        connector: Connector = MastodonConnector(client, account=ref, secrets=secrets, clock=clock, **options)
+        poller = Poller(
+            MentionRepo(db), accounts, SyncStateRepo(db), {row.id: connector}, clock, health=HealthRepo(db),
+            horizon=HORIZON,
+        )  # fmt: skip
+        if reports is not None:
+            poller.subscribe(reports.append)
+        for _ in range(passes):
+            (report,) = await poller.sync_once()
+            out.append(report)
+    return out
+
+
+def statuses(sandbox: SandboxServer, ids: list[str]) -> list[dict[str, Any]]:
+    """The statuses behind notification ids, as the sandbox serves them."""
+    return [sandbox_notification(sandbox, nid)["status"] for nid in ids]
+
+
+def sandbox_notification(sandbox: SandboxServer, nid: str) -> dict[str, Any]:
+    response = httpx.get(
+        f"{sandbox.base_url}/api/v1/notifications/{nid}",
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+        timeout=5.0,
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_first_sync_reads_the_whole_backlog_back_to_the_horizon(
+    db: sqlite_utils.Database,
+    clock: FakeClock,
+    secrets: MemorySecretStore,
+    sandbox: SandboxServer,
+    arun: Arun[list[SyncReport]],
+) -> None:
+    sandbox.generate(10)  # ten days old: beyond the horizon
+    clock.advance(10 * DAY)
+    waiting = sandbox.generate(137)  # the backlog: mentions and direct messages of the last days
+    clock.advance(60)
+    progress: list[SyncReport] = []
+
+    (report,) = arun(
+        run_sync(db, clock, secrets, sandbox.base_url, sandbox.token, reports=progress, page_limit=40, max_pages=1)
+    )
+
+    assert report.ok, report.error
+    assert report.stored == MentionRepo(db).total_messages() == 137
+    wanted = statuses(sandbox, waiting)
+    direct = sum(1 for status in wanted if status["visibility"] == "direct")
+    rows = MentionRepo(db).rows_by_id(range(1, 1000))
+    assert direct > 0 and sum(1 for r in rows.values() if r.kind is MentionKind.DIRECT) == direct
+    assert report.backfill == Backfill(
+        horizon=int(clock.now()) - HORIZON, oldest=report.backfill.oldest if report.backfill else None, done=True,
+        reached_horizon=True,
+    )  # fmt: skip
+    assert "first sync reached its horizon" in describe(report)
+    # Progress while it ran: batch after batch, each saying how far back it had got.
+    running = [r for r in progress if r.backfill is not None and not r.backfill.done]
+    assert len(running) >= 2
+    assert [r.caught_up for r in running] == sorted(r.caught_up for r in running)
+    assert "first sync reading back to" in backfill_sentence(running[0].backfill)  # type: ignore[arg-type]
+
+
+def test_after_the_backfill_sync_moves_forward_from_the_newest_item(
+    db: sqlite_utils.Database,
+    clock: FakeClock,
+    secrets: MemorySecretStore,
+    sandbox: SandboxServer,
+    arun: Arun[list[SyncReport]],
+) -> None:
+    sandbox.generate(50)
+    clock.advance(60)
+
+    async def go() -> list[SyncReport]:
+        first = await run_sync(db, clock, secrets, sandbox.base_url, sandbox.token, page_limit=20)
+        clock.advance(60)
+        sandbox.generate(5)
+        return first + await run_sync(db, clock, secrets, sandbox.base_url, sandbox.token, page_limit=20)
+
+    first, later = arun(go())
+    assert first.stored == 50
+    assert first.backfill is not None and first.backfill.done and not first.backfill.reached_horizon
+    assert "first sync read all the server has" in describe(first)
+    assert later.ok and later.stored == 5 and later.backfill is None
+
+
+def test_sync_once_honours_a_saved_rate_limit_and_says_until_when(
+    db: sqlite_utils.Database,
+    clock: FakeClock,
+    secrets: MemorySecretStore,
+    sandbox: SandboxServer,
+    arun: Arun[list[SyncReport]],
+) -> None:
+    sandbox.generate(3)
+    accounts = AccountRepo(db)
+    row = accounts.add(kind="mastodon", handle="care", base_url=sandbox.base_url, now=int(clock.now()))
+    until = int(clock.now()) + 90
+    accounts.set_health(row.id, Health.RATE_LIMITED, "retry in 90 s")
+    SyncStateRepo(db).record_failure(row.id, error="429", next_attempt_at=until)
+    asked_before = len(sandbox.requests)
+
+    (report,) = arun(run_sync(db, clock, secrets, sandbox.base_url, sandbox.token))
+
+    assert len(sandbox.requests) == asked_before  # the server was not called
+    assert (report.health, report.next_attempt_at, report.stored) == (Health.RATE_LIMITED, until, 0)
+    assert describe(report).startswith("rate limited: the channel asked this account to wait")
+    assert "(until " in describe(report)
+    clock.advance(91)
+    (after,) = arun(run_sync(db, clock, secrets, sandbox.base_url, sandbox.token))
+    assert after.ok and after.stored == 3
+
+
+def page(*nids: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": nid,
+            "type": "mention",
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "status": {
+                "id": f"s{nid}",
+                "created_at": "2026-01-01T00:00:00.000Z",
+                "visibility": "public",
+                "url": f"https://other.example/@c/{nid}",
+                "content": f"<p>@brand help {nid}</p>",
+                "account": {"id": f"a{nid}", "username": f"c{nid}", "acct": f"c{nid}@other.example"},
+            },
+        }
+        for nid in nids
+    ]
+
+
+def test_a_partial_failure_says_how_much_was_stored(
+    db: sqlite_utils.Database, clock: FakeClock, secrets: MemorySecretStore, arun: Arun[list[SyncReport]]
+) -> None:
+    with FakeHttpServer() as server:
+        server.reply(200, json=page("4", "3"))  # a full page of two
+        server.reply(503, json={"error": "down"})
+        accounts = AccountRepo(db)
+        row = accounts.add(kind="mastodon", handle="care", base_url=server.base_url, now=int(clock.now()))
+        SyncStateRepo(db).record_success(row.id, cursor={"min_id": "2"}, at=0, next_attempt_at=0)
+
+        (report,) = arun(run_sync(db, clock, secrets, server.base_url, "token", page_limit=2))
+
+    assert not report.ok and report.stored == 2
+    assert report.error is not None and report.error.startswith("stored 2 of 2 fetched, then: ")
+    assert "server error" in report.error and "503" in report.error
+    assert SyncStateRepo(db).get(row.id).cursor == {"min_id": "4"}  # what was stored is not fetched again
