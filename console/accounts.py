@@ -15,7 +15,15 @@ import httpx
 from console.channels import CHANNELS, ChannelKind, SecretKind, build_connector, secret_key
 from console.channels.base import AccountRef, Connector, Identity
 from console.channels.discourse import DiscourseConnector
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Unreachable
+from console.channels.errors import (
+    AuthExpired,
+    CertificateRefused,
+    ChannelError,
+    Permanent,
+    RateLimited,
+    Unreachable,
+)
+from console.channels.http import plain_http_refusal
 from console.channels.x import AUTHORIZE_URL, DEFAULT_BASE_URL, SCOPES, XConnector, XTokens
 from console.channels.youtube import DEFAULT_BASE_URL as YT_BASE_URL
 from console.channels.youtube import GOOGLE_AUTHORIZE_URL, GOOGLE_TOKEN_URL, YouTubeConnector
@@ -547,6 +555,8 @@ def verify_failure(label: str, base_url: str, exc: ChannelError) -> str:
         One or two sentences.
     """
     host = urlsplit(base_url).hostname or base_url
+    if isinstance(exc, CertificateRefused):
+        return f"{exc} Nothing was saved."
     if isinstance(exc, Unreachable):
         return (
             f"The server {host} could not be reached: check the address (for example https://mastodon.social) "
@@ -574,4 +584,7 @@ def _check_base_url(base_url: str) -> str:
     parts = urlsplit(url)
     if not parts.hostname:
         raise AccountError("Enter the server address, for example https://mastodon.social.")
+    refusal = plain_http_refusal(url)
+    if refusal is not None:
+        raise AccountError(refusal + " Nothing was saved.")
     return url

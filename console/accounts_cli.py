@@ -100,6 +100,7 @@ def run_accounts_command(
         The exit code: 0 ok, 1 the action failed (message on ``err``), 2 bad usage.
     """
     from console.accounts import AccountError, AccountService  # here: main.py imports this module at app start
+    from console.channels.http import tls_context
 
     lock = InstanceLock(data_dir)
     lock.acquire()
@@ -108,7 +109,7 @@ def run_accounts_command(
         try:
 
             async def go() -> int:
-                async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as client:
+                async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0), verify=tls_context()) as client:
                     service = AccountService(
                         AccountRepo(db), AccountAdmin(db), secrets, clock, client, keyring_warning=keyring_warning
                     )

@@ -15,6 +15,7 @@ import httpx
 from console.capacity import CapacityService
 from console.channels import ChannelKind, build_connector
 from console.channels.base import AccountRef, Connector
+from console.channels.http import tls_context
 from console.export.service import ExportService
 from console.health import ChannelHealth
 from console.inbox import Poller
@@ -69,15 +70,16 @@ log = logging.getLogger(__name__)
 #: The sandbox account's stable identity; its real URL (a random loopback port) is known only at run time.
 SANDBOX_BASE_URL = "sandbox://embedded"
 SANDBOX_HANDLE = "care"
+#: The sandbox's simulated world (its posts, customers and replies), kept next to the database.
+SANDBOX_STATE_FILE = "sandbox.json"
 
 
 def channel_client(base_url: str) -> httpx.AsyncClient:
-    """One long-lived client per account (STYLE B2). HTTPS keeps httpx's certificate checks and proxy settings;
-    a plain-http base URL (the embedded sandbox on 127.0.0.1) never negotiates TLS, so it skips loading the CA
-    bundle (about 60 ms of start-up per client) and ignores proxy variables that could reroute loopback."""
-    if base_url.startswith("https"):
-        return httpx.AsyncClient(timeout=http_timeout(), trust_env=True)
-    return httpx.AsyncClient(timeout=http_timeout(), trust_env=False, verify=False)
+    """One long-lived client per account (STYLE B2). Certificates are always checked, against the system's
+    certificate store (``tls_context``; about 2 ms, where httpx's own CA bundle took about 60 ms per client).
+    HTTPS follows the proxy settings; a plain-http base URL (only loopback is accepted: the embedded sandbox
+    on 127.0.0.1) ignores proxy variables that could reroute loopback."""
+    return httpx.AsyncClient(timeout=http_timeout(), trust_env=base_url.startswith("https"), verify=tls_context())
 
 
 def http_timeout() -> httpx.Timeout:
@@ -196,7 +198,7 @@ class Runtime:
         from console.accounts import AccountService  # here: sign-in and OAuth code is not needed to start
 
         assert self.account_admin is not None, "open_runtime builds the account admin"
-        client = httpx.AsyncClient(timeout=http_timeout())
+        client = httpx.AsyncClient(timeout=http_timeout(), verify=tls_context())
         self.clients.append(client)
         return AccountService(
             self.accounts,
@@ -305,6 +307,8 @@ def open_runtime(
             backlog=options.backlog,
             clock=clock,
             faults=options.faults,
+            # The sandbox's world lives in the data folder: a restart continues the same shift (issue 19 #6).
+            state_path=data_dir / SANDBOX_STATE_FILE,
         )
         server.start()
         row = accounts.add(
@@ -326,8 +330,9 @@ def open_runtime(
 
         renew_token = renew_sandbox_token
         refs[row.id] = AccountRef(row.id, row.kind, row.handle, server.base_url)
-        # A restarted sandbox has forgotten earlier sessions' posts: they are not "deleted upstream".
-        sandbox_since[row.id] = int(clock.now())
+        if not server.restored:
+            # A sandbox that starts a new world has not seen earlier sessions' posts: not "deleted upstream".
+            sandbox_since[row.id] = int(clock.now())
     else:
         for row in real_accounts:
             refs[row.id] = _ref(row)

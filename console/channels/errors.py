@@ -4,7 +4,8 @@ ChannelError
  ├── AuthExpired      the token was revoked or expired: the account turns red, sends wait
  ├── RateLimited      retry_at (epoch seconds) says when the channel will talk again
  ├── Transient        network trouble, 5xx, timeouts, malformed pages: retry with backoff
- │    └── Unreachable  the host could not be reached at all (offline, DNS, refused, no answer)
+ │    ├── Unreachable  the host could not be reached at all (offline, DNS, refused, no answer)
+ │    └── CertificateRefused  the server's TLS certificate is not trusted by the system's certificate store
  └── Permanent        the request itself is wrong (404 deleted, 422 invalid): do not retry
 """
 
@@ -31,6 +32,14 @@ class Transient(ChannelError):
 
 class Unreachable(Transient):
     """No connection to the host: when every channel says this, the app is offline."""
+
+
+class CertificateRefused(Transient):
+    """The server's TLS certificate was refused (checked against the system's certificate store).
+
+    Not "offline": the network works, but this server (or a TLS-inspecting proxy in between) is not trusted.
+    Retried like any transient failure, since installing the proxy's certificate fixes it without a restart.
+    """
 
 
 class Permanent(ChannelError):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import ipaddress
 import json
 import math
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +22,15 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 import regex
 
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
+from console.channels.errors import (
+    AuthExpired,
+    CertificateRefused,
+    ChannelError,
+    Permanent,
+    RateLimited,
+    Transient,
+    Unreachable,
+)
 
 __all__ = [
     "DEFAULT_RETRY_SECONDS",
@@ -29,10 +39,12 @@ __all__ = [
     "call_json",
     "error_json",
     "grapheme_count",
+    "is_loopback",
     "json_body",
     "loads_bounded",
     "parse_iso",
     "parse_retry_after",
+    "plain_http_refusal",
     "raise_for_status",
     "refresh_grant",
     "request_deadline",
@@ -40,6 +52,7 @@ __all__ = [
     "send",
     "sent_at_most_once",
     "str_field",
+    "tls_context",
 ]
 
 #: How long to wait after a 429 that says nothing about when to come back.
@@ -165,6 +178,72 @@ def grapheme_count(text: str) -> int:
     return len(_GRAPHEME.findall(text))
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's host name, without brackets) names this computer: ``localhost`` (and names
+    under ``.localhost``), 127.0.0.0/8 or ::1. Names are not resolved: only what the address itself says."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_refusal(url: str) -> str | None:
+    """Why a server address must not be used, or None when it may: plain ``http://`` is only for this computer.
+
+    A bearer token sent over plain HTTP crosses the network readable by anyone on the way; the embedded
+    sandbox and test servers listen on loopback, where nothing leaves the machine.
+
+    Args:
+        url: A server address or request URL.
+
+    Returns:
+        A sentence saying why the address is refused, or None.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return None  # send() reports an unusable URL itself
+    if parsed.scheme != "http" or is_loopback(parsed.host):
+        return None
+    return (
+        f"Refused to use the plain http:// address {parsed.host}: sign-in tokens would cross the network "
+        f"unencrypted. Use https://{parsed.host} (plain http:// is only allowed for this computer: "
+        "localhost, 127.0.0.1)."
+    )
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every channel client: certificates checked (always) against the system's store.
+
+    ``truststore`` verifies with the operating system's own certificate store (Windows, macOS keychain,
+    the Linux CA bundle) instead of httpx's bundled list, so a company proxy that inspects TLS, whose
+    certificate IT installs in the system store, is trusted like the system trusts it.
+    """
+    import truststore  # here: only clients that talk to the network need it
+
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """The verification error behind a failed connection, when a certificate was refused."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current.verify_message or str(current)
+        if isinstance(current, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return str(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
 async def send(
     client: httpx.AsyncClient,
     method: str,
@@ -202,11 +281,15 @@ async def send(
         Unreachable: No connection could be made (refused, no route, connect timeout, closed unanswered): when
             every account says this, the app shows itself offline and probes more often.
         Transient: Timeouts after connecting, broken-off answers, the deadline passed, an answer too large.
-        Permanent: The URL is not usable.
+        CertificateRefused: The server's TLS certificate is not trusted by the system's certificate store.
+        Permanent: The URL is not usable, or is a plain ``http://`` address of another computer.
     """
     what = f"{method} {httpx.URL(url).path if _valid(url) else url}"
     limit = MAX_RESPONSE_BYTES if max_bytes is None else max_bytes
     budget = request_deadline(client) if deadline is None else deadline
+    refusal = plain_http_refusal(url)
+    if refusal is not None:  # before any connection: the token must not leave in clear text
+        raise Permanent(refusal)
     try:
         # The answer is streamed: its size is checked as it arrives, and the deadline covers it to the last byte.
         async with asyncio.timeout(budget):
@@ -224,6 +307,13 @@ async def send(
             "the request was abandoned."
         ) from exc
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        problem = _certificate_problem(exc)
+        if problem is not None:
+            raise CertificateRefused(
+                f"The TLS certificate of {host} was refused for {what} ({problem}). Certificates are checked "
+                "against this computer's certificate store: on a network that inspects TLS (a company proxy), "
+                "ask IT to install its certificate there."
+            ) from exc
         raise Unreachable(f"Could not reach {host} for {what}: {type(exc).__name__}: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise Transient(f"{host} did not answer {what} in time ({type(exc).__name__}).") from exc
