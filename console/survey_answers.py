@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -69,6 +70,9 @@ _ALTERNATIVE_RE: Final = re.compile(
 )
 _OUT_OF_RE: Final = re.compile(r"^\s*(?:/|out of|of)\s*([0-9]+|seven|ten)\b", re.IGNORECASE)
 _BETWEEN_RE: Final = re.compile(r"\bbetween\s*$", re.IGNORECASE)
+# A star rating ("5 stars", "1 star", "5*", "4⭐"): another scale (usually 5 = best, the opposite of ours).
+_STARS_AFTER_RE: Final = re.compile(r"^\s*(?:\*|\u2b50|\u2605|\u2606|stars?\b)", re.IGNORECASE)
+_STAR_GLYPHS_RE: Final = re.compile("[\u2b50\u2605\u2606]")
 # Words after a number that show it counts something ("3 days", "2 parcels"): not an answer.
 _UNITS: Final = frozenset(
     {
@@ -256,14 +260,16 @@ class _Candidate:
     value: int
 
 
-def _numeric(text: str) -> tuple[_Candidate | None, str]:
-    """The first number that reads as an answer; or a reason it is unclear (then the candidate is None)."""
-    for match in _TOKEN_RE.finditer(text):
+def _answers(text: str, pos: int = 0) -> Iterator[tuple[re.Match[str], int]]:
+    """Numbers from ``pos`` on that read as an answer (not a quantity, a reference, a pronoun or a big number)."""
+    for match in _TOKEN_RE.finditer(text, pos):
         token = match.group(1)
         start, end = match.span(1)
+        if _STARS_AFTER_RE.match(text[end:]):
+            yield match, _value(token)  # a star rating: the caller flags it whatever the number
+            continue
         if _counts_something(text, start, end):
             continue
-        value = _value(token)
         if _is_word(token) and start > 0:
             # Number words double as pronouns ("no one", "the one I ordered"): accept them only where an
             # answer would be, at the start or after words that introduce a rating.
@@ -272,8 +278,40 @@ def _numeric(text: str) -> tuple[_Candidate | None, str]:
                 continue
         if len(token) > 2 and token.isdigit():
             continue  # three or more digits: an order number, a year, a price
+        value = _value(token)
         if value > 10:
             continue  # "45": minutes or a count, never a 1-7 answer
+        yield match, value
+
+
+def _second_answer(text: str, candidate: _Candidate) -> str:
+    """Why an answer is unclear because another number follows it ("2, no wait, 6"; "2 and 6"; "1 2 3")."""
+    for match, value in _answers(text, candidate.end):
+        if _STARS_AFTER_RE.match(text[match.end(1) :]):
+            return f"a star rating is another scale ({match.group(1)} stars)"
+        if value != candidate.value:
+            return f"more than one number ({candidate.value} and {match.group(1)}): a correction or a range"
+    return ""
+
+
+def _numeric(text: str) -> tuple[_Candidate | None, str]:
+    """The first number that reads as an answer; or a reason it is unclear (then the candidate is None)."""
+    if _STAR_GLYPHS_RE.search(text):
+        return None, "a star rating is another scale"
+    candidate, reason = _first_number(text)
+    if candidate is not None:
+        second = _second_answer(text, candidate)
+        if second:
+            return None, second
+    return candidate, reason
+
+
+def _first_number(text: str) -> tuple[_Candidate | None, str]:
+    for match, value in _answers(text):
+        token = match.group(1)
+        start, end = match.span(1)
+        if _STARS_AFTER_RE.match(text[end:]):
+            return None, f"a star rating is another scale ({token} stars)"
         rest = text[end:]
         out_of = _OUT_OF_RE.match(rest)
         if out_of is not None:
@@ -309,11 +347,13 @@ def _phrase(lowered: str) -> tuple[_Candidate | None, str]:
 def parse_answer(text: str) -> ParsedAnswer:
     """Parse a Net Easy answer out of a reply.
 
-    The first valid answer wins: a digit 1–7 ("2", "2/7", "a 2"), a number word ("two"), a keycap emoji or
-    an effort phrase ("very easy"). Everything else is kept as the comment. Alternatives and ranges ("2 or
-    3"), other scales ("10", "8/10"), negated or bare words ("not easy") and words that contradict the
-    number ("very easy, 7": the documented direction mix-up) are flagged, never guessed. Numbers that count
-    or name something ("3 days", "order 2", "#51234") are not answers.
+    The answer is a digit 1–7 ("2", "2/7", "a 2"), a number word ("two"), a keycap emoji or an effort phrase
+    ("very easy"). Everything else is kept as the comment. Alternatives and ranges ("2 or 3"), answers that
+    correct themselves or hold several numbers ("2, no wait, 6", "6 (sorry, meant 2)", "1 2 3"), star
+    ratings ("5 stars", "5*": another scale), other scales ("10", "8/10"), negated or bare words ("not
+    easy") and words that contradict the number ("very easy, 7": the documented direction mix-up) are
+    flagged for review, never guessed. Numbers that count or name something ("3 days", "order 2",
+    "#51234") are not answers.
 
     Args:
         text: The customer's message, as stored (plain text).

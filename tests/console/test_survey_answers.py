@@ -52,6 +52,20 @@ AMBIGUOUS = [
     ("it wasn't easy", "words without a number"),
     ("very easy, 7", "disagree"),
     ("1, extremely difficult", "disagree"),
+    # Answers that correct themselves or list several numbers (issue 20, numbers 4): review, never the first.
+    ("I said 2 earlier but really 6", "more than one number"),
+    ("2, no wait, 6", "more than one number"),
+    ("6 (sorry, meant 2)", "more than one number"),
+    ("2 and 6", "more than one number"),
+    ("1 2 3", "more than one number"),
+    ("2, well maybe 4 on a bad day", "more than one number"),
+    # Star ratings are another scale (5 = best): review, never a score.
+    ("1 star", "star rating"),
+    ("5*", "star rating"),
+    ("5 stars", "star rating"),
+    ("5 Stars, great service", "star rating"),
+    ("⭐⭐⭐⭐⭐", "star rating"),
+    ("2. Oh and 5 stars for the agent", "star rating"),
 ]
 
 NONE = [
@@ -94,8 +108,8 @@ def test_text_without_an_answer_is_not_an_answer(text: str) -> None:
     assert parsed.score is None
 
 
-def test_the_first_valid_answer_wins() -> None:
-    assert parse_answer("2, well maybe 4 on a bad day").score == 2
+def test_the_same_answer_twice_is_one_answer() -> None:
+    assert parse_answer("2! yes, a 2").score == 2
 
 
 def test_an_answer_with_a_new_question_is_split() -> None:
@@ -109,7 +123,7 @@ def test_an_answer_with_a_new_question_is_split() -> None:
 
 _ANSWER_LIKE = re.compile(
     r"[0-9\u20e3\U0001f51f]|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten)\b"
-    r"|easy|simple|difficult|hard|effortless|painful|impossible|nightmare|neutral|so.so|neither",
+    r"|easy|simple|difficult|hard|effortless|painful|impossible|nightmare|neutral|so.so|neither|[\u2b50\u2605\u2606]",
     re.IGNORECASE,
 )
 
