@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import random
 import re
 import socket
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from socketserver import TCPServer
 from types import TracebackType
 from typing import Any, Final, Self
@@ -57,6 +59,8 @@ MAX_BODY_BYTES: Final = 1_000_000
 MAX_FOLLOW_UP_DEPTH: Final = 2  # a simulated customer answers at most this many agent replies per thread
 VISIBILITIES: Final = ("public", "unlisted", "private", "direct")
 NOT_FOUND: Final = "Record not found"
+#: The version of the saved-world file (``sandbox.json`` in the data folder); another version starts afresh.
+SAVED_FORMAT: Final = 1
 
 Json = dict[str, Any]
 RequestLog = list[tuple[str, str, dict[str, list[str]]]]
@@ -110,6 +114,15 @@ class _Snowflakes:
         candidate = (max(math.floor(self._clock.now() * 1000), 0) << 16) | self._base
         self._last = max(candidate, self._last + 1)
         return str(self._last)
+
+    @property
+    def last(self) -> int:
+        """The last id issued (0 before the first)."""
+        return self._last
+
+    def continue_after(self, last: int) -> None:
+        """Never issue an id at or below ``last`` (a restored world's ids keep growing)."""
+        self._last = max(self._last, last)
 
 
 _URL_RE: Final = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
@@ -219,9 +232,13 @@ class _AgentReply:
 class _World:
     """Accounts, statuses and notifications of the sandbox instance. Callers hold ``lock``."""
 
-    def __init__(self, *, clock: Clock, seed: int, brand_handle: str) -> None:
+    def __init__(self, *, clock: Clock, seed: int, brand_handle: str, saved: Mapping[str, Any] | None = None) -> None:
+        """A new world, or the one ``saved`` by :meth:`snapshot` (then nothing is created anew)."""
         self.lock = threading.RLock()
         self.clock = clock
+        self.seed = seed
+        #: Grows with every status created: what the saver compares to know the world changed.
+        self.version = 0
         self.traffic = TrafficGenerator(seed=seed, brand_handle=brand_handle)
         self._status_ids = _Snowflakes(clock)
         self._notification_ids = _Snowflakes(clock, base=0x8000)
@@ -234,6 +251,9 @@ class _World:
         self.agent_statuses: list[_Status] = []
         self._replies: list[_AgentReply] = []
         self._latest_by_account: dict[str, _Status] = {}
+        if saved is not None:
+            self._restore(saved, brand_handle)
+            return
         self.brand = self.account(
             brand_handle,
             display_name="Care Team",
@@ -249,6 +269,119 @@ class _World:
             topic=Topic.ANNOUNCEMENT,
         )
         self.announcement.pinned = True
+
+    # saving and restoring (issue 19 #6: a restarted app continues the same shift on the same sandbox world)
+
+    def snapshot(self) -> Json:
+        """Everything needed to rebuild this world later, as JSON-ready data. Callers hold ``lock``."""
+
+        def reply(r: _AgentReply) -> Json:
+            follow = None if r.follow_up is None else {"text": r.follow_up.text, "delay": r.follow_up.delay}
+            due = None if math.isinf(r.due_at) else r.due_at
+            return {
+                "status": r.status.id, "parent": r.parent.id, "ordinal": r.ordinal, "follow_up": follow,
+                "due_at": due, "answered": r.answered, "survey": r.survey,
+            }  # fmt: skip
+
+        return {
+            "format": SAVED_FORMAT,
+            "seed": self.seed,
+            "brand": self.brand.acct,
+            "epoch": self._epoch,
+            "generated": self.traffic.generated,
+            "status_ids": self._status_ids.last,
+            "notification_ids": self._notification_ids.last,
+            "accounts": [
+                {
+                    "acct": a.acct,
+                    "id": a.id,
+                    "display_name": a.display_name,
+                    "created_at": a.created_at,
+                    "note": a.note,
+                    "statuses_count": a.statuses_count,
+                    "last_status_at": a.last_status_at,
+                }
+                for a in self._accounts.values()
+            ],
+            "statuses": [
+                {
+                    "id": st.id,
+                    "account": st.account.acct,
+                    "text": st.text,
+                    "created_at": st.created_at,
+                    "visibility": st.visibility,
+                    "language": st.language,
+                    "in_reply_to": None if st.in_reply_to is None else st.in_reply_to.id,
+                    "spoiler_text": st.spoiler_text,
+                    "sensitive": st.sensitive,
+                    "replies_count": st.replies_count,
+                    "topic": st.topic.value,
+                    "depth": st.depth,
+                    "pinned": st.pinned,
+                    "edited_at": st.edited_at,
+                }
+                for st in self.statuses.values()
+            ],
+            "notifications": [
+                {
+                    "id": n.id,
+                    "created_at": n.created_at,
+                    "account": n.account.acct,
+                    "status": n.status.id,
+                    "type": n.type,
+                }
+                for n in self.notifications
+            ],
+            "agent_statuses": [st.id for st in self.agent_statuses],
+            "replies": [reply(r) for r in self._replies],
+            "latest": {account_id: st.id for account_id, st in self._latest_by_account.items()},
+            "announcement": self.announcement.id,
+        }
+
+    def _restore(self, saved: Mapping[str, Any], brand_handle: str) -> None:
+        """Rebuild the world a snapshot describes (raises KeyError, TypeError or ValueError when it is damaged)."""
+        self._epoch = float(saved["epoch"])
+        for a in saved["accounts"]:
+            username, _, domain = str(a["acct"]).partition("@")
+            self._accounts[str(a["acct"])] = _Account(
+                id=str(a["id"]), username=username, domain=domain or None, display_name=str(a["display_name"]),
+                created_at=float(a["created_at"]), note=str(a["note"]), statuses_count=int(a["statuses_count"]),
+                last_status_at=None if a["last_status_at"] is None else float(a["last_status_at"]),
+            )  # fmt: skip
+        for st in saved["statuses"]:
+            parent = None if st["in_reply_to"] is None else self.statuses[str(st["in_reply_to"])]
+            self.statuses[str(st["id"])] = _Status(
+                id=str(st["id"]), account=self._accounts[str(st["account"])], text=str(st["text"]),
+                created_at=float(st["created_at"]), visibility=str(st["visibility"]), language=str(st["language"]),
+                in_reply_to=parent, spoiler_text=str(st["spoiler_text"]), sensitive=bool(st["sensitive"]),
+                replies_count=int(st["replies_count"]), topic=Topic(st["topic"]), depth=int(st["depth"]),
+                pinned=bool(st["pinned"]), edited_at=None if st["edited_at"] is None else float(st["edited_at"]),
+            )  # fmt: skip
+        for n in saved["notifications"]:
+            notification = _Notification(
+                id=str(n["id"]), created_at=float(n["created_at"]), account=self._accounts[str(n["account"])],
+                status=self.statuses[str(n["status"])], type=str(n["type"]),
+            )  # fmt: skip
+            self.notifications.append(notification)
+            self.notifications_by_id[notification.id] = notification
+        self.agent_statuses = [self.statuses[str(i)] for i in saved["agent_statuses"]]
+        for r in saved["replies"]:
+            follow = r["follow_up"]
+            self._replies.append(
+                _AgentReply(
+                    self.statuses[str(r["status"])], self.statuses[str(r["parent"])], int(r["ordinal"]),
+                    None if follow is None else FollowUp(str(follow["text"]), float(follow["delay"])),
+                    math.inf if r["due_at"] is None else float(r["due_at"]),
+                    answered=bool(r["answered"]), survey=bool(r["survey"]),
+                )
+            )  # fmt: skip
+        self._latest_by_account = {str(k): self.statuses[str(v)] for k, v in saved["latest"].items()}
+        self._status_ids.continue_after(int(saved["status_ids"]))
+        self._notification_ids.continue_after(int(saved["notification_ids"]))
+        self.traffic.fast_forward(int(saved["generated"]))
+        self.brand = self._accounts[brand_handle.removeprefix("@").lower()]
+        self.announcement = self.statuses[str(saved["announcement"])]
+        self.version = len(self.statuses)
 
     # accounts
 
@@ -310,6 +443,7 @@ class _World:
             depth=depth,
         )
         self.statuses[status.id] = status
+        self.version += 1
         if in_reply_to is not None:
             in_reply_to.replies_count += 1
         account.statuses_count += 1
@@ -1337,6 +1471,7 @@ class SandboxServer:
         clock: Clock | None = None,
         faults: Iterable[FaultRule] = (),
         fault_seed: int | None = None,
+        state_path: Path | None = None,
     ) -> None:
         """Create a stopped server.
 
@@ -1351,9 +1486,14 @@ class SandboxServer:
             clock: Source of every timestamp and id (default: the system clock).
             faults: Fault switches on from the start (more at run time: ``faults`` or ``POST /_sandbox/faults``).
             fault_seed: Seed of the faults' random draws (default: ``seed``).
+            state_path: Where the world is kept between runs (the app's data folder). A world saved there with
+                the same seed and brand is continued (no new backlog: its posts, replies and ids carry on);
+                without one the world lives in memory only.
         """
         if rate_per_minute < 0 or backlog < 0:
             raise ValueError("rate_per_minute and backlog must not be negative")
+        self._state_path = state_path
+        self._saved_version = -1
         self.brand_handle = brand_handle
         self.requests: RequestLog = []
         self._host = host
@@ -1361,13 +1501,19 @@ class SandboxServer:
         self._rate = rate_per_minute
         self._backlog = backlog
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._world = _World(clock=self._clock, seed=seed, brand_handle=brand_handle)
+        saved = _load_world(state_path, seed=seed, brand_handle=brand_handle)
+        self._world = _World(clock=self._clock, seed=seed, brand_handle=brand_handle, saved=saved)
+        #: The world was continued from ``state_path`` (no backlog is created at start).
+        self.restored = saved is not None
+        if saved is not None:
+            self._saved_version = self._world.version
         self.faults = FaultPlan(faults, seed=seed if fault_seed is None else fault_seed)
         self._api = _Api(self._world, token=token, requests=self.requests, faults=self.faults)
         self._base_url: str | None = None
         self._httpd: _HTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._traffic_thread: threading.Thread | None = None
+        self._save_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         arrivals = ArrivalProcess(seed=seed, rate_per_minute=rate_per_minute) if rate_per_minute > 0 else None
         self._pump = _TrafficPump(self._world, arrivals)
@@ -1409,7 +1555,7 @@ class SandboxServer:
         self._base_url = f"http://{self._host}:{httpd.server_port}"
         with self._world.lock:
             self._api.render.base_url = self._base_url
-            if self._backlog:
+            if self._backlog and not self.restored:
                 now = self._clock.now()
                 ages = self._world.traffic.backlog_ages(self._backlog)
                 self._world.generate(self._backlog, created_at=[now - age for age in ages])
@@ -1420,6 +1566,10 @@ class SandboxServer:
         if self._rate > 0:
             self._traffic_thread = threading.Thread(target=self._run_traffic, name="sandbox-traffic", daemon=True)
             self._traffic_thread.start()
+        if self._state_path is not None:
+            self.save()
+            self._save_thread = threading.Thread(target=self._run_saver, name="sandbox-save", daemon=True)
+            self._save_thread.start()
         _log.info("sandbox Mastodon server listening on %s", self._base_url)
 
     def stop(self) -> None:
@@ -1431,6 +1581,9 @@ class SandboxServer:
         httpd.stopping.set()
         if self._traffic_thread is not None:
             self._traffic_thread.join()
+        if self._save_thread is not None:
+            self._save_thread.join()
+        self.save(force=True)  # edits in place (PUT) do not add a status: write whatever the world is now
         httpd.shutdown()
         httpd.server_close()
         if self._serve_thread is not None:
@@ -1522,11 +1675,68 @@ class SandboxServer:
         created, _wait = self._pump.step()
         return [n.id for n in created]
 
+    def save(self, *, force: bool = False) -> bool:
+        """Write the world to ``state_path`` when it changed since the last write (atomically: a crash mid-write
+        keeps the previous file). Also done every second while running, and at ``stop()``.
+
+        Returns:
+            Whether a file was written.
+        """
+        path = self._state_path
+        if path is None:
+            return False
+        with self._world.lock:
+            if self._world.version == self._saved_version and not force:
+                return False
+            version = self._world.version
+            data = json.dumps(self._world.snapshot(), separators=(",", ":"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scratch = path.with_name(path.name + ".tmp")
+            scratch.write_text(data, encoding="utf-8")
+            os.replace(scratch, path)
+        except OSError as exc:
+            _log.warning("could not keep the sandbox world in %s: %s", path, exc)
+            return False
+        self._saved_version = version
+        return True
+
+    def _run_saver(self) -> None:
+        while not self._stopping.wait(1.0):
+            self.save()
+
     def _run_traffic(self) -> None:
         while not self._stopping.is_set():
             _created, wait = self._pump.step()
             # Real waiting happens only here; re-check at least every second in case the clock jumps.
             self._stopping.wait(min(max(wait, 0.01), 1.0))
+
+
+def _load_world(path: Path | None, *, seed: int, brand_handle: str) -> Mapping[str, Any] | None:
+    """The saved world at ``path`` when it belongs to this seed and brand; None (a fresh world) otherwise."""
+    if path is None:
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        _log.warning("the saved sandbox world in %s cannot be read (%s); starting a new one", path, exc)
+        return None
+    if (
+        not isinstance(saved, dict)
+        or saved.get("format") != SAVED_FORMAT
+        or saved.get("seed") != seed
+        or saved.get("brand") != brand_handle.removeprefix("@").lower()
+    ):
+        _log.info("the saved sandbox world in %s is for another seed or format; starting a new one", path)
+        return None
+    try:  # a damaged file must not stop the app: check it rebuilds before using it
+        _World(clock=SystemClock(), seed=seed, brand_handle=brand_handle, saved=saved)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        _log.warning("the saved sandbox world in %s is damaged (%r); starting a new one", path, exc)
+        return None
+    return saved
 
 
 def run_standalone(

@@ -301,6 +301,17 @@ class TrafficGenerator:
     def customers(self) -> tuple[Customer, ...]:
         return CUSTOMERS
 
+    @property
+    def generated(self) -> int:
+        """How many mentions this generator has produced."""
+        return self._count
+
+    def fast_forward(self, count: int) -> None:
+        """Continue after the first ``count`` mentions, as if they had just been produced: a sandbox restarted
+        on its saved world picks up its sequence where it stopped (issue 19 #6)."""
+        while self._count < count:
+            self.next_mention()
+
     def next_mention(self) -> Mention:
         """Return the next generated customer mention."""
         rng = self._rng

@@ -540,3 +540,57 @@ def test_mastodon_py_round_trip(server: SandboxServer) -> None:
     assert again.id == reply.id
     assert [s["id"] for s in server.statuses_posted()] == [reply.id]
     assert instance.configuration.statuses.max_characters == 500
+
+
+# ---------------------------------------------------------------------- a restart continues the world (issue 19 #6)
+def test_sandbox_restarted_on_its_state_file_continues_the_same_world(tmp_path: Any, clock: FakeClock) -> None:
+    state = tmp_path / "sandbox.json"
+    first = SandboxServer(seed=3, rate_per_minute=0.0, backlog=6, clock=clock, state_path=state)
+    first.start()
+    try:
+        with open_client(first) as http:
+            before = http.get(NOTIFICATIONS, params={"limit": 40}).json()
+            answered = before[-1]["status"]["id"]
+            posted = http.post("/api/v1/statuses", data={"status": "On it!", "in_reply_to_id": answered})
+            assert posted.status_code == 200, posted.text
+        follow_ups_of_first = first.simulate_follow_ups(force=True)
+    finally:
+        first.stop()
+    assert not first.restored
+
+    clock.advance(600)
+    again = SandboxServer(seed=3, rate_per_minute=0.0, backlog=6, clock=clock, state_path=state)
+    again.start()
+    try:
+        assert again.restored
+        with open_client(again) as http:
+            after = http.get(NOTIFICATIONS, params={"limit": 40}).json()
+            # the same notifications, none seeded again (follow-ups the customers wrote are still there)
+            assert [n["id"] for n in after] == [n for n in reversed(follow_ups_of_first)] + [n["id"] for n in before]
+            assert http.get(f"/api/v1/statuses/{answered}/context").json()["descendants"][0]["content"] == (
+                "<p>On it!</p>"
+            )
+            reply = http.post("/api/v1/statuses", data={"status": "Any news?", "in_reply_to_id": answered})
+            assert reply.status_code == 200, reply.text  # not a 404: the sandbox remembers its posts
+        (new_id,) = again.generate(1)
+        assert id_key(new_id) > id_key(after[0]["id"])  # ids keep growing across the restart
+        assert [s["content"] for s in again.statuses_posted()] == ["<p>On it!</p>", "<p>Any news?</p>"]
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format": 1, "seed": 3, "brand": "care", "accounts": 5}'])
+def test_sandbox_with_an_unreadable_state_file_starts_a_new_world(
+    tmp_path: Any, clock: FakeClock, content: str
+) -> None:
+    state = tmp_path / "sandbox.json"
+    state.write_text(content, encoding="utf-8")
+    server = SandboxServer(seed=3, rate_per_minute=0.0, backlog=4, clock=clock, state_path=state)
+    server.start()
+    try:
+        assert not server.restored
+        with open_client(server) as http:
+            assert len(http.get(NOTIFICATIONS).json()) == 4
+    finally:
+        server.stop()
+    assert SandboxServer(seed=3, clock=clock, state_path=state).restored  # the new world was saved over it
