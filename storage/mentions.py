@@ -31,6 +31,62 @@ DeadlinePlan = Callable[[DeadlineKind, int], tuple[int, int] | None]
 
 _REOPENING = (MentionStatus.RESOLVED, MentionStatus.WAITING, MentionStatus.COMMUNITY)
 
+#: The longest text stored for one message (the longest Discourse post is 32,000): a longer one is cut, with a
+#: marker and the link to the whole post (issue 20, sync 4: a 50 MB post must not fill the database and exports).
+MAX_TEXT_CHARS = 40_000
+#: Raw JSON longer than this is stored slimmed: its long strings are cut, so the text is not stored twice.
+MAX_RAW_CHARS = 100_000
+#: In slimmed raw JSON, strings are kept up to this length.
+MAX_RAW_STRING = 2_000
+
+
+def capped_text(text: str, url: str) -> str:
+    """``text``, or its first :data:`MAX_TEXT_CHARS` characters with a marker that says so and links the post.
+
+    Args:
+        text: The message's plain text.
+        url: The message's link on the channel ("" when it has none).
+
+    Returns:
+        The text to store.
+    """
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    where = f"; the whole post: {url}" if url else ""
+    return f"{text[:MAX_TEXT_CHARS].rstrip()}\n\n[… cut by Care Console: {len(text):,} characters in all{where}]"
+
+
+def slim_raw(raw_json: str) -> str:
+    """``raw_json``, or when longer than :data:`MAX_RAW_CHARS` the same JSON with every long string cut.
+
+    The message's text is stored once, in its own column; the raw JSON keeps the fields, not a second copy.
+
+    Args:
+        raw_json: The channel's JSON of the message.
+
+    Returns:
+        JSON text.
+    """
+    if len(raw_json) <= MAX_RAW_CHARS:
+        return raw_json
+
+    def slim(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > MAX_RAW_STRING:
+            return f"{value[:MAX_RAW_STRING]}[… cut: {len(value):,} characters]"
+        if isinstance(value, list):
+            return [slim(v) for v in value]
+        if isinstance(value, dict):
+            return {k: slim(v) for k, v in value.items()}
+        return value
+
+    try:
+        slimmed = json.dumps(slim(json.loads(raw_json)), separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return json.dumps({"cut": f"raw JSON of {len(raw_json):,} characters not kept"})
+    if len(slimmed) > MAX_RAW_CHARS:  # thousands of short fields: keep none rather than megabytes
+        return json.dumps({"cut": f"raw JSON of {len(raw_json):,} characters not kept"})
+    return slimmed
+
 _MENTION_COLUMNS = (
     "m.id, m.account_id, m.external_id, m.thread_key, m.head_id, m.parent_external_id, m.customer_id, "
     "m.author_handle, m.author_name, m.text, m.url, m.posted_at, m.fetched_at, m.kind, m.visibility, "
@@ -270,10 +326,15 @@ class MentionRepo:
                     head.status = MentionStatus.OPEN
                     event_rows.append((posted_at, actor, head_id, "reopened", f'{{"by_message": {mention_id}}}'))
                 event_rows.append((posted_at, actor, head_id, "follow_up", f'{{"message": {mention_id}}}'))
+            text, raw = item.text, item.raw_json
+            if len(text) > MAX_TEXT_CHARS:
+                text = capped_text(text, item.url)
+            if len(raw) > MAX_RAW_CHARS:
+                raw = slim_raw(raw)
             mention_rows.append(
                 (mention_id, account_id, item.external_id, thread_key, head_id, parent, customer_id,
-                 item.author_handle, item.author_name, item.text, item.url, posted_at, fetched_at, item.kind,
-                 item.visibility, status_new, first_contact, due, warn, posted_at, item.raw_json)
+                 item.author_handle, item.author_name, text, item.url, posted_at, fetched_at, item.kind,
+                 item.visibility, status_new, first_contact, due, warn, posted_at, raw)
             )  # fmt: skip
 
         conn.executemany(
@@ -509,7 +570,7 @@ class MentionRepo:
         try:
             with self._db.atomic():
                 due = self._conn.execute(
-                    "SELECT id, mention_id, kind, due_at FROM deadlines WHERE due_at <= ? AND met_at IS NULL "
+                    "SELECT id, mention_id, kind, due_at FROM deadlines WHERE due_at < ? AND met_at IS NULL "
                     "AND cancelled_at IS NULL AND breached_at IS NULL AND paused_at IS NULL",
                     (now,),
                 ).fetchall()

@@ -14,13 +14,13 @@ import sqlite_utils
 
 from console.channels.base import AccountRef, Connector
 from console.channels.errors import Transient
-from console.channels.http import MAX_JSON_DEPTH, TOO_DEEP, loads_bounded, request_deadline, send
+from console.channels.http import MAX_JSON_DEPTH, MAX_RESPONSE_BYTES, TOO_DEEP, loads_bounded, request_deadline, send
 from console.channels.mastodon import MastodonConnector
 from console.inbox import Poller, SyncReport
 from console.ports import MemorySecretStore
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo
-from storage.mentions import MentionRepo
+from storage.mentions import MAX_RAW_CHARS, MAX_TEXT_CHARS, MentionRepo
 from tests.fakes.clock import FakeClock
 from tests.fakes.hostile_server import HostileServer, deep_json
 from tests.fakes.http_server import FakeHttpServer
@@ -191,3 +191,25 @@ def test_a_trickling_server_never_delays_a_healthy_account(
     assert not slow_report.ok and "did not finish answering" in (slow_report.error or "")
     assert order[:2] == [healthy_report.account_id, slow_report.account_id]  # the healthy one did not wait
     TALLY["hostile servers: healthy accounts unaffected by a trickling one"] += 1
+
+
+def test_a_huge_post_is_stored_cut_with_its_link_and_a_page_past_the_limit_is_refused(
+    db: sqlite_utils.Database, clock: FakeClock, secrets: MemorySecretStore, arun: Arun[Any]
+) -> None:
+    big = notification("2", content="<p>" + "refund " * 400_000 + "</p>")  # 2.8 MB of text in one post
+    with FakeHttpServer() as server:
+        server.reply(200, json=[notification("3"), big, notification("1")])
+        server.reply(200, json=[])
+        (report,), _ = arun(sync_twice(db, clock, secrets, [server.base_url], []))
+    assert report.ok and report.stored == 3
+    (text, raw) = db.conn.execute("SELECT text, raw FROM mentions WHERE external_id = 's2'").fetchone()
+    assert len(text) < MAX_TEXT_CHARS + 200 and text.endswith("the whole post: https://other.example/@x/s2]")
+    assert len(raw) < MAX_RAW_CHARS  # the text is not stored a second time inside the raw JSON
+
+    huge = notification("5", content="<p>" + "x" * (MAX_RESPONSE_BYTES + 1) + "</p>")
+    with FakeHttpServer() as server:
+        server.reply(200, json=[huge])
+        server.reply(200, json=[])
+        (refused,), _ = arun(sync_twice(db, clock, secrets, [server.base_url], []))
+    assert not refused.ok and "larger than 16 MB; it was refused unread" in (refused.error or "")
+    TALLY["hostile servers: oversized posts cut or refused"] += 1
