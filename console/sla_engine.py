@@ -9,8 +9,14 @@ Rules (reference/metrics.md §4 and "Recommended definitions" 5; DESIGN.md "SLA"
 - A customer message on a closed or waiting item reopens it (MentionRepo.store_batch logs "reopened") and starts
   next response; a reopened closed item gets a fresh resolution clock (it does not escalate at once).
 - Only a human-written, customer-visible reply ("responded" with human=true) meets first/next response and a
-  pending follow-up commitment; a holding reply also opens a follow-up commitment due when promised.
-- A breach is recorded once, at the due time, with its cause; overdue time keeps counting; it stays on record.
+  pending follow-up commitment; a holding reply also opens a follow-up commitment due when promised. A promise
+  already past when the reply went out (a holding reply after a late first response, or one that waited in the
+  outbox) is counted from the send by the policy's follow-up window (its next-response target), never due at
+  once.
+- A reply at or before the due second meets the deadline; the breach is recorded only once the due second has
+  passed, once, with its cause; overdue time keeps counting; it stays on record. Whichever runs first (the
+  sweeper or the reply's record), a reply stamped within the due second wins: a breach the sweeper recorded
+  for it is withdrawn, so the outcome never depends on timing.
 - A policy change recomputes the deadlines still running; met, cancelled and breached deadlines keep their times.
 
 The live engine and a recomputation share one code path: every change appends events, replays the item's log
@@ -44,6 +50,8 @@ HUMAN_PURPOSES = frozenset({"reply", "holding", "correction"})
 #: The engine's own event: a reply reached the customer. data: {human, holding_until}.
 RESPONDED = "responded"
 ACTOR = "sla"
+#: A follow-up promised for a time already past at the send is due within this target's time from the send.
+FOLLOW_UP_WINDOW = DeadlineKind.NEXT_RESPONSE
 
 _KIND_TEXT = {
     DeadlineKind.FIRST_RESPONSE: "first response",
@@ -229,14 +237,20 @@ def replay(events: Sequence[EventRow], head: HeadInfo, policies: PolicySet) -> l
                     clock.met_at = at
             promised = data.get("holding_until")
             if isinstance(promised, int) and status not in CLOSED:
-                start(DeadlineKind.FOLLOW_UP, at, max(promised, at))
+                # None: the promised time had passed by the send; the follow-up window counts from the send.
+                start(DeadlineKind.FOLLOW_UP, at, promised if promised > at else None)
     policy = policies.policy_for(head.channel, head.priority)
     out: list[PlannedDeadline] = []
     for c in clocks:
         spans = [(int(p or 0), int(r)) for p, r in c.pauses if r is not None]
         closed: list[Pause] = list(spans)
-        if c.kind is DeadlineKind.FOLLOW_UP:
-            due, warn = follow_up_plan(c.started_at, c.promised or c.started_at, policy.rule.warn_fraction)
+        if c.kind is DeadlineKind.FOLLOW_UP and c.promised is not None:
+            due, warn = follow_up_plan(c.started_at, c.promised, policy.rule.warn_fraction)
+        elif c.kind is DeadlineKind.FOLLOW_UP:
+            window = policy.plan(FOLLOW_UP_WINDOW, c.started_at, closed)
+            if window is None:  # pragma: no cover - closed pauses never stop a clock for good
+                continue
+            due, warn = window
         else:
             planned = policy.plan(c.kind, c.started_at, closed)
             if planned is None:  # pragma: no cover - closed pauses never stop a clock for good
@@ -281,6 +295,10 @@ def _reconcile(
             unmatched.remove(row)
         pairs.append((row, plan))
     for row, plan in pairs:
+        # Met at or before the due second: a breach the sweeper recorded first is void (see the module rules).
+        void_breach = (
+            row is not None and row.breached_at is not None and plan.met_at is not None and plan.met_at <= row.due_at
+        )
         keep_times = row is not None and (
             row.breached_at is not None or row.met_at is not None or row.cancelled_at is not None
         )
@@ -295,16 +313,21 @@ def _reconcile(
             paused_at=plan.paused_at,
             cancelled_at=plan.cancelled_at,
             id=None if row is None else row.id,
+            clear_breach=void_breach,
         )
         if row is None:
             inserts.append(values)
-        elif (row.started_at, row.due_at, row.warn_at, row.met_at, row.paused_at, row.cancelled_at) != (
+        elif void_breach or (row.started_at, row.due_at, row.warn_at, row.met_at, row.paused_at, row.cancelled_at) != (
             values.started_at, values.due_at, values.warn_at, values.met_at, values.paused_at, values.cancelled_at,
         ):  # fmt: skip
             updates.append(values)
         ref: dict[str, object] = {"deadline": plan.kind.value}
         if row is not None:
             ref["deadline_id"] = row.id
+        if void_breach and plan.met_at is not None:
+            events.append(
+                NewEvent(plan.met_at, ACTOR, head_id, "breach_withdrawn", {**ref, "cause": "met within the due second"})
+            )
         if plan.met_at is not None and (row is None or row.met_at is None):
             events.append(NewEvent(plan.met_at, ACTOR, head_id, "deadline_met", ref))
         if plan.paused_at is not None and (row is None or row.paused_at is None):

@@ -66,6 +66,8 @@ class DeadlineValues:
     paused_at: int | None = None
     cancelled_at: int | None = None
     id: int | None = None
+    #: The stored breach is void: the deadline was met at or before its due second (the sweeper ran first).
+    clear_breach: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +166,15 @@ class DeadlineRepo:
         )
 
     def due_unbreached(self, now: int) -> list[DeadlineRow]:
-        """Running, unpaused deadlines whose due time has come and that carry no breach yet."""
+        """Running, unpaused deadlines whose due second has passed and that carry no breach yet.
+
+        A reply within the due second itself still meets the deadline, so ``due_at == now`` is not due yet.
+        """
         return [
             _deadline(r)
             for r in self._conn.execute(
                 f"SELECT {_DEADLINE_COLUMNS} FROM deadlines INDEXED BY deadlines_unbreached "
-                "WHERE due_at <= ? AND met_at IS NULL AND cancelled_at IS NULL AND breached_at IS NULL "
+                "WHERE due_at < ? AND met_at IS NULL AND cancelled_at IS NULL AND breached_at IS NULL "
                 "AND paused_at IS NULL ORDER BY due_at, id",
                 (now,),
             )
@@ -231,6 +236,9 @@ class DeadlineRepo:
                     "UPDATE deadlines SET started_at = ?, due_at = ?, warn_at = ?, met_at = ?, paused_at = ?, "
                     "cancelled_at = ? WHERE id = ?",
                     [(v.started_at, v.due_at, v.warn_at, v.met_at, v.paused_at, v.cancelled_at, v.id) for v in updates],
+                )
+                self._conn.executemany(
+                    "UPDATE deadlines SET breached_at = NULL WHERE id = ?", [(v.id,) for v in updates if v.clear_breach]
                 )
                 self._append(events)
                 self._mentions.refresh_due(list(refresh))

@@ -75,7 +75,7 @@ def test_inherited_breaches_are_reported_as_such(db: sqlite_utils.Database, cloc
     summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
     report = shift_report(summary, tz=UTC)
     sla_tile = next(t for t in report.tiles if t.label == "SLA met")
-    assert (sla_tile.value, sla_tile.note) == ("0%", "1 breaches (1 inherited)")
+    assert sla_tile.value == "0%" and sla_tile.note.endswith("(1 inherited)")
     text = _texts(report)
     assert "Breaches (1)" in text and "(inherited)" in text
     assert "No deadline was breached" not in text

@@ -62,11 +62,12 @@ def test_apply_is_all_or_nothing(db: sqlite_utils.Database) -> None:
 
 def test_breach_pass_reads_only_unbreached_due_deadlines_and_marks_once(db: sqlite_utils.Database) -> None:
     _mentions, repo, (a, b) = setup(db)
-    due = repo.due_unbreached(T0 + 1800)
+    assert repo.due_unbreached(T0 + 1800) == []  # the due second itself still meets (issue 20, numbers 7)
+    due = repo.due_unbreached(T0 + 1801)
     assert [(d.mention_id, d.kind) for d in due] == [(a, DeadlineKind.FIRST_RESPONSE)]
     repo.record_breaches([Breach(d.id, d.mention_id, d.kind, d.due_at, {"deadline": d.kind.value}) for d in due])
-    assert repo.due_unbreached(T0 + 1800) == []
-    assert [d.mention_id for d in repo.due_unbreached(T0 + 2400)] == [b]
+    assert repo.due_unbreached(T0 + 1801) == []
+    assert [d.mention_id for d in repo.due_unbreached(T0 + 2401)] == [b]
     plan_rows = db.conn.execute("EXPLAIN QUERY PLAN SELECT id FROM deadlines INDEXED BY deadlines_unbreached "
                                 "WHERE due_at <= 1 AND met_at IS NULL AND cancelled_at IS NULL AND breached_at IS NULL "
                                 "AND paused_at IS NULL").fetchall()  # fmt: skip
