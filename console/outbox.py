@@ -7,11 +7,14 @@ import contextlib
 import logging
 import random
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+import regex
 
 from console.channels.base import Connector, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited
@@ -22,7 +25,7 @@ from storage.accounts import AccountRepo
 from storage.capacity import StatusPostRepo, StatusPostRow
 from storage.errors import StorageError
 from storage.mentions import MentionRepo
-from storage.replies import ReplyRepo
+from storage.replies import WITHDRAWN_ERROR, ReplyRepo
 from storage.rows import MentionRow, ReplyRow, ReplyState
 
 __all__ = [
@@ -33,6 +36,8 @@ __all__ = [
     "OutboxError",
     "SendOutcome",
     "StatusConnector",
+    "is_withdrawn",
+    "plain_reason",
     "same_reply_text",
 ]
 
@@ -50,8 +55,51 @@ IDLE_SECONDS = 30.0
 #: Why a reply to a hand-added post waits: no API sends it; the agent does (issue 19 #3).
 HAND_OFF = "Send it by hand: copy the reply, post it at the original link, then mark it as sent."
 
-_MENTION_RE = re.compile(r"(?<![\w/])@[\w.\-]+(?:@[\w.\-]+)?")
+#: A mention is "@" and everything up to the next space: handles can hold any character ("+", accents, scripts).
+_MENTION_RE = re.compile(r"(?<![\w/])@\S+")
 _SPACE_RE = re.compile(r"\s+")
+#: Characters a server may drop or a client may add without changing what a reply says: format characters
+#: (bidirectional controls, zero-width spaces and joiners, the BOM, soft hyphens) and control characters
+#: other than tab, line feed, vertical tab, form feed and carriage return.
+_INVISIBLE_RE = regex.compile(r"[\p{Cf}\x00-\x08\x0e-\x1f\x7f-\x9f]+")
+
+
+def is_withdrawn(reply: ReplyRow) -> bool:
+    """The agent took this reply back before it left (it is stored as failed, but nothing failed)."""
+    return reply.state is ReplyState.FAILED and reply.error == WITHDRAWN_ERROR
+
+
+#: What a refusal means for the agent, by HTTP status (the channel's own words follow where they help).
+_REFUSALS: dict[int, str] = {
+    400: "The channel could not read the reply",
+    403: "The channel does not allow this reply (the post may be private, or replies are closed)",
+    404: "The post this answers is gone from the channel (deleted, or it never reached it)",
+    410: "The post this answers is gone from the channel (deleted)",
+    413: "The reply is too long for the channel",
+    422: "The channel did not accept the reply",
+}
+_REFUSAL_RE = re.compile(r"^.+? refused (?:[A-Z]+ )?\S+ \((?P<status>\d{3}): (?P<reason>.*)\)\.?$", re.DOTALL)
+_TECHNICAL_RE = re.compile(r"[<>{}]|https?://|\b[A-Z][A-Za-z]*(?:Error|Exception)\b|\bHTTP\b|Errno")
+
+
+def plain_reason(error: str) -> str:
+    """Why a reply did not leave, in words an agent reads: no status lines, request paths or exception names.
+
+    Args:
+        error: The reason stored with the reply (a connector's message, possibly technical).
+
+    Returns:
+        A sentence (the stored reason stays in the log and the database for diagnostics).
+    """
+    match = _REFUSAL_RE.match(error.strip())
+    if match is None:
+        return error if not _TECHNICAL_RE.search(error) else "The channel did not take the reply."
+    status = int(match["status"])
+    base = _REFUSALS.get(status, "The channel refused the reply")
+    said = match["reason"].strip().rstrip(".")
+    if status in (404, 410) or not said or len(said) > 160 or _TECHNICAL_RE.search(said):
+        return base + "."
+    return f"{base}: {said}."
 
 
 class OutboxError(Exception):
@@ -100,13 +148,18 @@ def same_reply_text(posted: str, ours: str) -> bool:
         ours: The reply text as queued.
 
     Returns:
-        True when both texts match after removing ``@handles`` and collapsing whitespace (case-insensitive).
+        True when both texts match once normalised: invisible characters removed (bidirectional and zero-width
+        controls), NFC, ``@handles`` removed, whitespace collapsed, case folded. A handle holding a combining
+        accent, a right-to-left override or a ``+`` is still recognised as a mention, so a reply posted before
+        a crash is found and never posted twice.
     """
+    return _comparable(posted) == _comparable(ours)
 
-    def norm(text: str) -> str:
-        return _SPACE_RE.sub(" ", _MENTION_RE.sub(" ", text)).strip().casefold()
 
-    return norm(posted) == norm(ours)
+def _comparable(text: str) -> str:
+    # Controls first, then NFC: a removed zero-width character can let an accent compose with its letter.
+    plain = unicodedata.normalize("NFC", _INVISIBLE_RE.sub("", text))
+    return _SPACE_RE.sub(" ", _MENTION_RE.sub(" ", plain)).strip().casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +354,19 @@ class Outbox:
     def confirm(self, reply_id: int) -> None:
         """The agent has read what was posted since and still wants this held reply sent."""
         row = self._replies.release(reply_id, now=int(self._clock.now()))
+        self._changed(row.mention_id)
+        self.wake()
+
+    def retry(self, reply_id: int) -> None:
+        """Send a failed reply again (the composer's Retry button); it leaves with the next pass.
+
+        Raises:
+            OutboxError: It did not fail, or the agent withdrew it.
+        """
+        try:
+            row = self._replies.requeue(reply_id, now=int(self._clock.now()), actor=self._actor())
+        except StorageError as exc:
+            raise OutboxError(str(exc)) from exc
         self._changed(row.mention_id)
         self.wake()
 
