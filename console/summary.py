@@ -10,6 +10,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from console.net_easy import MIN_N, adjusted_wald
 from console.ports import Clock
@@ -367,16 +368,22 @@ def sla_kind(kind: str, met: int, breached: int, inherited: int = 0) -> SlaKind:
 _HANDLE = re.compile(r"@[\w.+-]+(?:@[\w.-]+)?")
 _URL = re.compile(r"https?://\S+")
 _WORD = re.compile(r"[^\W\d_][\w'’-]{3,}", re.UNICODE)
-STOPWORDS = frozenset(
+#: Words every language's customers use that say nothing about a theme: greetings, thanks, care-desk chatter.
+#: The function words of each language come from stopwords-iso (``stopwordsiso``), for the languages found.
+CHATTER = frozenset(
     """
-    about above after again against also been before being below between both cannot could doing down during
-    each every from further have having here hers herself himself into itself just more most myself only other
-    ours ourselves over same should some such than that their theirs them themselves then there these they this
-    those through under until very were what when where which while whom will with would your yours yourself
-    yourselves thanks thank please hello just still really since because does didn don't can't it's i'm i've
-    today yesterday anyone someone something anything know need want like make made getting going help
+    thanks thank please hello today yesterday anyone someone something anything know need want like make made
+    getting going help still really just danke dank dankeschön bitte hallo hilfe heute merci bonjour salut
+    aide gracias hola ayuda grazie ciao aiuto obrigado obrigada olá ajuda bedankt dankjewel alstublieft hoi
+    tack takk tusen kiitos dziękuję proszę dzięki спасибо пожалуйста привет здравствуйте teşekkürler lütfen
+    merhaba
     """.split()  # noqa: SIM905
 )
+#: Care vocabulary that generic stop-word lists drop ("order" is an English stop word there) but is a theme here.
+THEME_WORDS = frozenset({"order", "orders", "ordered"})
+#: A message is taken to be in a language when at least this many of its words are that language's stop words.
+LANGUAGE_MIN_HITS = 2
+_LETTERS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 
 
 def redact_text(text: str) -> str:
@@ -394,9 +401,55 @@ def _split_tags(tags: str) -> list[str]:
     return [p.strip().lower() for p in parts if p.strip()]
 
 
-def _terms(text: str) -> set[str]:
-    cleaned = _URL.sub(" ", _HANDLE.sub(" ", text)).lower()
-    return {w.strip("'’-") for w in _WORD.findall(cleaned)} - STOPWORDS
+def _clean(text: str) -> str:
+    return _URL.sub(" ", _HANDLE.sub(" ", text)).lower()
+
+
+def _terms(text: str, stopwords: frozenset[str]) -> set[str]:
+    return {w.strip("'’-") for w in _WORD.findall(_clean(text))} - stopwords
+
+
+@cache
+def _stopword_languages() -> dict[str, frozenset[str]]:
+    """word -> the languages (ISO 639-1) whose stop-word list holds it; loaded on the first summary."""
+    import stopwordsiso  # a 300 kB JSON: read when themes are first computed, not at start-up
+
+    index: dict[str, set[str]] = {}
+    for lang in sorted(stopwordsiso.langs()):
+        for word in stopwordsiso.stopwords(lang):
+            index.setdefault(word.lower(), set()).add(lang)
+    return {word: frozenset(langs) for word, langs in index.items()}
+
+
+def customer_languages(texts: Iterable[str]) -> list[str]:
+    """The languages the customers write in, found by their stop words (the classic stop-word method).
+
+    Each message votes for the languages with the most of its words on their stop-word list (at least
+    ``LANGUAGE_MIN_HITS``); among tied languages the one most messages chose wins. English is always included.
+    """
+    index = _stopword_languages()
+    candidates: list[set[str]] = []
+    votes: Counter[str] = Counter()
+    for text in texts:
+        hits: Counter[str] = Counter()
+        for word in _LETTERS.findall(_clean(text)):
+            hits.update(index.get(word, ()))
+        best = max(hits.values(), default=0)
+        if best >= LANGUAGE_MIN_HITS:
+            tied = {lang for lang, n in hits.items() if n == best}
+            candidates.append(tied)
+            votes.update(tied)
+    chosen = {"en"}
+    for tied in candidates:
+        chosen.add(max(sorted(tied), key=lambda lang: votes[lang]))
+    return sorted(chosen)
+
+
+def theme_stopwords(languages: Iterable[str]) -> frozenset[str]:
+    """The stop words of every one of ``languages``, plus chatter, minus care vocabulary (``THEME_WORDS``)."""
+    wanted = set(languages)
+    words = {word for word, langs in _stopword_languages().items() if langs & wanted}
+    return frozenset((words | CHATTER) - THEME_WORDS)
 
 
 # ---------------------------------------------------------------------------------------------------- builder
@@ -696,14 +749,13 @@ class SummaryBuilder:
     def _themes(facts: dict[int, ItemFacts], ids: Sequence[int], text: Callable[[str], str]) -> list[Theme]:
         tag_items: dict[str, list[int]] = {}
         term_items: dict[str, list[int]] = {}
-        for mid in ids:
-            f = facts.get(mid)
-            if f is None:
-                continue
+        known = [facts[mid] for mid in ids if mid in facts]
+        stopwords = theme_stopwords(customer_languages(f.text for f in known)) if known else frozenset()
+        for f in known:
             for tag in dict.fromkeys(_split_tags(f.tags)):
-                tag_items.setdefault(tag, []).append(mid)
-            for term in _terms(f.text):
-                term_items.setdefault(term, []).append(mid)
+                tag_items.setdefault(tag, []).append(f.id)
+            for term in _terms(f.text, stopwords):
+                term_items.setdefault(term, []).append(f.id)
 
         def quotes(mids: list[int]) -> list[str]:
             seen: list[str] = []
@@ -717,7 +769,10 @@ class SummaryBuilder:
 
         themes = [Theme("tag", t, len(m), quotes(m)) for t, m in tag_items.items()]
         themes.sort(key=lambda t: (-t.count, t.label))
-        terms = [Theme("term", t, len(m), quotes(m)) for t, m in term_items.items() if len(m) >= 2]
+        # Agents' tags first; a term that repeats a tag is that theme already.
+        terms = [
+            Theme("term", t, len(m), quotes(m)) for t, m in term_items.items() if len(m) >= 2 and t not in tag_items
+        ]
         terms.sort(key=lambda t: (-t.count, t.label))
         return themes[:TOP_THEMES] + terms[:TOP_THEMES]
 

@@ -173,3 +173,36 @@ def test_merge_counts_customers_and_open_items_once(
     (mastodon,) = merged.channels
     assert mastodon.customers == 2  # ana and ben, though each was counted in both shifts
     assert merged.total.still_open == 2  # "carried" open in both shifts counts once; "again" is open too
+
+
+# ---------------------------------------------------------------------------------------------------- numbers 9
+def test_themes_drop_stop_words_in_every_language_the_customers_write_in(
+    db: sqlite_utils.Database, clock: FakeClock
+) -> None:
+    s = Script(db, clock)
+    repo = ShiftRepo(db)
+    shift = repo.start(AGENT, at(8))
+    m = s.mastodon.id
+    texts = [
+        ("de1", "Kann ich meine Bestellung noch ändern? Danke", "order"),
+        ("de2", "Danke, aber kann die Bestellung schneller kommen?", ""),
+        ("fr1", "Merci, mais ma commande est toujours bloquée au checkout", ""),
+        ("fr2", "Bonjour, pourquoi ma commande est bloquée? Merci", ""),
+        ("en1", "My order is stuck at checkout, thanks", "order"),
+        ("en2", "Checkout keeps failing for my order", ""),
+    ]
+    for handle, text, tags in texts:
+        s.post(m, "mastodon", handle, text, at(8, 10), tags=tags)
+    clock.set(at(9))
+    summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
+    themes = [(t.kind, t.label, t.count) for t in summary.themes]
+    # Tags first; then terms, with German, French and English function words and thanks removed.
+    assert themes == [
+        ("tag", "order", 2),
+        ("term", "checkout", 3),
+        ("term", "bestellung", 2),
+        ("term", "bloquée", 2),
+        ("term", "commande", 2),
+    ]
+    checkout = next(t for t in summary.themes if t.label == "checkout")
+    assert checkout.quotes == [texts[2][1], texts[4][1]]  # each theme keeps its quotes (two)
