@@ -33,6 +33,7 @@ from console.ports import Clock, LazySecretStore, MemorySecretStore, SecretStore
 from console.runtime import Runtime, SandboxOptions, open_runtime
 from console.sandbox.faults import FAULT_HELP
 from console.sla import format_countdown
+from console.wording import count
 from storage.db import move_aside
 from storage.errors import DatabaseCorrupt, DatabaseLocked, DatabaseTooNew, StorageError
 from storage.settings import AGENT_NAME, WELCOME_DONE
@@ -368,15 +369,14 @@ def _set_window_icon(app: QApplication) -> None:
 
 def _add_help_actions(window: MainWindow, runtime: Runtime, diagnostics: Diagnostics) -> None:
     """Help → Welcome tour…, Open logs folder (issue #13)."""
-    from PySide6.QtCore import QUrl
-    from PySide6.QtGui import QAction, QDesktopServices
+    from PySide6.QtGui import QAction
 
     tour_action = QAction("Welcome &tour", window)
     tour_action.triggered.connect(lambda: _start_tour(window))
     logs_action = QAction("Open &logs folder", window)
     logs_action.setEnabled(diagnostics.log_dir is not None)
     logs_action.triggered.connect(
-        lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(diagnostics.log_dir or runtime.data_dir)))
+        lambda: window.open_folder(diagnostics.log_dir or runtime.data_dir, what="logs folder")
     )
     window.help_menu.insertAction(window.help_menu.actions()[0], tour_action)
     window.help_menu.insertAction(window.help_menu.actions()[1], logs_action)
@@ -626,7 +626,8 @@ async def _demo(runtime: Runtime, window: MainWindow, args: argparse.Namespace, 
     replies = f"{done['replies']} {'reply' if done['replies'] == 1 else 'replies'} written"
     print(
         f"demo: done: {totals['stored']} mentions synced, {replies},"
-        f" {done['resolved']} resolved, {done['surveys']} surveys, {runtime.events.count('breached')} breaches,"
+        f" {done['resolved']} resolved, {count(done['surveys'], 'survey')},"
+        f" {count(runtime.events.count('breached'), 'breach')},"
         f" {len(runtime.queue.queue_ids())} open in the queue"
     )
 

@@ -11,6 +11,7 @@ import httpx
 
 from console.channels import CHANNELS, ChannelKind
 from console.ports import Clock, SecretStore
+from console.wording import count
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
@@ -52,7 +53,7 @@ async def _run(args: argparse.Namespace, service: AccountService, stdin: TextIO,
             reason = f" ({view.health_reason})" if view.health_reason else ""
             print(
                 f"{view.id}\t{view.kind}\t@{view.handle}\t{view.base_url}\t{state}\t{view.health.value}{reason}"
-                f"\t{view.items} items",
+                f"\t{count(view.items, 'item')}",
                 file=out,
             )
         return 0
@@ -77,8 +78,8 @@ async def _run(args: argparse.Namespace, service: AccountService, stdin: TextIO,
         return 0
     if command == "remove":
         deleted = service.remove(view.id, delete_items=args.delete_items)
-        kept = "" if args.delete_items else f", its {view.items} items kept"
-        print(f"removed account {view.id} (@{view.handle}){kept}; {deleted} items deleted", file=out)
+        kept = "" if args.delete_items else f", its {count(view.items, 'item')} kept"
+        print(f"removed account {view.id} (@{view.handle}){kept}; {count(deleted, 'item')} deleted", file=out)
         return 0
     raise AssertionError(command)  # pragma: no cover - argparse restricts the choices
 

@@ -24,6 +24,7 @@ from console.outbox import Outbox, OutboxError, StatusConnector
 from console.ports import Clock
 from console.reply_checks import LengthCheck, check_length
 from console.sla_calendar import Calendar, add_running
+from console.wording import count
 from storage.accounts import AccountRepo
 from storage.capacity import CapacityRepo, StatusPostRow
 from storage.errors import StorageError
@@ -107,7 +108,7 @@ class WaitEstimate:
             )
         pace = self.pace_per_hour or 0.0
         text = (
-            f"{self.ahead:,} waiting for a reply; you sent {self.replies} replies in the last {window} "
+            f"{self.ahead:,} waiting for a reply; you sent {count(self.replies, 'reply')} in the last {window} "
             f"({pace:.1f} an hour). A new message waits for those and its own reply."
         )
         if self.working_seconds is not None:

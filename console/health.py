@@ -14,6 +14,7 @@ from console.inbox import Poller, SyncReport
 from console.ports import Clock
 from console.quarantine import Rereader, default_rereaders
 from console.store_worker import to_new_mention
+from console.wording import count
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo, QuarantineRow
 from storage.rows import Health
@@ -296,8 +297,9 @@ def describe(report: SyncReport) -> str:
     """A plain sentence about one poll, for ``care-console sync --once`` and logs (times in UTC)."""
     if report.ok:
         text = (
-            f"fetched {report.fetched}, stored {report.stored} ({len(report.new_items)} new items, "
-            f"{len(report.follow_ups)} follow-ups), {report.duplicates} duplicates"
+            f"fetched {report.fetched}, stored {report.stored} ({count(len(report.new_items), 'new item')}, "
+            f"{count(len(report.follow_ups), 'follow-up')}), "
+            f"{count(report.duplicates, 'duplicate')}"
         )
         if report.quarantined:
             text += f"; {report.quarantined} malformed item(s) quarantined"

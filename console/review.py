@@ -41,6 +41,7 @@ from console.summary import (
     first_response_figures,
     score_net_easy,
 )
+from console.wording import count
 
 Progress = Callable[[float, str], None]
 
@@ -276,7 +277,7 @@ def review_report(review: Review, *, tz: tzinfo | None = None, scorer: NetEasySc
     ends = [s.shift.ended_at or s.generated_at for s in review.summaries]
     currency = review.summaries[0].currency if review.summaries else ""
     subtitle = (
-        f"{len(review.summaries)} shifts · {len(m.agents)} agents · "
+        f"{count(len(review.summaries), 'shift')} · {count(len(m.agents), 'agent')} · "
         f"{fmt_when(min(starts), tz)} – {fmt_when(max(ends), tz)}"
         if review.summaries
         else "No summaries loaded"
@@ -288,7 +289,7 @@ def review_report(review: Review, *, tz: tzinfo | None = None, scorer: NetEasySc
         Tile("Open hand-overs", f"{len(m.handovers):,}", tone="warn" if m.handovers else "good"),
         Tile("First response", fmt_duration(t.first_response.median_s),
              f"median · p90 {fmt_duration(t.first_response.p90_s)}"),
-        Tile("SLA met", fmt_pct(t.sla_pct), f"{t.sla_breached:,} breaches", tone_pct(t.sla_pct)),
+        Tile("SLA met", fmt_pct(t.sla_pct), count(t.sla_breached, "breach"), tone_pct(t.sla_pct)),
         Tile("Net Easy", "–" if t.net_easy.score is None else f"{t.net_easy.score:+.0f}",
              net_easy_tile_note(t.net_easy)),
         Tile("Handling cost", fmt_money(t.cost, currency), fmt_duration(t.handling_s)),
@@ -334,7 +335,8 @@ def review_report(review: Review, *, tz: tzinfo | None = None, scorer: NetEasySc
     first = Section(
         "First response",
         charts=[Chart("First-response times, all shifts",
-                      charts.first_response_distribution(t.first_response.samples_s), f"{t.first_response.n:,} items")],
+                      charts.first_response_distribution(t.first_response.samples_s),
+                      count(t.first_response.n, "item"))],
     )  # fmt: skip
     breach_rows = [
         [fmt_when(b.breached_at, tz), agent, f"#{b.mention_id}", b.channel, short_handle(b.customer),

@@ -33,6 +33,7 @@ from console.channels import CHANNELS, ChannelInfo, ChannelKind, SecretKind
 from console.channels.x import ACCESS_NOTE as X_ACCESS_NOTE
 from console.discourse_auth import redirect_uri as discourse_redirect_uri
 from console.model import Health
+from console.wording import count
 from widgets.account_notes import verified_message
 
 __all__ = ["COLUMNS", "AccountsDialog", "open_accounts_dialog"]
@@ -442,7 +443,7 @@ class AccountsDialog(QDialog):
         except AccountError as exc:
             self._say(str(exc), error=True)
             return
-        detail = f"{deleted} messages deleted" if delete_items else "its messages are kept"
+        detail = f"{count(deleted, 'message')} deleted" if delete_items else "its messages are kept"
         self._say(f"Removed @{view.handle}; {detail}.")
         self.accounts_changed.emit()
         self.refresh()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import platform
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QByteArray, QCoreApplication, QSettings, Qt, QUrl, Signal, Slot, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
     from console.triage import Triage
 
 APP_NAME = "Care Console"
+#: How long a passing note ("Opened the logs folder…") stays in the status bar.
+MESSAGE_MS = 6_000
 GEOMETRY_KEY = "main_window/geometry"
 SPLITTER_KEY = "main_window/splitter"
 HEADER_KEY = "main_window/queue_header"
@@ -104,6 +109,8 @@ class MainWindow(QMainWindow):
             queue, clock, extras=threads, replies=replies.outbox.replies if replies is not None else None
         )  # threads: the whole thread from the channel; replies: ours, inline
         self._desk = replies
+        #: The agent chose "Quit anyway" with replies still waiting to send.
+        self._quit_anyway = False
         self._composer = Composer(replies) if replies is not None else None
         self._error_bar = ErrorBar()
         self._health_strip = HealthStrip()
@@ -512,8 +519,43 @@ class MainWindow(QMainWindow):
 
     @override
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._ask_before_quitting():
+            event.ignore()
+            return
         self._save_state()
         super().closeEvent(event)
+
+    def _ask_before_quitting(self) -> bool:
+        """Replies still waiting to leave: say so before quitting (non-modal, never exec()); True while asking.
+
+        "Quit anyway" closes the window again; the replies stay queued and leave at the next start (issue 19 #6).
+        """
+        waiting = self._desk.outbox.waiting_count() if self._desk is not None else 0
+        if waiting == 0 or self._quit_anyway:
+            return False
+        box = QMessageBox(self)
+        box.setObjectName("quitWithWaitingReplies")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Replies not sent yet")
+        replies = "1 reply has" if waiting == 1 else f"{waiting} replies have"
+        box.setText(f"{replies} not been sent yet.")
+        box.setInformativeText(
+            "They are kept and leave the next time Care Console runs and the channel can be reached. "
+            "Replies to posts added by hand wait for you to post them."
+        )
+        quit_button = box.addButton("Quit anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(quit_button)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is quit_button:
+                self._quit_anyway = True
+                self.close()
+
+        box.finished.connect(answered)
+        box.open()
+        return True
 
     # ------------------------------------------------------------------ slots
     @Slot(float)
@@ -561,15 +603,46 @@ class MainWindow(QMainWindow):
         self._panel_title.setText(title)
         self._panel_hint.setText(hint)
 
-    @Slot()
-    def _on_about_action_triggered(self) -> None:
+    def about_text(self) -> str:
+        """What Help → About says: the app's version (set by main.py on the application), Qt's and Python's."""
+        version = QCoreApplication.applicationVersion() or "unknown"
+        return (
+            f"{APP_NAME} {version}\n\nOne queue for social customer care, live SLA countdowns, human replies.\n\n"
+            f"Version {version} · Qt {qVersion()} · PySide6 {pyside_version} · Python {platform.python_version()}"
+        )
+
+    def open_folder(self, path: Path, *, what: str, opener: Callable[[QUrl], bool] | None = None) -> bool:
+        """Show ``path`` in the file manager; when none opens, say where it is and put the path on the clipboard.
+
+        Issue 19 §16: "Open logs folder" used to do nothing at all when no file manager answered.
+        """
+        opened = (opener or QDesktopServices.openUrl)(QUrl.fromLocalFile(str(path)))
+        if opened:
+            self.statusBar().showMessage(f"Opened the {what} in the file manager", MESSAGE_MS)
+            return True
+        clipboard = QGuiApplication.clipboard()
+        if clipboard is not None:
+            clipboard.setText(str(path))
         box = QMessageBox(
             QMessageBox.Icon.Information,
-            f"About {APP_NAME}",
-            f"{APP_NAME}\n\nOne queue for social customer care, live SLA countdowns, human replies.",
+            f"Open the {what}",
+            f"No file manager opened. The {what} is:\n\n{path}\n\nThe path is on the clipboard.",
             QMessageBox.StandardButton.Ok,
             self,
         )
+        box.setObjectName("folderMessage")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # never exec() (STYLE B2)
+        return False
+
+    @Slot()
+    def _on_about_action_triggered(self) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Information, f"About {APP_NAME}", self.about_text(), QMessageBox.StandardButton.Ok, self
+        )
+        box.setObjectName("aboutBox")
         box.setTextFormat(Qt.TextFormat.PlainText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # never exec() (STYLE B2)

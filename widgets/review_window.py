@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,18 @@ from typing_extensions import override
 from console.export.atomic import ExportError
 from console.export.report import Report
 from console.review import Review, review_report, write_review
+from console.wording import count
+from widgets.dark import text as theme_text
 from widgets.report_view import ReportView
+
+
+class MessageState(StrEnum):
+    BUSY = "busy"
+    OK = "ok"
+    ERROR = "error"
+
+
+_STATE_COLOURS: dict[MessageState, str] = {MessageState.OK: "#17663A", MessageState.ERROR: "#B3261E"}
 
 
 class ReviewWindow(QMainWindow):
@@ -36,6 +48,7 @@ class ReviewWindow(QMainWindow):
         self.messages = QLabel("Open one or more shift summaries (JSON) exported by Care Console.")
         self.messages.setWordWrap(True)
         self.messages.setObjectName("reviewMessages")
+        self._state = MessageState.BUSY
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -65,7 +78,7 @@ class ReviewWindow(QMainWindow):
             merged.add_files(paths)
             return merged, review_report(merged)
 
-        self.messages.setText(f"Loading {len(paths)} file(s)…")
+        self._say(f"Loading {count(len(paths), 'file')}…", MessageState.BUSY)
         future = loop.run_in_executor(None, work)
         self._tasks.add(future)
         future.add_done_callback(self._on_loaded)
@@ -77,16 +90,15 @@ class ReviewWindow(QMainWindow):
             return
         error = future.exception()
         if error is not None:
-            self.messages.setText(f"Loading failed: {error}")
+            self._say(f"Loading failed: {error}", MessageState.ERROR)
             return
         review, report = future.result()
         self.review = review
         self.view.show_report(report)
-        lines = [f"{len(review.summaries)} summaries loaded."]
+        lines = [f"{count(len(review.summaries), 'summary')} loaded."]
         lines += [f"Not loaded: {p.message}" for p in review.problems]
         lines += [f"Skipped: {d}" for d in review.duplicates]
-        self.messages.setText("\n".join(lines))
-        self.messages.setStyleSheet("color: #B3261E;" if review.problems else "")
+        self._say("\n".join(lines), MessageState.ERROR if review.problems else MessageState.OK)
         self.export_action.setEnabled(bool(review.summaries))
         self.loaded.emit(len(review.summaries), len(review.problems))
 
@@ -96,7 +108,7 @@ class ReviewWindow(QMainWindow):
         future = loop.run_in_executor(None, write_review, review, path)
         self._tasks.add(future)
         future.add_done_callback(self._on_exported)
-        self.messages.setText(f"Writing {path}…")
+        self._say(f"Writing {path}…", MessageState.BUSY)
         return future
 
     def _on_exported(self, future: asyncio.Future[Path]) -> None:
@@ -105,12 +117,24 @@ class ReviewWindow(QMainWindow):
             return
         error = future.exception()
         if isinstance(error, ExportError):
-            self.messages.setText(str(error))
+            self._say(str(error), MessageState.ERROR)
         elif error is not None:
-            self.messages.setText(f"The export failed: {error}")
+            self._say(f"The export failed: {error}", MessageState.ERROR)
         else:
-            self.messages.setText(f"Saved the merged report to {future.result()}")
+            self._say(f"Saved the merged report to {future.result()}", MessageState.OK)
             self.exported.emit(str(future.result()))
+
+    def message_state(self) -> MessageState:
+        """How the message line reads: an error (red), a success (green), or work under way (plain)."""
+        return self._state
+
+    def _say(self, text: str, state: MessageState) -> None:
+        # Set every time: a success after an error must not keep the error's red (issue 19 §16).
+        self._state = state
+        self.messages.setText(text)
+        self.messages.setProperty("state", state.value)
+        colour = _STATE_COLOURS.get(state)
+        self.messages.setStyleSheet(f"color: {theme_text(colour).name()};" if colour else "")
 
     @Slot()
     def _on_open_action_triggered(self) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, tzinfo
 from console.export import charts
 from console.export.tables import local_datetime
 from console.summary import NetEasy, ShiftSummary
+from console.wording import count
 
 Progress = Callable[[float, str], None]
 
@@ -197,10 +198,10 @@ def shift_report(
     sla_inherited = sum(k.inherited for k in s.sla)
     sla_total = sla_total_met + sla_breached
     sla_pct = None if sla_total == 0 else 100.0 * sla_total_met / sla_total
-    breach_note = f"{sla_breached:,} breaches" + (f" ({sla_inherited:,} inherited)" if sla_inherited else "")
+    breach_note = count(sla_breached, "breach") + (f" ({sla_inherited:,} inherited)" if sla_inherited else "")
     tiles = [
         Tile("Received", f"{c.received:,}"),
-        Tile("Handled", f"{c.handled:,}", f"{c.replies_sent:,} replies sent"),
+        Tile("Handled", f"{c.handled:,}", f"{count(c.replies_sent, 'reply')} sent"),
         Tile("Resolved", f"{c.resolved:,}", f"{c.resolved_single_reply:,} with one reply · {c.community:,} community"),
         Tile("Still open", f"{c.still_open:,}", "handed over", "warn" if c.still_open else "good"),
         Tile("First response", fmt_duration(fr.median_s), f"median · p90 {fmt_duration(fr.p90_s)}"),
@@ -235,7 +236,7 @@ def shift_report(
     step(0.3, "Drawing charts")
     first = Section(
         "First response",
-        charts=[Chart("First-response times", charts.first_response_distribution(fr.samples_s), f"{fr.n:,} items")],
+        charts=[Chart("First-response times", charts.first_response_distribution(fr.samples_s), count(fr.n, "item"))],
         tables=[
             Table(
                 ["Time", "Items", "Median", "Mean", "p90"],

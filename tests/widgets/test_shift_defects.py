@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlite_utils
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QCursor
+from PySide6.QtCore import QCoreApplication, QPoint, Qt, QUrl
+from PySide6.QtGui import QCursor, QGuiApplication
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from console.alerts import AlertMonitor
@@ -174,3 +177,51 @@ def test_shift_keyboard_action_lands_on_the_selected_item_after_rows_arrive_abov
     qtbot.keyClick(window.queue_view, "w")
     assert window.queue_model.row_of(items["amber"]) is None  # it left the Open view; it, and only it, waits
     assert service.queue_ids(QueueQuery(view=QueueView.WAITING)) == [items["amber"]]
+
+
+# ---------------------------------------------------------------------------------------------- §16 desktop habits
+class Opener:
+    """A fake for QDesktopServices.openUrl: records, and answers as a desktop with (or without) a file manager."""
+
+    def __init__(self, *, works: bool) -> None:
+        self.works = works
+        self.urls: list[str] = []
+
+    def __call__(self, url: QUrl) -> bool:
+        self.urls.append(url.toLocalFile())
+        return self.works
+
+
+def test_shift_open_logs_folder_without_a_file_manager_says_where_it_is(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    opener = Opener(works=False)
+    assert not window.open_folder(tmp_path, what="logs folder", opener=opener)
+    assert opener.urls == [str(tmp_path)]
+    box = window.findChild(QMessageBox, "folderMessage")
+    assert isinstance(box, QMessageBox)
+    assert box.isVisible()
+    assert str(tmp_path) in box.text()
+    clipboard = QGuiApplication.clipboard()
+    assert clipboard is not None
+    assert clipboard.text() == str(tmp_path)
+
+
+def test_shift_open_logs_folder_with_a_file_manager_notes_it(window: MainWindow, tmp_path: Path) -> None:
+    assert window.open_folder(tmp_path, what="logs folder", opener=Opener(works=True))
+    assert window.findChild(QMessageBox, "folderMessage") is None
+    assert window.statusBar().currentMessage() == "Opened the logs folder in the file manager"
+
+
+def test_shift_about_shows_the_version(qtbot: QtBot, window: MainWindow) -> None:
+    before = QCoreApplication.applicationVersion()
+    QCoreApplication.setApplicationVersion("4.5.6")
+    try:
+        window.about_action.trigger()
+        box = window.findChild(QMessageBox, "aboutBox")
+        assert isinstance(box, QMessageBox)
+        assert "Care Console 4.5.6" in box.text()
+        assert "Version 4.5.6" in box.text()
+        box.close()
+    finally:
+        QCoreApplication.setApplicationVersion(before)
