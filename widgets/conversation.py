@@ -37,6 +37,7 @@ from console.our_replies import OurReply, ReplyRow, our_replies
 from console.ports import Clock
 from console.sla import Band, band, format_countdown
 from console.threads import ContextMessage
+from console.triage import PRIORITY_LABELS, Priority
 from widgets.conversation_extras import LinkGuard, insert_linked_text, triage_detail
 from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text
@@ -161,6 +162,14 @@ def event_text(event: EventRow, now: float) -> str:
     if event.kind == "reply_corrected" and isinstance(data, dict):
         label += {"edit": ": edited in place", "follow_up": ": posted as a follow-up"}.get(str(data.get("mode")), "")
     return f"{local_time(event.at, now=now)}   {label} · {event.actor}"
+
+
+def priority_text(priority: int) -> str:
+    """``"Urgent"``, ``"Normal"``, ``"Low"`` (the triage labels); an unknown level shows as its number."""
+    try:
+        return PRIORITY_LABELS[Priority(priority)]
+    except ValueError:
+        return str(priority)
 
 
 def is_safe_url(url: str) -> bool:
@@ -317,6 +326,10 @@ class ConversationPane(QWidget):
             for label, note in zip(self._deadline_labels, self._note_labels, strict=True)
         ]
 
+    def header_text(self) -> str:
+        """The header as read: the customer's name, then the line under it (handle, channel, kind, priority)."""
+        return f"{self._title.text()}\n{self._subtitle.text()}" if not self.is_empty() else ""
+
     def history_texts(self) -> list[str]:
         return [self._history.item(i).text() for i in range(self._history.count())]
 
@@ -401,6 +414,7 @@ class ConversationPane(QWidget):
             parts.append(f"{messages} messages")
         if head.is_first_contact:
             parts.append("First contact")
+        parts.append(f"Priority: {priority_text(head.priority)}")  # issue 19 §16: shown nowhere before
         self._subtitle.setText(" · ".join(parts))
         self._url = head.url
         safe = is_safe_url(head.url)

@@ -21,6 +21,10 @@ _GAP = 4
 #: Behind search matches in the preview.
 HIGHLIGHT = "#FFE28A"
 TAG_PILL = PillColours("#ECEEF2", "#3D4754")
+PRIORITY_PILLS: dict[str, PillColours] = {
+    "Urgent": PillColours("#FBE3E1", "#B3261E"),
+    "Low": PillColours("#ECEEF2", "#5F6B7A"),
+}
 REPLY_PILLS: dict[ReplyState, PillColours] = {
     ReplyState.DRAFT: PillColours("#ECEEF2", "#4A5563"),
     ReplyState.QUEUED: PillColours("#E2ECFE", "#1F4FB8"),
@@ -47,14 +51,16 @@ def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
 
 
 class HighlightDelegate(PlainTextDelegate):
-    """The preview text, elided, with the search words marked (Role.HIGHLIGHT); plain text, never HTML."""
+    """The preview text, elided, after the priority badge (urgent or low), with the search words marked
+    (Role.HIGHLIGHT); plain text, never HTML."""
 
     @override
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
         terms = index.data(Role.HIGHLIGHT)
-        if not terms:
+        badge = index.data(Role.PRIORITY_LABEL)
+        if not terms and not badge:
             super().paint(painter, option, index)
             return
         opt = self._background(painter, option, index)
@@ -62,27 +68,73 @@ class HighlightDelegate(PlainTextDelegate):
         if not isinstance(text, str):
             return
         cell: QRect = opt.rect
-        metrics = QFontMetrics(opt.font)
-        available = max(0, cell.width() - 2 * _PAD)
-        shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, available)
+        left = cell.left() + _PAD
         painter.save()
+        if isinstance(badge, str) and badge:
+            font = _pill_font(opt.font, scale=0.8)
+            pill = _small_pill_rect(cell, left, badge, font)
+            _draw_pill(painter, pill, badge, PRIORITY_PILLS.get(badge, TAG_PILL), font)
+            left = int(pill.right()) + _GAP + 2
+        metrics = QFontMetrics(opt.font)
+        available = max(0, cell.right() - _PAD - left)
+        shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, available)
         painter.setFont(opt.font)
         top = cell.center().y() - metrics.height() / 2
-        for start, end in match_spans(shown, terms):
-            left = cell.left() + _PAD + metrics.horizontalAdvance(shown[:start])
+        for start, end in match_spans(shown, terms or ()):
+            x = left + metrics.horizontalAdvance(shown[:start])
             width = metrics.horizontalAdvance(shown[start:end])
-            painter.fillRect(QRectF(left - 1, top, width + 2, metrics.height()), QColor(HIGHLIGHT))
+            painter.fillRect(QRectF(x - 1, top, width + 2, metrics.height()), QColor(HIGHLIGHT))
         painter.setPen(_text_colour(opt))
         painter.drawText(
-            QRect(cell.left() + _PAD, cell.top(), available, cell.height()),
+            QRect(left, cell.top(), available, cell.height()),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
             shown,
         )
         painter.restore()
 
 
+#: An elided tag keeps at least this many characters before its "…" (else only the "+n" count shows).
+MIN_TAG_CHARS = 3
+#: Space a pill adds around its text (``_small_pill_rect``).
+_PILL_TEXT_PAD = 12
+
+
+def fit_tags(tags: Sequence[str], available: int, metrics: QFontMetrics) -> list[str]:
+    """The pill labels that fit in ``available`` pixels: whole tags, then "+n" for the rest.
+
+    When not even the first tag fits whole, it is elided ("late-deliv…") rather than dropped, so that the
+    column names at least one tag instead of showing only "+2" (issue 19 §16).
+    """
+
+    def width(label: str) -> int:
+        return metrics.horizontalAdvance(label) + _PILL_TEXT_PAD
+
+    labels: list[str] = []
+    used = 0
+    for position, tag in enumerate(tags):
+        rest = len(tags) - position
+        start = used + (_GAP if labels else 0)
+        after = 0 if rest == 1 else _GAP + width(f"+{rest - 1}")
+        if start + width(tag) + after <= available:
+            labels.append(tag)
+            used = start + width(tag)
+            continue
+        if not labels:
+            room = available - after - _PILL_TEXT_PAD
+            elided = metrics.elidedText(tag, Qt.TextElideMode.ElideRight, max(room, 0))
+            if len(elided.rstrip("…")) >= min(MIN_TAG_CHARS, len(tag)) and elided:
+                labels.append(elided)
+                if rest > 1:
+                    labels.append(f"+{rest - 1}")
+                return labels
+        if start + width(f"+{rest}") <= available:
+            labels.append(f"+{rest}")
+        return labels
+    return labels
+
+
 class TagsDelegate(PlainTextDelegate):
-    """Each tag as a small grey pill; the ones that do not fit are summarised as "+n"."""
+    """Each tag as a small grey pill; when they do not all fit, the first (elided if need be) and "+n"."""
 
     @override
     def paint(
@@ -94,20 +146,11 @@ class TagsDelegate(PlainTextDelegate):
             return
         cell: QRect = opt.rect
         font = _pill_font(opt.font, scale=0.85)
-        right = cell.right() - _PAD
         left = float(cell.left() + _PAD)
         painter.save()
-        for position, tag in enumerate(tags):
-            rest = len(tags) - position
-            pill = _small_pill_rect(cell, left, tag, font)
-            more = _small_pill_rect(cell, pill.right() + _GAP, f"+{rest - 1}", font)
-            fits = pill.right() <= right and (rest == 1 or more.right() <= right)
-            if not fits:
-                summary = _small_pill_rect(cell, left, f"+{rest}", font)
-                if summary.right() <= right:
-                    _draw_pill(painter, summary, f"+{rest}", TAG_PILL, font)
-                break
-            _draw_pill(painter, pill, tag, TAG_PILL, font)
+        for label in fit_tags(tags, cell.width() - 2 * _PAD, QFontMetrics(font)):
+            pill = _small_pill_rect(cell, left, label, font)
+            _draw_pill(painter, pill, label, TAG_PILL, font)
             left = pill.right() + _GAP
         painter.restore()
 

@@ -18,10 +18,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from typing_extensions import override
 
-from console.model import MentionKind, MentionRow, ReplyState
+from console.model import OPEN_STATUSES, MentionKind, MentionRow, ReplyState
 from console.ports import Clock
 from console.queue import QueueQuery, search_terms
 from console.sla import Band, band, format_age, format_countdown, next_change
+from console.triage import PRIORITY_LABELS, Priority
 from widgets.theme import BAND_TEXT, SECONDARY_TEXT, channel_label, local_time
 
 #: Rows fetched per cache miss: the visible neighbourhood of the missing row.
@@ -70,6 +71,7 @@ class Role(IntEnum):
     HIGHLIGHT = auto()  # tuple of lower-case search words to highlight in the preview
     STATUS = auto()  # a MentionStatus value
     PRIORITY = auto()  # 1 urgent, 2 normal, 3 low
+    PRIORITY_LABEL = auto()  # "Urgent", "Low", or "" for normal (only what differs from normal is shown)
 
 
 _HEADERS: dict[Col, str] = {
@@ -105,6 +107,15 @@ class QueueSource(Protocol):
     def rows_by_id(self, ids: Iterable[int]) -> Mapping[int, MentionRow]: ...
 
     def reply_states(self, ids: Sequence[int]) -> Mapping[int, ReplyState]: ...
+
+
+def priority_badge(priority: int) -> str:
+    """The queue's priority badge: "Urgent" or "Low"; normal priority, the usual case, shows nothing."""
+    try:
+        level = Priority(priority)
+    except ValueError:
+        return ""
+    return "" if level is Priority.NORMAL else PRIORITY_LABELS[level]
 
 
 def split_tags(tags: str) -> tuple[str, ...]:
@@ -434,10 +445,12 @@ class QueueModel(QAbstractTableModel):
             text = self._display(mention, col)
             return f"{text}\nFirst contact with us" if mention.is_first_contact else text
         if col is Col.PREVIEW:
+            badge = priority_badge(mention.priority)
+            text = f"Priority: {badge}\n\n{mention.text}" if badge else mention.text
             if mention.upstream_deleted_at is not None:
                 deleted = local_time(mention.upstream_deleted_at, now=self._now)
-                return f"The customer deleted this on the channel ({deleted}); the text is kept here.\n\n{mention.text}"
-            return mention.text
+                return f"The customer deleted this on the channel ({deleted}); the text is kept here.\n\n{text}"
+            return text
         if col is Col.TAGS:
             return ", ".join(split_tags(mention.tags))
         if col is Col.REPLY:
@@ -470,7 +483,8 @@ class QueueModel(QAbstractTableModel):
             case Role.IS_DIRECT:
                 return mention.kind is MentionKind.DIRECT
             case Role.IS_NEWCOMER:
-                return mention.is_first_contact
+                # A first contact is "NEW" until handled: a resolved or waiting item drops the badge (issue 19).
+                return mention.is_first_contact and mention.status in OPEN_STATUSES
             case Role.CUSTOMER_NAME:
                 return mention.author_name.strip() or mention.author_handle
             case Role.CUSTOMER_HANDLE:
@@ -492,3 +506,5 @@ class QueueModel(QAbstractTableModel):
                 return mention.status.value
             case Role.PRIORITY:
                 return mention.priority
+            case Role.PRIORITY_LABEL:
+                return priority_badge(mention.priority)
