@@ -181,6 +181,10 @@ class SurveyPanel(QFrame):
         """Show the section for this queue item (hidden for None)."""
         if mention_id != self._mention_id:
             self._notice = ""
+            if self._prompt_for is not None and mention_id != self._prompt_for:
+                # The agent moved on to someone else: the offer for the resolved customer goes (issue 19 §16).
+                self._prompt.hide()
+                self._prompt_for = None
         self._mention_id = mention_id
         self.refresh()
 
@@ -251,7 +255,8 @@ class SurveyPanel(QFrame):
     def offer_after_resolve(self, mention_id: int) -> None:
         """Show the "send Net Easy?" prompt for this item if the setting is on and the guard allows it.
 
-        The prompt names the customer and stays with the resolved item even when the selection moves on.
+        The prompt names the customer. It comes after the selection has already jumped to the next item, and
+        goes as soon as the agent selects another one: it never hangs over someone else's conversation.
         """
         if not self._source.prompt_after_resolve:
             return

@@ -162,3 +162,23 @@ def test_main_window_shows_the_section_for_the_selected_item(
     assert panel.mention_id == head
     assert panel.isVisible()
     assert "waiting for a reply" in panel.status_text()
+
+
+def test_prompt_goes_when_the_agent_moves_on_to_another_customer(
+    db: sqlite_utils.Database, clock: FakeClock, qtbot: QtBot
+) -> None:
+    """Issue 19 §16: the prompt for one customer stayed visible while the agent worked on others."""
+    world = World(db, clock)
+    _, head = world.message("cust")
+    world.answered(head)
+    _, other = world.message("other")
+    _, third = world.message("third")
+    panel = panel_for(world, qtbot)
+    panel.show()
+    panel.set_mention(other)  # resolving moved the selection on: the offer follows, about @cust
+    panel.offer_after_resolve(head)
+    assert panel.prompt_visible()
+    panel.set_mention(third)  # the agent works on someone else
+    assert not panel.prompt_visible()
+    panel.set_mention(head)
+    assert not panel.prompt_visible()  # "Not now", in effect; the Net Easy button is still there
