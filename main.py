@@ -295,6 +295,7 @@ def run_gui(args: argparse.Namespace) -> int:
         threads=runtime.threads,
         capacity=runtime.capacity,
     )
+    window.confirm_quit_with_waiting_replies = not demo  # quitting with replies still queued asks first
     bridge = SyncBridge()
     runtime.poller.subscribe(bridge.report.emit)
     bridge.report.connect(window.on_sync_report)

@@ -13,6 +13,7 @@ import sqlite_utils
 
 from storage.errors import StorageError
 from storage.mentions import CHUNK, QueueView
+from storage.replies import WITHDRAWN_ERROR
 from storage.rows import MentionKind, ReplyState
 
 #: Reply states the queue shows (a sent reply is the normal case and shows nothing).
@@ -296,10 +297,11 @@ class QueueQueryRepo:
         shown = tuple(s.value for s in _SHOWN_REPLY_STATES)
         for start in range(0, len(ids), CHUNK):
             chunk = list(ids[start : start + CHUNK])
+            # A withdrawn reply is no failure (issue 19 #6): the agent took it back; it shows no state.
             rows = self._conn.execute(
                 f"SELECT mention_id, state FROM replies WHERE mention_id IN ({_marks(len(chunk))}) "
-                f"AND state IN ({_marks(len(shown))}) ORDER BY id",
-                (*chunk, *shown),
+                f"AND state IN ({_marks(len(shown))}) AND NOT (state = ? AND error = ?) ORDER BY id",
+                (*chunk, *shown, ReplyState.FAILED.value, WITHDRAWN_ERROR),
             )
             for mention_id, state in rows:
                 out[int(mention_id)] = ReplyState(state)

@@ -12,6 +12,9 @@ import sqlite_utils
 from storage.errors import StorageError
 from storage.rows import ReplyRow, ReplyState
 
+#: The error a withdrawn reply carries (it is stored as ``failed``, but nothing failed: the agent took it back).
+WITHDRAWN_ERROR = "Withdrawn by the agent"
+
 _COLUMNS = (
     "id, mention_id, text, visibility, idempotency_key, state, attempts, external_id, error, created_at, sent_at, "
     "purpose, template_id, queued_at, next_attempt_at, url, target_id, corrects_id, hold_reason, seen_at, holding_until"
@@ -220,10 +223,30 @@ class ReplyRepo:
                 raise StorageError("Only a reply that is still queued can be withdrawn.")
             self._conn.execute(
                 "UPDATE replies SET state = ?, error = ?, next_attempt_at = NULL WHERE id = ?",
-                (ReplyState.FAILED.value, "Withdrawn by the agent", reply_id),
+                (ReplyState.FAILED.value, WITHDRAWN_ERROR, reply_id),
             )
             self._event(at=now, actor=actor, mention_id=row.mention_id, kind="reply_failed", reply_id=reply_id,
                         error="withdrawn")  # fmt: skip
+        return self._one(reply_id)
+
+    def requeue(self, reply_id: int, *, now: int, actor: str) -> ReplyRow:
+        """Send a failed reply again ("Retry"): queued anew, at the back of the queue, with a ``reply_queued``
+        event marked ``retry``. Its idempotency key is kept, so it is never posted twice.
+
+        Raises:
+            StorageError: It did not fail (or was withdrawn); nothing changed.
+        """
+        with self._db.atomic():
+            row = self._one(reply_id)
+            if row.state is not ReplyState.FAILED or row.error == WITHDRAWN_ERROR:
+                raise StorageError("Only a reply that failed can be sent again.")
+            self._conn.execute(
+                "UPDATE replies SET state = ?, error = '', next_attempt_at = NULL, hold_reason = '', queued_at = ?, "
+                "seen_at = ? WHERE id = ?",
+                (ReplyState.QUEUED.value, now, now, reply_id),
+            )
+            self._event(at=now, actor=actor, mention_id=row.mention_id, kind="reply_queued", reply_id=reply_id,
+                        purpose=row.purpose, retry=True)  # fmt: skip
         return self._one(reply_id)
 
     # ------------------------------------------------------------------ reads
@@ -283,10 +306,11 @@ class ReplyRepo:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
+            # A withdrawn reply is no failure: the queue shows the state of the reply before it, if any.
             for mention_id, state in self._conn.execute(
                 f"SELECT mention_id, state FROM replies WHERE id IN (SELECT max(id) FROM replies "
-                f"WHERE mention_id IN ({marks}) AND state != ? GROUP BY mention_id)",
-                (*chunk, ReplyState.DRAFT.value),
+                f"WHERE mention_id IN ({marks}) AND state != ? AND NOT (state = ? AND error = ?) GROUP BY mention_id)",
+                (*chunk, ReplyState.DRAFT.value, ReplyState.FAILED.value, WITHDRAWN_ERROR),
             ):
                 result[int(mention_id)] = ReplyState(state)
         return result

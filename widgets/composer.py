@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from typing_extensions import override
 
 from console.manual import ManualReply
-from console.outbox import HAND_OFF, OutboxError
+from console.outbox import HAND_OFF, OutboxError, is_withdrawn, plain_reason
 from console.phrases import PhraseHit
 from console.reply_desk import ReplyChecks, ReplyContext, ReplyDesk, ReplyRow, ReplyState
 from console.templates import Blank, combine
@@ -161,8 +161,10 @@ def reply_state_text(reply: ReplyRow, *, now: float) -> str:
     if reply.state is ReplyState.SENT:
         when = local_time(reply.sent_at, now=now) if reply.sent_at is not None else ""
         state = f"Sent {when}".strip()
+    elif is_withdrawn(reply):
+        state = "Withdrawn"
     elif reply.state is ReplyState.FAILED:
-        state = f"Not sent – {reply.error}"
+        state = f"Not sent – {plain_reason(reply.error)} Retry, or edit it again"
     elif reply.state is ReplyState.SENDING:
         state = "Sending…"
     elif reply.hold_reason:
@@ -336,7 +338,17 @@ class Composer(QWidget):
         self._mark_sent_button.setToolTip("You posted the reply yourself: it counts as sent now")
         self._mark_sent_button.clicked.connect(self._on_mark_sent_clicked)
         hand_off = (self._copy_button, self._open_post_button, self._mark_sent_button)
-        for button in (*hand_off, self._confirm_button, self._withdraw_button, self._correct_button):
+        # A reply that did not leave: send it again, or take its text back into the editor (issue 19 #6).
+        self._retry_button = QPushButton("Retry")
+        self._retry_button.setObjectName("retryReply")
+        self._retry_button.setToolTip("Send this reply again")
+        self._retry_button.clicked.connect(self._on_retry_clicked)
+        self._edit_again_button = QPushButton("Edit again")
+        self._edit_again_button.setObjectName("editReplyAgain")
+        self._edit_again_button.setToolTip("Put this reply's text back into the editor")
+        self._edit_again_button.clicked.connect(self._on_edit_again_clicked)
+        again = (self._retry_button, self._edit_again_button)
+        for button in (*hand_off, *again, self._confirm_button, self._withdraw_button, self._correct_button):
             actions.addWidget(button)
         layout.addLayout(actions)
 
@@ -626,6 +638,9 @@ class Composer(QWidget):
         self._confirm_button.setVisible(queued and bool(reply and reply.hold_reason))
         self._withdraw_button.setVisible(queued)
         self._correct_button.setVisible(reply is not None and reply.state is ReplyState.SENT)
+        failed = reply is not None and reply.state is ReplyState.FAILED
+        self._retry_button.setVisible(failed and reply is not None and not is_withdrawn(reply))
+        self._edit_again_button.setVisible(failed)
         by_hand = queued and reply is not None and reply.error == HAND_OFF
         for button in (self._copy_button, self._open_post_button, self._mark_sent_button):
             button.setVisible(by_hand)
@@ -750,6 +765,29 @@ class Composer(QWidget):
         except OutboxError as exc:
             self._hints.setText(str(exc))
         self.refresh_replies()
+
+    @Slot()
+    def _on_retry_clicked(self) -> None:
+        reply = self._selected_reply()
+        if reply is None:
+            return
+        try:
+            self._desk.outbox.retry(reply.id)
+        except OutboxError as exc:
+            self._hints.setText(str(exc))
+        self.refresh_replies()
+
+    @Slot()
+    def _on_edit_again_clicked(self) -> None:
+        """The reply's text goes back into the editor (after what is there), to change and send anew."""
+        reply = self._selected_reply()
+        if reply is None or self._context is None:
+            return
+        self._correcting = None
+        self._correction_bar.hide()
+        self._edit.setPlainText(combine([self._edit.toPlainText(), reply.text]))
+        self._edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        self._edit.moveCursor(QTextCursor.MoveOperation.End)
 
     @Slot()
     def _on_withdraw_clicked(self) -> None:

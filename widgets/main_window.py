@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
             queue, clock, extras=threads, replies=replies.outbox.replies if replies is not None else None
         )  # threads: the whole thread from the channel; replies: ours, inline
         self._desk = replies
+        #: Ask before closing while replies wait to send (the app's window; main.py turns it on).
+        self.confirm_quit_with_waiting_replies = False
         #: The agent chose "Quit anyway" with replies still waiting to send.
         self._quit_anyway = False
         self._composer = Composer(replies) if replies is not None else None
@@ -530,8 +532,10 @@ class MainWindow(QMainWindow):
 
         "Quit anyway" closes the window again; the replies stay queued and leave at the next start (issue 19 #6).
         """
-        waiting = self._desk.outbox.waiting_count() if self._desk is not None else 0
-        if waiting == 0 or self._quit_anyway:
+        if not self.confirm_quit_with_waiting_replies or self._quit_anyway or self._desk is None:
+            return False
+        waiting = self._desk.outbox.waiting_count()
+        if waiting == 0:
             return False
         box = QMessageBox(self)
         box.setObjectName("quitWithWaitingReplies")
