@@ -1,7 +1,7 @@
 """`make bench`: measure every DESIGN.md budget, print one table and write bench/results.json.
 
 Usage: python -m bench [--only NAME ...] [--quick]
-  (names: ingest, queue, tick, cold_start, sync, export, queue_filters)
+  (names: ingest, queue, tick, cold_start, sync, backfill, export, queue_filters)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bench import figures, queue_filters, shift_report, sla
+from bench import backfill, figures, queue_filters, shift_report, sla
 from bench.figures import Figure
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -31,6 +31,7 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Figure]]]:
         "tick": lambda: figures.sla_tick((100, size)) + sla.figures_for_bench((100, size)),
         "cold_start": lambda: [figures.cold_start(size)],
         "sync": lambda: [figures.sync_catch_up(10_000, runs=1 if quick else 3)],
+        "backfill": lambda: [backfill.first_sync_backfill(100_000)],
         "queue_filters": lambda: queue_filters.filter_and_search(size),
         "export": lambda: shift_report.figures_for_bench(10_000, runs=1 if quick else 3),
     }

@@ -128,8 +128,10 @@ def ingest(n: int = 20_000, runs: int = 3) -> Figure:
         f"ingest {n:,} mentions via the sync storage path (dedupe+FTS+deadlines+events)",
         round(median),
         "mentions/s",
-        ">= 50,000/s and >= 1/3 of raw",
-        median >= 50_000 and ratio >= 1 / 3,
+        # Judged as the ratio to raw executemany of the same rows in the same run alone: an absolute rate does
+        # not carry from one machine to another (issue 20, "Done when").
+        ">= 1/3 of raw executemany (aim 1/2)",
+        ratio >= 1 / 3,
         [round(min(rates)), round(max(rates))],
         {"raw_executemany_per_s": round(statistics.median(raw_rates)), "ratio_to_raw": round(ratio, 3)},
     )

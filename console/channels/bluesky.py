@@ -17,7 +17,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.base import (
+    AccountRef,
+    Backfill,
+    Batch,
+    Cursor,
+    Identity,
+    InboundItem,
+    ReplyReceipt,
+    ReplyTarget,
+)
 from console.channels.errors import AuthExpired, Permanent, Transient
 from console.channels.http import (
     Params,
@@ -675,6 +684,74 @@ class BlueskyConnector:
         handle = str_field(payload, "handle") or self._account.handle
         return Identity(external_id=str_field(payload, "did"), handle=handle, display_name=handle)
 
+    def backfill_cursor(self, horizon: int) -> Cursor:
+        """The cursor of a first sync that reads posts back to ``horizon`` (epoch seconds; issue 20, sync 1)."""
+        return {"backfill": {"horizon": int(horizon)}}
+
+    async def _backfill(self, cursor: Cursor, state: dict[str, Any]) -> Batch:
+        """Page down from the newest notification to the horizon, ``max_pages`` per call; the listing's own
+        backwards cursor is kept, so the next call (or a restart) resumes where this one stopped.
+
+        When done, the cursor becomes the usual watermark one (the newest ``indexedAt`` of the first page) with
+        the horizon as its floor, and the chat log finds its place as on any first sync.
+        """
+        horizon = state.get("horizon")
+        if not isinstance(horizon, int) or isinstance(horizon, bool):
+            log.warning("Bluesky backfill cursor for %s has no horizon; syncing the newest page", self._host)
+            return await self.fetch_new(None)
+        page_cursor = state.get("page") if isinstance(state.get("page"), str) else None
+        top = _float(state.get("top"))
+        seen_list = [s for s in state.get("seen", []) if isinstance(s, str)]
+        oldest_value = state.get("oldest")
+        oldest = oldest_value if isinstance(oldest_value, int) and not isinstance(oldest_value, bool) else None
+        self.skipped = []
+        collected: list[tuple[float, InboundItem]] = []
+        done = reached = False
+        for _ in range(self._max_pages):
+            params: Params = [("reasons", reason) for reason in REASONS]
+            params.append(("limit", self._page_limit))
+            if page_cursor:
+                params.append(("cursor", page_cursor))
+            payload = await self._xrpc("GET", "app.bsky.notification.listNotifications", params=params)
+            try:
+                page = parse_notifications(payload)
+            except ValueError as exc:
+                raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
+            self.skipped.extend(page.skipped)
+            if top is None and page.indexed_at:
+                top = max(page.indexed_at)  # the newest: where polling continues once the backfill is done
+                seen_list = [item.external_id for item in page.items][: self._seen_size]
+            for stamp, item in zip(page.indexed_at, page.items, strict=True):
+                if stamp < horizon:
+                    reached = True
+                    continue
+                collected.append((stamp, item))
+                oldest = item.posted_at if oldest is None else min(oldest, item.posted_at)
+            page_cursor = page.cursor
+            if page.oldest_indexed_at is not None and page.oldest_indexed_at < horizon:
+                reached = done = True
+                break
+            if page_cursor is None or page.oldest_indexed_at is None:
+                done = True  # the listing ends: the server has nothing older
+                break
+        if self.skipped:
+            log.warning("Skipped %d malformed Bluesky notifications: %s", len(self.skipped), self.skipped)
+        fresh: dict[str, tuple[float, InboundItem]] = {}
+        for stamp, item in collected:
+            fresh.setdefault(item.external_id, (stamp, item))
+        items = [item for _, item in sorted(fresh.values(), key=lambda pair: (pair[0], pair[1].posted_at))]
+        progress = Backfill(horizon=horizon, oldest=oldest, done=done, reached_horizon=reached)
+        if not done:
+            state = {"horizon": horizon, "page": page_cursor, "top": top, "seen": seen_list, "oldest": oldest}
+            return Batch(items=items, next_cursor={**cursor, "backfill": state}, backfill=progress)
+        rest = {key: value for key, value in cursor.items() if key != "backfill"}
+        dms, chat_state = await self._fetch_dms(rest or None)
+        merged: Cursor = {**rest, "watermark": top if top is not None else float(horizon), "seen": seen_list}
+        merged["floor"] = float(horizon)
+        if chat_state is not None:
+            merged["chat"] = chat_state
+        return Batch(items=items + dms, next_cursor=merged, backfill=progress)
+
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """Fetch customer posts newer than the watermark (channels.md §2 "Cursor semantics").
 
@@ -692,8 +769,11 @@ class BlueskyConnector:
         Raises:
             AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`.
         """
+        backfill = cursor.get("backfill") if cursor else None
+        if cursor and isinstance(backfill, dict):
+            return await self._backfill(cursor, backfill)
         watermark = _float(cursor.get("watermark")) if cursor else None
-        # The first sync reads one page on purpose; what lies below it is history, not news.
+        # Without a backfill cursor the first sync reads one page; what lies below it is history, not news.
         floor = _float(cursor.get("floor")) if cursor else None
         seen_list = [s for s in cursor.get("seen", []) if isinstance(s, str)] if cursor else []
         seen = set(seen_list)

@@ -908,8 +908,9 @@ class _Window:
 class _RateLimiter:
     """Fixed 5-minute windows aligned to the epoch, like rack-attack in Mastodon."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = RATE_LIMIT) -> None:
         self._counts: dict[str, tuple[int, int]] = {}
+        self.limit = limit  # requests per window
 
     def hit(self, key: str, now: float) -> _Window:
         window = math.floor(now) // RATE_PERIOD
@@ -917,7 +918,7 @@ class _RateLimiter:
         count = count + 1 if seen_window == window else 1
         self._counts[key] = (window, count)
         retry_after = RATE_PERIOD - math.floor(now) % RATE_PERIOD
-        return _Window(max(RATE_LIMIT - count, 0), now + retry_after, retry_after, count > RATE_LIMIT)
+        return _Window(max(self.limit - count, 0), now + retry_after, retry_after, count > self.limit)
 
 
 def _first(query: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -965,6 +966,10 @@ class _Api:
             (re.compile(r"/api/v2/instance"), {"GET": self._instance}, False),
         ]
 
+    def set_rate_limit(self, requests_per_window: int) -> None:
+        with self._world.lock:
+            self._limiter.limit = requests_per_window
+
     @property
     def lock(self) -> threading.RLock:
         return self._world.lock
@@ -985,7 +990,7 @@ class _Api:
                 response = self._fault_response(request.faults.replacing, now)
             else:
                 response = self._route(request, authorized=authorized)
-            response.headers.setdefault("X-RateLimit-Limit", str(RATE_LIMIT))
+            response.headers.setdefault("X-RateLimit-Limit", str(self._limiter.limit))
             response.headers.setdefault("X-RateLimit-Remaining", str(window.remaining))
             response.headers.setdefault("X-RateLimit-Reset", _iso(window.reset_at))
             low = request.faults.altered(Fault.LOW_BUDGET)
@@ -1093,8 +1098,17 @@ class _Api:
             below = [n for n in everything[max(0, start - 3) : start] if wanted(n)]
         else:
             # max_id / since_id: the newest page below max_id and above since_id (so since_id may skip items).
-            newer = [n for n in everything if wanted(n) and (since_id is None or _id_key(n.id) > _id_key(since_id))]
-            page = newer[::-1][:limit]
+            # Walked down from max_id, so a first sync paging back through 100,000 items stays linear.
+            end = len(everything)
+            if max_id is not None:
+                end = bisect.bisect_left(everything, _id_key(max_id), key=lambda n: _id_key(n.id))
+            page = []
+            for i in range(end - 1, -1, -1):
+                n = everything[i]
+                if len(page) >= limit or (since_id is not None and _id_key(n.id) <= _id_key(since_id)):
+                    break
+                if wanted(n):
+                    page.append(n)
         payload = [self.render.notification(n) for n in page]
         faults = request.faults
         if faults.altered(Fault.REPEAT) is not None:
@@ -1533,6 +1547,11 @@ class SandboxServer:
     def set_faults(self, rules: Iterable[FaultRule], *, replace_all: bool = False) -> None:
         """Switch faults on at run time (the same as ``POST /_sandbox/faults``)."""
         self.faults.set(rules, replace_all=replace_all)
+
+    def set_rate_limit(self, requests_per_window: int) -> None:
+        """Requests per 5-minute window and token (Mastodon's 300 by default); ``make bench`` lifts it to measure
+        the client alone."""
+        self._api.set_rate_limit(requests_per_window)
 
     @property
     def base_url(self) -> str:

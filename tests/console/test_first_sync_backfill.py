@@ -10,7 +10,7 @@ import httpx
 import pytest
 import sqlite_utils
 
-from console.channels.base import AccountRef, Backfill, Connector
+from console.channels.base import AccountRef, Backfill, Batch, Connector
 from console.channels.mastodon import MastodonConnector
 from console.health import backfill_sentence, describe
 from console.inbox import Poller, SyncReport
@@ -203,3 +203,40 @@ def test_a_partial_failure_says_how_much_was_stored(
     assert report.error is not None and report.error.startswith("stored 2 of 2 fetched, then: ")
     assert "server error" in report.error and "503" in report.error
     assert SyncStateRepo(db).get(row.id).cursor == {"min_id": "4"}  # what was stored is not fetched again
+
+
+def test_bluesky_first_sync_pages_back_to_the_horizon_then_polls_from_the_newest(
+    clock: FakeClock, secrets: MemorySecretStore, arun: Arun[Any]
+) -> None:
+    from console.channels.bluesky import BlueskyConnector
+    from tests.fakes.bluesky_server import FakeBlueskyServer
+
+    now = clock.now()
+    secrets.set("bluesky:3", "app-pass-1234")
+    with FakeBlueskyServer() as server:
+        server.post("old.test", "two weeks ago", at=now - 14 * DAY)
+        for n in range(23):
+            server.post("cust.test", f"backlog {n}", at=now - 6 * DAY + n * 3600)
+
+        async def scenario() -> list[Batch]:
+            async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(2.0)) as client:
+                ref = AccountRef(id=3, kind="bluesky", handle=server.handle, base_url=server.base_url)
+                connector = BlueskyConnector(
+                    client, account=ref, secrets=secrets, clock=clock, page_limit=5, max_pages=2
+                )
+                batches = [await connector.fetch_new(connector.backfill_cursor(int(now - HORIZON)))]
+                while batches[-1].backfill is not None and not batches[-1].backfill.done:
+                    batches.append(await connector.fetch_new(batches[-1].next_cursor))
+                server.post("new.test", "arrived after the backfill", at=now + 60)
+                batches.append(await connector.fetch_new(batches[-1].next_cursor))
+                return batches
+
+        batches = arun(scenario())
+
+    *backfill, after = batches
+    texts = [item.text for batch in backfill for item in batch.items]
+    assert sorted(texts) == sorted(f"backlog {n}" for n in range(23))  # all of them, none twice, none too old
+    assert len(backfill) == 3  # 2 pages of 5 per call: progress in steps
+    final = backfill[-1].backfill
+    assert final is not None and final.done and final.reached_horizon
+    assert [item.text for item in after.items] == ["arrived after the backfill"]
