@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from console.outbox import plain_reason
 from storage.rows import EventRow, MentionRow, ReplyRow, ReplyState
 
 __all__ = ["OurReply", "ReplyRow", "ThreadEntry", "merge_thread", "our_replies"]
@@ -51,7 +52,7 @@ class OurReply:
             case ReplyState.SENDING:
                 return "Sending…"
             case ReplyState.FAILED:
-                return f"Not sent – {self.error}" if self.error else "Not sent"
+                return f"Not sent – {plain_reason(self.error)}" if self.error else "Not sent"
             case _:
                 return "Queued"
 

@@ -73,6 +73,7 @@ def test_failed_reply_says_why_plainly_and_can_be_retried_or_edited_again(
     (text,) = composer.reply_state_texts()
     assert "The channel did not accept the reply" in text
     assert "422" not in text and "refused" not in text and "/api/" not in text
+    assert "The channel did not accept the reply" in window.conversation.thread_text()  # the thread says it too
 
     select_reply(composer, 0)
     assert buttons(composer)["retryReply"].isVisible() and buttons(composer)["editReplyAgain"].isVisible()
