@@ -8,10 +8,18 @@ from datetime import datetime
 from console.ports import Clock
 from storage.events import EventRepo
 from storage.mentions import MentionRepo, QueueView
-from storage.queue_queries import AlertItem, QueueQuery, QueueQueryRepo, search_terms
+from storage.queue_queries import AlertItem, QueueQuery, QueueQueryRepo, SortColumn, search_terms
 from storage.rows import DeadlineRow, EventRow, MentionRow, ReplyState
 
-__all__ = ["AlertItem", "QueueQuery", "QueueService", "QueueView", "local_day_start", "search_terms"]
+__all__ = [
+    "AlertItem",
+    "QueueQuery",
+    "QueueService",
+    "QueueView",
+    "SortColumn",
+    "local_day_start",
+    "search_terms",
+]
 
 #: ``notes(head_id, deadlines, now) -> {deadline id: note}`` (``SlaEngine.notes``): why a clock is not running.
 DeadlineNotes = Callable[[int, Sequence[DeadlineRow], float], dict[int, str]]

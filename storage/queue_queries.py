@@ -8,6 +8,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import sqlite_utils
 
@@ -66,6 +67,36 @@ def _terms_match(text: str | None, pattern: str) -> bool:
     return any(t.startswith(last) for t in tokens) if prefix else last in tokens
 
 
+class SortColumn(StrEnum):
+    """A column the agent sorts the queue by (a header click); None in a query keeps the view's own order."""
+
+    CHANNEL = "channel"
+    CUSTOMER = "customer"
+    MESSAGE = "message"
+    TAGS = "tags"
+    RECEIVED = "received"
+    SLA = "sla"
+    PRIORITY = "priority"
+
+
+#: ``ORDER BY`` terms per sort column, ascending as the agent reads it: (expression, follows the direction).
+#: Terms that do not follow keep empty values last either way; Received ascends by age (newest first).
+_SORT_TERMS: dict[SortColumn, tuple[tuple[str, bool], ...]] = {
+    SortColumn.CHANNEL: (("(SELECT a.kind FROM accounts a WHERE a.id = m.account_id)", True), ("m.kind", True)),
+    SortColumn.CUSTOMER: (("lower(coalesce(nullif(trim(m.author_name), ''), m.author_handle))", True),),
+    SortColumn.MESSAGE: (("lower(ltrim(m.text))", True),),
+    SortColumn.TAGS: (("m.tags = ''", False), ("lower(m.tags)", True)),
+    SortColumn.RECEIVED: (("-m.last_message_at", True),),
+    SortColumn.SLA: (("m.due_at IS NULL", False), ("m.due_at", True)),
+    SortColumn.PRIORITY: (("m.priority", True),),
+}
+
+
+def _sort_order(sort: SortColumn, *, descending: bool) -> str:
+    terms = [f"{expr} DESC" if follows and descending else expr for expr, follows in _SORT_TERMS[sort]]
+    return ", ".join([*terms, "m.id DESC" if descending else "m.id"])
+
+
 @dataclass(frozen=True, slots=True)
 class QueueQuery:
     """One view plus its filters. Empty sets mean "any"; values within one filter are alternatives (OR),
@@ -79,6 +110,9 @@ class QueueQuery:
     kinds: frozenset[MentionKind] = field(default_factory=frozenset)
     newcomer: bool | None = None
     search: str = ""
+    #: A column header the agent clicked (sorted in SQL, STYLE B5); None: the view's own order.
+    sort: SortColumn | None = None
+    descending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +240,7 @@ class QueueQueryRepo:
                 f"{_MATCH_FUNCTION}(x.text || ' ' || x.author_handle || ' ' || x.author_name, ?)))"
             )
             params.extend((pattern, pattern))
-        elif (match is not None or tag_match is not None) and query.view is QueueView.ALL:
+        elif (match is not None or tag_match is not None) and query.view is QueueView.ALL and query.sort is None:
             # All, newest first: only the newest ``hits`` matching messages (FTS5 reads rowids in descending
             # order and stops), instead of every message with a common word; queue_ids widens ``hits`` until the
             # page is full or the index has no more. An item sorts by its newest matching message.
@@ -224,6 +258,8 @@ class QueueQueryRepo:
                 "WHERE x.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH ?))"
             )
             params.append(match)
+        if query.sort is not None:
+            order = _sort_order(query.sort, descending=query.descending)
         sql = f"SELECT m.id FROM mentions m{joins} WHERE {' AND '.join(where)} ORDER BY {order}"
         return sql, [*join_params, *params]
 

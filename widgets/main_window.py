@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
                 self._view.select_mention(first)
         self._update_status()
         self._restore_state()
+        self._workbench.show_sort(self._workbench.query)  # a restored header must not show an old sort arrow
 
     # ------------------------------------------------------------------ building
     def _build_layout(self) -> None:

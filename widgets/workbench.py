@@ -5,6 +5,7 @@ MainWindow builds one and wires it in with a few lines; everything about issue 7
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -13,10 +14,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QMenuBar, QWidget
 
 from console.keymap import KeyMap
-from console.queue import QueueQuery
+from console.queue import QueueQuery, SortColumn
 from console.triage import Change, TriageField, close_question
 from widgets.conversation_extras import CustomerPanel
 from widgets.filter_bar import VIEW_LABELS, VIEW_ORDER_HINTS, FilterBar
+from widgets.queue_model import Col
 from widgets.shortcut_help import ShortcutHelp, reserved_key_refusal
 from widgets.tag_editor import TagEditor
 from widgets.tray import TrayAlerts
@@ -32,6 +34,26 @@ if TYPE_CHECKING:
 
 #: How long a "Resolved · Ctrl+Z to undo" message stays in the status bar.
 MESSAGE_MS = 6_000
+
+#: Columns whose header sorts the queue (the Reply column does not).
+SORTABLE_COLUMNS: dict[Col, SortColumn] = {
+    Col.CHANNEL: SortColumn.CHANNEL,
+    Col.CUSTOMER: SortColumn.CUSTOMER,
+    Col.PREVIEW: SortColumn.MESSAGE,
+    Col.TAGS: SortColumn.TAGS,
+    Col.RECEIVED: SortColumn.RECEIVED,
+    Col.SLA: SortColumn.SLA,
+}
+#: The heading's hint while sorted: (what, (ascending, descending)).
+_SORT_WORDS: dict[SortColumn, tuple[str, tuple[str, str]]] = {
+    SortColumn.CHANNEL: ("channel", ("A–Z", "Z–A")),
+    SortColumn.CUSTOMER: ("customer", ("A–Z", "Z–A")),
+    SortColumn.MESSAGE: ("message", ("A–Z", "Z–A")),
+    SortColumn.TAGS: ("tags", ("A–Z", "Z–A")),
+    SortColumn.RECEIVED: ("received", ("newest first", "oldest first")),
+    SortColumn.SLA: ("deadline", ("nearest first", "furthest first")),
+    SortColumn.PRIORITY: ("priority", ("most urgent first", "least urgent first")),
+}
 
 
 class Workbench(QObject):
@@ -78,6 +100,8 @@ class Workbench(QObject):
         self.customer_panel = CustomerPanel(queue)
         self.customer_panel.conversation_requested.connect(self._on_customer_conversation_requested)
         view.mention_selected.connect(self._on_view_mention_selected)
+        view.horizontalHeader().setSectionsClickable(True)
+        view.horizontalHeader().sectionClicked.connect(self._on_header_section_clicked)
 
         self.nav_actions = self._build_navigation()
         self.triage_actions: TriageActions | None = None
@@ -220,6 +244,9 @@ class Workbench(QObject):
         query = self.filter_bar.query
         title = VIEW_LABELS[query.view]
         hint = VIEW_ORDER_HINTS[query.view]
+        if query.sort is not None:
+            label, (up, down) = _SORT_WORDS[query.sort]
+            hint = f"Sorted by {label}, {down if query.descending else up}"
         if query.search.strip():
             hint = f"Matching “{query.search.strip()}” · {hint.lower()}"
         return title, hint
@@ -229,7 +256,7 @@ class Workbench(QObject):
         count = self._model.rowCount()
         more = "+" if self._model.canFetchMore() else ""
         query = self.filter_bar.query
-        plain = query == QueueQuery()
+        plain = dataclasses.replace(query, sort=None, descending=False) == QueueQuery()
         if plain:
             return f"{count:,}{more} open"
         return f"{count:,}{more} in {VIEW_LABELS[query.view]}"
@@ -314,6 +341,32 @@ class Workbench(QObject):
         else:
             self._view.mention_activated.emit(mention_id)
 
+    def show_sort(self, query: QueueQuery) -> None:
+        """The header's arrow shows the clicked column's order; none while the view keeps its own order."""
+        header = self._view.horizontalHeader()
+        column = next((col for col, sort in SORTABLE_COLUMNS.items() if sort is query.sort), None)
+        header.setSortIndicatorShown(column is not None)
+        if column is not None:
+            order = Qt.SortOrder.DescendingOrder if query.descending else Qt.SortOrder.AscendingOrder
+            header.setSortIndicator(column, order)
+
+    @Slot(int)
+    def _on_header_section_clicked(self, section: int) -> None:
+        """A header click sorts by that column (in SQL, STYLE B5): ascending, descending, then the view's order."""
+        query = self.filter_bar.query
+        sort = SORTABLE_COLUMNS.get(Col(section)) if 0 <= section < len(Col) else None
+        if sort is None:
+            self.show_sort(query)  # the Reply column does not sort: undo Qt's own arrow flip
+            return
+        if query.sort is not sort:
+            wanted = dataclasses.replace(query, sort=sort, descending=False)
+        elif not query.descending:
+            wanted = dataclasses.replace(query, descending=True)
+        else:
+            wanted = dataclasses.replace(query, sort=None, descending=False)
+        self.filter_bar.set_query(wanted)
+        self.show_sort(wanted)
+
     @Slot(object)
     def _on_filter_bar_query_changed(self, query: QueueQuery) -> None:
         selected = self._view.selected_mention_id()
@@ -326,6 +379,7 @@ class Workbench(QObject):
                 self._view.setCurrentIndex(self._model.index(-1, -1))
                 self._pane.show_mention(None)
         self._reload(None)
+        self.show_sort(query)
         self.heading_changed.emit(*self.heading())
 
     @Slot(object)

@@ -19,7 +19,7 @@ from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
 from widgets.main_window import MainWindow
-from widgets.queue_model import Role
+from widgets.queue_model import Col, Role
 
 
 @pytest.fixture
@@ -225,3 +225,45 @@ def test_shift_about_shows_the_version(qtbot: QtBot, window: MainWindow) -> None
         box.close()
     finally:
         QCoreApplication.setApplicationVersion(before)
+
+
+# ---------------------------------------------------------------------------------------------- §16 header sorting
+def _click_header(qtbot: QtBot, window: MainWindow, col: Col) -> None:
+    header = window.queue_view.horizontalHeader()
+    x = header.sectionViewportPosition(col) + header.sectionSize(col) // 2
+    with qtbot.waitSignal(window.workbench.filter_bar.query_changed):
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+
+
+def _row_ids(window: MainWindow) -> list[int | None]:
+    model = window.queue_model
+    return [model.mention_id_at(r) for r in range(model.rowCount())]
+
+
+def test_shift_header_click_sorts_then_reverses_then_restores(
+    qtbot: QtBot, window: MainWindow, items: dict[str, int]
+) -> None:
+    header = window.queue_view.horizontalHeader()
+    by_deadline = [items["late"], items["amber"], items["fresh"]]
+    assert _row_ids(window) == by_deadline
+    _click_header(qtbot, window, Col.CUSTOMER)
+    assert _row_ids(window) == [items["late"], items["amber"], items["fresh"]]  # Ana, Bo, Cy
+    assert header.isSortIndicatorShown()
+    assert header.sortIndicatorSection() == Col.CUSTOMER
+    assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+    assert window.workbench.heading() == ("Open", "Sorted by customer, A–Z")
+    _click_header(qtbot, window, Col.CUSTOMER)
+    assert _row_ids(window) == [items["fresh"], items["amber"], items["late"]]
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    _click_header(qtbot, window, Col.CUSTOMER)
+    assert _row_ids(window) == by_deadline
+    assert not header.isSortIndicatorShown()
+    assert window.workbench.heading() == ("Open", "Nearest deadline first")
+
+
+def test_shift_header_sort_received_newest_first_and_count_text(
+    qtbot: QtBot, window: MainWindow, items: dict[str, int]
+) -> None:
+    _click_header(qtbot, window, Col.RECEIVED)
+    assert _row_ids(window) == [items["fresh"], items["amber"], items["late"]]
+    assert window.queue_size_text() == "3 open"
