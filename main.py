@@ -241,6 +241,7 @@ def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from widgets.fonts import register_bundled_fonts
     from widgets.main_window import MainWindow
     from widgets.signals import SyncBridge
     from widgets.sla_settings import open_sla_settings
@@ -252,6 +253,7 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setApplicationVersion(app_version())
     app.setDesktopFileName("care-console")
     _set_window_icon(app)
+    register_bundled_fonts()  # the bundled emoji font, where the system has none (issue 19 §16)
     app.setOrganizationName("Care Console")
     clock = SystemClock()
     demo = bool(args.demo)
