@@ -19,8 +19,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import qasync
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QPushButton
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 import main
@@ -77,8 +77,11 @@ class AgentApp:
     _previous_hook: Callable[..., Any] | None = None
 
     # ------------------------------------------------------------------ lifetime
-    def open(self) -> MainWindow:
-        """Start the app on the data folder (the first start or a restart) and show its window."""
+    def open(self, *, welcome: bool = False) -> MainWindow:
+        """Start the app on the data folder (the first start or a restart) and show its window.
+
+        With ``welcome``, the first run's welcome dialog opens as it does on a desktop (main.py skips it offscreen).
+        """
         runtime = open_runtime(
             self.data_dir, clock=self.clock, secrets=MemorySecretStore(), sandbox=self.sandbox,
             force_sandbox=False, poll_seconds=30.0,
@@ -124,6 +127,8 @@ class AgentApp:
         stale = self.shift_actions.ask_about_stale_shift()
         if stale is not None:  # a restart after a shift was left running: carry on with it
             stale.button(QMessageBox.StandardButton.No).click()
+        if welcome:
+            main._welcome_if_first_run(window, runtime)
         self.settle()
         return window
 
@@ -210,6 +215,24 @@ class AgentApp:
         """What the window's timers do each second and every five: countdowns, bands, breaches."""
         main._record_breaches(self.rt, self.win)
         self.win.queue_view.tick()
+        self.settle()
+
+    def focus(self, widget: QWidget) -> None:
+        """Give ``widget`` the keyboard focus in the active main window, as a click on it would."""
+        self.win.activateWindow()
+        self.qtbot.waitUntil(lambda: QApplication.activeWindow() is self.win, timeout=2000)
+        widget.setFocus(Qt.FocusReason.MouseFocusReason)
+        self.qtbot.waitUntil(lambda: QApplication.focusWidget() is widget, timeout=2000)
+
+    def keys(self, widget: QWidget, text: str) -> None:
+        """Type ``text`` (letters, digits, shortcuts' single keys) into ``widget`` with the focus on it."""
+        self.focus(widget)
+        self.qtbot.keyClicks(widget, text)
+        self.settle()
+
+    def key(self, widget: QWidget, key: Qt.Key, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+        self.focus(widget)
+        self.qtbot.keyClick(widget, key, modifier)
         self.settle()
 
     def note_error_bar(self) -> None:

@@ -115,9 +115,7 @@ class AgentRobot(RuleBasedStateMachine):
 
     @rule(key=st.sampled_from([Qt.Key.Key_J, Qt.Key.Key_K]))
     def move_with_the_keyboard(self, key: Qt.Key) -> None:
-        view = self.win.queue_view
-        view.setFocus()
-        self.qtbot.keyClick(view, key)
+        self.app.key(self.win.queue_view, key)
 
     @rule(view=st.sampled_from(list(QueueView)))
     def switch_view(self, view: QueueView) -> None:
@@ -160,15 +158,12 @@ class AgentRobot(RuleBasedStateMachine):
     def status_or_priority_key(self, key: str) -> None:
         mention_id = self.selected()
         before = self.app.clocks(mention_id) if mention_id is not None else None
-        view = self.win.queue_view
-        view.setFocus()
         triage = self.win.workbench.triage_actions
         assert triage is not None
         done: list[object] = []
         triage.changed.connect(done.append)
         try:
-            self.qtbot.keyClicks(view, key)
-            self.app.settle()
+            self.app.keys(self.win.queue_view, key)
         finally:
             triage.changed.disconnect(done.append)
         if done and mention_id is not None and before is not None:
@@ -195,8 +190,7 @@ class AgentRobot(RuleBasedStateMachine):
         undone: list[object] = []
         triage.undone.connect(undone.append)
         try:
-            self.qtbot.keyClick(self.win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-            self.app.settle()
+            self.app.key(self.win.queue_view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
         finally:
             triage.undone.disconnect(undone.append)
         if not undone or not self.undo_stack:
@@ -238,11 +232,10 @@ class AgentRobot(RuleBasedStateMachine):
             return
         mention_id = composer.mention_id
         editor = composer.editor
-        editor.setFocus()
+        self.app.focus(editor)
         editor.selectAll()
-        self.qtbot.keyClicks(editor, text)
-        self.qtbot.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-        self.app.settle()
+        self.app.keys(editor, text)
+        self.app.key(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
         self.changed_outside_triage(mention_id)
 
     @rule()
