@@ -1708,7 +1708,8 @@ class SandboxServer:
             if self._world.version == self._saved_version and not force:
                 return False
             version = self._world.version
-            data = json.dumps(self._world.snapshot(), separators=(",", ":"))
+            snapshot = self._world.snapshot()  # fresh lists and dicts: encoded below without holding the lock
+        data = json.dumps(snapshot, separators=(",", ":"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             scratch = path.with_name(path.name + ".tmp")
