@@ -13,6 +13,9 @@ from widgets.theme import load_stylesheet
 _HEX = re.compile(r"#[0-9A-Fa-f]{6}\b")
 _DECLARATION = re.compile(r"([\w-]+)(\s*:\s*)([^;{}]*)(;)")
 _TEXT_PROPERTIES = frozenset({"color", "selection-color"})
+_RULE = re.compile(r"([^{}]*)(\{[^{}]*\})")
+#: Lightness of disabled text in the dark theme: readable, clearly dimmer than enabled text (0.85 or more).
+DISABLED_TEXT_LIGHTNESS = 0.45
 
 
 def _hsl(colour: str) -> tuple[float, float, float]:
@@ -44,15 +47,40 @@ def dark_text(colour: str) -> str:
     return _with_lightness(colour, 0.95 - 0.75 * lightness)
 
 
+def dark_disabled_text(colour: str) -> str:
+    """Text of a disabled control in the dark theme: dim grey, whatever it was (light greys stayed light and
+    read as enabled, issue 19 §9)."""
+    hue, saturation, _lightness = _hsl(colour)
+    return QColor.fromHslF(hue, saturation * 0.25, DISABLED_TEXT_LIGHTNESS).name().upper()
+
+
+def dark_disabled_surface(colour: str) -> str:
+    """Background or border of a disabled control in the dark theme: flat, near the window's colour; an
+    accent (a pale blue "Send") loses its colour instead of turning into a bright button."""
+    hue, saturation, _lightness = _hsl(colour)
+    return QColor.fromHslF(hue, saturation * 0.3, 0.19).name().upper()
+
+
 def dark_stylesheet(light: str) -> str:
-    """The light style sheet with every colour mapped by the property it is used for."""
+    """The light style sheet with every colour mapped by the property it is used for; rules for disabled
+    controls get dim colours so that a disabled button or menu item never looks enabled."""
 
-    def declaration(found: re.Match[str]) -> str:
-        prop, colon, value, end = found.groups()
-        mapper = dark_text if prop.lower() in _TEXT_PROPERTIES else dark_surface
-        return prop + colon + _HEX.sub(lambda c: mapper(c.group(0)), value) + end
+    def rule(found: re.Match[str]) -> str:
+        selector, body = found.groups()
+        disabled = ":disabled" in selector
 
-    return _DECLARATION.sub(declaration, light)
+        def declaration(decl: re.Match[str]) -> str:
+            prop, colon, value, end = decl.groups()
+            text = prop.lower() in _TEXT_PROPERTIES
+            if disabled:
+                mapper = dark_disabled_text if text else dark_disabled_surface
+            else:
+                mapper = dark_text if text else dark_surface
+            return prop + colon + _HEX.sub(lambda c: mapper(c.group(0)), value) + end
+
+        return selector + _DECLARATION.sub(declaration, body)
+
+    return _RULE.sub(rule, light)
 
 
 def dark_palette() -> QPalette:
@@ -75,6 +103,20 @@ def dark_palette() -> QPalette:
     }
     for role, colour in roles.items():
         palette.setColor(role, QColor(colour))
+    # Disabled menu items, buttons and fields read their colours from the Disabled group: without these they
+    # took the enabled colours above and looked enabled (issue 19 §9).
+    dim = QColor.fromHslF(0.58, 0.08, DISABLED_TEXT_LIGHTNESS)
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.HighlightedText,
+        QPalette.ColorRole.PlaceholderText,
+    ):
+        palette.setColor(disabled, role, dim)
+    palette.setColor(disabled, QPalette.ColorRole.Button, QColor("#1E2126"))
+    palette.setColor(disabled, QPalette.ColorRole.Highlight, QColor("#2A2E35"))
     return palette
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter
 from PySide6.QtWidgets import QStyleOptionViewItem
 from typing_extensions import override
@@ -18,8 +18,9 @@ from widgets.theme import PillColours
 _PAD = 8
 _GAP = 4
 
-#: Behind search matches in the preview.
+#: Behind search matches in the preview, and the ink of the matched words on it (dark in both themes).
 HIGHLIGHT = "#FFE28A"
+HIGHLIGHT_TEXT = "#1F2328"
 TAG_PILL = PillColours("#ECEEF2", "#3D4754")
 PRIORITY_PILLS: dict[str, PillColours] = {
     "Urgent": PillColours("#FBE3E1", "#B3261E"),
@@ -80,17 +81,34 @@ class HighlightDelegate(PlainTextDelegate):
         shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, available)
         painter.setFont(opt.font)
         top = cell.center().y() - metrics.height() / 2
-        for start, end in match_spans(shown, terms or ()):
+        spans = match_spans(shown, terms or ())
+        for start, end in spans:
             x = left + metrics.horizontalAdvance(shown[:start])
             width = metrics.horizontalAdvance(shown[start:end])
             painter.fillRect(QRectF(x - 1, top, width + 2, metrics.height()), QColor(HIGHLIGHT))
-        painter.setPen(_text_colour(opt))
-        painter.drawText(
-            QRect(left, cell.top(), available, cell.height()),
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            shown,
-        )
+        # The text goes in runs: the marked words in dark ink on their yellow, the rest in the row's colour
+        # (light in the dark theme, where one pen wrote white on yellow: issue 19 §9).
+        ink = _text_colour(opt)
+        baseline = top + metrics.ascent()
+        for start, end, marked in _runs_of(len(shown), spans):
+            x = left + metrics.horizontalAdvance(shown[:start])
+            painter.setPen(QColor(HIGHLIGHT_TEXT) if marked else ink)
+            painter.drawText(QPointF(x, baseline), shown[start:end])
         painter.restore()
+
+
+def _runs_of(length: int, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+    """``(start, end, marked)`` runs covering ``[0, length)``: the spans marked, the gaps between them not."""
+    runs: list[tuple[int, int, bool]] = []
+    at = 0
+    for start, end in spans:
+        if start > at:
+            runs.append((at, start, False))
+        runs.append((start, min(end, length), True))
+        at = end
+    if at < length:
+        runs.append((at, length, False))
+    return runs
 
 
 #: An elided tag keeps at least this many characters before its "…" (else only the "+n" count shows).
