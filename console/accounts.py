@@ -418,6 +418,8 @@ class AccountService:
         checker = connector(scratch)
         try:
             identity = await checker.verify()
+        except Unreachable as exc:
+            raise AccountError(verify_failure(CHANNELS[kind].label, base_url, exc)) from exc
         except ChannelError as exc:
             raise AccountError(f"{refused}: {exc}") from exc
         finally:
@@ -473,7 +475,8 @@ class AccountService:
             else:
                 health = Health.FAILING
             self._accounts.set_health(row.id, health, str(exc))
-            raise AccountError(str(exc)) from exc
+            label = CHANNELS[ChannelKind(row.kind)].label if row.kind in set(ChannelKind) else row.kind
+            raise AccountError(verify_failure(label, row.base_url, exc, adding=False)) from exc
         finally:
             await connector.aclose()
         self._accounts.set_health(row.id, Health.OK)
@@ -542,7 +545,7 @@ def _kind(kind: str) -> ChannelKind:
         raise AccountError(f"Unknown channel {kind!r}; choose one of: {known}.") from None
 
 
-def verify_failure(label: str, base_url: str, exc: ChannelError) -> str:
+def verify_failure(label: str, base_url: str, exc: ChannelError, *, adding: bool = True) -> str:
     """Why a credential check failed, in words an agent can act on (issue 19 #13): a server that cannot be
     reached is a wrong address (or no connection), not a refused credential, and no exception text is shown.
 
@@ -550,31 +553,28 @@ def verify_failure(label: str, base_url: str, exc: ChannelError) -> str:
         label: The channel's name ("Mastodon").
         base_url: The server address the agent typed (normalised).
         exc: What the connector raised.
+        adding: The check was for a new credential (the sentence says nothing was saved).
 
     Returns:
         One or two sentences.
     """
     host = urlsplit(base_url).hostname or base_url
+    unsaved = " Nothing was saved." if adding else ""
     if isinstance(exc, CertificateRefused):
-        return f"{exc} Nothing was saved."
+        return f"{exc}{unsaved}"
     if isinstance(exc, Unreachable):
         return (
             f"The server {host} could not be reached: check the address (for example https://mastodon.social) "
-            "and your internet connection. Nothing was saved."
+            f"and your internet connection.{unsaved}"
         )
-    if isinstance(exc, AuthExpired):
-        return f"The {label} credential was not accepted by {host}: check it and paste it again. Nothing was saved."
+    if isinstance(exc, AuthExpired) or (isinstance(exc, Permanent) and exc.status in (401, 403)):
+        return f"The {label} credential was not accepted by {host}: check it and paste it again.{unsaved}"
     if isinstance(exc, RateLimited):
-        return f"{host} asks us to slow down: try again in a minute. Nothing was saved."
-    if isinstance(exc, Permanent) and exc.status in (401, 403):
-        return f"The {label} credential was not accepted by {host}: check it and paste it again. Nothing was saved."
+        return f"{host} asks us to slow down: try again in a minute.{unsaved}"
     if isinstance(exc, Permanent):
-        return (
-            f"{host} did not answer like a {label} server: check the address. Nothing was saved. "
-            f"(The server said: {exc})"
-        )
+        return f"{host} did not answer like a {label} server: check the address.{unsaved} (The server said: {exc})"
     log.info("credential check with %s failed: %s", host, exc)
-    return f"{host} did not answer properly just now: try again in a moment. Nothing was saved."
+    return f"{host} did not answer properly just now: try again in a moment.{unsaved}"
 
 
 def _check_base_url(base_url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -245,3 +246,27 @@ def test_keyring_refusal_saves_nothing(
 
     assert arun(service_call(db, BrokenKeyring(), clock, [], body)) == []
     assert AccountRepo(db).list() == []
+
+
+def test_checking_a_saved_account_whose_server_is_unreachable_says_so_in_words(
+    db: sqlite_utils.Database, secrets: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    """Issue 19 #13: "Check" on a saved account names the cause (no connection), not a raw ConnectError."""
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    row = AccountRepo(db).add(kind="bluesky", handle="brand.test", base_url=f"http://127.0.0.1:{port}", now=0)
+    secrets.set(f"bluesky:{row.id}", "app-pass-1234")
+
+    async def body(service: AccountService) -> str:
+        try:
+            await service.verify(row.id)
+        except AccountError as exc:
+            return str(exc)
+        return ""
+
+    message = arun(service_call(db, secrets, clock, [], body))
+    assert message.startswith("The server 127.0.0.1 could not be reached: check the address")
+    assert "Error" not in message and "Nothing was saved" not in message
+    account = AccountRepo(db).get(row.id)
+    assert account is not None and account.health is Health.FAILING
