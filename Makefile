@@ -44,9 +44,17 @@ test: lint
 
 # The reliability suite (faults, crashes, bad input, secrets) with more rounds; prints what it survived.
 SOAK_ROUNDS ?= 20
+# The robot (tests/widgets/test_robot.py) walks ROBOT_EXAMPLES shifts of ROBOT_STEPS steps in the real window:
+# `make test` runs a few under a minute, the soak thousands of steps. A seed gives the same walk again;
+# `make soak ROBOT_SEED=$$RANDOM` explores new ones (a failure prints the shortest sequence and its seed).
+ROBOT_EXAMPLES ?= 100
+ROBOT_STEPS ?= 50
+ROBOT_SEED ?= 1
 soak: $(STAMP)
 	SOAK_ROUNDS=$(SOAK_ROUNDS) QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -o faulthandler_timeout=0 \
 		tests/reliability tests/console/test_outbox_crash.py
+	ROBOT_EXAMPLES=$(ROBOT_EXAMPLES) ROBOT_STEPS=$(ROBOT_STEPS) ROBOT_SEED=$(ROBOT_SEED) QT_QPA_PLATFORM=offscreen \
+		$(BIN)/python -m pytest -q -o faulthandler_timeout=0 tests/widgets/test_robot.py
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench
