@@ -157,8 +157,9 @@ def test_every_setting_is_stored_and_takes_effect(qtbot: QtBot, app: App) -> Non
         (Page.REPORTS, lambda d: d.currency.setCurrentText("Euro"), "“Euro” is not a currency code"),
         (Page.SURVEYS, lambda d: d.survey_question.setPlainText("Was it easy?"), "both ends of the scale"),
         (Page.SLA, lambda d: _bad_holiday(d), "is not a date like 2026-12-25"),
+        (Page.SLA, lambda d: _bad_time_zone(d), "Unknown time zone 'Europe/Lodnon'"),
     ],
-    ids=["empty-name", "long-name", "currency", "question", "holiday"],
+    ids=["empty-name", "long-name", "currency", "question", "holiday", "time-zone-of-an-unused-calendar"],
 )
 def test_invalid_input_is_refused_with_a_message_and_nothing_is_lost(
     qtbot: QtBot, app: App, page: Page, edit: object, message: str
@@ -191,6 +192,12 @@ def _bad_holiday(dialog: SettingsDialog) -> None:
     assert isinstance(calendar, QComboBox)
     calendar.setCurrentText("business")
     dialog.sla_editor.holidays.setPlainText("25/12/2026")
+
+
+def _bad_time_zone(dialog: SettingsDialog) -> None:
+    """Issue 19 #14: refused even while every rule runs on the 24/7 calendar."""
+    assert dialog.sla_editor is not None
+    dialog.sla_editor.time_zone.setText("Europe/Lodnon")
 
 
 def test_fixing_the_input_then_applying_stores_it(qtbot: QtBot, app: App) -> None:
