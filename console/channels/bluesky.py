@@ -27,7 +27,7 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, Permanent, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     bearer,
@@ -702,6 +702,7 @@ class BlueskyConnector:
         page_cursor = state.get("page") if isinstance(state.get("page"), str) else None
         top = _float(state.get("top"))
         seen_list = [s for s in state.get("seen", []) if isinstance(s, str)]
+        known = {s for s in state.get("known", []) if isinstance(s, str)}  # stored before a gap, within its overlap
         oldest_value = state.get("oldest")
         oldest = oldest_value if isinstance(oldest_value, int) and not isinstance(oldest_value, bool) else None
         self.skipped = []
@@ -725,8 +726,9 @@ class BlueskyConnector:
                 if stamp < horizon:
                     reached = True
                     continue
-                collected.append((stamp, item))
-                oldest = item.posted_at if oldest is None else min(oldest, item.posted_at)
+                if item.external_id not in known:
+                    collected.append((stamp, item))
+                    oldest = item.posted_at if oldest is None else min(oldest, item.posted_at)
             page_cursor = page.cursor
             if page.oldest_indexed_at is not None and page.oldest_indexed_at < horizon:
                 reached = done = True
@@ -743,6 +745,7 @@ class BlueskyConnector:
         progress = Backfill(horizon=horizon, oldest=oldest, done=done, reached_horizon=reached)
         if not done:
             state = {"horizon": horizon, "page": page_cursor, "top": top, "seen": seen_list, "oldest": oldest}
+            state["known"] = sorted(known)
             return Batch(items=items, next_cursor={**cursor, "backfill": state}, backfill=progress)
         rest = {key: value for key, value in cursor.items() if key != "backfill"}
         dms, chat_state = await self._fetch_dms(rest or None)
@@ -751,6 +754,28 @@ class BlueskyConnector:
         if chat_state is not None:
             merged["chat"] = chat_state
         return Batch(items=items + dms, next_cursor=merged, backfill=progress)
+
+    def _after_gap(
+        self, cursor: Cursor, collected: list[tuple[float, InboundItem]], page_cursor: str, horizon: int
+    ) -> Batch:
+        """The first ``max_pages`` of a poll after a long gap: stored now, the rest read as a backfill."""
+        known = [uri for uri in cursor.get("seen", []) if isinstance(uri, str)]  # stored by the last poll
+        fresh: dict[str, tuple[float, InboundItem]] = {}
+        for stamp, item in collected:
+            if stamp >= horizon and item.external_id not in known:
+                fresh.setdefault(item.external_id, (stamp, item))
+        ordered = sorted(fresh.values(), key=lambda pair: (pair[0], pair[1].posted_at))
+        top = max(stamp for stamp, _ in collected)
+        seen_list = [item.external_id for _, item in reversed(ordered)][: self._seen_size]
+        oldest = min((item.posted_at for _, item in ordered), default=None)
+        state = {
+            "horizon": horizon, "page": page_cursor, "top": top, "seen": seen_list, "oldest": oldest, "known": known,
+        }  # fmt: skip
+        return Batch(
+            items=[item for _, item in ordered],
+            next_cursor={**cursor, "backfill": state},
+            backfill=Backfill(horizon=horizon, oldest=oldest, done=False),
+        )
 
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """Fetch customer posts newer than the watermark (channels.md §2 "Cursor semantics").
@@ -780,7 +805,8 @@ class BlueskyConnector:
         self.skipped = []
         collected: list[tuple[float, InboundItem]] = []
         page_cursor: str | None = None
-        for _ in range(self._max_pages):
+        gap = False  # max_pages read without getting down to the watermark: a long gap since the last poll
+        for pages in range(1, self._max_pages + 1):
             params: Params = [("reasons", reason) for reason in REASONS]
             params.append(("limit", self._page_limit))
             if page_cursor:
@@ -797,6 +823,11 @@ class BlueskyConnector:
                 break
             if page.oldest_indexed_at < watermark - self._overlap:
                 break
+            gap = pages == self._max_pages
+        if gap and watermark is not None and page_cursor is not None:
+            # After a long gap the rest is read like a first sync's backlog, down to the old watermark, instead
+            # of being skipped when the watermark jumps to the newest item (issue 20, sync 1).
+            return self._after_gap(cursor or {}, collected, page_cursor, int(watermark - self._overlap))
         if self.skipped:
             log.warning("Skipped %d malformed Bluesky notifications: %s", len(self.skipped), self.skipped)
         fresh: dict[str, tuple[float, InboundItem]] = {}
@@ -892,6 +923,12 @@ class BlueskyConnector:
             # An app password without DM access is refused by the chat service, not by the PDS.
             log.info("Bluesky DMs are off for %s: %s", self._account.handle, exc)
             self._dms = False
+            return [], None
+        except (Transient, RateLimited) as exc:
+            # Chat is a separate service behind the PDS's proxy; when it fails (the reference PDS answers 500
+            # when it has no chat service to proxy to), the posts already read are still news: keep them,
+            # keep the chat cursor where it was and read the DMs on a later poll.
+            log.warning("Bluesky DMs of %s not read this time: %s", self._account.handle, exc)
             return [], None
         if len(last) > 500:
             last = dict(list(last.items())[-500:])
