@@ -1,0 +1,1 @@
+"""End-to-end tests against reference implementations of the channels' servers, run on this machine."""

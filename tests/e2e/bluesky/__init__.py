@@ -1,0 +1,1 @@
+"""The Bluesky connector against the reference PDS and AppView (``@atproto/dev-env``)."""
