@@ -1,9 +1,14 @@
-"""PDF reports with fpdf2 (pure Python): A4, DejaVu Sans (shipped with matplotlib), charts, tables, page numbers."""
+"""PDF reports with fpdf2 (pure Python): A4, DejaVu Sans (shipped with matplotlib), charts, tables, page numbers.
+
+Customer text in Chinese, Japanese, Korean or with emoji is drawn with fpdf2's fallback fonts: the bundled Noto
+Sans CJK subset and Noto Color Emoji (resources/fonts, OFL 1.1), loaded only for a report that needs them.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +33,13 @@ TONES: dict[str, tuple[RGB, RGB]] = {  # tone -> (background, text)
     "": (SOFT, INK),
 }
 FONT = "dejavu"
+#: Fallback fonts in resources/fonts (see LICENSES.md there): (family, file), tried in this order.
+FALLBACKS = (("noto-cjk", "NotoSansCJKsc-Subset.otf"), ("noto-emoji", "NotoColorEmoji.ttf"))
 MARGIN = 15.0
+
+
+def _bundled_font(name: str) -> str:
+    return str(resources.files("resources").joinpath("fonts", name))
 
 
 class _Document(FPDF):
@@ -43,8 +54,27 @@ class _Document(FPDF):
         self.set_creator("Care Console")
         self._glyphs: set[int] = set(getattr(self.fonts[FONT], "cmap", {}))
 
+    def close_fonts(self) -> None:
+        """Close the font files fpdf2 keeps open (it closes only the ones it embedded, not colour fonts)."""
+        for font in self.fonts.values():
+            close = getattr(font, "close", None)
+            if close is not None:
+                close()
+
+    def lacks_glyphs(self, texts: Iterable[str]) -> bool:
+        """Whether any of ``texts`` has a character the loaded fonts cannot draw."""
+        return any(ord(ch) not in self._glyphs and ch != "\n" for text in texts for ch in text)
+
+    def add_fallbacks(self) -> None:
+        """Load the CJK and emoji fonts as fallbacks (only for a report whose text DejaVu Sans cannot draw)."""
+        for family, file in FALLBACKS:
+            self.add_font(family, "", _bundled_font(file))
+            self._glyphs |= set(getattr(self.fonts[family], "cmap", {}))
+        # Bold text falls back to the regular CJK and emoji faces (no bold of them is bundled).
+        self.set_fallback_fonts([family for family, _file in FALLBACKS], exact_match=False)
+
     def clean(self, text: str) -> str:
-        """Drop characters the font cannot draw (emoji and the like) instead of printing empty boxes."""
+        """Drop characters no loaded font can draw instead of printing empty boxes (CJK and emoji stay)."""
         return "".join(ch if ord(ch) in self._glyphs or ch == "\n" else "" for ch in text)
 
     def footer(self) -> None:
@@ -56,9 +86,30 @@ class _Document(FPDF):
         self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
 
 
+def _texts(report: Report) -> Iterator[str]:
+    """Every string the report prints."""
+    yield from (report.title, report.subtitle, report.footer)
+    for key, value in report.meta:
+        yield from (key, value)
+    tiles = list(report.tiles)
+    for section in report.sections:
+        yield from (section.title, section.intro, *section.paragraphs)
+        tiles += section.tiles
+        for chart in section.charts:
+            yield from (chart.title, chart.caption)
+        for table in section.tables:
+            yield from (table.title, table.note, *table.headers)
+            for row in table.rows:
+                yield from row
+    for tile in tiles:
+        yield from (tile.label, tile.value, tile.note)
+
+
 def render_pdf(report: Report, *, progress: Progress | None = None) -> bytes:
     """The report as PDF bytes."""
     pdf = _Document(report.footer)
+    if pdf.lacks_glyphs(_texts(report)):
+        pdf.add_fallbacks()
     pdf.set_title(pdf.clean(report.title))
     pdf.alias_nb_pages()
     pdf.add_page()
@@ -106,7 +157,10 @@ def render_pdf(report: Report, *, progress: Progress | None = None) -> bytes:
                 _chart(pdf, chart.title, chart.caption, chart.png)
         for para in section.paragraphs:
             _paragraph(pdf, para)
-    return bytes(pdf.output())
+    try:
+        return bytes(pdf.output())
+    finally:
+        pdf.close_fonts()
 
 
 def write_pdf(report: Report, path: Path, *, progress: Progress | None = None) -> Path:
