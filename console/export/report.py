@@ -128,9 +128,7 @@ def fmt_net_easy_short(ne: NetEasy) -> str:
     return f"{ne.score:+.0f} {fmt_interval(ne)}, n={ne.n}"
 
 
-NET_EASY_NOTE = (
-    "Net Easy: score [95% interval, adjusted Wald], n answers; below n = 30 it is a low sample."
-)
+NET_EASY_NOTE = "Net Easy: score [95% interval, adjusted Wald], n answers; below n = 30 it is a low sample."
 
 
 def net_easy_tile_note(ne: NetEasy) -> str:
@@ -241,11 +239,20 @@ def shift_report(
             Table(
                 ["Time", "Items", "Median", "Mean", "p90"],
                 [
-                    ["Calendar time", f"{fr.n:,}", fmt_duration(fr.median_s), fmt_duration(fr.mean_s),
-                     fmt_duration(fr.p90_s)],
-                    [f"Business time ({fr.business_calendar or 'calendar'})", f"{len(fr.business_samples_s):,}",
-                     fmt_duration(fr.business_median_s), fmt_duration(fr.business_mean_s),
-                     fmt_duration(fr.business_p90_s)],
+                    [
+                        "Calendar time",
+                        f"{fr.n:,}",
+                        fmt_duration(fr.median_s),
+                        fmt_duration(fr.mean_s),
+                        fmt_duration(fr.p90_s),
+                    ],
+                    [
+                        f"Business time ({fr.business_calendar or 'calendar'})",
+                        f"{len(fr.business_samples_s):,}",
+                        fmt_duration(fr.business_median_s),
+                        fmt_duration(fr.business_mean_s),
+                        fmt_duration(fr.business_p90_s),
+                    ],
                 ],
                 widths=[2.2, 1, 1, 1, 1],
                 align="lrrrr",
@@ -333,8 +340,12 @@ def shift_report(
                 align="llllll" + "l",
                 tones=["bad"] * len(breach_rows),
                 note=" ".join(
-                x for x in (_overflow(len(s.breaches), "breaches"),
-                            "Inherited: breached before the shift started." if sla_inherited else "") if x
+                    x
+                    for x in (
+                        _overflow(len(s.breaches), "breaches"),
+                        "Inherited: breached before the shift started." if sla_inherited else "",
+                    )
+                    if x
                 ),
             )
         ]
@@ -346,8 +357,7 @@ def shift_report(
     hand_tones: list[str] = []
     for h in s.handover[:LISTED_ROWS]:
         deadlines = "\n".join(
-            f"{KIND_LABELS.get(d.kind, d.kind)}: {d.state}, due {fmt_due(d.due_at, end, tz)}"
-            for d in h.deadlines
+            f"{KIND_LABELS.get(d.kind, d.kind)}: {d.state}, due {fmt_due(d.due_at, end, tz)}" for d in h.deadlines
         )
         hand_rows.append(
             [
