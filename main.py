@@ -29,6 +29,7 @@ from console.health import backfill_sentence, describe
 from console.heap import settle_heap
 from console.inbox import SyncReport
 from console.keymap import KeyMap
+from console.outbox_cli import add_outbox_parser, run_outbox_command, sent_summary
 from console.ports import Clock, LazySecretStore, MemorySecretStore, SecretStore, SystemClock
 from console.runtime import Runtime, SandboxOptions, open_runtime
 from console.sandbox.faults import FAULT_HELP
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--fault-seed", type=int, help="seed of the faults' random draws (default: --seed)")
     sub.add_parser("doctor", help="check the keyring, the database and the accounts' health")
     add_accounts_parser(sub)
+    add_outbox_parser(sub)
     add_export_commands(sub)
     return parser
 
@@ -160,9 +162,15 @@ def cmd_sync_once(args: argparse.Namespace) -> int:
 
     runtime.poller.subscribe(progress)
 
+    sending: list[str] = []
+
     async def run() -> list[SyncReport]:
         try:
-            return await runtime.poller.sync_once()
+            reports = await runtime.poller.sync_once()
+            if runtime.replies is not None:  # then the replies that are due leave (issue 20, sync 8)
+                outcomes = await runtime.replies.outbox.drain()
+                sending.extend(sent_summary(outcomes, runtime.replies.outbox.reply, clock.now()))
+            return reports
         finally:
             await runtime.aclose()
 
@@ -176,6 +184,8 @@ def cmd_sync_once(args: argparse.Namespace) -> int:
             print(f"account {report.account_id}: {describe(report)}", file=sys.stderr)
     if not reports:
         print("no account to sync")
+    for line in sending:
+        print(line)
     return 1 if failed else EXIT_OK
 
 
@@ -322,7 +332,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
         shift_actions = ShiftActions(window, runtime.shifts, runtime.exports, clock, export_dir=Path.home())
     if demo:
-        window.resize(1400, 860)
+        window.fit_to_screen(1400, 860)
     window.show()
     if shift_actions is not None and not demo:
         shift_actions.ask_about_stale_shift()
@@ -683,6 +693,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_doctor(args)
         if args.command == "accounts":
             return cmd_accounts(args)
+        if args.command == "outbox":
+            return run_outbox_command(
+                args, data_dir=args.data_dir or default_data_dir(), clock=SystemClock(), out=sys.stdout, err=sys.stderr
+            )
         if args.command == "export":
             return cmd_export(args, args.data_dir or default_data_dir())
         if args.command == "review":

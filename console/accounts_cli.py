@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import httpx
 
 from console.channels import CHANNELS, ChannelKind
+from console.outbox_cli import AccountOutbox, account_outbox
 from console.ports import Clock, SecretStore
 from console.wording import count
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
 from storage.lock import InstanceLock
+from storage.replies import ReplyRepo
+from storage.rows import Health
 
 if TYPE_CHECKING:
     from console.accounts import AccountService
@@ -42,7 +46,16 @@ def add_accounts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     remove.add_argument("--delete-items", action="store_true", help="also delete its messages (default: keep them)")
 
 
-async def _run(args: argparse.Namespace, service: AccountService, stdin: TextIO, out: TextIO, err: TextIO) -> int:
+async def _run(
+    args: argparse.Namespace,
+    service: AccountService,
+    stdin: TextIO,
+    out: TextIO,
+    err: TextIO,
+    *,
+    outbox: Callable[[int], AccountOutbox],
+    now: float,
+) -> int:
     command = args.accounts_command
     if command == "list":
         views = service.list()
@@ -51,8 +64,13 @@ async def _run(args: argparse.Namespace, service: AccountService, stdin: TextIO,
         for view in views:
             state = "enabled" if view.enabled else "disabled"
             reason = f" ({view.health_reason})" if view.health_reason else ""
+            health = f"{view.health.value}{reason}"
+            replies = outbox(view.id)
+            if not replies.clear:
+                # Syncing may work while replies wait on a 429 or failed: "ok" alone would hide them.
+                health = replies.sentence(now) if view.health is Health.OK else f"{health} · {replies.sentence(now)}"
             print(
-                f"{view.id}\t{view.kind}\t@{view.handle}\t{view.base_url}\t{state}\t{view.health.value}{reason}"
+                f"{view.id}\t{view.kind}\t@{view.handle}\t{view.base_url}\t{state}\t{health}"
                 f"\t{count(view.items, 'item')}",
                 file=out,
             )
@@ -115,7 +133,15 @@ def run_accounts_command(
                         AccountRepo(db), AccountAdmin(db), secrets, clock, client, keyring_warning=keyring_warning
                     )
                     try:
-                        return await _run(args, service, stdin, out, err)
+                        return await _run(
+                            args,
+                            service,
+                            stdin,
+                            out,
+                            err,
+                            outbox=lambda account_id: account_outbox(ReplyRepo(db), account_id),
+                            now=clock.now(),
+                        )
                     except AccountError as exc:
                         print(str(exc), file=err)
                         return 1

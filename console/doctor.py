@@ -8,12 +8,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.outbox_cli import account_outbox
+from console.ports import SystemClock
+from console.wording import count
 from storage import migrations
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
 from storage.errors import DatabaseCorrupt, DatabaseTooNew, StorageError
+from storage.replies import ReplyRepo
 from storage.rows import Health
 
+_OUTBOX_ADVICE = (
+    "see them with `care-console outbox`; `outbox retry ID` sends one again, `outbox withdraw ID` takes it back"
+)
 _HEALTH_ADVICE = {
     Health.AUTH_EXPIRED: "reconnect the account (Accounts…) to give it a new token",
     Health.RATE_LIMITED: "nothing to do: sync resumes by itself when the channel allows it",
@@ -34,14 +41,18 @@ class Finding:
         return f"{text}\n     -> {self.advice}" if self.advice and not self.ok else text
 
 
-def check(data_dir: Path, *, keyring_backend: str | None, qt_version: str | None) -> list[Finding]:
+def check(
+    data_dir: Path, *, keyring_backend: str | None, qt_version: str | None, now: float | None = None
+) -> list[Finding]:
     """Run every check; never modifies the database (no migration).
 
     Args:
         data_dir: the data folder to inspect.
         keyring_backend: the usable keyring backend's name, or None when none is usable.
         qt_version: the Qt version, or None when Qt could not be imported.
+        now: the current epoch time (for "next try in …"); default the system clock.
     """
+    now = SystemClock().now() if now is None else now
     findings = [
         Finding("python", sys.version_info >= (3, 11), sys.version.split()[0], "install Python 3.11 or newer"),
         Finding(
@@ -85,15 +96,31 @@ def check(data_dir: Path, *, keyring_backend: str | None, qt_version: str | None
         if version < migrations.LATEST:
             message += f" · will be upgraded to schema {migrations.LATEST} on next start (a backup is made first)"
         findings.append(Finding("database", integrity == "ok", message, advice))
+        # The outbox's columns are read only from a database at the current schema (doctor never migrates).
+        replies = ReplyRepo(db) if version == migrations.LATEST else None
+        waiting = failed = 0
         for account in AccountRepo(db).list():
             state = "enabled" if account.enabled else "disabled"
             reason = f" ({account.health_reason})" if account.health_reason else ""
+            outbox = account_outbox(replies, account.id) if replies is not None else None
+            held = f" · {outbox.sentence(now)}" if outbox is not None and not outbox.clear else ""
+            waiting += outbox.waiting if outbox is not None else 0
+            failed += outbox.failed if outbox is not None else 0
             findings.append(
                 Finding(
                     f"account {account.id}",
-                    account.health is Health.OK or not account.enabled,
-                    f"{account.kind} @{account.handle} {state}: {account.health.value}{reason}",
-                    _HEALTH_ADVICE.get(account.health, ""),
+                    (account.health is Health.OK or not account.enabled) and not held,
+                    f"{account.kind} @{account.handle} {state}: {account.health.value}{reason}{held}",
+                    _HEALTH_ADVICE.get(account.health, "") or (_OUTBOX_ADVICE if held else ""),
+                )
+            )
+        if replies is not None:
+            findings.append(
+                Finding(
+                    "outbox",
+                    failed == 0,
+                    f"{count(waiting, 'reply')} waiting to be sent, {count(failed, 'reply')} failed",
+                    _OUTBOX_ADVICE,
                 )
             )
     finally:

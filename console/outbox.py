@@ -434,6 +434,10 @@ class Outbox:
         """The item's replies (not drafts), oldest first."""
         return self._replies.for_mention(mention_id)
 
+    def reply(self, reply_id: int) -> ReplyRow | None:
+        """One reply by id (what ``sync --once`` prints about a reply that did not leave)."""
+        return self._replies.get(reply_id)
+
     def reply_states(self, mention_ids: list[int]) -> dict[int, ReplyState]:
         return self._replies.latest_states(mention_ids)
 

@@ -284,6 +284,22 @@ class ReplyRepo:
         rows = self._conn.execute(sql + " ORDER BY r.queued_at, r.id", params).fetchall()
         return [_reply(r) for r in rows]
 
+    def failed(self, account_id: int | None = None, *, limit: int = 200) -> list[ReplyRow]:
+        """Replies that failed for good, newest first (withdrawn ones left out; optionally of one account).
+
+        Not on a hot path (``outbox list``, ``doctor``): failed replies are few, so no index is needed.
+        """
+        sql = (
+            f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM replies r "
+            "JOIN mentions m ON m.id = r.mention_id WHERE r.state = 'failed' AND r.error != ?"
+        )
+        params: list[Any] = [WITHDRAWN_ERROR]
+        if account_id is not None:
+            sql += " AND m.account_id = ?"
+            params.append(account_id)
+        rows = self._conn.execute(sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit]).fetchall()
+        return [_reply(r) for r in rows]
+
     def account_of(self, reply_id: int) -> int:
         row = self._conn.execute(
             "SELECT m.account_id FROM replies r JOIN mentions m ON m.id = r.mention_id WHERE r.id = ?", (reply_id,)
