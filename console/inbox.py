@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from console.channels.base import Backfill, Backfills, Connector, InboundItem
@@ -444,12 +444,21 @@ class Poller:
         Returns:
             The epoch time at which the next account is due (at most one interval away).
         """
+        self._backlog = False
+        polled, soonest = self._due(forced=forced)
+        # Concurrently: one account's slow server or long backlog never holds up another's poll (issue 20, sync 3).
+        for report in await asyncio.gather(*(self.sync_account(account) for account in polled)):
+            if report.next_attempt_at is not None:
+                soonest = min(soonest, report.next_attempt_at)
+        return soonest
+
+    def _due(self, *, forced: bool, busy: Collection[int] = ()) -> tuple[list[AccountRow], float]:
+        """The accounts to poll now (not those in ``busy``), and when the next of the others is due."""
         now = self.clock.now()
         soonest = now + self.interval
-        self._backlog = False
         polled: list[AccountRow] = []
         for account in self.accounts.list(enabled_only=True):
-            if account.id not in self.connectors:
+            if account.id not in self.connectors or account.id in busy:
                 continue
             due = self.sync_state.get(account.id).next_attempt_at
             waiting_for_channel = account.health is Health.RATE_LIMITED and due is not None and due > now
@@ -457,29 +466,45 @@ class Poller:
                 polled.append(account)
             elif due is not None:
                 soonest = min(soonest, due)
-        # Concurrently: one account's slow server or long backlog never holds up another's poll (issue 20, sync 3).
-        for report in await asyncio.gather(*(self.sync_account(account) for account in polled)):
-            if report.next_attempt_at is not None:
-                soonest = min(soonest, report.next_attempt_at)
-        return soonest
+        return polled, soonest
 
     async def run(self) -> None:
-        """Poll forever, each account when its persisted ``next_attempt_at`` comes (so restarts don't hammer)."""
+        """Poll forever, each account when its persisted ``next_attempt_at`` comes (so restarts don't hammer).
+
+        Each account's poll is a task of its own: an account whose server stalls until the request deadline, or
+        whose backlog takes many batches, never holds up another account's schedule (issue 20, sync 3). The
+        poll tasks are owned here and cancelled with this one.
+        """
         self._wake = asyncio.Event()
+        wake = self._wake
+        running: dict[int, asyncio.Task[SyncReport]] = {}
         forced = False
-        while True:
-            soonest = await self.poll_due(forced=forced)
-            # During a catch-up the next batch follows at once (after yielding to the loop); otherwise the
-            # pause is at least half a second, so a clock that jumps never makes a busy loop.
-            if self._backlog:
-                await asyncio.sleep(0)
-                forced = False
-                continue
-            delay = max(0.5, soonest - self.clock.now())
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                forced = False
-            else:
-                forced = True  # a wake-up means "now": poll every account regardless of its schedule
+        try:
+            while True:
+                polled, soonest = self._due(forced=forced, busy=running.keys())
+                for account in polled:
+                    running[account.id] = asyncio.create_task(
+                        self.sync_account(account), name=f"sync-account-{account.id}"
+                    )
+                # A finished poll may leave its account due at once (a backlog: the next batch follows), so the
+                # loop wakes for it; otherwise the pause is at least half a second, so a clock that jumps never
+                # makes a busy loop.
+                delay = max(0.5, soonest - self.clock.now())
+                wake.clear()
+                waiter = asyncio.ensure_future(wake.wait())
+                try:
+                    done, _ = await asyncio.wait(
+                        [waiter, *running.values()], timeout=delay, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waiter.cancel()
+                for account_id, task in list(running.items()):
+                    if task.done():
+                        del running[account_id]
+                        if not task.cancelled() and task.exception() is not None:
+                            log.error("sync of account %s crashed", account_id, exc_info=task.exception())
+                forced = waiter in done  # a wake-up means "now": poll every account regardless of its schedule
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)

@@ -11,9 +11,10 @@ import sqlite_utils
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector, parse_status
-from console.inbox import SyncReport, to_new_mention
+from console.inbox import SyncReport
 from console.ports import MemorySecretStore
 from console.sla import SlaPolicy
+from console.store_worker import to_new_mention
 from console.upstream import UpstreamChecker
 from storage.accounts import AccountRepo
 from storage.events import EventRepo

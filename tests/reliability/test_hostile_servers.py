@@ -3,6 +3,7 @@ end. Each costs one account one clear error, or one item its place in the queue;
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
@@ -213,3 +214,53 @@ def test_a_huge_post_is_stored_cut_with_its_link_and_a_page_past_the_limit_is_re
         (refused,), _ = arun(sync_twice(db, clock, secrets, [server.base_url], []))
     assert not refused.ok and "larger than 16 MB; it was refused unread" in (refused.error or "")
     TALLY["hostile servers: oversized posts cut or refused"] += 1
+
+
+def test_the_poll_loop_keeps_polling_a_healthy_account_while_another_one_stalls(
+    db: sqlite_utils.Database, clock: FakeClock, secrets: MemorySecretStore, hostile: HostileServer, arun: Arun[Any]
+) -> None:
+    hostile.trickle(json.dumps([notification("9")]).encode(), every=0.05)  # cut at its deadline (1 s)
+
+    async def scenario(healthy_url: str) -> list[tuple[int, bool]]:
+        accounts = AccountRepo(db)
+        state = SyncStateRepo(db)
+        seen: list[tuple[int, bool]] = []
+        two_healthy = asyncio.Event()
+        async with contextlib.AsyncExitStack() as stack:
+            connectors: dict[int, Connector] = {}
+            for i, url in enumerate([hostile.base_url, healthy_url]):
+                row = accounts.add(kind="mastodon", handle=f"care{i}", base_url=url, now=int(clock.now()))
+                secrets.set(f"mastodon:{row.id}", "token")
+                client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False, timeout=SHORT))
+                ref = AccountRef(row.id, "mastodon", row.handle, url)
+                connectors[row.id] = MastodonConnector(client, account=ref, secrets=secrets, clock=clock)
+                state.record_success(row.id, cursor={"min_id": "0"}, at=int(clock.now()), next_attempt_at=0)
+            slow_id, healthy_id = connectors
+            poller = Poller(MentionRepo(db), accounts, state, connectors, clock, interval=3600)
+
+            def listen(report: SyncReport) -> None:
+                seen.append((report.account_id, report.ok))
+                if report.account_id == healthy_id:
+                    poller.wake()  # "Sync now" as soon as the healthy account answered
+                    if sum(1 for account_id, _ in seen if account_id == healthy_id) >= 2:
+                        two_healthy.set()
+
+            poller.subscribe(listen)
+            task = asyncio.create_task(poller.run())
+            try:
+                await asyncio.wait_for(two_healthy.wait(), timeout=5)
+                await asyncio.sleep(0)
+                assert slow_id not in [account_id for account_id, _ in seen]  # still stalled meanwhile
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return seen
+
+    with FakeHttpServer() as healthy:
+        healthy.reply(200, json=[notification("1")])
+        healthy.reply(200, json=[notification("2")])
+        healthy.reply(200, json=[])
+        seen = arun(scenario(healthy.base_url))
+    assert seen[:2] == [(2, True), (2, True)]
+    TALLY["hostile servers: healthy accounts unaffected by a trickling one"] += 1
