@@ -61,6 +61,9 @@ VISIBILITIES: Final = ("public", "unlisted", "private", "direct")
 NOT_FOUND: Final = "Record not found"
 #: The version of the saved-world file (``sandbox.json`` in the data folder); another version starts afresh.
 SAVED_FORMAT: Final = 1
+#: How long the saved world keeps a post nobody refers to any more: the file stays small on a data folder used
+#: for months (about 1 MB per 2,000 posts), while a shift, and the threads it touched, are kept whole.
+SAVED_RETENTION: Final = 14 * 86400.0
 
 Json = dict[str, Any]
 RequestLog = list[tuple[str, str, dict[str, list[str]]]]
@@ -272,8 +275,28 @@ class _World:
 
     # saving and restoring (issue 19 #6: a restarted app continues the same shift on the same sandbox world)
 
+    def _kept_statuses(self) -> list[_Status]:
+        """The statuses a snapshot keeps: those newer than ``SAVED_RETENTION``, the pinned announcement, and all
+        of their ancestors (a kept reply keeps its thread)."""
+        horizon = self.clock.now() - SAVED_RETENTION
+        keep: set[str] = set()
+        roots = [st for st in self.statuses.values() if st.created_at >= horizon or st.pinned]
+        roots.append(self.announcement)
+        for st in roots:
+            node: _Status | None = st
+            while node is not None and node.id not in keep:
+                keep.add(node.id)
+                node = node.in_reply_to
+        return [st for st in self.statuses.values() if st.id in keep]
+
     def snapshot(self) -> Json:
-        """Everything needed to rebuild this world later, as JSON-ready data. Callers hold ``lock``."""
+        """Everything needed to rebuild this world later, as JSON-ready data. Callers hold ``lock``.
+
+        Posts older than ``SAVED_RETENTION`` that nothing kept refers to are left out, with their notifications
+        and the replies to them.
+        """
+        statuses = self._kept_statuses()
+        kept = {st.id for st in statuses}
 
         def reply(r: _AgentReply) -> Json:
             follow = None if r.follow_up is None else {"text": r.follow_up.text, "delay": r.follow_up.delay}
@@ -320,7 +343,7 @@ class _World:
                     "pinned": st.pinned,
                     "edited_at": st.edited_at,
                 }
-                for st in self.statuses.values()
+                for st in statuses
             ],
             "notifications": [
                 {
@@ -331,10 +354,12 @@ class _World:
                     "type": n.type,
                 }
                 for n in self.notifications
+                if n.status.id in kept
             ],
-            "agent_statuses": [st.id for st in self.agent_statuses],
-            "replies": [reply(r) for r in self._replies],
-            "latest": {account_id: st.id for account_id, st in self._latest_by_account.items()},
+            "agent_statuses": [st.id for st in self.agent_statuses if st.id in kept],
+            "replies": [reply(r) for r in self._replies if r.status.id in kept and r.parent.id in kept],
+            # a customer whose latest post was forgotten starts a new thread next time
+            "latest": {account_id: st.id for account_id, st in self._latest_by_account.items() if st.id in kept},
             "announcement": self.announcement.id,
         }
 

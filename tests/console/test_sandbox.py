@@ -594,3 +594,34 @@ def test_sandbox_with_an_unreadable_state_file_starts_a_new_world(
     finally:
         server.stop()
     assert SandboxServer(seed=3, clock=clock, state_path=state).restored  # the new world was saved over it
+
+
+def test_sandbox_saved_world_forgets_old_posts_but_keeps_threads_still_in_use(tmp_path: Any, clock: FakeClock) -> None:
+    state = tmp_path / "sandbox.json"
+    first = SandboxServer(seed=3, rate_per_minute=0.0, backlog=6, clock=clock, state_path=state)
+    first.start()
+    try:
+        with open_client(first) as http:
+            old = [n["status"]["id"] for n in http.get(NOTIFICATIONS, params={"limit": 40}).json()]
+        clock.advance(15 * 86400)  # past the retention: the old backlog is now two weeks old
+        (fresh,) = first.generate(1)
+        with open_client(first) as http:
+            # an old thread the agent answers today is kept, whole, with today's reply
+            answered = old[0]
+            posted = http.post("/api/v1/statuses", data={"status": "Sorry, late!", "in_reply_to_id": answered})
+            assert posted.status_code == 200, posted.text
+    finally:
+        first.stop()
+
+    again = SandboxServer(seed=3, rate_per_minute=0.0, backlog=6, clock=clock, state_path=state)
+    again.start()
+    try:
+        assert again.restored
+        with open_client(again) as http:
+            ids = [n["id"] for n in http.get(NOTIFICATIONS, params={"limit": 40}).json()]
+            assert fresh in ids  # today's mention is there
+            assert http.get(f"/api/v1/statuses/{answered}").status_code == 200  # the answered thread is kept
+            forgotten = [s for s in old[1:] if http.get(f"/api/v1/statuses/{s}").status_code == 404]
+            assert forgotten == old[1:]  # the untouched two-week-old posts are gone
+    finally:
+        again.stop()
