@@ -399,7 +399,11 @@ class SlaEngine:
             raise ValueError(f"no item {mention_id}")
         events = [NewEvent(at, ACTOR, head, RESPONDED, {"human": human, "holding_until": holding_until})]
         if human and holding_until is not None:
-            events.append(NewEvent(at, ACTOR, head, "follow_up_promised", {"due_at": holding_until}))
+            # A promised time already past at the send is counted from the send (see replay): say so in the log.
+            promise: dict[str, object] = {"due_at": holding_until}
+            if holding_until <= at:
+                promise = {"due_at": None, "promised_at": holding_until, "counted_from_send": True}
+            events.append(NewEvent(at, ACTOR, head, "follow_up_promised", promise))
         self._repo.append_events(events)
         self.recompute([head])
 
