@@ -38,6 +38,8 @@ LIMITS: dict[str, int] = {
 }
 #: Channels whose replies carry the customer's @handle in the text.
 _HANDLE_CHANNELS = frozenset({"mastodon", "x", "bluesky"})
+#: The limit of a channel that has none (a post added by hand: the agent pastes the reply wherever it goes).
+NO_LIMIT = 1_000_000
 _UNITS = {"x": "weighted characters", "bluesky": "graphemes", "bluesky_dm": "graphemes"}
 _NAMES = {"x": "X", "bluesky_dm": "a Bluesky chat message", "youtube": "YouTube"}
 
@@ -59,6 +61,11 @@ class LengthCheck:
     @property
     def remaining(self) -> int:
         return self.limit - self.count
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the channel has a real limit (a post added by hand has none worth showing)."""
+        return self.limit < NO_LIMIT
 
     @property
     def reason(self) -> str:
@@ -130,7 +137,7 @@ def check_length(
         count = bluesky_length(text)
     else:
         count = len(text)
-    chosen = limit if limit is not None else LIMITS.get(channel, 1_000_000)
+    chosen = limit if limit is not None else LIMITS.get(channel, NO_LIMIT)
     return LengthCheck(channel, count, chosen, _UNITS.get(channel, "characters"))
 
 

@@ -35,11 +35,13 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
+from console import wording
 from console.manual import ManualReply
 from console.outbox import HAND_OFF, OutboxError, is_withdrawn, plain_reason
 from console.phrases import PhraseHit
 from console.reply_desk import ReplyChecks, ReplyContext, ReplyDesk, ReplyRow, ReplyState
 from console.templates import Blank, combine
+from widgets.elided_label import ElidedLabel
 from widgets.template_manager import TemplateManager
 from widgets.theme import local_time
 
@@ -207,9 +209,8 @@ class Composer(QWidget):
         layout.setSpacing(6)
 
         header = QHBoxLayout()
-        self._title = QLabel()
+        self._title = ElidedLabel()  # a long handle is cut, never widening the window (issue 19 §10)
         self._title.setObjectName("composerTitle")
-        self._title.setTextFormat(Qt.TextFormat.PlainText)
         header.addWidget(self._title, 1)
         self._visibility = QComboBox()
         self._visibility.setObjectName("replyVisibility")
@@ -590,7 +591,10 @@ class Composer(QWidget):
         checks = self._desk.check(context, text, visibility=self.visibility())
         self._checks = checks
         self._edit.set_marks(checks.blanks, checks.phrases)
-        self._counter.setText(f"{checks.length.count:,} / {checks.length.limit:,}")
+        length = checks.length
+        self._counter.setText(
+            f"{length.count:,} / {length.limit:,}" if length.bounded else wording.count(length.count, "character")
+        )
         self._counter.setToolTip(self._counter_tip(context, checks))
         self._set_state(
             self._counter, "over" if checks.length.over else "near" if checks.length.remaining < 20 else "ok"

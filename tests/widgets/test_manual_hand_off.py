@@ -44,6 +44,7 @@ def test_reply_to_a_hand_added_post_is_handed_off_and_marked_sent_in_the_window(
     assert composer is not None and runtime.replies is not None
     assert window.queue_view.select_mention(mention_id)
     composer.editor.setPlainText("Sorry about that, it ships today.")
+    assert composer.counter_text() == "33 characters"  # no channel limit to show for a post added by hand
     assert composer.send() is not None
     arun(runtime.replies.outbox.drain())  # no API for this post: the outbox hands it to the agent
     composer.refresh_replies()
