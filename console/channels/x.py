@@ -7,12 +7,22 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 
-from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.base import (
+    AccountRef,
+    Backfill,
+    Batch,
+    Cursor,
+    Identity,
+    InboundItem,
+    ReplyReceipt,
+    ReplyTarget,
+)
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
@@ -400,14 +410,19 @@ class XConnector:
             str_field(user, "id"), str_field(user, "username"), str_field(user, "name") or str_field(user, "username")
         )
 
+    def backfill_cursor(self, horizon: int) -> Cursor:
+        """A first sync reading mentions back to ``horizon`` (``start_time``; X serves the newest 800 at most)."""
+        return {"start_time": int(horizon)}
+
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """Mentions newer than ``since_id``, following ``next_token`` to the end (channels.md §3).
 
         The cursor moves to the newest id only after every page was read. With no cursor only the newest
-        page is read (each post read is billed).
+        page is read (each post read is billed); a first sync started with :meth:`backfill_cursor` reads every
+        page since its ``start_time`` (issue 20, sync 1).
 
         Args:
-            cursor: ``{"since_id": "<tweet id>"}`` or None.
+            cursor: ``{"since_id": "<tweet id>"}``, ``{"start_time": epoch seconds}`` or None.
 
         Returns:
             Items oldest first and ``{"since_id": newest id}`` (None when nothing new).
@@ -417,6 +432,8 @@ class XConnector:
         """
         since = cursor.get("since_id") if cursor else None
         since_id = since if isinstance(since, str) and since.isdigit() else None
+        start = cursor.get("start_time") if cursor and since_id is None else None
+        start_time = start if isinstance(start, int) and not isinstance(start, bool) else None
         user_id = self._user_id or str_field(await self._me(), "id")
         items: dict[str, InboundItem] = {}
         newest: str | None = None
@@ -430,6 +447,8 @@ class XConnector:
             ]
             if since_id:
                 params.append(("since_id", since_id))
+            elif start_time is not None:
+                params.append(("start_time", datetime.fromtimestamp(start_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
             if token:
                 params.append(("pagination_token", token))
             payload = await self._call("GET", f"/2/users/{user_id}/mentions", params=params)
@@ -444,12 +463,17 @@ class XConnector:
             if page.newest_id and (newest is None or _id_key(page.newest_id) > _id_key(newest)):
                 newest = page.newest_id
             token = page.next_token
-            if token is None or since_id is None:
+            if token is None or (since_id is None and start_time is None):
                 break
         ordered = sorted(items.values(), key=lambda item: _id_key(str(item.raw.get("latest_id", item.external_id))))
         if since_id is not None and newest is not None and _id_key(newest) <= _id_key(since_id):
             newest = None
-        return Batch(items=ordered, next_cursor={"since_id": newest} if newest else None)
+        backfill = None
+        if start_time is not None:
+            # Done either way: X serves the newest 800 mentions at most, and start_time bounds them.
+            oldest = min((item.posted_at for item in ordered), default=None)
+            backfill = Backfill(horizon=start_time, oldest=oldest, done=True, reached_horizon=token is None)
+        return Batch(items=ordered, next_cursor={"since_id": newest} if newest else None, backfill=backfill)
 
     async def fetch_thread(self, external_id: str) -> list[InboundItem]:
         """X threads are not fetched (each read is billed); the stored conversation is used."""

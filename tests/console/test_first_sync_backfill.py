@@ -272,3 +272,30 @@ def test_bluesky_after_a_long_gap_reads_everything_down_to_the_old_watermark(
     texts = [item.text for batch in after for item in batch.items]
     assert sorted(texts) == sorted(f"during the gap {n}" for n in range(33))  # none skipped, none twice
     assert len(after) >= 3  # read in steps, each one stored as it lands
+
+
+def test_x_first_sync_reads_every_mention_back_to_the_horizon(
+    clock: FakeClock, secrets: MemorySecretStore, arun: Arun[Any]
+) -> None:
+    from console.channels.x import XConnector, XTokens
+    from tests.fakes.x_server import FakeXServer
+
+    with FakeXServer() as server:
+        access, refresh = server.issue()
+        secrets.set("x:9", XTokens(access, refresh, clock.now() + 7200, "client-abc").dumps())
+        server.now = clock.now() - 9 * DAY
+        server.mention("old", "@brand nine days ago")
+        server.now = clock.now() - 5 * DAY
+        waiting = [server.mention("cust", f"@brand backlog {n}") for n in range(12)]
+
+        async def scenario() -> Batch:
+            async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(2.0)) as client:
+                ref = AccountRef(id=9, kind="x", handle="brand", base_url=server.base_url)
+                connector = XConnector(client, account=ref, secrets=secrets, clock=clock, page_size=5)
+                return await connector.fetch_new(connector.backfill_cursor(int(clock.now() - HORIZON)))
+
+        batch = arun(scenario())
+
+    assert [item.external_id for item in batch.items] == waiting  # three pages, oldest first, none too old
+    assert batch.next_cursor == {"since_id": waiting[-1]}
+    assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon

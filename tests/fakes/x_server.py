@@ -135,6 +135,9 @@ class FakeXServer(FakeChannelServer):
             )
             if since:
                 ordered = [t for t in ordered if int(t["id"]) > int(since)]
+            start_time = first(request.query, "start_time")
+            if start_time:  # YYYY-MM-DDTHH:mm:ssZ; created_at carries milliseconds, so compare the first 19 characters
+                ordered = [t for t in ordered if t["created_at"][:19] >= start_time[:19]]
             page = ordered[offset : offset + size]
             body: dict[str, Any] = {"meta": {"result_count": len(page)}}
             if page:
