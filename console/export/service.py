@@ -70,8 +70,10 @@ def summary_sheets(
         ("First response p90 (s)", s.first_response.p90_s),
         ("First response median, business time (s)", s.first_response.business_median_s),
         ("First response p90, business time (s)", s.first_response.business_p90_s),
-        *((f"SLA {KIND_LABELS[k.kind]} met / breached (inherited)", f"{k.met} / {k.breached} ({k.inherited})")
-          for k in s.sla),
+        *(
+            (f"SLA {KIND_LABELS[k.kind]} met / breached (inherited)", f"{k.met} / {k.breached} ({k.inherited})")
+            for k in s.sla
+        ),
         ("Net Easy", s.net_easy.score),
         ("Net Easy n", s.net_easy.n),
         ("Net Easy 95% low", s.net_easy.low),
