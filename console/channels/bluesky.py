@@ -42,6 +42,7 @@ from console.channels.http import (
     send,
     str_field,
 )
+from console.channels.mastodon import StatusCheck
 from console.ports import Clock, SecretStore
 from storage.rows import MentionKind
 
@@ -50,6 +51,8 @@ __all__ = [
     "MAX_POST_GRAPHEMES",
     "BlueskyConnector",
     "NotificationPage",
+    "PostBlocked",
+    "PostDeleted",
     "StrongRef",
     "build_facets",
     "chat_id",
@@ -664,6 +667,9 @@ class BlueskyConnector:
             raise _RecordNotFound(
                 f"{self._host} has no such record for {what} ({reason[:300]}).", status=response.status_code
             )
+        if error == "NotFound" and what.endswith("getPostThread"):
+            # The AppView's answer for a deleted post (400 NotFound "Post not found: at://…").
+            raise PostDeleted("The post was deleted on Bluesky.", status=response.status_code)
         raise_for_status(response, host=self._host, what=what, reason=reason[:300], retry_at=retry_at, now=now)
 
     # -- Connector protocol ---------------------------------------------------------------------------
@@ -944,16 +950,53 @@ class BlueskyConnector:
             Ancestors, the post, then replies.
 
         Raises:
-            Permanent: The post is gone (``NotFound``).
+            PostDeleted: The post is gone (``NotFound``, or a ``#notFoundPost`` view).
+            PostBlocked: Its author blocks this account, or this account blocks them (``#blockedPost``).
             ChannelError: Any other failure.
         """
         payload = await self._xrpc(
             "GET", "app.bsky.feed.getPostThread", params=[("uri", external_id), ("depth", 10), ("parentHeight", 20)]
         )
+        _raise_unavailable(payload)
         try:
             return parse_thread(payload)
         except ValueError as exc:
             raise Transient(f"{self._host} returned a malformed thread: {exc}.") from exc
+
+    async def check_statuses(self, known: Mapping[str, str | None]) -> StatusCheck:
+        """Re-read stored posts to catch deletions (Bluesky sends no notification for them; posts have no edits).
+
+        ``app.bsky.feed.getPosts`` (25 uris a call) leaves out posts it cannot show; each missing one is then
+        asked for with ``getPostThread``, so that a post hidden by a block is not taken for a deleted one.
+
+        Args:
+            known: ``{at-uri: ignored}`` of the stored posts to check (DM ids are skipped).
+
+        Returns:
+            No edits, and the at-uris of the deleted posts.
+
+        Raises:
+            AuthExpired, RateLimited, Transient: The check could not run; nothing is concluded.
+        """
+        uris = [uri for uri in known if _at_parts(uri) is not None]
+        deleted: list[str] = []
+        for start in range(0, len(uris), 25):
+            chunk = uris[start : start + 25]
+            payload = await self._xrpc("GET", "app.bsky.feed.getPosts", params=[("uris", uri) for uri in chunk])
+            posts = payload.get("posts") if isinstance(payload, dict) else None
+            if not isinstance(posts, list):
+                raise Transient(f"{self._host} returned malformed data for getPosts.")
+            shown = {str_field(post, "uri") for post in posts if isinstance(post, dict)}
+            for uri in chunk:
+                if uri in shown:
+                    continue
+                try:
+                    await self.fetch_thread(uri)
+                except PostDeleted:
+                    deleted.append(uri)
+                except PostBlocked:
+                    continue
+        return StatusCheck(edited=[], deleted=deleted)
 
     async def _get_record(self, uri: str) -> tuple[str, dict[str, Any]]:
         parts = _at_parts(uri)
@@ -1105,6 +1148,35 @@ class BlueskyConnector:
 
 class _RecordNotFound(Permanent):
     """``getRecord`` found nothing at the address (XRPC error ``RecordNotFound``)."""
+
+
+class PostDeleted(Permanent):
+    """The customer deleted the post: the AppView answers ``NotFound`` or shows a ``#notFoundPost``."""
+
+
+class PostBlocked(Permanent):
+    """A block stands between the account and the post's author, so the AppView shows a ``#blockedPost``."""
+
+
+def _raise_unavailable(payload: object) -> None:
+    """Raise when a ``getPostThread`` answer holds no post but a deleted or blocked placeholder.
+
+    A block shows as ``{"$type": "app.bsky.feed.defs#blockedPost", "blocked": true, "author": {"did",
+    "viewer": {"blockedBy" | "blocking"}}}`` (seen on the reference AppView); a deleted post as a 400
+    ``NotFound`` error (handled in ``_fail``) or a ``#notFoundPost`` view.
+    """
+    thread = payload.get("thread") if isinstance(payload, dict) else None
+    if not isinstance(thread, dict):
+        return
+    kind = str_field(thread, "$type")
+    if kind.endswith("#notFoundPost") or thread.get("notFound") is True:
+        raise PostDeleted("The post was deleted on Bluesky.")
+    if kind.endswith("#blockedPost") or thread.get("blocked") is True:
+        author = thread.get("author")
+        viewer = author.get("viewer") if isinstance(author, dict) else None
+        if isinstance(viewer, dict) and viewer.get("blocking"):
+            raise PostBlocked("This account blocks the author on Bluesky: unblock them to read or answer the post.")
+        raise PostBlocked("The author has blocked this account on Bluesky: the post cannot be read or answered.")
 
 
 def _check_post(text: str, what: str) -> None:

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from console.channels.base import AccountRef, ReplyTarget
 from console.channels.bluesky import (
     BlueskyConnector,
+    PostBlocked,
+    PostDeleted,
     build_facets,
     chat_id,
     parse_chat_log,
@@ -467,5 +469,52 @@ def test_password_without_dm_access_keeps_mentions_syncing(
             batch = await connector.fetch_new(None)
             assert [i.text for i in batch.items] == ["@brand.test help"]
             assert batch.next_cursor is not None and "chat" not in batch.next_cursor
+
+    arun(scenario())
+
+
+def test_failing_chat_service_keeps_mentions_syncing_and_dms_on(
+    server: FakeBlueskyServer, creds: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    # The reference PDS answers 500 when it has no chat service to proxy to (tests/e2e/bluesky).
+    server.post("alice.test", "@brand.test help")
+
+    async def scenario() -> None:
+        async with connect(server, creds, clock) as connector:
+            first = await connector.fetch_new(None)
+            assert first.next_cursor is not None and "chat" in first.next_cursor
+            server.chat_status = 500
+            server.post("bob.test", "@brand.test still there?")
+            server.dm("carol.test", "lost in the outage?")
+            second = await connector.fetch_new(first.next_cursor)
+            assert [i.text for i in second.items] == ["@brand.test still there?"]
+            assert second.next_cursor is not None
+            assert second.next_cursor["chat"] == first.next_cursor["chat"]  # the chat log is read again later
+            server.chat_status = None
+            third = await connector.fetch_new(second.next_cursor)
+            assert [i.text for i in third.items] == ["lost in the outage?"]
+
+    arun(scenario())
+
+
+def test_deleted_and_blocked_posts_are_told_apart(
+    server: FakeBlueskyServer, creds: MemorySecretStore, clock: FakeClock, arun: Arun[Any]
+) -> None:
+    kept = server.post("alice.test", "@brand.test thanks")
+    gone = server.post("bob.test", "@brand.test oops")
+    hidden = server.post("carol.test", "@brand.test never again")
+    server.delete(gone)
+    server.block_brand("carol.test")
+
+    async def scenario() -> None:
+        async with connect(server, creds, clock) as connector:
+            assert [i.external_id for i in await connector.fetch_thread(kept)] == [kept]
+            with pytest.raises(PostDeleted, match="deleted"):
+                await connector.fetch_thread(gone)
+            with pytest.raises(PostBlocked, match="has blocked this account"):
+                await connector.fetch_thread(hidden)
+            check = await connector.check_statuses({kept: None, gone: None, hidden: None, chat_id("c", "m"): None})
+            assert check.deleted == [gone]
+            assert check.edited == []
 
     arun(scenario())

@@ -27,7 +27,10 @@ class FakeBlueskyServer(FakeChannelServer):
     """One brand account; customers post mentions and replies with :meth:`post`.
 
     The notification cursor is time based like the AppView's: a page returns entries strictly older than
-    the cursor's ``indexedAt``. :meth:`expire_access` makes every access JWT answer ``ExpiredToken``; a
+    the cursor's ``indexedAt``. Unlike the AppView, :meth:`post` notifies whatever ``reason`` it is given:
+    the real one sends ``reply`` only to authors of the thread's posts, so a customer's follow-up in their
+    own thread reaches the brand only when it mentions the brand (checked in tests/e2e/bluesky).
+    :meth:`expire_access` makes every access JWT answer ``ExpiredToken``; a
     refresh revokes the refresh JWT it used (rotation), so a second refresh with the same token fails.
     """
 
@@ -53,6 +56,10 @@ class FakeBlueskyServer(FakeChannelServer):
         #: InternalServerError (bluesky-social/atproto#3718); other PDSes answer 409 RecordAlreadyExists.
         self.taken_key_status = 500
         self.lose_created_answers = 0  # createRecord stores the record, then closes without answering
+        #: The chat service fails with this status (the reference PDS answers 500 when it has none to proxy to).
+        self.chat_status: int | None = None
+        self.deleted: set[str] = set()  # uris of posts their authors deleted
+        self.blocked_by: set[str] = set()  # DIDs of authors who block the brand
 
     # -- test controls ----------------------------------------------------------------------------------
 
@@ -96,6 +103,19 @@ class FakeBlueskyServer(FakeChannelServer):
                 }
             )
             return uri
+
+    def delete(self, uri: str) -> None:
+        """The author deletes the post: it leaves the notifications, getPosts and getPostThread say so."""
+        with self.lock:
+            self.deleted.add(uri)
+            self.notifications = [n for n in self.notifications if n["uri"] != uri]
+
+    def block_brand(self, author: str) -> None:
+        """The customer blocks the brand: their notifications vanish and their posts show as ``#blockedPost``."""
+        with self.lock:
+            did = f"did:plc:{author.split('.')[0]}"
+            self.blocked_by.add(did)
+            self.notifications = [n for n in self.notifications if n["author"]["did"] != did]
 
     def like(self) -> None:
         """A notification that is not a message (must be ignored)."""
@@ -150,6 +170,8 @@ class FakeBlueskyServer(FakeChannelServer):
             return _error(400, "InvalidRequest", "missing atproto-proxy header")
         if not self.chat_allowed:
             return _error(401, "InvalidToken", "Bad token scope")
+        if self.chat_status is not None:
+            return _error(self.chat_status, "InternalServerError", "Internal Server Error")
         if nsid == "chat.bsky.convo.getLog":
             cursor = first(request.query, "cursor")
             logs = [entry for entry in self.chat_log if entry["rev"] > cursor][:20]
@@ -230,6 +252,11 @@ class FakeBlueskyServer(FakeChannelServer):
             return Answer(200, {"uri": uri, "cid": record["cid"], "value": record["value"]})
         if nsid == "com.atproto.repo.createRecord":
             return self._create(request.json())
+        if nsid == "app.bsky.feed.getPostThread":
+            return self._post_thread(first(request.query, "uri"))
+        if nsid == "app.bsky.feed.getPosts":
+            uris = request.query.get("uris", [])
+            return Answer(200, {"posts": [view for uri in uris if (view := self._view(uri)) is not None]})
         return _error(501, "MethodNotImplemented", nsid)
 
     def _list(self, request: RecordedRequest) -> Answer:
@@ -246,6 +273,30 @@ class FakeBlueskyServer(FakeChannelServer):
         if len(entries) > limit:
             out["cursor"] = repr(page[-1]["_t"])
         return Answer(200, out)
+
+    def _view(self, uri: str) -> dict[str, Any] | None:
+        """A postView, or None when it is deleted, blocked or unknown (getPosts leaves those out)."""
+        record = self.records.get(uri)
+        if record is None or uri in self.deleted or record["author"]["did"] in self.blocked_by:
+            return None
+        return {"uri": uri, "cid": record["cid"], "author": record["author"], "record": record["value"],
+                "indexedAt": record["value"]["createdAt"]}  # fmt: skip
+
+    def _post_thread(self, uri: str) -> Answer:
+        """As the reference AppView answers: 400 NotFound for a deleted post, ``#blockedPost`` for a block."""
+        record = self.records.get(uri)
+        if record is None or uri in self.deleted:
+            return _error(400, "NotFound", f"Post not found: {uri}")
+        did = record["author"]["did"]
+        if did in self.blocked_by:
+            blocked = {"$type": "app.bsky.feed.defs#blockedPost", "uri": uri, "blocked": True,
+                       "author": {"did": did, "viewer": {"blockedBy": True}}}  # fmt: skip
+            return Answer(200, {"thread": blocked})
+        node: dict[str, Any] = {"$type": "app.bsky.feed.defs#threadViewPost", "post": self._view(uri), "replies": []}
+        parent = record["value"].get("reply", {}).get("parent", {}).get("uri")
+        if parent is not None and (view := self._view(parent)) is not None:
+            node["parent"] = {"$type": "app.bsky.feed.defs#threadViewPost", "post": view}
+        return Answer(200, {"thread": node})
 
     def _create(self, body: dict[str, Any]) -> Answer:
         if body.get("repo") != self.did:

@@ -7,6 +7,7 @@ The app side is the real runtime (storage on disk, poller, outbox, thread servic
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -112,6 +113,7 @@ def test_sync_gets_every_mention_reply_and_quote_once_across_a_restart(
             assert rows[reply["uri"]].parent_external_id == announcement["uri"]
             # The reply answers a post that is not stored (the brand's own): the thread endpoint fills it in.
             head = rows[reply["uri"]].head_id or rows[reply["uri"]].id
+            assert runtime.threads is not None
             fetched = await runtime.threads.fetch(head)
             assert fetched.outcome is FetchOutcome.FETCHED, fetched.message
             context = [message.text for message in runtime.threads.context(head)]
@@ -342,3 +344,43 @@ def test_revoked_app_password_asks_to_sign_in_again(
             assert health.needs_sign_in
 
     arun(later(), timeout=60)
+
+
+# -- deleted posts and blocks -----------------------------------------------------------------------------
+
+
+def test_deleted_post_and_blocked_customer_show_as_the_appview_reports_them(
+    reference_network: ReferenceNetwork, new_account: NewAccount, tmp_path: Path, clock: FakeClock, arun: Arun
+) -> None:
+    brand, alice, bob = new_account("brand"), new_account("alice"), new_account("bob")
+    secrets = MemorySecretStore()
+    account_id = add_brand(tmp_path, brand, reference_network, secrets)
+    gone = alice.post(f"@{brand.handle} my card was charged twice", at=clock.now(), mention=brand)
+    clock.advance(10)
+    blocked = bob.post(f"@{brand.handle} worst service ever", at=clock.now(), mention=brand)
+    reference_network.process_all()
+
+    async def scenario() -> None:
+        async with app(tmp_path, clock, secrets) as runtime:
+            report = await sync(runtime, account_id)
+            assert report.ok, describe(report)
+            await asyncio.gather(*runtime.tasks)  # the first check for deletions, scheduled after the sync
+            alice.delete(gone["uri"])
+            bob.block(brand, at=clock.now())
+            reference_network.process_all()
+            clock.advance(3600)
+            report = await sync(runtime, account_id)
+            assert report.ok, describe(report)
+            await asyncio.gather(*runtime.tasks)  # the next check, an hour later
+            rows = stored(runtime, account_id)
+            assert rows[gone["uri"]].upstream_deleted_at is not None  # shown as deleted by the customer
+            assert rows[blocked["uri"]].upstream_deleted_at is None  # hidden by a block, not deleted
+            assert runtime.threads is not None
+            deleted = await runtime.threads.fetch(rows[gone["uri"]].id)
+            assert deleted.outcome is FetchOutcome.FAILED
+            assert "deleted on Bluesky" in deleted.message
+            hidden = await runtime.threads.fetch(rows[blocked["uri"]].id)
+            assert hidden.outcome is FetchOutcome.FAILED
+            assert "has blocked this account" in hidden.message
+
+    arun(scenario(), timeout=60)
