@@ -104,6 +104,9 @@ class DeadlineNotesSource(Protocol):
     def deadline_notes(self, head_id: int, deadlines: list[DeadlineRow], now: float) -> dict[int, str]: ...
 
 
+#: The thread never gets fewer lines than this (the customer's message must stay readable).
+THREAD_MIN_LINES = 6
+
 #: Notes ("resumes Mon 09:00") change only at calendar boundaries: re-read them this often while ticking.
 NOTES_REFRESH_SECONDS = 30.0
 
@@ -285,6 +288,9 @@ class ConversationPane(QWidget):
         self._thread.setUndoRedoEnabled(False)
         self._thread.setFrameShape(QFrame.Shape.NoFrame)
         self._thread.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # The customer's message keeps room for a few lines whatever opens in the composer below (issue 19 §10);
+        # when the window is too short for that, the pane scrolls (MainWindow puts it in a scroll area).
+        self._thread.setMinimumHeight(THREAD_MIN_LINES * self._thread.fontMetrics().lineSpacing() + 24)
         content.addWidget(self._thread, 1)
 
         history_title = self._history_title = self._plain_label("sectionTitle")
@@ -534,6 +540,8 @@ class ConversationPane(QWidget):
             due.setText(f"due {local_time(deadline.due_at, now=now)}")
             state = self._plain_label("deadlineState")
             self._set_deadline_label(state, deadline, now)
+            for label in (kind, due, state):  # a narrow pane wraps them rather than widening the window (§10)
+                label.setWordWrap(True)
             note = self._plain_label("deadlineNote")
             note.setWordWrap(True)
             self._set_note(note, self._notes.get(deadline.id, ""))

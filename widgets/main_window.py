@@ -11,11 +11,13 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QCoreApplication, QSettings, Qt, QUrl, Signal, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -31,6 +33,7 @@ from widgets.capacity import CapacityIndicator, CapacitySource
 from widgets.composer import Composer
 from widgets.conversation import ConversationPane
 from widgets.dark import ThemeFollower
+from widgets.elided_label import ElidedLabel
 from widgets.error_bar import ErrorBar
 from widgets.health import HealthStrip, offline_text
 from widgets.net_easy_panel import NetEasyPanel
@@ -59,6 +62,19 @@ HEADER_KEY = "main_window/queue_header"
 DEFAULT_SIZE = (1400, 860)
 #: Share of the window width that the queue gets before the user moves the splitter.
 QUEUE_SHARE = 0.62
+#: The queue's share in a window much narrower than the default (an 800×600 screen).
+NARROW_QUEUE_SHARE = 0.5
+
+
+def _scrolling(widget: QWidget, name: str) -> QScrollArea:
+    """``widget`` in a frameless scroll area that resizes it: it scrolls only when the room is below its minimum."""
+    area = QScrollArea()
+    area.setObjectName(name)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    area.setWidget(widget)
+    return area
 
 
 def _ago(seconds: float) -> str:
@@ -178,7 +194,7 @@ class MainWindow(QMainWindow):
         heading_layout.addWidget(title)
         heading_layout.addWidget(self._heading_count)
         heading_layout.addStretch(1)
-        hint = self._panel_hint = QLabel("Nearest deadline first")
+        hint = self._panel_hint = ElidedLabel("Nearest deadline first")  # cut when narrow, never widening (§10)
         hint.setObjectName("panelHint")
         heading_layout.addWidget(hint)
         self._sync_button = QToolButton()
@@ -209,7 +225,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self._health_strip)
         layout.addWidget(self._splitter, 1)
         self.setCentralWidget(central)
-        self.resize(*DEFAULT_SIZE)
+        self.fit_to_screen(*DEFAULT_SIZE)
 
     def _wire_surveys(self, surveys: SurveySource | None) -> SurveyPanel | None:
         """The Net Easy section under the thread (widgets/survey_button.py), when surveys are wired."""
@@ -246,17 +262,34 @@ class MainWindow(QMainWindow):
         return self._survey_panel
 
     def _conversation_panel(self) -> QWidget:
-        """The conversation pane, with the reply composer under it when replies are wired."""
+        """The conversation pane, with the reply composer under it when replies are wired.
+
+        Each sits in a scroll area: in a small window, or when the composer opens its template list, privacy
+        warning or correction bar, a part scrolls instead of squeezing the customer's message to a line, letting
+        widgets overlap, or growing the window past the screen (issue 19 §10).
+        """
+        pane = _scrolling(self._pane, "conversationScroll")
         if self._composer is None:
-            return self._pane
+            return pane
         panel = QSplitter(Qt.Orientation.Vertical)
         panel.setObjectName("conversationSplitter")
         panel.setChildrenCollapsible(False)
-        panel.addWidget(self._pane)
-        panel.addWidget(self._composer)
+        panel.addWidget(pane)
+        panel.addWidget(_scrolling(self._composer, "composerScroll"))
         panel.setStretchFactor(0, 3)
         panel.setStretchFactor(1, 2)
         return panel
+
+    def fit_to_screen(self, width: int, height: int) -> None:
+        """Resize to ``width``×``height``, or to the screen's free area when that is smaller (800×600 laptops)."""
+        screen = self.screen()
+        if screen is not None:
+            free = screen.availableGeometry()
+            width, height = min(width, free.width()), min(height, free.height())
+        self.resize(width, height)
+        # A narrow window shares its width more evenly: the conversation and composer need room too.
+        share = QUEUE_SHARE if width >= DEFAULT_SIZE[0] * 0.85 else NARROW_QUEUE_SHARE
+        self._splitter.setSizes([round(width * share), width - round(width * share)])
 
     def _build_actions(self) -> None:
         self.sync_action = QAction("&Sync now", self)
@@ -307,16 +340,16 @@ class MainWindow(QMainWindow):
         status = self.statusBar()
         status.setObjectName("statusBar")
         status.setSizeGripEnabled(False)
-        self._sync_label = QLabel("Not synced yet")
+        # Long texts (a sync error, the next deadline) are cut with "…" and shown whole in the tooltip: on a
+        # small screen they must neither push the window wider nor cut a word in half (issue 19 §10).
+        self._sync_label = ElidedLabel("Not synced yet", min_width=80)
         self._sync_label.setObjectName("syncStatus")
-        self._sync_label.setTextFormat(Qt.TextFormat.PlainText)
         self._count_label = QLabel()
         self._count_label.setObjectName("queueSize")
-        self._deadline_label = QLabel()
+        self._deadline_label = ElidedLabel(min_width=80)
         self._deadline_label.setObjectName("nextDeadline")
-        self._deadline_label.setTextFormat(Qt.TextFormat.PlainText)
         status.addWidget(self._sync_label, 1)
-        status.addPermanentWidget(self._deadline_label)
+        status.addPermanentWidget(self._deadline_label, 1)
         status.addPermanentWidget(self._count_label)
         self._outbox_label = QLabel()
         self._outbox_label.setObjectName("outboxStatus")

@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QCursor, QHideEvent, QKeyEvent, QPaintEvent, QShowEvent
+from PySide6.QtGui import QCursor, QHideEvent, QKeyEvent, QPaintEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 from typing_extensions import override
 
@@ -34,6 +34,14 @@ COLUMN_WIDTHS: dict[Col, int] = {
     Col.SLA: 104,
     Col.REPLY: 70,
 }
+#: Columns that give way, least important last, when the queue is too narrow for all (the SLA never does).
+OPTIONAL_COLUMNS = (Col.REPLY, Col.TAGS, Col.RECEIVED)
+#: The message column keeps at least this much room before optional columns show.
+MIN_PREVIEW = 140
+#: The customer column shrinks to this at most (the name elides) when even the core columns are tight.
+MIN_CUSTOMER = 110
+#: The channel column's least width: its dot and the DM badge.
+MIN_CHANNEL = 62
 
 
 class QueueView(QTableView):
@@ -226,7 +234,47 @@ class QueueView(QTableView):
             model.refresh_rows(changed)
         self._schedule_band_check(now, rows)
 
+    # ------------------------------------------------------------------ narrow windows
+    def fit_columns(self) -> None:
+        """Keep the SLA column on screen (issue 19 §10: at 800×600 it was pushed off to the right).
+
+        The channel, customer, message and SLA columns always show; Reply, Tags and Received (in that order of
+        importance) show while they fit beside a readable message column; the customer column gives way last.
+        Their contents stay in the tooltips and the conversation pane.
+        """
+        model = self.queue_model()
+        if model is None:
+            return
+        header = self.horizontalHeader()
+        available = self.viewport().width()
+        if available <= 0:
+            return
+        # The customer column: the agent's width when wider than the default, else the default (it gives way last).
+        customer = max(header.sectionSize(Col.CUSTOMER), COLUMN_WIDTHS[Col.CUSTOMER])
+        needed = COLUMN_WIDTHS[Col.CHANNEL] + header.sectionSize(Col.SLA) + customer + MIN_PREVIEW
+        for col in OPTIONAL_COLUMNS:
+            width = header.sectionSize(col) if not header.isSectionHidden(col) else COLUMN_WIDTHS[col]
+            fits = needed + width <= available
+            if fits:
+                needed += width
+            if header.isSectionHidden(col) == fits:
+                header.setSectionHidden(col, not fits)
+        channel = COLUMN_WIDTHS[Col.CHANNEL]
+        if needed > available:
+            customer = max(MIN_CUSTOMER, customer - (needed - available))
+            needed = header.sectionSize(Col.SLA) + channel + customer + MIN_PREVIEW
+        if needed > available:
+            channel = max(MIN_CHANNEL, channel - (needed - available))  # the dot and the DM badge still fit
+        for col, width in ((Col.CUSTOMER, customer), (Col.CHANNEL, channel)):
+            if header.sectionSize(col) != width:
+                header.resizeSection(col, width)
+
     # ------------------------------------------------------------------ events
+    @override
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
     @override
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
