@@ -14,7 +14,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.base import (
+    AccountRef,
+    Backfill,
+    Batch,
+    Cursor,
+    Identity,
+    InboundItem,
+    ReplyReceipt,
+    ReplyTarget,
+)
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
@@ -428,8 +437,15 @@ class YouTubeConnector:
                 break
         return out
 
+    def backfill_cursor(self, horizon: int) -> Cursor:
+        """A first sync reading comments back to ``horizon`` (epoch seconds), not only the newest page."""
+        return {"backfill": int(horizon)}
+
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """New comments and replies since the watermark (channels.md §5 "Cursor semantics").
+
+        A first sync started with :meth:`backfill_cursor` pages down to its horizon (issue 20, sync 1), reading
+        up to ten times ``max_pages`` (one quota unit each).
 
         Threads come newest first; pages are read until a top-level comment is older than
         ``watermark - overlap``. A thread whose ``totalReplyCount`` grew has its replies read (through
@@ -458,6 +474,13 @@ class YouTubeConnector:
         floor_in = cursor.get("floor") if cursor else None
         # The first sync reads one page on purpose; anything posted before it is history, not news.
         floor = float(floor_in) if isinstance(floor_in, int | float) and not isinstance(floor_in, bool) else None
+        backfill_in = cursor.get("backfill") if cursor and watermark is None else None
+        horizon = backfill_in if isinstance(backfill_in, int) and not isinstance(backfill_in, bool) else None
+        max_pages = self._max_pages
+        if horizon is not None:
+            # The first sync reads down to the horizon: as if the watermark lay just above it.
+            watermark, floor, max_pages = float(horizon) + self._overlap, float(horizon), 10 * self._max_pages
+        reached = False
         quota = cursor.get("quota") if cursor else None
         if isinstance(quota, dict) and quota.get("day") == self.quota.day and isinstance(quota.get("used"), int):
             self._quota = QuotaUsage(self.quota.day, max(self._quota.used, int(quota["used"])))
@@ -470,7 +493,7 @@ class YouTubeConnector:
         found: dict[str, InboundItem] = {}
         newest = watermark
         token: str | None = None
-        for _ in range(self._max_pages):
+        for _ in range(max_pages):
             params: Params = [
                 ("part", "snippet,replies"),
                 ("allThreadsRelatedToChannelId", own),
@@ -505,6 +528,7 @@ class YouTubeConnector:
                         newest = reply.posted_at if newest is None else max(newest, reply.posted_at)
                 counts[thread.id] = thread.total_replies
             token = page.next_page_token
+            reached = reached or (horizon is not None and oldest is not None and oldest < horizon)
             if watermark is None or token is None or (oldest is not None and oldest < watermark - self._overlap):
                 break
         items = sorted(found.values(), key=lambda item: (item.posted_at, item.external_id))
@@ -520,7 +544,13 @@ class YouTubeConnector:
             "seen": next_seen,
             "quota": {"day": self.quota.day, "used": self.quota.used},
         }
-        return Batch(items=items, next_cursor=next_cursor)
+        backfill = None
+        if horizon is not None:
+            if not reached and token is not None:
+                log.warning("YouTube first sync stopped after %d pages before reaching its horizon", max_pages)
+            oldest_item = min((item.posted_at for item in items), default=None)
+            backfill = Backfill(horizon=horizon, oldest=oldest_item, done=True, reached_horizon=reached)
+        return Batch(items=items, next_cursor=next_cursor, backfill=backfill)
 
     async def fetch_thread(self, external_id: str) -> list[InboundItem]:
         """The top-level comment and its replies (``comments.list``; 1-2 units).

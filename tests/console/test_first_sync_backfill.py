@@ -299,3 +299,40 @@ def test_x_first_sync_reads_every_mention_back_to_the_horizon(
     assert [item.external_id for item in batch.items] == waiting  # three pages, oldest first, none too old
     assert batch.next_cursor == {"since_id": waiting[-1]}
     assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon
+
+
+def test_youtube_first_sync_reads_comments_back_to_the_horizon(
+    clock: FakeClock, secrets: MemorySecretStore, arun: Arun[Any]
+) -> None:
+    import json
+
+    from console.channels.youtube import YouTubeConnector
+    from tests.fakes.youtube_server import CHANNEL, FakeYouTubeServer
+
+    tokens = {
+        "access_token": "access-0",
+        "refresh_token": "refresh-0",
+        "expires_at": clock.now() + 3600,
+        "client_id": "cid",
+    }
+    secrets.set("youtube:4", json.dumps(tokens))
+    with FakeYouTubeServer() as server:
+        server.now = clock.now() - 9 * DAY
+        server.comment("Old", "nine days ago")
+        server.now = clock.now() - 5 * DAY
+        for n in range(9):
+            server.comment("Bob", f"backlog {n}")
+
+        async def scenario() -> Batch:
+            async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(2.0)) as client:
+                ref = AccountRef(id=4, kind="youtube", handle=CHANNEL, base_url=server.base_url)
+                connector = YouTubeConnector(
+                    client, account=ref, secrets=secrets, clock=clock, token_url=server.base_url + "/token",
+                    page_size=2, max_pages=1,
+                )  # fmt: skip
+                return await connector.fetch_new(connector.backfill_cursor(int(clock.now() - HORIZON)))
+
+        batch = arun(scenario())
+
+    assert [item.text for item in batch.items] == [f"backlog {n}" for n in range(9)]  # five pages, none too old
+    assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon
