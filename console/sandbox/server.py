@@ -573,6 +573,26 @@ class _World:
             self._replies.append(_AgentReply(status, in_reply_to, ordinal, follow_up, due_at, survey=survey))
         return status
 
+    def delete_agent_status(self, status: _Status) -> None:
+        """Delete one of the brand's statuses (``DELETE /api/v1/statuses/:id``): it leaves the world, and the
+        customer it answered no longer reacts to it. Replies to it stay, as on Mastodon, with no parent."""
+        self.statuses.pop(status.id, None)
+        self.version += 1
+        self.agent_statuses = [st for st in self.agent_statuses if st is not status]
+        self._replies = [r for r in self._replies if r.status is not status]
+        if status.in_reply_to is not None:
+            status.in_reply_to.replies_count = max(0, status.in_reply_to.replies_count - 1)
+        for other in self.statuses.values():
+            if other.in_reply_to is status:
+                other.in_reply_to = None
+        status.account.statuses_count = max(0, status.account.statuses_count - 1)
+        if self._latest_by_account.get(status.account.id) is status:
+            own = [st for st in self.statuses.values() if st.account is status.account]
+            if own:
+                self._latest_by_account[status.account.id] = max(own, key=lambda st: _id_key(st.id))
+            else:
+                del self._latest_by_account[status.account.id]
+
     def next_follow_up_due(self) -> float:
         return min((r.due_at for r in self._replies if not r.answered), default=math.inf)
 
@@ -836,6 +856,34 @@ class _Renderer:
             f'<span class="invisible">{_h(suffix)}</span></a>'
         )
 
+    def instance_v1(self) -> Json:
+        """``GET /api/v1/instance``: the older shape, every standard client's first call."""
+        v2 = self.instance()
+        host = urlsplit(self.base_url).netloc
+        return {
+            "uri": INSTANCE_DOMAIN,
+            "title": v2["title"],
+            "short_description": v2["description"],
+            "description": v2["description"],
+            "email": f"care@{INSTANCE_DOMAIN}",
+            "version": MASTODON_VERSION,
+            "urls": {"streaming_api": f"ws://{host}"},
+            "stats": {"user_count": len(CUSTOMERS) + 1, "status_count": len(self._world.statuses), "domain_count": 1},
+            "thumbnail": v2["thumbnail"]["url"],
+            "languages": v2["languages"],
+            "registrations": False,
+            "approval_required": False,
+            "invites_enabled": False,
+            "configuration": {
+                "accounts": {"max_featured_tags": 10},
+                "statuses": v2["configuration"]["statuses"],
+                "media_attachments": v2["configuration"]["media_attachments"],
+                "polls": v2["configuration"]["polls"],
+            },
+            "contact_account": v2["contact"]["account"],
+            "rules": v2.get("rules", []),
+        }
+
     def instance(self) -> Json:
         host = urlsplit(self.base_url).netloc
         brand = self.account(self._world.brand)
@@ -985,11 +1033,24 @@ class _Api:
             (re.compile(r"/api/v1/notifications"), {"GET": self._notifications}, True),
             (re.compile(r"/api/v1/notifications/(?P<id>[^/]+)"), {"GET": self._notification}, True),
             (re.compile(r"/api/v1/statuses"), {"POST": self._post_status}, True),
-            (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)"), {"GET": self._status, "PUT": self._edit_status}, True),
+            (
+                re.compile(r"/api/v1/statuses/(?P<id>[^/]+)"),
+                {"GET": self._status, "PUT": self._edit_status, "DELETE": self._delete_status},
+                True,
+            ),
             (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)/context"), {"GET": self._context}, True),
             (re.compile(r"/api/v1/accounts/verify_credentials"), {"GET": self._verify_credentials}, True),
             (re.compile(r"/api/v2/instance"), {"GET": self._instance}, False),
+            # What a standard client needs to sign in (Mastodon.py, Tusky, Ivory…): the sandbox approves at once.
+            (re.compile(r"/api/v1/instance"), {"GET": self._instance_v1}, False),
+            (re.compile(r"/api/v1/apps"), {"POST": self._create_app}, False),
+            (re.compile(r"/oauth/authorize"), {"GET": self._authorize}, False),
+            (re.compile(r"/oauth/token"), {"POST": self._oauth_token}, False),
+            (re.compile(r"/oauth/revoke"), {"POST": self._oauth_revoke}, False),
         ]
+        #: Registered client apps (client_id -> app) and authorization codes not yet exchanged (code -> client_id).
+        self._apps: dict[str, Json] = {}
+        self._codes: dict[str, str] = {}
 
     def set_rate_limit(self, requests_per_window: int) -> None:
         with self._world.lock:
@@ -1209,6 +1270,109 @@ class _Api:
             },
         )
 
+    def _delete_status(self, _request: _Request, match: re.Match[str]) -> _Response:
+        """Delete one of the brand's statuses; the answer is the deleted status with its source ``text``."""
+        status = self._world.statuses.get(match["id"])
+        if status is None:
+            return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        if status.account is not self._world.brand:
+            return _error(HTTPStatus.FORBIDDEN, "This action is not allowed")
+        rendered = self.render.status(status)
+        self._world.delete_agent_status(status)
+        return _Response(int(HTTPStatus.OK), {**rendered, "text": status.text})
+
+    def _instance_v1(self, _request: _Request, _match: re.Match[str]) -> _Response:
+        return _Response(int(HTTPStatus.OK), self.render.instance_v1())
+
+    def _create_app(self, request: _Request, _match: re.Match[str]) -> _Response:
+        """``POST /api/v1/apps``: register a client; its id and secret are then used at ``/oauth/token``."""
+        params = _body_params(request)
+        if params is None:
+            return _error(HTTPStatus.BAD_REQUEST, "Error while parsing request parameters")
+        name = str(params.get("client_name") or "").strip()
+        redirect = params.get("redirect_uris") or ""
+        redirects = [str(r).strip() for r in redirect] if isinstance(redirect, list) else str(redirect).split()
+        if not name:
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed: Application name can't be blank")
+        if not redirects:
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed: Redirect URI can't be blank")
+        scopes = params.get("scopes") or "read"
+        scope_list = [str(s) for s in scopes] if isinstance(scopes, list) else str(scopes).split()
+        digest = hashlib.sha256(f"{name}\n{len(self._apps)}\n{self._token}".encode()).hexdigest()
+        client_id, client_secret = digest[:32], digest[32:]
+        app: Json = {
+            "id": str(len(self._apps) + 1),
+            "name": name,
+            "website": str(params.get("website") or "") or None,
+            "scopes": scope_list,
+            "redirect_uri": "\n".join(redirects),
+            "redirect_uris": redirects,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "vapid_key": "BCkMmVlS4_wmD4a5HNm8_fxXWRHIFbU-Sandbox-Only-Not-A-Real-Key=",
+        }
+        self._apps[client_id] = app
+        return _Response(int(HTTPStatus.OK), app)
+
+    def _authorize(self, request: _Request, _match: re.Match[str]) -> _Response:
+        """``GET /oauth/authorize``: the sandbox's user approves at once; the code goes to the redirect URI (or is
+        shown, for ``urn:ietf:wg:oauth:2.0:oob``)."""
+        query = request.query
+        app = self._apps.get(_first(query, "client_id") or "")
+        redirect = _first(query, "redirect_uri") or ""
+        if app is None or redirect not in app["redirect_uris"] or _first(query, "response_type") != "code":
+            return _Response(int(HTTPStatus.BAD_REQUEST), None, html="<p>The authorization request is invalid.</p>")
+        code = hashlib.sha256(f"code\n{app['client_id']}\n{len(self._codes)}\n{self._token}".encode()).hexdigest()
+        self._codes[code] = app["client_id"]
+        if redirect == "urn:ietf:wg:oauth:2.0:oob":
+            return _Response(int(HTTPStatus.OK), None, html=f"<p>Authorization code: <code>{code}</code></p>")
+        answer = {"code": code}
+        state = _first(query, "state")
+        if state:
+            answer["state"] = state
+        target = f"{redirect}{'&' if '?' in redirect else '?'}{urlencode(answer)}"
+        return _Response(int(HTTPStatus.FOUND), None, {"Location": target}, html="")
+
+    def _oauth_token(self, request: _Request, _match: re.Match[str]) -> _Response:
+        """``POST /oauth/token``: authorization_code, password (the brand's handle; the sandbox takes any
+        password) and client_credentials grants all answer the sandbox's access token."""
+        params = _body_params(request) or {}
+        app = self._apps.get(str(params.get("client_id") or ""))
+        if app is None or not hmac.compare_digest(str(params.get("client_secret") or ""), app["client_secret"]):
+            return _Response(
+                int(HTTPStatus.UNAUTHORIZED),
+                {"error": "invalid_client", "error_description": "Client authentication failed."},
+            )
+        grant = str(params.get("grant_type") or "")
+        if grant == "authorization_code":
+            if self._codes.pop(str(params.get("code") or ""), None) != app["client_id"]:
+                return _error_grant("The authorization code is invalid, expired or was used before.")
+        elif grant == "password":
+            username = str(params.get("username") or "").strip().removeprefix("@").lower()
+            brand = self._world.brand
+            accepted = {brand.username.lower(), f"{brand.username}@{INSTANCE_DOMAIN}".lower()}
+            if username not in accepted or not str(params.get("password") or ""):
+                return _error_grant("The username or password is not right (the sandbox user is @care).")
+        elif grant != "client_credentials":
+            return _Response(
+                int(HTTPStatus.BAD_REQUEST),
+                {"error": "unsupported_grant_type", "error_description": f"The grant type {grant!r} is not supported."},
+            )
+        scope = str(params.get("scope") or "") or " ".join(app["scopes"])
+        return _Response(
+            int(HTTPStatus.OK),
+            {
+                "access_token": self._token,
+                "token_type": "Bearer",
+                "scope": scope,
+                "created_at": math.floor(self._world.clock.now()),
+            },
+        )
+
+    def _oauth_revoke(self, _request: _Request, _match: re.Match[str]) -> _Response:
+        # The sandbox has one token (the app's own account uses it): revoking it is acknowledged, not done.
+        return _Response(int(HTTPStatus.OK), {})
+
     def _verify_credentials(self, _request: _Request, _match: re.Match[str]) -> _Response:
         return _Response(int(HTTPStatus.OK), self.render.credential_account(self._world.brand))
 
@@ -1260,6 +1424,10 @@ class _Api:
         if key:
             self._idempotency[(self._token, key)] = (status.id, now)
         return _Response(int(HTTPStatus.OK), self.render.status(status))
+
+
+def _error_grant(description: str) -> _Response:
+    return _Response(int(HTTPStatus.BAD_REQUEST), {"error": "invalid_grant", "error_description": description})
 
 
 def _body_params(request: _Request) -> dict[str, Any] | None:
