@@ -12,7 +12,16 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.base import (
+    AccountRef,
+    Backfill,
+    Batch,
+    Cursor,
+    Identity,
+    InboundItem,
+    ReplyReceipt,
+    ReplyTarget,
+)
 from console.channels.errors import AuthExpired, Permanent, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
@@ -87,6 +96,7 @@ class NotificationRef:
     post_number: int
     post_id: int | None  # ``data.original_post_id`` when present
     private: bool
+    created_at: float | None = None  # the notification's time (epoch seconds), when readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,7 @@ class NotificationPage:
     refs: list[NotificationRef] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)  # every notification id on the page
     size: int = 0
+    oldest_at: float | None = None  # the oldest readable ``created_at`` on the page, any type
 
 
 def parse_notifications(payload: object) -> NotificationPage:
@@ -113,6 +124,7 @@ def parse_notifications(payload: object) -> NotificationPage:
         raise ValueError("expected {notifications: [...]}")
     refs: list[NotificationRef] = []
     ids: list[int] = []
+    oldest_at: float | None = None
     for entry in entries:
         if not isinstance(entry, dict):
             continue
@@ -120,14 +132,20 @@ def parse_notifications(payload: object) -> NotificationPage:
         if nid is None:
             continue
         ids.append(nid)
+        try:
+            created_at: float | None = parse_iso(entry.get("created_at"))
+        except ValueError:
+            created_at = None
+        if created_at is not None:
+            oldest_at = created_at if oldest_at is None else min(oldest_at, created_at)
         kind = _int(entry.get("notification_type"))
         topic, number = _int(entry.get("topic_id")), _int(entry.get("post_number"))
         if kind not in MESSAGE_TYPES or topic is None or number is None:
             continue
         data = entry.get("data")
         post_id = _int(data.get("original_post_id")) if isinstance(data, dict) else None
-        refs.append(NotificationRef(nid, kind, topic, number, post_id, kind in PRIVATE_TYPES))
-    return NotificationPage(refs, ids, len(entries))
+        refs.append(NotificationRef(nid, kind, topic, number, post_id, kind in PRIVATE_TYPES, created_at))
+    return NotificationPage(refs, ids, len(entries), oldest_at)
 
 
 def parse_post(post: object, *, base_url: str, private: bool = False) -> InboundItem:
@@ -346,8 +364,15 @@ class DiscourseConnector:
             raise
         return post if isinstance(post, dict) else None
 
+    def backfill_cursor(self, horizon: int) -> Cursor:
+        """A first sync reading notifications back to ``horizon`` (epoch seconds), not only the newest page."""
+        return {"backfill": int(horizon)}
+
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """Fetch posts behind notifications newer than the cursor.
+
+        A first sync started with :meth:`backfill_cursor` pages down to its horizon (issue 20, sync 1); its posts
+        are fetched ``max_posts`` a poll, oldest first, as for any backlog.
 
         Notifications are offset-paged newest first, and ids are monotonic, so pages are read until one
         reaches an id at or below ``max_id`` (duplicates from shifting offsets are dropped by id). With no
@@ -364,10 +389,13 @@ class DiscourseConnector:
         """
         start = cursor.get("max_id") if cursor else None
         max_id = start if isinstance(start, int) and not isinstance(start, bool) else None
+        backfill_in = cursor.get("backfill") if cursor and max_id is None else None
+        horizon = backfill_in if isinstance(backfill_in, int) and not isinstance(backfill_in, bool) else None
         refs: dict[int, NotificationRef] = {}
         ids: list[int] = []
         offset = 0
-        for _ in range(self._max_pages):
+        reached = ended = False
+        for _ in range(self._max_pages * (10 if horizon is not None else 1)):
             params: Params = [("limit", self._page_limit), ("offset", offset)]
             payload = await self._call("GET", "/notifications.json", params=params, auth_403=True)
             try:
@@ -376,10 +404,18 @@ class DiscourseConnector:
                 raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
             ids.extend(page.ids)
             for ref in page.refs:
+                if horizon is not None and ref.created_at is not None and ref.created_at < horizon:
+                    continue
                 if max_id is None or ref.id > max_id:
                     refs.setdefault(ref.id, ref)
             offset += page.size
-            if max_id is None or page.size < self._page_limit or not page.ids or min(page.ids) <= max_id:
+            ended = page.size < self._page_limit or not page.ids
+            if horizon is not None:
+                reached = page.oldest_at is not None and page.oldest_at < horizon
+                if reached or ended:
+                    break
+                continue
+            if max_id is None or ended or min(page.ids) <= max_id:
                 break
         items: list[tuple[int, InboundItem]] = []
         seen: set[str] = set()
@@ -406,7 +442,11 @@ class DiscourseConnector:
         if stopped_at is not None:
             newest = stopped_at
         next_cursor: Cursor | None = {"max_id": newest} if newest is not None and newest != max_id else None
-        return Batch(items=[item for _, item in items], next_cursor=next_cursor)
+        backfill = None
+        if horizon is not None:
+            oldest = min((item.posted_at for _, item in items), default=None)
+            backfill = Backfill(horizon=horizon, oldest=oldest, done=True, reached_horizon=reached)
+        return Batch(items=[item for _, item in items], next_cursor=next_cursor, backfill=backfill)
 
     async def fetch_thread(self, external_id: str) -> list[InboundItem]:
         """The posts of the item's topic (``GET /t/{topic_id}.json``).

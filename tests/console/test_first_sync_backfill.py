@@ -336,3 +336,31 @@ def test_youtube_first_sync_reads_comments_back_to_the_horizon(
 
     assert [item.text for item in batch.items] == [f"backlog {n}" for n in range(9)]  # five pages, none too old
     assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon
+
+
+def test_discourse_first_sync_reads_notifications_back_to_the_horizon(
+    clock: FakeClock, secrets: MemorySecretStore, arun: Arun[Any]
+) -> None:
+    from console.channels.discourse import DiscourseConnector
+    from tests.fakes.discourse_server import FakeDiscourseServer
+
+    secrets.set("discourse:5", "admin-key-1")
+    with FakeDiscourseServer() as server:
+        server.now = clock.now() - 9 * DAY
+        server.topic("old", "@brand nine days ago, long answered")
+        server.now = clock.now() - 5 * DAY
+        for n in range(7):
+            server.topic("cust", f"@brand backlog question number {n}")
+
+        async def scenario() -> Batch:
+            async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(2.0)) as client:
+                ref = AccountRef(id=5, kind="discourse", handle="brand", base_url=server.base_url)
+                connector = DiscourseConnector(
+                    client, account=ref, secrets=secrets, clock=clock, page_limit=2, max_pages=1
+                )
+                return await connector.fetch_new(connector.backfill_cursor(int(clock.now() - HORIZON)))
+
+        batch = arun(scenario())
+
+    assert [item.text for item in batch.items] == [f"@brand backlog question number {n}" for n in range(7)]
+    assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon
