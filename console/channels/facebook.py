@@ -13,7 +13,16 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from console.channels.base import AccountRef, Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.base import (
+    AccountRef,
+    Backfill,
+    Batch,
+    Cursor,
+    Identity,
+    InboundItem,
+    ReplyReceipt,
+    ReplyTarget,
+)
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
@@ -340,8 +349,16 @@ class FacebookConnector:
             raise Transient("Facebook returned a malformed identity.")
         return Identity(str_field(payload, "id"), str_field(payload, "id"), str_field(payload, "name"))
 
+    def backfill_cursor(self, horizon: int) -> Cursor:
+        """A first sync reading every comment and message back to ``horizon`` (epoch seconds), not only the
+        newest of each post and conversation."""
+        return {"backfill": int(horizon)}
+
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
         """New comments on recently active posts and new Messenger messages.
+
+        A first sync started with :meth:`backfill_cursor` reads them as if every watermark lay at its horizon
+        (issue 20, sync 1): every comment of the active posts and every message newer than the horizon.
 
         Posts are listed by ``updated_time``; each post updated since its own watermark has its comments
         read newest first (``filter=stream``) down to the watermark, with a seen-set against the overlap.
@@ -370,6 +387,11 @@ class FacebookConnector:
         seen_in = cursor.get("seen", []) if cursor else []
         seen_list = [s for s in seen_in if isinstance(s, str)] if isinstance(seen_in, list) else []
         seen = set(seen_list)
+        backfill_in = cursor.get("backfill") if cursor else None
+        horizon = backfill_in if isinstance(backfill_in, int) and not isinstance(backfill_in, bool) else None
+        reached = False
+        if horizon is not None:
+            convo_mark = float(horizon) + self._overlap  # read down to the horizon, as below a watermark
         first_sync = cursor is None
         found: dict[str, InboundItem] = {}
         history: list[str] = []  # first sync: what was read but is history, so the overlap never brings it back
@@ -388,7 +410,7 @@ class FacebookConnector:
             except ValueError:
                 continue
             post_id = str_field(post, "id")
-            mark = marks.get(post_id)
+            mark = marks.get(post_id, None if horizon is None else float(horizon) + self._overlap)
             if updated < now - self._active or (mark is not None and updated <= mark):
                 continue
             newest_comment = mark
@@ -413,6 +435,7 @@ class FacebookConnector:
                     newest_comment = max(newest_comment or comment.posted_at, comment.posted_at)
                     if mark is not None and comment.posted_at < mark - self._overlap:
                         stop = True
+                        reached = reached or horizon is not None
                         continue
                     if comment.author_id == page_id or comment.external_id in seen:
                         continue
@@ -440,6 +463,7 @@ class FacebookConnector:
                 continue
             newest_convo = updated if newest_convo is None else max(newest_convo, updated)
             if convo_mark is not None and updated <= convo_mark - self._overlap:
+                reached = reached or horizon is not None
                 break  # ordered by updated_time desc
             try:
                 messages = parse_conversation(conversation, page_id=page_id)
@@ -449,6 +473,8 @@ class FacebookConnector:
                 history.extend(message.external_id for message in messages[:-1])
                 messages = messages[-1:]
             for message in messages:
+                if horizon is not None and message.posted_at < horizon:
+                    continue
                 if message.external_id not in seen:
                     found.setdefault(message.external_id, message)
 
@@ -457,7 +483,12 @@ class FacebookConnector:
             :1000
         ]
         active = {k: v for k, v in marks.items() if v >= now - self._active - 86400}
-        return Batch(items=items, next_cursor={"posts": active, "convos": newest_convo, "seen": next_seen})
+        backfill = None
+        if horizon is not None:
+            oldest = min((item.posted_at for item in items), default=None)
+            backfill = Backfill(horizon=horizon, oldest=oldest, done=True, reached_horizon=reached)
+        next_cursor: Cursor = {"posts": active, "convos": newest_convo, "seen": next_seen}
+        return Batch(items=items, next_cursor=next_cursor, backfill=backfill)
 
     async def fetch_thread(self, external_id: str) -> list[InboundItem]:
         """Not fetched: the stored conversation is used (Graph reads count against the Page's budget)."""

@@ -364,3 +364,30 @@ def test_discourse_first_sync_reads_notifications_back_to_the_horizon(
 
     assert [item.text for item in batch.items] == [f"@brand backlog question number {n}" for n in range(7)]
     assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon
+
+
+def test_facebook_first_sync_reads_every_comment_and_message_back_to_the_horizon(
+    clock: FakeClock, secrets: MemorySecretStore, arun: Arun[Any]
+) -> None:
+    from console.channels.facebook import FacebookConnector
+    from tests.fakes.facebook_server import PAGE, VERSION, FakeFacebookServer
+
+    secrets.set("facebook:6", "page-token-1")
+    with FakeFacebookServer(now=clock.now() - 9 * DAY) as server:
+        post = server.post()
+        server.comment(post, "Old", "nine days ago")
+        server.message("p1", "Pat", "an old message, nine days ago")
+        server.now = clock.now() - 3 * DAY
+        comments = [server.comment(post, "Cust", f"backlog comment {n}") for n in range(4)]
+        messages = [server.message("p1", "Pat", f"backlog message {n}") for n in range(3)]
+
+        async def scenario() -> Batch:
+            async with httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(2.0)) as client:
+                ref = AccountRef(id=6, kind="facebook", handle=PAGE, base_url=server.base_url + VERSION)
+                connector = FacebookConnector(client, account=ref, secrets=secrets, clock=clock)
+                return await connector.fetch_new(connector.backfill_cursor(int(clock.now() - HORIZON)))
+
+        batch = arun(scenario())
+
+    assert [item.external_id for item in batch.items] == comments + messages  # all of them, none too old
+    assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon
