@@ -4,6 +4,7 @@ wait (sync 2); a partial failure says how much was stored (sync 9). Over real lo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -391,3 +392,16 @@ def test_facebook_first_sync_reads_every_comment_and_message_back_to_the_horizon
 
     assert [item.external_id for item in batch.items] == comments + messages  # all of them, none too old
     assert batch.backfill is not None and batch.backfill.done and batch.backfill.reached_horizon
+
+
+def test_sync_once_on_the_command_line_says_how_far_back_the_first_sync_went(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import main
+
+    assert main.main(["--data-dir", str(tmp_path), "sync", "--once"]) == 0
+    first = capsys.readouterr().out
+    assert "stored 12 (12 new items" in first  # the sandbox's whole backlog
+    assert "first sync read all the server has (back to " in first and "UTC); its horizon (" in first
+    assert main.main(["--data-dir", str(tmp_path), "sync", "--once"]) == 0
+    assert "first sync" not in capsys.readouterr().out  # later syncs page forward
