@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,8 @@ OPEN_STATUSES = ("new", "open")
 #: Reply purposes that answer the customer (they meet response deadlines).
 ANSWERS = ("reply", "holding")
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+#: What the robot walked, printed under "robot" after the run (tests/widgets/conftest.py).
+TALLY: Counter[str] = Counter()
 
 
 @dataclass
@@ -367,5 +369,13 @@ def check_invariants(app: AgentApp) -> None:
     composer = win.composer
     if composer is not None:
         assert composer.mention_id == selected, f"the reply box writes to {composer.mention_id}, selection {selected}"
-    if selected is not None:
+    pane = win.conversation
+    if selected is None:
+        assert pane.is_empty(), "nothing is selected, yet the pane shows an item"
+    else:
         assert selected in shown, f"the selected item {selected} is not in the view"
+        head = rt.queue.rows_by_id([selected])[selected]
+        assert not pane.is_empty() and f"@{head.author_handle}" in pane.header_text(), (
+            f"the pane's header {pane.header_text()!r} is not about @{head.author_handle}"
+        )
+        assert len(pane.deadline_texts()) == len(rt.queue.deadlines(selected)), "the pane lists other deadlines"

@@ -28,6 +28,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.gui)
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the robot walked (tests/widgets/test_robot.py), when it ran."""
+    from tests.widgets.agent_app import TALLY
+
+    if TALLY:
+        terminalreporter.section("robot")
+        for key in sorted(TALLY):
+            terminalreporter.write_line(f"{key}: {TALLY[key]}")
+
+
 @pytest.fixture
 def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     """A qasync loop that advances whenever Qt processes events (shared reference/platform.md §3, pattern C).
