@@ -105,7 +105,7 @@ class DeadlineNotesSource(Protocol):
 
 
 #: The thread never gets fewer lines than this (the customer's message must stay readable).
-THREAD_MIN_LINES = 6
+THREAD_MIN_LINES = 5
 
 #: Notes ("resumes Mon 09:00") change only at calendar boundaries: re-read them this often while ticking.
 NOTES_REFRESH_SECONDS = 30.0
@@ -301,6 +301,7 @@ class ConversationPane(QWidget):
         self._history.setObjectName("historyList")
         self._history.setAccessibleName("Item history")
         self._history.setMaximumHeight(132)
+        self._history.setMinimumHeight(52)  # two lines; the thread above has the first claim on the height
         self._history.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self._history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         content.addWidget(self._history)
@@ -540,7 +541,7 @@ class ConversationPane(QWidget):
             due.setText(f"due {local_time(deadline.due_at, now=now)}")
             state = self._plain_label("deadlineState")
             self._set_deadline_label(state, deadline, now)
-            for label in (kind, due, state):  # a narrow pane wraps them rather than widening the window (§10)
+            for label in (kind, due):  # a narrow pane wraps them rather than widening the window (§10)
                 label.setWordWrap(True)
             note = self._plain_label("deadlineNote")
             note.setWordWrap(True)

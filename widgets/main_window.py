@@ -8,8 +8,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QByteArray, QCoreApplication, QSettings, Qt, QUrl, Signal, Slot, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import (
+    QByteArray,
+    QCoreApplication,
+    QEvent,
+    QObject,
+    QSettings,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+    qVersion,
+)
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QGuiApplication,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -66,15 +87,50 @@ QUEUE_SHARE = 0.62
 NARROW_QUEUE_SHARE = 0.5
 
 
-def _scrolling(widget: QWidget, name: str) -> QScrollArea:
-    """``widget`` in a frameless scroll area that resizes it: it scrolls only when the room is below its minimum."""
-    area = QScrollArea()
-    area.setObjectName(name)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-    area.setWidget(widget)
-    return area
+class FitScrollArea(QScrollArea):
+    """A frameless scroll area that gives its widget all the room there is, and scrolls only below the
+    widget's *minimum* size.
+
+    WORKAROUND: ``setWidgetResizable(True)`` keeps a widget whose layout has height-for-width (word-wrapped
+    labels) at its preferred height, so the pane scrolled even in a 1400×860 window.
+    """
+
+    def __init__(self, widget: QWidget, name: str, *, wrapping: bool = False) -> None:
+        super().__init__()
+        self._wrapping = wrapping
+        self.setObjectName(name)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(False)
+        self.setWidget(widget)
+        widget.installEventFilter(self)
+
+    def _fit(self) -> None:
+        widget = self.widget()
+        if widget is None:
+            return
+        room = self.viewport().size()
+        least = widget.minimumSizeHint().expandedTo(widget.minimumSize())
+        width = max(room.width(), least.width())
+        height = least.height()
+        layout = widget.layout()
+        if self._wrapping and layout is not None and layout.hasHeightForWidth():
+            # Word-wrapped labels (the correction bar, the privacy warning) need more lines when narrow. Not for
+            # a widget holding a QStackedWidget: QStackedLayout answers its *preferred* height here.
+            height = max(height, layout.minimumHeightForWidth(width))
+        size = QSize(width, max(room.height(), height))
+        if widget.size() != size:
+            widget.resize(size)
+
+    @override
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    @override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self, self._fit)  # after the widget's own layout took it; dropped if we go first
+        return super().eventFilter(watched, event)
 
 
 def _ago(seconds: float) -> str:
@@ -268,14 +324,14 @@ class MainWindow(QMainWindow):
         warning or correction bar, a part scrolls instead of squeezing the customer's message to a line, letting
         widgets overlap, or growing the window past the screen (issue 19 §10).
         """
-        pane = _scrolling(self._pane, "conversationScroll")
+        pane = FitScrollArea(self._pane, "conversationScroll")
         if self._composer is None:
             return pane
         panel = QSplitter(Qt.Orientation.Vertical)
         panel.setObjectName("conversationSplitter")
         panel.setChildrenCollapsible(False)
         panel.addWidget(pane)
-        panel.addWidget(_scrolling(self._composer, "composerScroll"))
+        panel.addWidget(FitScrollArea(self._composer, "composerScroll", wrapping=True))
         panel.setStretchFactor(0, 3)
         panel.setStretchFactor(1, 2)
         return panel

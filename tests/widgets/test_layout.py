@@ -112,12 +112,12 @@ def test_layout_correction_mode_counter_and_send_do_not_overlap_the_text(
     _show(qtbot, window, 800, 600)
     composer = _composer(window)
     _open_extra(qtbot, window, desk, db, "correction")
-    qtbot.wait(10)
     send = composer.findChild(QPushButton, "sendButton")
     assert isinstance(send, QPushButton)
     assert send.text() == "Send correction"
     editor = composer.editor
-    assert not _in(send, composer).intersects(_in(editor, composer))
+    # The scroll area re-fits the composer on the next turn of the event loop.
+    qtbot.waitUntil(lambda: not _in(send, composer).intersects(_in(editor, composer)), timeout=2000)
     assert editor.height() >= editor.minimumHeight()
 
 

@@ -8,7 +8,7 @@ import pytest
 import sqlite_utils
 from PySide6.QtCore import QCoreApplication, QPoint, Qt, QUrl
 from PySide6.QtGui import QCursor, QGuiApplication
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QSplitter
 from pytestqt.qtbot import QtBot
 
 from console.alerts import AlertMonitor
@@ -264,6 +264,10 @@ def test_shift_header_click_sorts_then_reverses_then_restores(
 def test_shift_header_sort_received_newest_first_and_count_text(
     qtbot: QtBot, window: MainWindow, items: dict[str, int]
 ) -> None:
+    splitter = window.findChild(QSplitter, "mainSplitter")
+    assert isinstance(splitter, QSplitter)
+    splitter.setSizes([900, 500])  # room for every column (a small test screen shares the width evenly)
+    qtbot.waitUntil(lambda: not window.queue_view.isColumnHidden(Col.RECEIVED))
     _click_header(qtbot, window, Col.RECEIVED)
     assert _row_ids(window) == [items["fresh"], items["amber"], items["late"]]
     assert window.queue_size_text() == "3 open"
