@@ -47,7 +47,7 @@ async function readJson(request) {
 }
 
 async function main() {
-  await dropSchemas() // left over by a run that was killed
+  await dropSchemas() // left over by a killed run that was given the same E2E_SCHEMA
   const network = await TestNetwork.create({ dbPostgresUrl: dbUrl, dbPostgresSchema: schema })
   const pds = network.pds
 

@@ -3,6 +3,10 @@
 Customers are real accounts on the dev-env PDS; they mention, reply to and quote the brand through plain XRPC.
 The app side is the real runtime (storage on disk, poller, outbox, thread service) with its own
 ``BlueskyConnector``. ``process_all`` stands for the few seconds a real AppView takes to index what was posted.
+
+Not covered here, because the dev-env cannot serve it: direct messages (chat is a separate service; the
+reference PDS answers 500 when it has none to proxy to, which the sync must survive and does) stay covered by
+the loopback fake in tests/console/test_bluesky.py.
 """
 
 from __future__ import annotations
