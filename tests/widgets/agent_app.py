@@ -342,6 +342,21 @@ def check_invariants(app: AgentApp) -> None:
         if query == QueueQuery():
             assert count_text == f"{open_in_db:,} open", f"status bar says {count_text!r}, database {open_in_db} open"
 
+        # A promised time is always in the future (issue 19 #7).
+        broken = conn.execute(
+            "SELECT id, created_at, holding_until FROM replies WHERE holding_until IS NOT NULL "
+            "AND holding_until <= created_at"
+        ).fetchall()
+        assert not broken, f"holding replies promising a time already past: {[tuple(r) for r in broken]}"
+
+        # The status bar's alerts speak of the whole queue, whatever the view, filters or search on screen.
+        breached_all = rt.queue.count(QueueQuery(view=QueueView.BREACHED))
+        alert = win.next_deadline_text()
+        if breached_all:
+            assert alert.startswith(f"{breached_all:,} breached"), f"{breached_all} breached, status bar: {alert!r}"
+        else:
+            assert "breached" not in alert, f"nothing is breached, status bar: {alert!r}"
+
         # Every sent reply exists exactly once on the sandbox.
         sandbox = rt.sandbox
         if sandbox is not None:

@@ -28,6 +28,7 @@ from pytestqt.qtbot import QtBot
 from console.queue import QueueView
 from console.runtime import SandboxOptions
 from console.sandbox.faults import Fault, FaultRule
+from console.triage import Change
 from storage.rows import ReplyState
 from tests.fakes.clock import FakeClock
 from tests.widgets.agent_app import TALLY, AgentApp, Clocks, check_invariants
@@ -176,25 +177,39 @@ class AgentRobot(RuleBasedStateMachine):
         self.app.settle()
 
     # ------------------------------------------------------------------ rules: triage
-    @rule(row=ROWS, key=st.sampled_from(sorted(STATUS_KEYS)))
-    def status_or_priority_key(self, row: int | None, key: str) -> None:
+    @rule(
+        row=ROWS,
+        key=st.sampled_from(sorted(STATUS_KEYS)),
+        arrivals=st.sampled_from([0, 0, 2]),
+        then_undo=st.booleans(),
+    )
+    def status_or_priority_key(self, row: int | None, key: str, arrivals: int, then_undo: bool) -> None:
+        """Click (or stay), maybe mentions arrive meanwhile, press the key; sometimes Ctrl+Z at once."""
         self.click(row)
         mention_id = self.selected()
+        if arrivals:  # rows move under the mouse: the action must still land on the item the agent chose
+            sandbox = self.app.rt.sandbox
+            if sandbox is not None:
+                sandbox.generate(arrivals)
+            self.app.sync()
+            assert self.selected() == mention_id, f"the selection left item {mention_id} when mentions arrived"
         before = self.app.clocks(mention_id) if mention_id is not None else None
         TALLY["triage keys pressed"] += 1
         triage = self.win.workbench.triage_actions
         assert triage is not None
-        done: list[object] = []
+        done: list[Change] = []
         triage.changed.connect(done.append)
         try:
             self.app.keys(self.win.queue_view, key)
         finally:
             triage.changed.disconnect(done.append)
         if done and mention_id is not None and before is not None:
+            assert [c.mention_id for c in done] == [mention_id], f"{key} changed {done}, not item {mention_id}"
             TALLY["triage keys that changed an item"] += 1
             self.undo_stack.append((mention_id, before))
             self.touched.discard(mention_id)
-        # A "resolved" item may offer Net Easy: the agent says "Not now" half of the time, later.
+            if then_undo:
+                self.undo()
 
     @rule(row=ROWS, tags=st.sampled_from([["robot"], ["robot", "billing"], []]))
     def edit_tags(self, row: int | None, tags: list[str]) -> None:
