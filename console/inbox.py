@@ -261,7 +261,7 @@ class Poller:
             failed = self._failed(account, partial, started, connector, emit=False)
             progress = dataclasses.replace(
                 failed,
-                error=f"stored {len(result.inserted_ids)} of {len(new)} fetched, then: {failed.error}",
+                error=f"stored {len(result.inserted_ids)} of {len(new)} fetched, then {failed.error}",
                 fetched=len(new),
                 stored=len(result.inserted_ids),
                 duplicates=result.duplicates,
@@ -432,7 +432,7 @@ class Poller:
                 new_items=total.new_items + more.new_items,
                 follow_ups=total.follow_ups + more.follow_ups,
                 quarantined=total.quarantined + more.quarantined,
-                error=None if more.ok else f"stored {total.stored + more.stored} in all, then: {more.error}",
+                error=None if more.ok else f"{more.error} ({total.stored + more.stored} stored by this sync in all)",
             )
         return total
 

@@ -24,7 +24,7 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, ChannelError, Permanent, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     error_json,
@@ -537,6 +537,28 @@ def with_mention(text: str, handle: str) -> str:
     return f"@{handle} {text}" if text else f"@{handle}"
 
 
+def on_page(exc: ChannelError, page: int) -> ChannelError:
+    """``exc`` said of the ``page``-th page of a sync ("the server failed on page 2 (…)"), same type and fields.
+
+    Args:
+        exc: Why the page could not be read.
+        page: Its number in this sync, from 1.
+
+    Returns:
+        An error of the same class (so the poller schedules it the same way), caused by ``exc``.
+    """
+    message = f"the server failed on page {page} ({exc})"
+    error: ChannelError
+    if isinstance(exc, RateLimited):
+        error = RateLimited(message, retry_at=exc.retry_at)
+    elif isinstance(exc, Permanent):
+        error = Permanent(message, status=exc.status)
+    else:
+        error = type(exc)(message)
+    error.__cause__ = exc
+    return error
+
+
 @dataclass(frozen=True, slots=True)
 class StatusCheck:
     """What :meth:`MastodonConnector.check_statuses` found: edited statuses and deleted status ids."""
@@ -790,7 +812,7 @@ class MastodonConnector:
             except ChannelError as exc:
                 if pages == 0:
                     raise
-                self.partial_error = exc  # the pages read are contiguous: store them, resume from there
+                self.partial_error = on_page(exc, pages + 1)  # the pages read are contiguous: store them
                 break
             pages += 1
             self.skipped.extend(page.skipped)
@@ -883,7 +905,7 @@ class MastodonConnector:
                     raise
                 # Keep the pages read so far: they are contiguous after the cursor, so storing them and
                 # moving the cursor is safe, and a flaky link still makes progress (the poller reports exc).
-                self.partial_error = exc
+                self.partial_error = on_page(exc, pages + 1)
                 break
             pages += 1
             self.skipped.extend(page.skipped)

@@ -201,7 +201,8 @@ def test_a_partial_failure_says_how_much_was_stored(
         (report,) = arun(run_sync(db, clock, secrets, server.base_url, "token", page_limit=2))
 
     assert not report.ok and report.stored == 2
-    assert report.error is not None and report.error.startswith("stored 2 of 2 fetched, then: ")
+    assert report.error is not None
+    assert report.error.startswith("stored 2 of 2 fetched, then the server failed on page 2 (")
     assert "server error" in report.error and "503" in report.error
     assert SyncStateRepo(db).get(row.id).cursor == {"min_id": "4"}  # what was stored is not fetched again
 
