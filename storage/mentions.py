@@ -87,6 +87,7 @@ def slim_raw(raw_json: str) -> str:
         return json.dumps({"cut": f"raw JSON of {len(raw_json):,} characters not kept"})
     return slimmed
 
+
 _MENTION_COLUMNS = (
     "m.id, m.account_id, m.external_id, m.thread_key, m.head_id, m.parent_external_id, m.customer_id, "
     "m.author_handle, m.author_name, m.text, m.url, m.posted_at, m.fetched_at, m.kind, m.visibility, "
