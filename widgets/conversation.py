@@ -300,8 +300,8 @@ class ConversationPane(QWidget):
         self._history = QListWidget()
         self._history.setObjectName("historyList")
         self._history.setAccessibleName("Item history")
-        self._history.setMaximumHeight(132)
-        self._history.setMinimumHeight(52)  # two lines; the thread above has the first claim on the height
+        # Four events show (the list scrolls); the customer's thread above takes the rest of the height.
+        self._history.setFixedHeight(4 * max(self._history.fontMetrics().lineSpacing(), 20) + 8)
         self._history.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self._history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         content.addWidget(self._history)
@@ -312,6 +312,10 @@ class ConversationPane(QWidget):
     @property
     def mention_id(self) -> int | None:
         return self._mention_id
+
+    def page(self) -> QWidget:
+        """The item's page (header, deadlines, thread, sections, history), for measuring; hidden when empty."""
+        return self._page
 
     def add_section(self, widget: QWidget) -> None:
         """Show ``widget`` between the thread and the history (e.g. the customer panel)."""

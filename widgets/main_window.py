@@ -60,6 +60,7 @@ from widgets.health import HealthStrip, offline_text
 from widgets.net_easy_panel import NetEasyPanel
 from widgets.queue_model import QueueModel
 from widgets.queue_view import QueueView
+from widgets.screens import screen_of
 from widgets.survey_button import SurveyPanel, SurveySource
 from widgets.theme import health_label, load_stylesheet, local_time
 from widgets.thread_extras import ThreadExtrasSource
@@ -95,9 +96,9 @@ class FitScrollArea(QScrollArea):
     labels) at its preferred height, so the pane scrolled even in a 1400×860 window.
     """
 
-    def __init__(self, widget: QWidget, name: str, *, wrapping: bool = False) -> None:
+    def __init__(self, widget: QWidget, name: str, *, measure: QWidget | None = None) -> None:
         super().__init__()
-        self._wrapping = wrapping
+        self._measure = measure if measure is not None else widget
         self.setObjectName(name)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setWidgetResizable(False)
@@ -112,10 +113,10 @@ class FitScrollArea(QScrollArea):
         least = widget.minimumSizeHint().expandedTo(widget.minimumSize())
         width = max(room.width(), least.width())
         height = least.height()
-        layout = widget.layout()
-        if self._wrapping and layout is not None and layout.hasHeightForWidth():
-            # Word-wrapped labels (the correction bar, the privacy warning) need more lines when narrow. Not for
-            # a widget holding a QStackedWidget: QStackedLayout answers its *preferred* height here.
+        layout = self._measure.layout()
+        if layout is not None and layout.hasHeightForWidth() and self._measure.isVisible():
+            # Word-wrapped labels (the correction bar, a long customer name) need more lines when narrow. The
+            # pane is measured by its page: a QStackedLayout answers its *preferred* height here instead.
             height = max(height, layout.minimumHeightForWidth(width))
         size = QSize(width, max(room.height(), height))
         if widget.size() != size:
@@ -324,21 +325,21 @@ class MainWindow(QMainWindow):
         warning or correction bar, a part scrolls instead of squeezing the customer's message to a line, letting
         widgets overlap, or growing the window past the screen (issue 19 §10).
         """
-        pane = FitScrollArea(self._pane, "conversationScroll")
+        pane = FitScrollArea(self._pane, "conversationScroll", measure=self._pane.page())
         if self._composer is None:
             return pane
         panel = QSplitter(Qt.Orientation.Vertical)
         panel.setObjectName("conversationSplitter")
         panel.setChildrenCollapsible(False)
         panel.addWidget(pane)
-        panel.addWidget(FitScrollArea(self._composer, "composerScroll", wrapping=True))
+        panel.addWidget(FitScrollArea(self._composer, "composerScroll"))
         panel.setStretchFactor(0, 3)
         panel.setStretchFactor(1, 2)
         return panel
 
     def fit_to_screen(self, width: int, height: int) -> None:
         """Resize to ``width``×``height``, or to the screen's free area when that is smaller (800×600 laptops)."""
-        screen = self.screen()
+        screen = screen_of(self)  # never self.screen(): the GC could then delete the QScreen (widgets/screens.py)
         if screen is not None:
             free = screen.availableGeometry()
             width, height = min(width, free.width()), min(height, free.height())

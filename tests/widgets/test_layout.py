@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import sqlite_utils
 from PySide6.QtCore import QRect, Qt
@@ -142,3 +144,30 @@ def _open_extra(qtbot: QtBot, window: MainWindow, desk: ReplyDesk, db: sqlite_ut
         correct = next(b for b in composer.findChildren(QPushButton) if b.text() == "Correct…")
         qtbot.mouseClick(correct, Qt.MouseButton.LeftButton)
         assert composer.is_correcting()
+
+
+def test_layout_conversation_sections_never_overlap_on_a_small_screen(
+    qtbot: QtBot, window: MainWindow, factory: Factory
+) -> None:
+    """Word-wrapped headers and deadlines need more lines when narrow: the pane scrolls, nothing overlaps."""
+    long_name = factory.add(
+        text="My parcel went to the wrong depot twice and the tracking page says nothing useful at all.",
+        handle="a.customer.with.a.very.long.handle.indeed",
+        name="Maximiliana Wilhelmina von Schwarzenberg-Lichtenstein",
+        posted_at=factory.clock.now() - 3_000,
+    )
+    window.setMaximumSize(800, 600)
+    _show(qtbot, window, 800, 600)
+    window.queue_view.select_mention(long_name)
+    page = window.conversation.page()
+    names = ["conversationSubtitle", "deadlineBox", "threadView", "historyList"]
+
+    def apart() -> bool:
+        rects = []
+        for name in names:
+            widget = page.findChild(QWidget, name)
+            assert widget is not None
+            rects.append(_in(widget, page))
+        return all(a.bottom() < b.top() for a, b in itertools.pairwise(rects))
+
+    qtbot.waitUntil(apart, timeout=2000)
