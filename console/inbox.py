@@ -209,9 +209,23 @@ class Poller:
     async def sync_account(self, account: AccountRow) -> SyncReport:
         """One poll of one account: fetch, store the batch in one transaction, only then save the cursor.
 
-        Never raises for channel or storage trouble: failures come back as a report with ``error`` set,
-        the account's health updated and the next attempt persisted.
+        Never raises (cancellation aside): channel and storage trouble, and any unexpected error (a bug in the
+        store, a repository, the connector), come back as a report with ``error`` set, the account's health
+        updated and the next attempt persisted, so a sync task never dies and the cause is logged (issue 21).
         """
+        started = int(self.clock.now())
+        try:
+            return await self._poll_account(account)
+        except Exception as exc:
+            log.exception("sync of account %s failed unexpectedly", account.id)
+            error = Permanent(f"Internal error while syncing: {exc!r}")
+            try:
+                return self._failed(account, error, started, self.connectors[account.id])
+            except Exception:  # the health itself could not be saved (the database is gone): report it all the same
+                log.exception("recording the failed sync of account %s failed too", account.id)
+                return SyncReport(account.id, started, error=str(error), health=Health.FAILING)
+
+    async def _poll_account(self, account: AccountRow) -> SyncReport:
         connector = self.connectors[account.id]
         state = self.sync_state.get(account.id)
         started = int(self.clock.now())
