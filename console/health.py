@@ -302,7 +302,7 @@ def describe(report: SyncReport) -> str:
             f"{count(report.duplicates, 'duplicate')}"
         )
         if report.quarantined:
-            text += f"; {report.quarantined} malformed item(s) quarantined"
+            text += f"; {count(report.quarantined, 'malformed item')} quarantined"
         if report.throttled and report.next_attempt_at is not None:
             text += f"; request budget low, next poll at {_utc(report.next_attempt_at)}"
         if report.backfill is not None:

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from console.health import AccountHealth, HealthSnapshot
 from console.model import Health
+from console.wording import count
 from widgets.theme import channel_label, local_time
 
 #: The style sheet selects chip colours on this property.
@@ -99,7 +100,7 @@ class _Chip(QWidget):
         if account.last_success_at is not None:
             details.append(f"Last successful sync: {local_time(account.last_success_at, now=now)}")
         if account.quarantined:
-            details.append(f"{account.quarantined} item(s) could not be read and were kept aside.")
+            details.append(f"{count(account.quarantined, 'item')} could not be read and were kept aside.")
         self.setToolTip("\n".join(details))
         self.button.setVisible(account.needs_sign_in)
         self.button.setAccessibleName(f"Sign in again to @{account.handle}")

@@ -50,6 +50,7 @@ from console.health import backfill_sentence
 from console.ports import Clock
 from console.queue import QueueView as QueueViewName
 from console.sla import format_age, format_countdown
+from console.wording import count
 from widgets.capacity import CapacityIndicator, CapacitySource
 from widgets.composer import Composer
 from widgets.conversation import ConversationPane
@@ -567,7 +568,7 @@ class MainWindow(QMainWindow):
         report = max(self._reports.values(), key=lambda r: r.at)
         text = f"Synced {_ago(now - report.at)} ago · {len(report.new_items)} new"
         if report.catching_up:  # a backlog arrives batch by batch (issue 5: visible progress)
-            text = f"Catching up · {report.caught_up:,} messages so far…"
+            text = f"Catching up · {count(report.caught_up, 'message')} so far…"
         if report.backfill is not None:  # a first sync reads back to its horizon (issue 20, sync 1)
             sentence = backfill_sentence(report.backfill, day=lambda epoch: local_time(epoch, now=now))
             text += f" · {sentence[0].upper()}{sentence[1:]}"

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.health import QuarantinedItem, RetryOutcome
+from console.wording import count
 from widgets.theme import channel_label, local_time
 
 _HEADERS = ("Received", "Account", "Item", "Why it could not be read")
@@ -176,7 +177,7 @@ class QuarantineDialog(QDialog):
         if not ids:
             return
         removed = self._source.dismiss_quarantined(ids)
-        self.status.setText(f"Dismissed {removed} item(s).")
+        self.status.setText(f"Dismissed {count(removed, 'item')}.")
         self.refresh()
         self.changed.emit()
 
@@ -187,7 +188,7 @@ class QuarantineDialog(QDialog):
             return
         self.retry_button.setEnabled(False)
         self.dismiss_button.setEnabled(False)
-        self.status.setText(f"Reading {len(ids)} item(s) again…")
+        self.status.setText(f"Reading {count(len(ids), 'item')} again…")
         self._run(self._retry(ids))
 
     async def _retry(self, ids: list[int]) -> None:
