@@ -72,7 +72,7 @@ def test_dismiss_removes_the_selected_items(qtbot: QtBot, clock: FakeClock) -> N
         widget.select_rows([0, 2])
         widget.dismiss_button.click()
     assert [i.id for i in source.items] == [2]
-    assert widget.table.rowCount() == 1 and widget.status.text() == "Dismissed 2 item(s)."
+    assert widget.table.rowCount() == 1 and widget.status.text() == "Dismissed 2 items."
 
 
 def test_try_again_reads_all_items_and_reports_the_outcome(qtbot: QtBot, clock: FakeClock, arun: Any) -> None:
