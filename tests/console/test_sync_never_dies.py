@@ -19,8 +19,8 @@ from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo
-from storage.mentions import DeadlinePlan, MentionRepo, NewMention
-from storage.rows import Health, UpsertResult
+from storage.mentions import DeadlinePlan, MentionRepo
+from storage.rows import Health, NewMention, UpsertResult
 from tests.fakes.clock import FakeClock
 
 Arun = Callable[..., Any]
