@@ -365,6 +365,7 @@ def run_gui(args: argparse.Namespace) -> int:
                 await closed.wait()
         finally:
             breach_timer.stop()
+            window.hide()  # stops the view's tick timers: no tick may read the database while it closes
             await runtime.aclose()
         return EXIT_OK
 

@@ -85,3 +85,6 @@ def test_headless_demo_syncs_and_saves_a_screenshot(tmp_path: Path) -> None:
     assert "demo agent: replied to @" in proc.stdout
     assert "queue" in proc.stdout
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Nothing failed on the way out (a tick reading the database while it closed, issue 19).
+    assert "unhandled error" not in proc.stderr
+    assert not list((tmp_path / "data" / "logs").glob("crash-*.txt"))
