@@ -6,11 +6,12 @@ import sqlite3
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 
 __all__ = ["AccountAdmin"]
 
 
+@repository
 class AccountAdmin:
     """Removal needs care: items, replies, surveys and events point at the account's mentions."""
 
@@ -32,6 +33,7 @@ class AccountAdmin:
         row = self._conn.execute("SELECT COUNT(*) FROM mentions WHERE account_id = ?", (account_id,)).fetchone()
         return int(row[0])
 
+    @says("Could not remove the account")
     def remove(self, account_id: int, *, delete_items: bool, now: int) -> int:
         """Remove an account.
 
@@ -48,22 +50,17 @@ class AccountAdmin:
         Raises:
             StorageError: Nothing was changed.
         """
-        try:
-            with self._db.atomic():
-                if not delete_items:
-                    self._conn.execute(
-                        "UPDATE accounts SET removed_at = ?, enabled = 0 WHERE id = ?", (now, account_id)
-                    )
-                    return 0
-                ids = [r[0] for r in self._conn.execute("SELECT id FROM mentions WHERE account_id = ?", (account_id,))]
-                if ids:
-                    self._delete_referring("mentions", ids, depth=0)
-                    self._conn.execute("UPDATE mentions SET head_id = NULL WHERE account_id = ?", (account_id,))
-                    self._conn.execute("DELETE FROM mentions WHERE account_id = ?", (account_id,))
-                self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
-                return len(ids)
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not remove the account: {exc}") from exc
+        with self._db.atomic():
+            if not delete_items:
+                self._conn.execute("UPDATE accounts SET removed_at = ?, enabled = 0 WHERE id = ?", (now, account_id))
+                return 0
+            ids = [r[0] for r in self._conn.execute("SELECT id FROM mentions WHERE account_id = ?", (account_id,))]
+            if ids:
+                self._delete_referring("mentions", ids, depth=0)
+                self._conn.execute("UPDATE mentions SET head_id = NULL WHERE account_id = ?", (account_id,))
+                self._conn.execute("DELETE FROM mentions WHERE account_id = ?", (account_id,))
+            self._conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+            return len(ids)
 
     def _delete_referring(self, table: str, ids: list[int], *, depth: int) -> None:
         """Delete (or detach) rows of every table whose foreign key points at ``table`` rows ``ids``."""

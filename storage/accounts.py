@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 from storage.rows import AccountRow, Health, SyncStateRow
 
 _ACCOUNT_COLUMNS = "id, kind, handle, base_url, display_name, health, health_reason, enabled, is_sandbox, created_at"
@@ -29,6 +29,7 @@ def _account(row: Any) -> AccountRow:
     )
 
 
+@repository
 class AccountRepo:
     """Accounts never hold a token: tokens live in the SecretStore (OS keyring)."""
 
@@ -36,6 +37,7 @@ class AccountRepo:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
 
+    @says("Could not save the account {handle}")
     def add(
         self,
         *,
@@ -47,22 +49,17 @@ class AccountRepo:
         now: int,
     ) -> AccountRow:
         """Create an account, or return the existing one with the same kind, base URL and handle."""
-        try:
-            with self._db.atomic():
-                self._conn.execute(
-                    "INSERT INTO accounts (kind, handle, base_url, display_name, is_sandbox, created_at) "
-                    "VALUES (?,?,?,?,?,?) ON CONFLICT (kind, base_url, handle) DO NOTHING",
-                    (kind, handle, base_url, display_name, int(is_sandbox), now),
-                )
-                row = self._conn.execute(
-                    f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE kind = ? AND base_url = ? AND handle = ?",
-                    (kind, base_url, handle),
-                ).fetchone()
-                self._conn.execute(
-                    "INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (int(row[0]),)
-                )
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not save the account {handle}: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute(
+                "INSERT INTO accounts (kind, handle, base_url, display_name, is_sandbox, created_at) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT (kind, base_url, handle) DO NOTHING",
+                (kind, handle, base_url, display_name, int(is_sandbox), now),
+            )
+            row = self._conn.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE kind = ? AND base_url = ? AND handle = ?",
+                (kind, base_url, handle),
+            ).fetchone()
+            self._conn.execute("INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (int(row[0]),))
         return _account(row)
 
     def get(self, account_id: int) -> AccountRow | None:
@@ -88,6 +85,7 @@ class AccountRepo:
             self._conn.execute("UPDATE accounts SET enabled = ? WHERE id = ?", (int(enabled), account_id))
 
 
+@repository
 class SyncStateRepo:
     """The cursor is saved only after its batch is stored (at-least-once fetch, channels.md §0)."""
 
@@ -113,25 +111,21 @@ class SyncStateRepo:
             last_error=str(row[5]),
         )
 
+    @says("Could not save the sync position")
     def record_success(self, account_id: int, *, cursor: dict[str, Any] | None, at: int, next_attempt_at: int) -> None:
         """Save the cursor (when it moved) and reset the failure count, in one transaction."""
-        try:
-            with self._db.atomic():
+        with self._db.atomic():
+            self._conn.execute("INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (account_id,))
+            if cursor is not None:
                 self._conn.execute(
-                    "INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (account_id,)
+                    "UPDATE sync_state SET cursor = ? WHERE account_id = ?",
+                    (json.dumps(cursor, sort_keys=True), account_id),
                 )
-                if cursor is not None:
-                    self._conn.execute(
-                        "UPDATE sync_state SET cursor = ? WHERE account_id = ?",
-                        (json.dumps(cursor, sort_keys=True), account_id),
-                    )
-                self._conn.execute(
-                    "UPDATE sync_state SET last_success_at = ?, next_attempt_at = ?, consecutive_failures = 0, "
-                    "last_error = '' WHERE account_id = ?",
-                    (at, next_attempt_at, account_id),
-                )
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not save the sync position: {exc}") from exc
+            self._conn.execute(
+                "UPDATE sync_state SET last_success_at = ?, next_attempt_at = ?, consecutive_failures = 0, "
+                "last_error = '' WHERE account_id = ?",
+                (at, next_attempt_at, account_id),
+            )
 
     def set_next_attempt(self, account_id: int, next_attempt_at: int) -> None:
         """Move the persisted next attempt (e.g. to now, after the agent signed in again)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.driver import repository, says
 from storage.errors import StorageError
 from storage.rows import ReplyState
 
@@ -66,12 +67,14 @@ def _row(r: Sequence[Any]) -> StatusPostRow:
     )
 
 
+@repository
 class CapacityRepo:
     """Read-only counts for the expected wait; both are index walks, whatever the size of the history."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._conn: sqlite3.Connection = db.conn
 
+    @says("Could not count the open items")
     def awaiting_response(self, *, cap: int) -> int:
         """Open items (new or open) with a first or next response still running, counting at most ``cap``.
 
@@ -81,52 +84,46 @@ class CapacityRepo:
         Returns:
             How many items a new one would queue behind.
         """
-        try:
-            row = self._conn.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM mentions m INDEXED BY mentions_open_due "
-                "WHERE m.head_id IS NULL AND m.status IN ('new', 'open') AND EXISTS ("
-                "SELECT 1 FROM deadlines d WHERE d.mention_id = m.id "
-                "AND d.kind IN ('first_response', 'next_response') AND d.met_at IS NULL AND d.cancelled_at IS NULL"
-                ") LIMIT ?)",
-                (cap,),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not count the open items: {exc}") from exc
+        row = self._conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM mentions m INDEXED BY mentions_open_due "
+            "WHERE m.head_id IS NULL AND m.status IN ('new', 'open') AND EXISTS ("
+            "SELECT 1 FROM deadlines d WHERE d.mention_id = m.id "
+            "AND d.kind IN ('first_response', 'next_response') AND d.met_at IS NULL AND d.cancelled_at IS NULL"
+            ") LIMIT ?)",
+            (cap,),
+        ).fetchone()
         return int(row[0])
 
+    @says("Could not count the replies sent")
     def replies_sent(self, since: int, until: int, purposes: Iterable[str]) -> int:
         """How many replies of ``purposes`` reached customers in ``(since, until]`` ("reply_sent" events)."""
         wanted = sorted(set(purposes))
         if not wanted:
             return 0
         marks = ",".join("?" * len(wanted))
-        try:
-            row = self._conn.execute(
-                "SELECT count(*) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
-                f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
-                (since, until, *wanted),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not count the replies sent: {exc}") from exc
+        row = self._conn.execute(
+            "SELECT count(*) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
+            f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
+            (since, until, *wanted),
+        ).fetchone()
         return int(row[0])
 
+    @says("Could not read the replies sent")
     def first_reply_sent(self, since: int, until: int, purposes: Iterable[str]) -> int | None:
         """When the first reply of ``purposes`` in ``(since, until]`` was sent (None when there was none)."""
         wanted = sorted(set(purposes))
         if not wanted:
             return None
         marks = ",".join("?" * len(wanted))
-        try:
-            row = self._conn.execute(
-                "SELECT min(at) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
-                f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
-                (since, until, *wanted),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not read the replies sent: {exc}") from exc
+        row = self._conn.execute(
+            "SELECT min(at) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
+            f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
+            (since, until, *wanted),
+        ).fetchone()
         return None if row[0] is None else int(row[0])
 
 
+@repository
 class StatusPostRepo:
     """The status-post outbox; every state change and its event ("status_*", no mention) commit together."""
 
@@ -150,6 +147,7 @@ class StatusPostRepo:
         row = self._conn.execute(f"SELECT {_COLUMNS} FROM status_posts WHERE id = ?", (post_id,)).fetchone()
         return None if row is None else _row(row)
 
+    @says("Could not queue the status post")
     def enqueue(
         self,
         *,
@@ -167,19 +165,16 @@ class StatusPostRepo:
         Raises:
             StorageError: Nothing was written (e.g. the account does not exist).
         """
-        try:
-            with self._db.atomic():
-                cur = self._conn.execute(
-                    "INSERT INTO status_posts (account_id, text, visibility, purpose, idempotency_key, state, "
-                    "wait_seconds, created_at, queued_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (account_id, text, visibility, purpose, idempotency_key, ReplyState.QUEUED.value, wait_seconds,
-                     now, now),
-                )  # fmt: skip
-                post_id = int(cur.lastrowid or 0)
-                self._event(at=now, actor=actor, kind="status_queued", status_id=post_id, account_id=account_id,
-                            purpose=purpose, wait_seconds=wait_seconds)  # fmt: skip
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not queue the status post: {exc}") from exc
+        with self._db.atomic():
+            cur = self._conn.execute(
+                "INSERT INTO status_posts (account_id, text, visibility, purpose, idempotency_key, state, "
+                "wait_seconds, created_at, queued_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (account_id, text, visibility, purpose, idempotency_key, ReplyState.QUEUED.value, wait_seconds,
+                 now, now),
+            )  # fmt: skip
+            post_id = int(cur.lastrowid or 0)
+            self._event(at=now, actor=actor, kind="status_queued", status_id=post_id, account_id=account_id,
+                        purpose=purpose, wait_seconds=wait_seconds)  # fmt: skip
         return self._one(post_id)
 
     def pending(self) -> list[StatusPostRow]:

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from storage import migrations
 from storage.checkpoint import BACKSTOP_PAGES, WAL_SIZE_LIMIT
+from storage.driver import unwritable
 from storage.errors import DatabaseCorrupt, DatabaseTooNew, DatabaseUnwritable, StorageError
 
 DB_FILENAME = "care-console.sqlite3"
@@ -28,36 +29,6 @@ def _connect(target: str) -> sqlite3.Connection:
     conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
     conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     return conn
-
-
-#: SQLite result codes (primary, the low byte) that mean "cannot write here now", not "the file is damaged".
-_UNWRITABLE_CODES = {
-    sqlite3.SQLITE_FULL: "the disk is full",
-    sqlite3.SQLITE_IOERR: "the disk refused a read or write (is it full or read-only?)",
-    sqlite3.SQLITE_READONLY: "the file or its folder is read-only",
-    sqlite3.SQLITE_CANTOPEN: "the file or its folder cannot be opened for writing",
-    sqlite3.SQLITE_BUSY: "another program holds the database",
-    sqlite3.SQLITE_LOCKED: "another program holds the database",
-}
-
-
-def unwritable(exc: sqlite3.Error, path: Path) -> DatabaseUnwritable | None:
-    """The clear error for a write that failed for lack of space or permission, or None for other errors.
-
-    A full disk or a read-only folder must never be reported as a corrupt file: the advice for that (move
-    the file aside) would hide everything stored so far.
-    """
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return None
-    reason = _UNWRITABLE_CODES.get(code & 0xFF)
-    if reason is None:
-        return None
-    if code & 0xFF == sqlite3.SQLITE_IOERR:
-        with contextlib.suppress(OSError):
-            if shutil.disk_usage(path.parent).free < 64 * 1024:
-                reason = _UNWRITABLE_CODES[sqlite3.SQLITE_FULL]
-    return DatabaseUnwritable(path, reason)
 
 
 def _probe(conn: sqlite3.Connection, path: Path) -> int:

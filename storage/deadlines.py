@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 from storage.mentions import MentionRepo
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 
@@ -88,6 +88,7 @@ class Breach:
     data: dict[str, Any]
 
 
+@repository
 class DeadlineRepo:
     """Reads and writes of the deadlines table for the SLA engine; keeps ``mentions.due_at/warn_at`` in step."""
 
@@ -208,6 +209,7 @@ class DeadlineRepo:
         return soonest
 
     # ------------------------------------------------------------------ writes
+    @says("Could not save SLA deadlines")
     def apply(
         self,
         *,
@@ -221,53 +223,46 @@ class DeadlineRepo:
         Raises:
             StorageError: nothing was written.
         """
-        try:
-            with self._db.atomic():
-                self._conn.executemany(
-                    "INSERT INTO deadlines (mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, "
-                    "cancelled_at) VALUES (?,?,?,?,?,?,?,?)",
-                    [
-                        (v.mention_id, v.kind.value, v.started_at, v.due_at, v.warn_at, v.met_at, v.paused_at,
-                         v.cancelled_at)
-                        for v in inserts
-                    ],
-                )  # fmt: skip
-                self._conn.executemany(
-                    "UPDATE deadlines SET started_at = ?, due_at = ?, warn_at = ?, met_at = ?, paused_at = ?, "
-                    "cancelled_at = ? WHERE id = ?",
-                    [(v.started_at, v.due_at, v.warn_at, v.met_at, v.paused_at, v.cancelled_at, v.id) for v in updates],
-                )
-                self._conn.executemany(
-                    "UPDATE deadlines SET breached_at = NULL WHERE id = ?", [(v.id,) for v in updates if v.clear_breach]
-                )
-                self._append(events)
-                self._mentions.refresh_due(list(refresh))
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not save SLA deadlines: {exc}") from exc
+        with self._db.atomic():
+            self._conn.executemany(
+                "INSERT INTO deadlines (mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, "
+                "cancelled_at) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (v.mention_id, v.kind.value, v.started_at, v.due_at, v.warn_at, v.met_at, v.paused_at,
+                     v.cancelled_at)
+                    for v in inserts
+                ],
+            )  # fmt: skip
+            self._conn.executemany(
+                "UPDATE deadlines SET started_at = ?, due_at = ?, warn_at = ?, met_at = ?, paused_at = ?, "
+                "cancelled_at = ? WHERE id = ?",
+                [(v.started_at, v.due_at, v.warn_at, v.met_at, v.paused_at, v.cancelled_at, v.id) for v in updates],
+            )
+            self._conn.executemany(
+                "UPDATE deadlines SET breached_at = NULL WHERE id = ?", [(v.id,) for v in updates if v.clear_breach]
+            )
+            self._append(events)
+            self._mentions.refresh_due(list(refresh))
 
+    @says("Could not record SLA breaches")
     def record_breaches(self, breaches: Sequence[Breach], *, actor: str = "sla") -> None:
         """Mark each deadline breached at its due time, once, with a "breached" event carrying its cause.
 
         Raises:
             StorageError: nothing was written.
         """
-        try:
-            with self._db.atomic():
-                cur = self._conn.executemany(
-                    "UPDATE deadlines SET breached_at = ? WHERE id = ? AND breached_at IS NULL",
-                    [(b.due_at, b.deadline_id) for b in breaches],
-                )
-                del cur
-                self._append([NewEvent(b.due_at, actor, b.mention_id, "breached", b.data) for b in breaches])
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not record SLA breaches: {exc}") from exc
+        with self._db.atomic():
+            cur = self._conn.executemany(
+                "UPDATE deadlines SET breached_at = ? WHERE id = ? AND breached_at IS NULL",
+                [(b.due_at, b.deadline_id) for b in breaches],
+            )
+            del cur
+            self._append([NewEvent(b.due_at, actor, b.mention_id, "breached", b.data) for b in breaches])
 
+    @says("Could not log SLA events")
     def append_events(self, events: Sequence[NewEvent]) -> None:
-        try:
-            with self._db.atomic():
-                self._append(events)
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not log SLA events: {exc}") from exc
+        with self._db.atomic():
+            self._append(events)
 
     def _append(self, events: Sequence[NewEvent]) -> None:
         self._conn.executemany(

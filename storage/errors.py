@@ -1,5 +1,8 @@
 """Storage errors: every sqlite3 or keyring failure crosses the boundary as one of these.
 
+storage/driver.py is the one place that turns driver errors into them; ``message`` is that place's sentence
+("Could not queue the reply: database or disk is full") when the error happened while the app was running.
+
 StorageError
  ├── DatabaseCorrupt      the file is not a readable Care Console database
  ├── DatabaseTooNew       written by a newer app; refused, never modified
@@ -18,9 +21,10 @@ class StorageError(Exception):
 
 
 class DatabaseCorrupt(StorageError):
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, *, message: str | None = None) -> None:
         super().__init__(
-            f"The database file {path} cannot be read ({reason}). It was left untouched; "
+            message
+            or f"The database file {path} cannot be read ({reason}). It was left untouched; "
             "move it aside to start with a fresh database."
         )
         self.path = path
@@ -49,9 +53,10 @@ class DatabaseLocked(StorageError):
 class DatabaseUnwritable(StorageError):
     """The database is intact but cannot be written now (disk full, read-only folder, I/O error, busy)."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, *, message: str | None = None) -> None:
         super().__init__(
-            f"Cannot write to the database {path}: {reason}. Nothing stored so far is lost; "
+            message
+            or f"Cannot write to the database {path}: {reason}. Nothing stored so far is lost; "
             "fix that and start Care Console again."
         )
         self.path = path

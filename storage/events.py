@@ -8,9 +8,11 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.driver import repository
 from storage.rows import EventRow
 
 
+@repository
 class EventRepo:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 from storage.rows import ReplyState
 
 #: Reply states that mean "not sent yet, will be" (the outbox owns the transitions).
@@ -32,6 +32,7 @@ class QuarantineEntry:
     raw_json: str
 
 
+@repository
 class HealthRepo:
     """Quarantined items (never lost, never crashing a batch) and counts for the status bar."""
 
@@ -39,6 +40,7 @@ class HealthRepo:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
 
+    @says("Could not keep the malformed items aside")
     def quarantine(self, account_id: int, entries: Iterable[QuarantineEntry], *, at: int) -> int:
         """Keep malformed items raw with their parse error; the same entry seen again is kept once.
 
@@ -56,17 +58,14 @@ class HealthRepo:
         rows = [(account_id, e.external_id, e.error[:1000], e.raw_json, at) for e in entries]
         if not rows:
             return 0
-        try:
-            with self._db.atomic():
-                before = self._conn.total_changes
-                self._conn.executemany(
-                    "INSERT INTO quarantine (account_id, external_id, error, raw_json, at) VALUES (?,?,?,?,?) "
-                    "ON CONFLICT DO NOTHING",
-                    rows,
-                )
-                return self._conn.total_changes - before
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not keep the malformed items aside: {exc}") from exc
+        with self._db.atomic():
+            before = self._conn.total_changes
+            self._conn.executemany(
+                "INSERT INTO quarantine (account_id, external_id, error, raw_json, at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT DO NOTHING",
+                rows,
+            )
+            return self._conn.total_changes - before
 
     def quarantined(self, account_id: int | None = None, *, limit: int = 200) -> list[QuarantineRow]:
         """Newest first."""
@@ -91,6 +90,7 @@ class HealthRepo:
         ).fetchall()
         return [QuarantineRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
 
+    @says("Could not remove the unreadable items")
     def dismiss(self, ids: Iterable[int]) -> int:
         """Remove quarantined items (the agent dismissed them, or they were read after all).
 
@@ -101,21 +101,16 @@ class HealthRepo:
             StorageError: The database refused the write.
         """
         wanted = [(int(i),) for i in set(ids)]
-        try:
-            with self._db.atomic():
-                before = self._conn.total_changes
-                self._conn.executemany("DELETE FROM quarantine WHERE id = ?", wanted)
-                return self._conn.total_changes - before
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not remove the unreadable items: {exc}") from exc
+        with self._db.atomic():
+            before = self._conn.total_changes
+            self._conn.executemany("DELETE FROM quarantine WHERE id = ?", wanted)
+            return self._conn.total_changes - before
 
+    @says("Could not update the unreadable item")
     def set_error(self, quarantine_id: int, error: str) -> None:
         """Record why an item still cannot be read (after a retry with a newer version)."""
-        try:
-            with self._db.atomic():
-                self._conn.execute("UPDATE quarantine SET error = ? WHERE id = ?", (error[:1000], quarantine_id))
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not update the unreadable item: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute("UPDATE quarantine SET error = ? WHERE id = ?", (error[:1000], quarantine_id))
 
     def quarantine_counts(self) -> dict[int, int]:
         """Quarantined items per account id."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import converted, repository, says
 from storage.rows import (
     DeadlineKind,
     DeadlineRow,
@@ -171,6 +171,7 @@ class _Head:
     status: MentionStatus
 
 
+@repository
 class MentionRepo:
     """Everything about stored mentions. Never lets a raw sqlite3 error cross the boundary."""
 
@@ -220,7 +221,7 @@ class MentionRepo:
             raise ValueError("store_batch takes the items of one account")
         account_id = account_ids.pop()
         conn = self._conn
-        try:
+        with converted(f"Could not store {len(items)} synced mentions", conn):
             if conn.in_transaction:  # inside a caller's transaction: a savepoint
                 with self._db.atomic():
                     return self._store(items, account_id, channel, fetched_at, plan, actor)
@@ -234,8 +235,6 @@ class MentionRepo:
                 raise
             conn.commit()
             return result
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not store {len(items)} synced mentions: {exc}") from exc
 
     def _store(
         self,
@@ -504,6 +503,7 @@ class MentionRepo:
             self._refresh_due(mention_ids)
 
     # ------------------------------------------------------------------ reads
+    @says("Could not read the queue")
     def queue_ids(self, view: QueueView = QueueView.OPEN) -> list[int]:
         """Ids of queue items (thread heads) in queue order: nearest deadline first, then oldest."""
         if view is QueueView.OPEN:
@@ -513,26 +513,21 @@ class MentionRepo:
             )
         else:
             sql = "SELECT id FROM mentions INDEXED BY mentions_due WHERE head_id IS NULL ORDER BY due_at, id"
-        try:
-            return [r[0] for r in self._conn.execute(sql)]
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not read the queue: {exc}") from exc
+        return [r[0] for r in self._conn.execute(sql)]
 
+    @says("Could not read mentions")
     def rows_by_id(self, ids: Iterable[int]) -> dict[int, MentionRow]:
         """Batch read for the visible rows of a view."""
         wanted = list(ids)
         out: dict[int, MentionRow] = {}
-        try:
-            for chunk in _chunks(wanted):
-                for row in self._conn.execute(
-                    f"SELECT {_MENTION_COLUMNS} FROM mentions m JOIN accounts a ON a.id = m.account_id "
-                    f"WHERE m.id IN ({_marks(len(chunk))})",
-                    tuple(chunk),
-                ):
-                    mention = _mention(row)
-                    out[mention.id] = mention
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not read mentions: {exc}") from exc
+        for chunk in _chunks(wanted):
+            for row in self._conn.execute(
+                f"SELECT {_MENTION_COLUMNS} FROM mentions m JOIN accounts a ON a.id = m.account_id "
+                f"WHERE m.id IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            ):
+                mention = _mention(row)
+                out[mention.id] = mention
         return out
 
     def thread(self, head_id: int) -> list[MentionRow]:
@@ -562,35 +557,33 @@ class MentionRepo:
     def total_messages(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM mentions").fetchone()[0])
 
+    @says("Could not record SLA breaches")
     def mark_breaches(self, now: int, *, actor: str = "sla") -> list[int]:
         """Record every running deadline that passed its due time as breached, once, with an event.
 
         Returns:
             The mention ids that gained a breach.
         """
-        try:
-            with self._db.atomic():
-                due = self._conn.execute(
-                    "SELECT id, mention_id, kind, due_at FROM deadlines WHERE due_at < ? AND met_at IS NULL "
-                    "AND cancelled_at IS NULL AND breached_at IS NULL AND paused_at IS NULL",
-                    (now,),
-                ).fetchall()
-                self._conn.executemany(
-                    "UPDATE deadlines SET breached_at = ? WHERE id = ?", [(int(r[3]), int(r[0])) for r in due]
-                )
-                self._conn.executemany(
-                    "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
-                    [
-                        (
-                            int(r[3]),
-                            actor,
-                            int(r[1]),
-                            "breached",
-                            json.dumps({"deadline": r[2], "due_at": r[3]}),
-                        )
-                        for r in due
-                    ],
-                )
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not record SLA breaches: {exc}") from exc
+        with self._db.atomic():
+            due = self._conn.execute(
+                "SELECT id, mention_id, kind, due_at FROM deadlines WHERE due_at < ? AND met_at IS NULL "
+                "AND cancelled_at IS NULL AND breached_at IS NULL AND paused_at IS NULL",
+                (now,),
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE deadlines SET breached_at = ? WHERE id = ?", [(int(r[3]), int(r[0])) for r in due]
+            )
+            self._conn.executemany(
+                "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
+                [
+                    (
+                        int(r[3]),
+                        actor,
+                        int(r[1]),
+                        "breached",
+                        json.dumps({"deadline": r[2], "due_at": r[3]}),
+                    )
+                    for r in due
+                ],
+            )
         return sorted({int(r[1]) for r in due})

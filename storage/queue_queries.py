@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 from storage.mentions import CHUNK, QueueView
 from storage.replies import WITHDRAWN_ERROR
 from storage.rows import MentionKind, ReplyState
@@ -153,6 +153,7 @@ def _tag_match(tags: Iterable[str]) -> str | None:
     return None if not phrases else "tags : (" + " OR ".join(phrases) + ")"
 
 
+@repository
 class QueueQueryRepo:
     """Reads for the queue views. Sorting and filtering happen here, in SQL (STYLE B5), never in a proxy."""
 
@@ -263,6 +264,7 @@ class QueueQueryRepo:
         sql = f"SELECT m.id FROM mentions m{joins} WHERE {' AND '.join(where)} ORDER BY {order}"
         return sql, [*join_params, *params]
 
+    @says("Could not read the queue")
     def queue_ids(
         self, query: QueueQuery, *, now: int, day_start: int, limit: int | None = None, offset: int = 0
     ) -> list[int]:
@@ -285,12 +287,9 @@ class QueueQueryRepo:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params.extend((limit, offset))
-        try:
-            if ":hits" not in sql:
-                return [int(r[0]) for r in self._conn.execute(sql, params)]
-            return self._newest_hits(sql, params, limit=limit, offset=offset)
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not read the queue: {exc}") from exc
+        if ":hits" not in sql:
+            return [int(r[0]) for r in self._conn.execute(sql, params)]
+        return self._newest_hits(sql, params, limit=limit, offset=offset)
 
     def _newest_hits(self, sql: str, params: list[object], *, limit: int | None, offset: int) -> list[int]:
         """Run a newest-matches-first search, widening the window of index hits until the page is full."""
@@ -306,6 +305,7 @@ class QueueQueryRepo:
                 return ids  # the window held every match
             window *= 4
 
+    @says("Could not count the queue")
     def count(self, query: QueueQuery, *, now: int, day_start: int, cap: int | None = None) -> int:
         """How many items ``query`` shows; with ``cap``, counting stops there (cost bounded at 1M rows)."""
         sql, params = self._select(query, now=now, day_start=day_start, scan=self._is_small(query, now, day_start))
@@ -313,10 +313,7 @@ class QueueQueryRepo:
         if cap is not None:
             sql += " LIMIT ?"
             params.append(cap)
-        try:
-            return int(self._conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not count the queue: {exc}") from exc
+        return int(self._conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
 
     def _is_small(self, query: QueueQuery, now: int, day_start: int) -> bool:
         """Search and tags in a view of fewer than ``small_view`` items match row by row (see ``_select``)."""
@@ -408,25 +405,23 @@ class QueueQueryRepo:
         )
         return [AlertItem(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
+    @says("Could not read the deadlines")
     def deadline_overview(self, now: int) -> tuple[int, AlertItem | None]:
         """The whole open queue, whatever view or search is showing: ``(items past due, the next deadline)``.
 
         Raises:
             StorageError: the query failed.
         """
-        try:
-            breached = self._conn.execute(
-                "SELECT count(*) FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
-                "AND status IN ('new', 'open') AND due_at <= ?",
-                (now,),
-            ).fetchone()
-            upcoming = self._conn.execute(
-                "SELECT id, author_handle, due_at FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
-                "AND status IN ('new', 'open') AND due_at > ? ORDER BY due_at, id LIMIT 1",
-                (now,),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not read the deadlines: {exc}") from exc
+        breached = self._conn.execute(
+            "SELECT count(*) FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
+            "AND status IN ('new', 'open') AND due_at <= ?",
+            (now,),
+        ).fetchone()
+        upcoming = self._conn.execute(
+            "SELECT id, author_handle, due_at FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
+            "AND status IN ('new', 'open') AND due_at > ? ORDER BY due_at, id LIMIT 1",
+            (now,),
+        ).fetchone()
         item = AlertItem(int(upcoming[0]), str(upcoming[1]), int(upcoming[2])) if upcoming is not None else None
         return int(breached[0]), item
 

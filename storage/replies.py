@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.driver import repository, says
 from storage.errors import StorageError
 from storage.rows import ReplyRow, ReplyState
 
@@ -49,6 +50,7 @@ def _reply(row: Sequence[Any]) -> ReplyRow:
     )
 
 
+@repository
 class ReplyRepo:
     """Reads and writes ``replies``; every state change and its event are committed together."""
 
@@ -69,6 +71,7 @@ class ReplyRepo:
         return _reply(row)
 
     # ------------------------------------------------------------------ writes
+    @says("Could not queue the reply")
     def enqueue(
         self,
         *,
@@ -107,25 +110,22 @@ class ReplyRepo:
         Raises:
             StorageError: The row could not be written (nothing was committed).
         """
-        try:
-            with self._db.atomic():
-                cur = self._conn.execute(
-                    "INSERT INTO replies (mention_id, target_id, text, visibility, purpose, idempotency_key, state, "
-                    "template_id, corrects_id, created_at, queued_at, seen_at, holding_until) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        mention_id, target_id, text, visibility, purpose, idempotency_key, ReplyState.QUEUED.value,
-                        template_id, corrects_id, now, now, now if seen_at is None else seen_at, holding_until,
-                    ),
-                )  # fmt: skip
-                reply_id = int(cur.lastrowid or 0)
-                self._conn.execute(
-                    "DELETE FROM replies WHERE mention_id = ? AND state = ?", (mention_id, ReplyState.DRAFT.value)
-                )
-                self._event(at=now, actor=actor, mention_id=mention_id, kind="reply_queued", reply_id=reply_id,
-                            purpose=purpose)  # fmt: skip
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not queue the reply: {exc}") from exc
+        with self._db.atomic():
+            cur = self._conn.execute(
+                "INSERT INTO replies (mention_id, target_id, text, visibility, purpose, idempotency_key, state, "
+                "template_id, corrects_id, created_at, queued_at, seen_at, holding_until) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    mention_id, target_id, text, visibility, purpose, idempotency_key, ReplyState.QUEUED.value,
+                    template_id, corrects_id, now, now, now if seen_at is None else seen_at, holding_until,
+                ),
+            )  # fmt: skip
+            reply_id = int(cur.lastrowid or 0)
+            self._conn.execute(
+                "DELETE FROM replies WHERE mention_id = ? AND state = ?", (mention_id, ReplyState.DRAFT.value)
+            )
+            self._event(at=now, actor=actor, mention_id=mention_id, kind="reply_queued", reply_id=reply_id,
+                        purpose=purpose)  # fmt: skip
         return self._one(reply_id)
 
     def save_draft(self, mention_id: int, text: str, *, key: str, now: int) -> None:

@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 
 T = TypeVar("T", str, int, float, bool)
 
@@ -47,6 +47,7 @@ SURVEY_PROMPT_AFTER_RESOLVE = Setting("survey.prompt_after_resolve", True, bool)
 NET_EASY_MIN_N = Setting("survey.min_n", 30, int, 1, 10_000)
 
 
+@repository
 class SettingsRepo:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db
@@ -80,17 +81,15 @@ class SettingsRepo:
             return setting.default
         return value
 
+    @says("Could not save the setting {setting.key}")
     def set(self, setting: Setting[T], value: T) -> None:
         if not isinstance(value, setting.type):
             raise TypeError(f"{setting.key} takes {setting.type.__name__}, not {type(value).__name__}")
         if not self._in_range(setting, value):
             raise ValueError(f"{setting.key} must be between {setting.minimum} and {setting.maximum}")
-        try:
-            with self._db.atomic():
-                self._conn.execute(
-                    "INSERT INTO settings (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (setting.key, json.dumps(value)),
-                )
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not save the setting {setting.key}: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (setting.key, json.dumps(value)),
+            )

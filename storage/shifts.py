@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import open_database
+from storage.driver import repository, says
 from storage.errors import StorageError
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 from storage.settings import Setting
@@ -103,6 +104,7 @@ def _shift(row: Sequence[Any]) -> ShiftRow:
 _SHIFT_COLUMNS = "id, agent_name, started_at, ended_at, notes"
 
 
+@repository
 class ShiftRepo:
     """Shift rows and the summary's read queries. Never lets a raw sqlite3 error cross the boundary."""
 
@@ -117,38 +119,32 @@ class ShiftRepo:
             self._conn.close()
 
     # ------------------------------------------------------------------ shift rows
+    @says("Could not start the shift")
     def start(self, agent_name: str, at: int) -> ShiftRow:
         """Insert a running shift and its ``shift_started`` event in one transaction."""
-        try:
-            with self._db.atomic():
-                cur = self._conn.execute(
-                    "INSERT INTO shifts (agent_name, started_at, notes) VALUES (?, ?, '')", (agent_name, at)
-                )
-                shift_id = int(cur.lastrowid or 0)
-                self._event(at, agent_name, "shift_started", shift_id)
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not start the shift: {exc}") from exc
+        with self._db.atomic():
+            cur = self._conn.execute(
+                "INSERT INTO shifts (agent_name, started_at, notes) VALUES (?, ?, '')", (agent_name, at)
+            )
+            shift_id = int(cur.lastrowid or 0)
+            self._event(at, agent_name, "shift_started", shift_id)
         return ShiftRow(shift_id, agent_name, at, None, "")
 
+    @says("Could not end the shift")
     def end(self, shift_id: int, at: int, notes: str) -> ShiftRow:
         """Close a shift at ``at`` with the notes for the next shift, with a ``shift_ended`` event."""
         shift = self.get(shift_id)
         if shift is None:
             raise StorageError(f"There is no shift {shift_id}.")
-        try:
-            with self._db.atomic():
-                self._conn.execute("UPDATE shifts SET ended_at = ?, notes = ? WHERE id = ?", (at, notes, shift_id))
-                self._event(at, shift.agent_name, "shift_ended", shift_id)
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not end the shift: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute("UPDATE shifts SET ended_at = ?, notes = ? WHERE id = ?", (at, notes, shift_id))
+            self._event(at, shift.agent_name, "shift_ended", shift_id)
         return ShiftRow(shift_id, shift.agent_name, shift.started_at, at, notes)
 
+    @says("Could not save the shift notes")
     def set_notes(self, shift_id: int, notes: str) -> None:
-        try:
-            with self._db.atomic():
-                self._conn.execute("UPDATE shifts SET notes = ? WHERE id = ?", (notes, shift_id))
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not save the shift notes: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute("UPDATE shifts SET notes = ? WHERE id = ?", (notes, shift_id))
 
     def _event(self, at: int, actor: str, kind: str, shift_id: int) -> None:
         self._conn.execute(
@@ -196,15 +192,13 @@ class ShiftRepo:
         return _opt(row[0]) if row else None
 
     # ------------------------------------------------------------------ summary reads
+    @says("Could not read the event log")
     def events_between(self, start: int, end: int) -> list[EventRow]:
         """Every event with ``start <= at <= end``, oldest first."""
-        try:
-            rows = self._conn.execute(
-                "SELECT id, at, actor, mention_id, kind, data FROM events WHERE at BETWEEN ? AND ? ORDER BY at, id",
-                (start, end),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not read the event log: {exc}") from exc
+        rows = self._conn.execute(
+            "SELECT id, at, actor, mention_id, kind, data FROM events WHERE at BETWEEN ? AND ? ORDER BY at, id",
+            (start, end),
+        ).fetchall()
         return [EventRow(int(r[0]), int(r[1]), str(r[2]), _opt(r[3]), str(r[4]), str(r[5])) for r in rows]
 
     def heads_received_between(self, start: int, end: int) -> list[int]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.driver import repository, says
 from storage.errors import StorageError
 from storage.rows import MentionStatus
 
@@ -87,6 +88,7 @@ def _survey(row: Sequence[Any]) -> SurveyRow:
     )
 
 
+@repository
 class SurveyRepo:
     """Reads and writes ``surveys``; each change and its event are committed together."""
 
@@ -101,6 +103,7 @@ class SurveyRepo:
         )
 
     # ------------------------------------------------------------------ writes
+    @says("Could not record the survey for item {mention_id}")
     def create(
         self,
         *,
@@ -117,25 +120,22 @@ class SurveyRepo:
         Raises:
             StorageError: nothing was written.
         """
-        try:
-            with self._db.atomic():
-                cur = self._conn.execute(
-                    "INSERT INTO surveys (mention_id, customer_id, reply_id, sent_at, question_version, scale_min, "
-                    "scale_max) VALUES (?,?,?,?,?,?,?)",
-                    (mention_id, customer_id, reply_id, sent_at, question_version, *scale),
+        with self._db.atomic():
+            cur = self._conn.execute(
+                "INSERT INTO surveys (mention_id, customer_id, reply_id, sent_at, question_version, scale_min, "
+                "scale_max) VALUES (?,?,?,?,?,?,?)",
+                (mention_id, customer_id, reply_id, sent_at, question_version, *scale),
+            )
+            survey_id = int(cur.lastrowid or 0)
+            if customer_id is not None:
+                self._conn.execute(
+                    "UPDATE customers SET last_survey_sent_at = max(coalesce(last_survey_sent_at, 0), ?) WHERE id = ?",
+                    (sent_at, customer_id),
                 )
-                survey_id = int(cur.lastrowid or 0)
-                if customer_id is not None:
-                    self._conn.execute(
-                        "UPDATE customers SET last_survey_sent_at = max(coalesce(last_survey_sent_at, 0), ?) "
-                        "WHERE id = ?",
-                        (sent_at, customer_id),
-                    )
-                self._event(at=sent_at, actor=actor, mention_id=mention_id, kind="survey_sent", survey_id=survey_id)
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not record the survey for item {mention_id}: {exc}") from exc
+            self._event(at=sent_at, actor=actor, mention_id=mention_id, kind="survey_sent", survey_id=survey_id)
         return self.get(survey_id)
 
+    @says("Could not record the answer to survey {survey_id}")
     def record_answer(
         self,
         survey_id: int,
@@ -163,24 +163,19 @@ class SurveyRepo:
             StorageError: nothing was written.
         """
         survey = self.get(survey_id)
-        try:
-            with self._db.atomic():
-                self._conn.execute(
-                    "UPDATE surveys SET answer_text = ?, score = ?, comment = ?, needs_review = ?, parsed_at = ? "
-                    "WHERE id = ?",
-                    (message.text, score, comment, int(needs_review), at, survey_id),
-                )
-                data: dict[str, Any] = {"survey_id": survey_id, "score": score, "message": message.id}
-                if needs_review:
-                    data["needs_review"] = True
-                if question:
-                    data["question"] = True
-                self._event(
-                    at=message.posted_at, actor=actor, mention_id=survey.mention_id, kind="survey_answered", **data
-                )
-                restored = self._settle(survey.mention_id, message, actor) if settle else None
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not record the answer to survey {survey_id}: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE surveys SET answer_text = ?, score = ?, comment = ?, needs_review = ?, parsed_at = ? "
+                "WHERE id = ?",
+                (message.text, score, comment, int(needs_review), at, survey_id),
+            )
+            data: dict[str, Any] = {"survey_id": survey_id, "score": score, "message": message.id}
+            if needs_review:
+                data["needs_review"] = True
+            if question:
+                data["question"] = True
+            self._event(at=message.posted_at, actor=actor, mention_id=survey.mention_id, kind="survey_answered", **data)
+            restored = self._settle(survey.mention_id, message, actor) if settle else None
         return self.get(survey_id), restored
 
     def _settle(self, head_id: int, message: CustomerMessage, actor: str) -> MentionStatus | None:
@@ -236,6 +231,7 @@ class SurveyRepo:
             (head_id, head_id),
         )
 
+    @says("Could not resolve item {head_id}")
     def resolve_answer_item(self, head_id: int, *, at: int, actor: str) -> MentionStatus | None:
         """Resolve a new item that only held a survey answer (a fresh DM with "2"); returns its old status.
 
@@ -246,11 +242,8 @@ class SurveyRepo:
         if row is None or row[0] not in (MentionStatus.NEW.value, MentionStatus.OPEN.value):
             return None
         old = MentionStatus(row[0])
-        try:
-            with self._db.atomic():
-                self._close(head_id, old, MentionStatus.RESOLVED, at, actor)
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not resolve item {head_id}: {exc}") from exc
+        with self._db.atomic():
+            self._close(head_id, old, MentionStatus.RESOLVED, at, actor)
         return old
 
     def awaiting_for_customers(self, customer_ids: Iterable[int], *, sent_after: int) -> list[SurveyRow]:
@@ -280,6 +273,7 @@ class SurveyRepo:
             break
         return MentionStatus.RESOLVED
 
+    @says("Could not score survey {survey_id}")
     def score_manually(self, survey_id: int, score: int | None, *, at: int, actor: str) -> SurveyRow:
         """The agent's score for a flagged answer (None: "this was not an answer").
 
@@ -290,18 +284,15 @@ class SurveyRepo:
         survey = self.get(survey_id)
         if score is not None and not survey.scale_min <= score <= survey.scale_max:
             raise ValueError(f"a score is {survey.scale_min}–{survey.scale_max}, not {score}")
-        try:
-            with self._db.atomic():
-                self._conn.execute(
-                    "UPDATE surveys SET score = ?, needs_review = 0, parsed_at = coalesce(parsed_at, ?) WHERE id = ?",
-                    (score, at, survey_id),
-                )
-                self._event(
-                    at=at, actor=actor, mention_id=survey.mention_id, kind="survey_answered",
-                    survey_id=survey_id, score=score, manual=True,
-                )  # fmt: skip
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not score survey {survey_id}: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute(
+                "UPDATE surveys SET score = ?, needs_review = 0, parsed_at = coalesce(parsed_at, ?) WHERE id = ?",
+                (score, at, survey_id),
+            )
+            self._event(
+                at=at, actor=actor, mention_id=survey.mention_id, kind="survey_answered",
+                survey_id=survey_id, score=score, manual=True,
+            )  # fmt: skip
         return self.get(survey_id)
 
     # ------------------------------------------------------------------ reads

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.driver import repository, says
 from storage.errors import StorageError
 
 
@@ -29,6 +30,7 @@ def _tags(raw: str) -> tuple[str, ...]:
     return tuple(t for t in (p.strip() for p in raw.split(",")) if t)
 
 
+@repository
 class TemplateRepo:
     """CRUD for ``templates`` and ``template_variants``; names are unique (case as typed)."""
 
@@ -68,6 +70,7 @@ class TemplateRepo:
     def count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM templates").fetchone()[0])
 
+    @says("Could not save the template")
     def save(
         self,
         *,
@@ -111,10 +114,8 @@ class TemplateRepo:
                         "INSERT INTO template_variants (template_id, channel, body) VALUES (?,?,?)",
                         [(template_id, ch, text) for ch, text in variants.items() if text.strip()],
                     )
-        except sqlite3.IntegrityError as exc:
+        except sqlite3.IntegrityError as exc:  # the UNIQUE name: the agent's mistake, not the disk's
             raise StorageError(f"There is already a template called {name!r}.") from exc
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not save the template: {exc}") from exc
         return template_id
 
     def delete(self, template_id: int) -> None:

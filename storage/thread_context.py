@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 
 __all__ = ["ContextMessage", "MessageMarks", "ThreadContextRepo", "ThreadHead"]
 
@@ -48,6 +48,7 @@ class ThreadHead:
     parent_external_id: str | None
 
 
+@repository
 class ThreadContextRepo:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db
@@ -78,30 +79,28 @@ class ThreadContextRepo:
         row = self._conn.execute("SELECT fetched_at FROM thread_fetches WHERE head_id = ?", (head_id,)).fetchone()
         return None if row is None else int(row[0])
 
+    @says("Could not keep the conversation fetched from the channel")
     def replace(self, head_id: int, messages: Sequence[ContextMessage], *, fetched_at: int) -> None:
         """Store what the channel returned for this item (replacing the previous copy), in one transaction.
 
         Raises:
             StorageError: Nothing was written.
         """
-        try:
-            with self._db.atomic():
-                self._conn.execute("DELETE FROM thread_context WHERE head_id = ?", (head_id,))
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO thread_context (head_id, external_id, author_handle, author_name, text, "
-                    "url, posted_at, kind) VALUES (?,?,?,?,?,?,?,?)",
-                    [
-                        (head_id, m.external_id, m.author_handle, m.author_name, m.text, m.url, m.posted_at, m.kind)
-                        for m in messages
-                    ],
-                )
-                self._conn.execute(
-                    "INSERT INTO thread_fetches (head_id, fetched_at) VALUES (?, ?) "
-                    "ON CONFLICT(head_id) DO UPDATE SET fetched_at = excluded.fetched_at",
-                    (head_id, fetched_at),
-                )
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not keep the conversation fetched from the channel: {exc}") from exc
+        with self._db.atomic():
+            self._conn.execute("DELETE FROM thread_context WHERE head_id = ?", (head_id,))
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO thread_context (head_id, external_id, author_handle, author_name, text, "
+                "url, posted_at, kind) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (head_id, m.external_id, m.author_handle, m.author_name, m.text, m.url, m.posted_at, m.kind)
+                    for m in messages
+                ],
+            )
+            self._conn.execute(
+                "INSERT INTO thread_fetches (head_id, fetched_at) VALUES (?, ?) "
+                "ON CONFLICT(head_id) DO UPDATE SET fetched_at = excluded.fetched_at",
+                (head_id, fetched_at),
+            )
 
     def context(self, head_id: int) -> list[ContextMessage]:
         """Cached channel messages of the item that are not (or no longer) stored as mentions, oldest first."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.driver import repository, says
 from storage.errors import StorageError
 from storage.rows import MentionStatus
 
@@ -28,6 +29,7 @@ def split_tags(tags: str) -> tuple[str, ...]:
     return tuple(t for t in (part.strip() for part in tags.split(",")) if t)
 
 
+@repository
 class TriageRepo:
     """Writes the triage fields of thread heads. Never lets a raw sqlite3 error cross the boundary."""
 
@@ -60,46 +62,42 @@ class TriageRepo:
         """
         self._write(mention_id, "priority", priority, "priority_changed", at, actor, data)
 
+    @says("Could not change the tags of item {mention_id}")
     def set_tags(self, mention_id: int, tags: tuple[str, ...], *, at: int, actor: str, **data: Any) -> None:
         """Replace the tags, keep the tag vocabulary's counts, append a ``tags_changed`` event ``{tags, ...}``.
 
         Raises:
             StorageError: the item does not exist or the write failed; nothing was written.
         """
-        try:
-            with self._db.atomic():
-                old = self.state(mention_id)
-                if old is None:
-                    raise StorageError(f"No queue item {mention_id}")
-                self._conn.execute("UPDATE mentions SET tags = ? WHERE id = ?", (",".join(tags), mention_id))
-                removed = set(old.tags) - set(tags)
-                added = set(tags) - set(old.tags)
-                self._conn.executemany(
-                    "UPDATE tags SET use_count = max(use_count - 1, 0) WHERE name = ?", [(t,) for t in removed]
-                )
-                self._conn.executemany(
-                    "INSERT INTO tags (name, use_count) VALUES (?, 1) "
-                    "ON CONFLICT (name) DO UPDATE SET use_count = use_count + 1",
-                    [(t,) for t in sorted(added)],
-                )
-                self._event(mention_id, "tags_changed", at, actor, {"tags": list(tags), "from": list(old.tags), **data})
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not change the tags of item {mention_id}: {exc}") from exc
+        with self._db.atomic():
+            old = self.state(mention_id)
+            if old is None:
+                raise StorageError(f"No queue item {mention_id}")
+            self._conn.execute("UPDATE mentions SET tags = ? WHERE id = ?", (",".join(tags), mention_id))
+            removed = set(old.tags) - set(tags)
+            added = set(tags) - set(old.tags)
+            self._conn.executemany(
+                "UPDATE tags SET use_count = max(use_count - 1, 0) WHERE name = ?", [(t,) for t in removed]
+            )
+            self._conn.executemany(
+                "INSERT INTO tags (name, use_count) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET use_count = use_count + 1",
+                [(t,) for t in sorted(added)],
+            )
+            self._event(mention_id, "tags_changed", at, actor, {"tags": list(tags), "from": list(old.tags), **data})
 
+    @says("Could not change the {column} of item {mention_id}")
     def _write(
         self, mention_id: int, column: str, value: object, kind: str, at: int, actor: str, data: dict[str, Any]
     ) -> None:
-        try:
-            with self._db.atomic():
-                old = self.state(mention_id)
-                if old is None:
-                    raise StorageError(f"No queue item {mention_id}")
-                before = old.status.value if column == "status" else old.priority
-                # column is one of two literals chosen above, never user input.
-                self._conn.execute(f"UPDATE mentions SET {column} = ? WHERE id = ?", (value, mention_id))
-                self._event(mention_id, kind, at, actor, {"from": before, "to": value, **data})
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not change the {column} of item {mention_id}: {exc}") from exc
+        with self._db.atomic():
+            old = self.state(mention_id)
+            if old is None:
+                raise StorageError(f"No queue item {mention_id}")
+            before = old.status.value if column == "status" else old.priority
+            # column is one of two literals chosen above, never user input.
+            self._conn.execute(f"UPDATE mentions SET {column} = ? WHERE id = ?", (value, mention_id))
+            self._event(mention_id, kind, at, actor, {"from": before, "to": value, **data})
 
     def _event(self, mention_id: int, kind: str, at: int, actor: str, data: dict[str, Any]) -> None:
         self._conn.execute(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.errors import StorageError
+from storage.driver import repository, says
 
 __all__ = ["UpstreamEdit", "UpstreamRepo"]
 
@@ -25,6 +25,7 @@ class UpstreamEdit:
     raw_json: str
 
 
+@repository
 class UpstreamRepo:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db
@@ -56,6 +57,7 @@ class UpstreamRepo:
         )
         return {str(r[0]) for r in rows}
 
+    @says("Could not store upstream edits and deletions")
     def apply(
         self,
         account_id: int,
@@ -77,39 +79,36 @@ class UpstreamRepo:
             StorageError: Nothing was written.
         """
         heads: list[int] = []
-        try:
-            with self._db.atomic():
-                for edit in edited:
-                    row = self._conn.execute(
-                        "SELECT id, COALESCE(head_id, id), text FROM mentions WHERE account_id = ? AND external_id = ?",
-                        (account_id, edit.external_id),
-                    ).fetchone()
-                    if row is None or (row[2] == edit.text and edit.edited_at is None):
-                        continue
-                    self._conn.execute(
-                        "UPDATE mentions SET text = ?, raw = ? WHERE id = ?", (edit.text, edit.raw_json, row[0])
-                    )
-                    self._event(
-                        at,
-                        actor,
-                        int(row[0]),
-                        "edited_upstream",
-                        {"external_id": edit.external_id, "previous_text": row[2], "edited_at": edit.edited_at},
-                    )
-                    heads.append(int(row[1]))
-                for external_id in deleted:
-                    row = self._conn.execute(
-                        "SELECT id, COALESCE(head_id, id) FROM mentions WHERE account_id = ? AND external_id = ? "
-                        "AND upstream_deleted_at IS NULL",
-                        (account_id, external_id),
-                    ).fetchone()
-                    if row is None:
-                        continue
-                    self._conn.execute("UPDATE mentions SET upstream_deleted_at = ? WHERE id = ?", (at, row[0]))
-                    self._event(at, actor, int(row[0]), "deleted_upstream", {"external_id": external_id})
-                    heads.append(int(row[1]))
-        except sqlite3.Error as exc:
-            raise StorageError(f"Could not store upstream edits and deletions: {exc}") from exc
+        with self._db.atomic():
+            for edit in edited:
+                row = self._conn.execute(
+                    "SELECT id, COALESCE(head_id, id), text FROM mentions WHERE account_id = ? AND external_id = ?",
+                    (account_id, edit.external_id),
+                ).fetchone()
+                if row is None or (row[2] == edit.text and edit.edited_at is None):
+                    continue
+                self._conn.execute(
+                    "UPDATE mentions SET text = ?, raw = ? WHERE id = ?", (edit.text, edit.raw_json, row[0])
+                )
+                self._event(
+                    at,
+                    actor,
+                    int(row[0]),
+                    "edited_upstream",
+                    {"external_id": edit.external_id, "previous_text": row[2], "edited_at": edit.edited_at},
+                )
+                heads.append(int(row[1]))
+            for external_id in deleted:
+                row = self._conn.execute(
+                    "SELECT id, COALESCE(head_id, id) FROM mentions WHERE account_id = ? AND external_id = ? "
+                    "AND upstream_deleted_at IS NULL",
+                    (account_id, external_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                self._conn.execute("UPDATE mentions SET upstream_deleted_at = ? WHERE id = ?", (at, row[0]))
+                self._event(at, actor, int(row[0]), "deleted_upstream", {"external_id": external_id})
+                heads.append(int(row[1]))
         return list(dict.fromkeys(heads))
 
     def _event(self, at: int, actor: str, mention_id: int, kind: str, data: dict[str, object]) -> None:
