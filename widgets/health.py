@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 from console.health import AccountHealth, HealthSnapshot
 from console.model import Health
 from console.wording import count
+from widgets.dark import surface as theme_surface
+from widgets.dark import text as theme_text
 from widgets.theme import channel_label, local_time
 
 #: The style sheet selects chip colours on this property.
@@ -25,6 +27,14 @@ _CHIP_COLOURS = {
     "warning": ("#FDF1D6", "#F0D29A", "#7A4B00"),
     "error": ("#D93A3A", "#B92E2E", "#FFFFFF"),
 }
+
+
+def _surface(colour: str) -> str:
+    return theme_surface(colour).name()
+
+
+def _ink(colour: str) -> str:
+    return theme_text(colour).name()
 
 
 def chip_text(account: AccountHealth, *, now: float) -> str:
@@ -76,23 +86,28 @@ class _Chip(QWidget):
         self.button = QPushButton("Sign in again")
         self.button.setObjectName("reauthButton")
         self.button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.button.setStyleSheet(
-            "QPushButton{background:#FFFFFF;color:#B3261E;border:none;border-radius:8px;padding:2px 10px;"
-            "font-weight:600;}QPushButton:hover{background:#FBE9E7;}"
-        )
         layout.addWidget(self.label)
         layout.addWidget(self.button)
         self.state = ""
 
+    def restyle(self) -> None:
+        """Colour the chip for its state in the current theme (light or dark)."""
+        background, border, ink = _CHIP_COLOURS.get(self.state, _CHIP_COLOURS["ok"])
+        weight = 600 if self.state == "error" else 400
+        self.setStyleSheet(
+            f"#healthChip{{background:{_surface(background)};border:1px solid {_surface(border)};"
+            f"border-radius:11px;}}"
+            f"QLabel#healthChipText{{color:{_ink(ink)};background:transparent;border:none;font-weight:{weight};}}"
+        )
+        self.button.setStyleSheet(
+            f"QPushButton{{background:{_surface('#FFFFFF')};color:{_ink('#B3261E')};border:none;border-radius:8px;"
+            f"padding:2px 10px;font-weight:600;}}QPushButton:hover{{background:{_surface('#FBE9E7')};}}"
+        )
+
     def show_account(self, account: AccountHealth, *, now: float) -> None:
         self.state = _STATES[account.health]
         self.setProperty("state", self.state)
-        background, border, text = _CHIP_COLOURS[self.state]
-        weight = 600 if self.state == "error" else 400
-        self.setStyleSheet(
-            f"#healthChip{{background:{background};border:1px solid {border};border-radius:11px;}}"
-            f"QLabel#healthChipText{{color:{text};background:transparent;border:none;font-weight:{weight};}}"
-        )
+        self.restyle()
         self.label.setText(chip_text(account, now=now))
         details = [f"{channel_label(account.kind)} account @{account.handle}"]
         if account.reason:
@@ -119,14 +134,12 @@ class HealthStrip(QWidget):
         super().__init__(parent)
         self.setObjectName("healthStrip")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setStyleSheet("#healthStrip{background:#F6F7F9;border-bottom:1px solid #E3E6EA;}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(14, 6, 14, 6)
         layout.setSpacing(8)
         self._banner = QLabel()
         self._banner.setObjectName("offlineBanner")
         self._banner.setTextFormat(Qt.TextFormat.PlainText)
-        self._banner.setStyleSheet("color:#3C4043;font-weight:600;")
         self._banner.hide()
         layout.addWidget(self._banner)
         self._chips_layout = QHBoxLayout()
@@ -136,22 +149,33 @@ class HealthStrip(QWidget):
         self._message = QLabel()
         self._message.setObjectName("healthMessage")
         self._message.setTextFormat(Qt.TextFormat.PlainText)
-        self._message.setStyleSheet("color:#5F6B7A;")
         layout.addWidget(self._message)
         self._quarantine_button = QPushButton("Unreadable items…")
         self._quarantine_button.setObjectName("quarantineButton")
         self._quarantine_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self._quarantine_button.setToolTip("What arrived but could not be read, why, and when")
-        self._quarantine_button.setStyleSheet(
-            "QPushButton{background:transparent;color:#1A5FB4;border:none;padding:2px 6px;text-decoration:underline;}"
-            "QPushButton:hover{color:#0B3D91;}"
-        )
         self._quarantine_button.clicked.connect(self.quarantine_requested)
         self._quarantine_button.hide()
         layout.addWidget(self._quarantine_button)
         self._chips: dict[int, _Chip] = {}
         self._snapshot: HealthSnapshot | None = None
+        self.restyle()
         self.hide()
+
+    def restyle(self) -> None:
+        """Colour the strip for the current theme; MainWindow calls it again when the theme changes (the
+        strip kept its light colours in the dark theme, issue 19 §9)."""
+        self.setStyleSheet(
+            f"#healthStrip{{background:{_surface('#F6F7F9')};border-bottom:1px solid {_surface('#E3E6EA')};}}"
+        )
+        self._banner.setStyleSheet(f"color:{_ink('#3C4043')};font-weight:600;")
+        self._message.setStyleSheet(f"color:{_ink('#5F6B7A')};")
+        self._quarantine_button.setStyleSheet(
+            f"QPushButton{{background:transparent;color:{_ink('#1A5FB4')};border:none;padding:2px 6px;"
+            f"text-decoration:underline;}}QPushButton:hover{{color:{_ink('#0B3D91')};}}"
+        )
+        for chip in self._chips.values():
+            chip.restyle()
 
     # ------------------------------------------------------------------ accessors (tests)
     def chip_text(self, account_id: int) -> str:

@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         self._view.ticked.connect(self._on_view_ticked)
         self._view.ticked.connect(self._pane.on_tick)
         self._theme.changed.connect(self._pane.refresh)
+        self._theme.changed.connect(self._on_theme_changed)
         if self._composer is not None and self._desk is not None:
             self._view.mention_selected.connect(self._composer.set_mention)
             self._composer.reply_queued.connect(self._on_composer_reply_queued)
@@ -693,6 +694,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_sync_action_triggered(self) -> None:
         self.sync_requested.emit()
+
+    @Slot(bool)
+    def _on_theme_changed(self, _dark: bool) -> None:
+        self._health_strip.restyle()  # its colours are set in code, not by the window's style sheet
 
     @Slot(str, str)
     def _on_workbench_heading_changed(self, title: str, hint: str) -> None:

@@ -8,8 +8,12 @@ import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
+from pytestqt.qtbot import QtBot
 
+from console.queue import QueueService
+from tests.fakes.clock import FakeClock
 from widgets.dark import dark_palette, dark_stylesheet
+from widgets.main_window import MainWindow
 from widgets.queue_delegates import HIGHLIGHT, HighlightDelegate, match_spans
 from widgets.queue_model import Role
 from widgets.theme import load_stylesheet
@@ -105,3 +109,23 @@ def _yellow_box(image: QImage, yellow: QColor) -> QRect:
 def test_light_theme_keeps_its_colours() -> None:
     light = load_stylesheet()
     assert _colour(light, "QPushButton:disabled", "color") == QColor("#A0A7B1")
+
+
+def test_dark_health_strip_follows_the_theme(qtbot: QtBot, service: QueueService, clock: FakeClock) -> None:
+    """The strip under the menu kept its light colours in the dark theme (it is coloured in code)."""
+    window = MainWindow(service, clock)
+    qtbot.addWidget(window)
+    strip = window.health_strip
+
+    def background() -> QColor:
+        found = re.search(r"background:(#[0-9A-Fa-f]{6})", strip.styleSheet())
+        assert found is not None
+        return QColor(found.group(1))
+
+    assert background().lightnessF() > 0.8
+    window.theme.set_forced(True)
+    try:
+        assert background().lightnessF() < 0.3
+    finally:
+        window.theme.set_forced(False)
+    assert background().lightnessF() > 0.8
