@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,11 +95,12 @@ class SandboxOptions:
     faults: tuple[FaultRule, ...] = ()  # fault switches on from the start (issue 5)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Runtime:
     """Owns everything with a lifetime: the lock, the database, HTTP clients, the sandbox, the poll task.
 
-    Built by ``open_runtime``; closed with ``aclose`` (HTTP clients, sandbox, database, lock, in that order).
+    Built once, in dependency order, by ``open_runtime``: every service is ready when the Runtime exists (none
+    is filled in later). Closed with ``aclose`` (tasks, HTTP clients, sandbox, database, lock, in that order).
     """
 
     data_dir: Path
@@ -112,53 +113,47 @@ class Runtime:
     sync_state: SyncStateRepo
     mentions: MentionRepo
     events: EventRepo
+    #: Per account with a connector; the poller, the outbox and the thread and upstream readers share this dict.
+    connectors: dict[int, Connector]
+    #: Every channel client, closed by ``aclose`` with or without a connector.
+    clients: list[httpx.AsyncClient]
+    #: The runtime's tasks (poller, outbox, upstream checks, re-authentication), cancelled by ``aclose``.
+    tasks: set[asyncio.Task[None]]
     queue: QueueService
+    #: The SLA engine (issue 14): policies, calendars, pauses, follow-up commitments, breaches.
+    sla: SlaEngine
     poller: Poller
-    sandbox: SandboxServer | None = None
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
-    connectors: dict[int, Connector] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    close_db: Callable[[], None] = lambda: None
+    #: Stores synced batches on a worker thread with its own connection (the poller's store).
+    store: BackgroundStore
+    #: Templates, checks, drafts and the outbox (issue 8).
+    replies: ReplyDesk
+    #: Net Easy surveys (issue 9): the guard, sending through the outbox, answers read after each sync.
+    surveys: SurveyService
+    #: Status, priority and tag changes with undo (issue 7); tells the SLA engine about status changes.
+    triage: Triage
+    #: Shifts (issue 10): start and end, notes for the next shift, shifts left open at a crash.
+    shifts: ShiftService
+    #: Shift summaries and their exports (issue 10), off the GUI loop in a worker thread.
+    exports: ExportService
+    #: Account removal and item counts (issue 6).
+    account_admin: AccountAdmin
+    #: The expected wait and its status post (issue 14, "be honest about capacity").
+    capacity: CapacityService
+    #: The whole conversation fetched from the channel and cached; upstream marks (issues 6 and 7).
+    threads: ThreadService
+    #: Channel health for the status bar, the health strip and re-authentication.
+    health: ChannelHealth
     #: WAL checkpoints on their own thread, so neither the window nor the sync worker waits for the disk.
-    checkpointer: Checkpointer | None = None
+    checkpointer: Checkpointer
+    close_db: Callable[[], None]
+    #: The embedded sandbox server; None when the app syncs real accounts.
+    sandbox: SandboxServer | None = None
     #: Puts a fresh token for an account into the secret store (the sandbox's; None for real channels).
     renew_token: Callable[[int], None] | None = None
-    #: Templates, checks, drafts and the outbox (issue 8); built by open_runtime.
-    replies: ReplyDesk | None = None
-    #: The SLA engine (issue 14): policies, calendars, pauses, follow-up commitments, breaches.
-    sla: SlaEngine | None = None
-    #: Net Easy surveys (issue 9): the guard, sending through the outbox, answers read after each sync.
-    surveys: SurveyService | None = None
-    #: Status, priority and tag changes with undo (issue 7); tells the SLA engine about status changes.
-    triage: Triage | None = None
-    #: Shifts (issue 10): start and end, notes for the next shift, shifts left open at a crash.
-    shifts: ShiftService | None = None
-    #: Shift summaries and their exports (issue 10), off the GUI loop in a worker thread.
-    exports: ExportService | None = None
-    _health: ChannelHealth | None = field(default=None, init=False, repr=False)
-    #: Account removal and item counts (issue 6); built by open_runtime.
-    account_admin: AccountAdmin | None = None
-    #: The expected wait and its status post (issue 14, "be honest about capacity").
-    capacity: CapacityService | None = None
-    #: The whole conversation fetched from the channel and cached; upstream marks (issues 6 and 7).
-    threads: ThreadService | None = None
-
-    @property
-    def health(self) -> ChannelHealth:
-        """Channel health for the status bar, the health strip and re-authentication."""
-        if self._health is None:
-            repo = self.poller.health
-            assert repo is not None, "open_runtime gives the poller a HealthRepo"
-            self._health = ChannelHealth(
-                self.accounts, self.sync_state, repo, self.poller, self.connectors, renew_token=self.renew_token,
-                on_signed_in=self.account_signed_in,
-            )  # fmt: skip
-        return self._health
 
     def account_signed_in(self, account_id: int) -> None:
         """An account works again after a sign-in: the replies that waited for it leave now (issue 5)."""
-        if self.replies is not None:
-            self.replies.outbox.retry_account(account_id)
+        self.replies.outbox.retry_account(account_id)
 
     @property
     def on_sandbox(self) -> bool:
@@ -186,18 +181,13 @@ class Runtime:
 
     def manual_intake(self) -> ManualIntake:
         """Pasted posts enter the queue through the same store and SLA planner as synced ones."""
-        planner = self.poller.planner
-        plan = planner(MANUAL_KIND) if planner is not None else self.poller.policy.plan
-        sla = self.sla
-        return ManualIntake(
-            self.mentions, self.accounts, self.clock, plan, on_follow_ups=sla.recompute if sla is not None else None
-        )
+        plan = self.sla.planner(MANUAL_KIND)
+        return ManualIntake(self.mentions, self.accounts, self.clock, plan, on_follow_ups=self.sla.recompute)
 
     def account_service(self, *, keyring_warning: str | None = None) -> AccountService:
         """The accounts service for the dialog: verifies credentials, keeps them in the secret store."""
         from console.accounts import AccountService  # here: sign-in and OAuth code is not needed to start
 
-        assert self.account_admin is not None, "open_runtime builds the account admin"
         client = httpx.AsyncClient(timeout=http_timeout(), verify=tls_context())
         self.clients.append(client)
         return AccountService(
@@ -210,10 +200,8 @@ class Runtime:
             on_added=self.attach_account,
         )
 
-    def start_sending(self) -> asyncio.Task[None] | None:
+    def start_sending(self) -> asyncio.Task[None]:
         """Start the outbox sender (replies queued offline or before a crash leave now)."""
-        if self.replies is None:
-            return None
         task = asyncio.get_running_loop().create_task(self.replies.outbox.run(), name="outbox")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -231,20 +219,16 @@ class Runtime:
         for task in list(self.tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.replies is not None:
-            await self.replies.limits.aclose()  # instance-limit reads still under way
+        await self.replies.limits.aclose()  # instance-limit reads still under way
         for connector in self.connectors.values():
             await connector.aclose()
         for client in self.clients:
             await client.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
-        if self.exports is not None:
-            self.exports.close()
-        if self.poller.store is not None:
-            await self.poller.store.aclose()
-        if self.checkpointer is not None:
-            self.checkpointer.close()
+        self.exports.close()
+        await self.store.aclose()
+        self.checkpointer.close()
         self.close_db()
         self.lock.release()
 
@@ -336,10 +320,66 @@ def open_runtime(
     else:
         for row in real_accounts:
             refs[row.id] = _ref(row)
-    policy = sla_policy(settings)
+    # The channel connectors first: the poller, the outbox and the thread readers share them.
+    clients: list[httpx.AsyncClient] = []
+    connectors: dict[int, Connector] = {}
+    for account_id, ref in refs.items():
+        if ref.kind == ChannelKind.MANUAL:
+            continue  # pasted items; nothing to poll
+        client = channel_client(ref.base_url)
+        clients.append(client)  # closed by aclose, with or without a connector
+        connector = build_connector(ref.kind, client, ref, secret_store, clock)
+        if connector is None:
+            log.warning("account %s: channel %s has no connector; it is not synced", account_id, ref.kind)
+            continue
+        connectors[account_id] = connector
+    tasks: set[asyncio.Task[None]] = set()
     sla = SlaEngine(DeadlineRepo(db, mentions), settings, clock)
+    health = HealthRepo(db)
+    store = BackgroundStore(data_dir / DB_FILENAME)
     interval = poll_seconds if poll_seconds is not None else float(settings.get(POLL_SECONDS))
-    runtime = Runtime(
+    poller = Poller(
+        mentions,
+        accounts,
+        sync_state,
+        connectors,
+        clock,
+        policy=sla_policy(settings),
+        planner=sla.planner,
+        interval=interval,
+        health=health,
+        store=store,
+        horizon=settings.get(SYNC_HORIZON_DAYS) * 24 * 3600,
+    )
+    shifts = ShiftService(ShiftRepo(db), settings, clock)
+    # Mastodon sends no notification for edits and deletions: re-read open threads now and then (issue 6).
+    upstream = UpstreamChecker(UpstreamRepo(db), connectors, clock, fetched_since=sandbox_since, tasks=tasks)
+    replies = build_reply_desk(
+        replies=ReplyRepo(db), templates=TemplateRepo(db), mentions=mentions, accounts=accounts,
+        connectors=connectors, settings=settings, clock=clock, on_sent=_reply_sent_hook(sla),
+        statuses=StatusPostRepo(db),
+    )  # fmt: skip
+    outbox = replies.outbox
+
+    def shift_start() -> int | None:
+        shift = shifts.current()
+        return None if shift is None else shift.started_at
+
+    def signed_in(account_id: int) -> None:
+        outbox.retry_account(account_id)  # replies that waited for this sign-in leave now (issue 5)
+
+    def send_survey(mention_id: int, text: str, visibility: str | None) -> int:
+        return outbox.queue(mention_id, text, visibility=visibility, purpose="survey")
+
+    surveys = SurveyService(
+        SurveyRepo(db), mentions, settings, clock, send_survey, on_status_change=sla.on_status_change,
+        on_answered=sla.recompute,
+    )  # fmt: skip
+    # Listeners in this order: the SLA engine first (it reopens), then the upstream checks, then the surveys.
+    poller.subscribe(sla.on_synced)
+    poller.subscribe(upstream.on_synced)
+    poller.subscribe(surveys.on_sync)
+    return Runtime(
         data_dir=data_dir,
         clock=clock,
         secrets=secrets,
@@ -350,26 +390,15 @@ def open_runtime(
         sync_state=sync_state,
         mentions=mentions,
         events=events,
+        connectors=connectors,
+        clients=clients,
+        tasks=tasks,
         queue=QueueService(mentions, events, clock, deadline_notes=sla.notes),
-        poller=Poller(
-            mentions,
-            accounts,
-            sync_state,
-            {},
-            clock,
-            policy=policy,
-            planner=sla.planner,
-            interval=interval,
-            health=HealthRepo(db),
-            store=BackgroundStore(data_dir / DB_FILENAME),
-            horizon=settings.get(SYNC_HORIZON_DAYS) * 24 * 3600,
-        ),
-        sandbox=server,
-        close_db=db.conn.close,
-        checkpointer=checkpointer,
-        renew_token=renew_token,
         sla=sla,
-        account_admin=AccountAdmin(db),
+        poller=poller,
+        store=store,
+        replies=replies,
+        surveys=surveys,
         triage=Triage(
             TriageRepo(db),
             clock,
@@ -377,59 +406,28 @@ def open_runtime(
             on_status_change=sla.on_status_change,
             on_priority_change=sla.on_priority_change,
         ),
-    )
-    runtime.poller.subscribe(sla.on_synced)
-    runtime.shifts = ShiftService(ShiftRepo(db), settings, clock)
-    runtime.exports = ExportService(data_dir / DB_FILENAME, clock, settings)
-    for account_id, ref in refs.items():
-        if ref.kind == ChannelKind.MANUAL:
-            continue  # pasted items; nothing to poll
-        client = channel_client(ref.base_url)
-        runtime.clients.append(client)  # closed by aclose, with or without a connector
-        connector = build_connector(ref.kind, client, ref, secret_store, clock)
-        if connector is None:
-            log.warning("account %s: channel %s has no connector; it is not synced", account_id, ref.kind)
-            continue
-        runtime.connectors[account_id] = connector
-    runtime.poller.connectors = runtime.connectors
-    runtime.threads = ThreadService(ThreadContextRepo(db), runtime.connectors, clock)
-    # Mastodon sends no notification for edits and deletions: re-read open threads now and then (issue 6).
-    upstream = UpstreamChecker(UpstreamRepo(db), runtime.connectors, clock, fetched_since=sandbox_since)
-    upstream.tasks = runtime.tasks  # cancelled with the runtime's other tasks
-    runtime.poller.subscribe(upstream.on_synced)
-    runtime.replies = build_reply_desk(
-        replies=ReplyRepo(db), templates=TemplateRepo(db), mentions=mentions, accounts=accounts,
-        connectors=runtime.connectors, settings=settings, clock=clock, on_sent=_reply_sent_hook(runtime),
-        statuses=StatusPostRepo(db),
-    )  # fmt: skip
-    outbox = runtime.replies.outbox
-    shifts = runtime.shifts
-
-    def shift_start() -> int | None:
-        shift = shifts.current()
-        return None if shift is None else shift.started_at
-
-    runtime.capacity = CapacityService(
-        CapacityRepo(db), accounts, outbox, clock, shift_start=shift_start, calendar=sla.default_calendar
+        shifts=shifts,
+        exports=ExportService(data_dir / DB_FILENAME, clock, settings),
+        account_admin=AccountAdmin(db),
+        capacity=CapacityService(
+            CapacityRepo(db), accounts, outbox, clock, shift_start=shift_start, calendar=sla.default_calendar
+        ),
+        threads=ThreadService(ThreadContextRepo(db), connectors, clock),
+        health=ChannelHealth(
+            accounts, sync_state, health, poller, connectors, renew_token=renew_token, on_signed_in=signed_in
+        ),
+        checkpointer=checkpointer,
+        close_db=db.conn.close,
+        sandbox=server,
+        renew_token=renew_token,
     )
 
-    def send_survey(mention_id: int, text: str, visibility: str | None) -> int:
-        return outbox.queue(mention_id, text, visibility=visibility, purpose="survey")
 
-    runtime.surveys = SurveyService(
-        SurveyRepo(db), mentions, settings, clock, send_survey, on_status_change=sla.on_status_change,
-        on_answered=sla.recompute,
-    )  # fmt: skip
-    runtime.poller.subscribe(runtime.surveys.on_sync)  # after the SLA engine's listener: it reopens first
-    return runtime
-
-
-def _reply_sent_hook(runtime: Runtime) -> Callable[[ReplyRow], None]:
+def _reply_sent_hook(engine: SlaEngine) -> Callable[[ReplyRow], None]:
     """Tell the SLA engine that a reply reached the customer (first/next response met; holding promise)."""
 
     def on_sent(row: ReplyRow) -> None:
-        engine = runtime.sla
-        if engine is not None and row.sent_at is not None:
+        if row.sent_at is not None:
             engine.reply_sent(row.mention_id, row.sent_at, purpose=row.purpose, holding_until=row.holding_until)
 
     return on_sent

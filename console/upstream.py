@@ -53,6 +53,7 @@ class UpstreamChecker:
         batch: int = 40,
         on_changed: Callable[[UpstreamReport], None] | None = None,
         fetched_since: Mapping[int, int] | None = None,
+        tasks: set[asyncio.Task[None]] | None = None,
     ) -> None:
         self._repo = repo
         # Per account: check only messages fetched since then (the sandbox's posts do not outlive a restart).
@@ -63,7 +64,8 @@ class UpstreamChecker:
         self._batch = batch
         self._on_changed = on_changed
         self._last: dict[int, float] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+        #: The checks under way; pass the app's task set so they are cancelled with its other tasks.
+        self.tasks: set[asyncio.Task[None]] = tasks if tasks is not None else set()
 
     async def check(self, account_id: int) -> UpstreamReport | None:
         """Re-read up to ``batch`` open messages of one account and store what changed.
