@@ -36,12 +36,29 @@ def bluesky() -> Iterator[FakeBlueskyServer]:
         yield server
 
 
+class FakeBrowser:
+    """The dialog's ``open_browser``: records the pages it was asked to open; ``available=False`` opens none."""
+
+    def __init__(self) -> None:
+        self.available = True
+        self.opened: list[str] = []
+
+    def __call__(self, url: str) -> bool:
+        self.opened.append(url)
+        return self.available
+
+
 @pytest.fixture
-def dialog(
-    qtbot: QtBot, qloop: qasync.QEventLoop, db: sqlite_utils.Database, clock: FakeClock, secrets: MemorySecretStore
-) -> Iterator[AccountsDialog]:
+def browser() -> FakeBrowser:
+    return FakeBrowser()
+
+
+@pytest.fixture
+def accounts(
+    qloop: qasync.QEventLoop, db: sqlite_utils.Database, clock: FakeClock, secrets: MemorySecretStore
+) -> Iterator[AccountService]:
     client = httpx.AsyncClient(trust_env=False, timeout=2.0)
-    service = AccountService(
+    yield AccountService(
         AccountRepo(db),
         AccountAdmin(db),
         secrets,
@@ -49,10 +66,14 @@ def dialog(
         client,
         keyring_warning="No OS keyring: kept for this session only.",
     )
-    widget = AccountsDialog(service, open_browser=lambda url: True)
-    qtbot.addWidget(widget)
-    yield widget
     qloop.run_until_complete(client.aclose())
+
+
+@pytest.fixture
+def dialog(qtbot: QtBot, accounts: AccountService, browser: FakeBrowser) -> AccountsDialog:
+    widget = AccountsDialog(accounts, open_browser=browser)
+    qtbot.addWidget(widget)
+    return widget
 
 
 def test_add_bluesky_verifies_before_saving(
@@ -100,34 +121,38 @@ def test_x_explains_the_paid_tier_and_reply_rule(dialog: AccountsDialog) -> None
 
 
 def test_discourse_offers_browser_sign_in_next_to_the_key(
-    dialog: AccountsDialog, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    dialog: AccountsDialog, accounts: AccountService, browser: FakeBrowser, qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     assert not dialog.browser_button.isVisibleTo(dialog)  # only for Discourse
     dialog.kind.setCurrentIndex(dialog.kind.findData("discourse"))
     assert dialog.browser_button.isVisibleTo(dialog) and dialog.secret.isVisibleTo(dialog)
     assert dialog.add_button.text() == "Verify and add"  # pasting a key stays
     assert "127.0.0.1:8765/discourse/callback" in dialog.note.text()
     assert "allowed_user_api_auth_redirects" in dialog.note.text()
-    calls: list[tuple[str, object]] = []
+    calls: list[tuple[str, Callable[[str], object]]] = []
 
-    async def connect(base_url: str, *, open_browser: object) -> AccountView:
+    async def connect(base_url: str, *, open_browser: Callable[[str], object]) -> AccountView:
         calls.append((base_url, open_browser))
         return AccountView(
             1, "discourse", "Discourse forum", "brand", base_url, "Brand Support", Health.OK, "", True, 0
         )
 
-    monkeypatch.setattr(dialog._service, "connect_discourse_browser", connect)
+    monkeypatch.setattr(accounts, "connect_discourse_browser", connect)
     dialog.base_url.setText("https://forum.example")
     with qtbot.waitSignal(dialog.accounts_changed):
         dialog.browser_button.click()
-    assert calls == [("https://forum.example", dialog._open_or_show)]
+    ((base_url, open_browser),) = calls
+    assert base_url == "https://forum.example"
+    assert open_browser("https://forum.example/user-api-key/new") is True  # the sign-in page opens in the browser
+    assert browser.opened == ["https://forum.example/user-api-key/new"]
     qtbot.waitUntil(lambda: "@brand" in dialog.status.text())
     assert dialog.add_box.isEnabled()
 
     async def refuse(base_url: str, *, open_browser: object) -> AccountView:
         raise AccountError("ask its admin to add it to allowed_user_api_auth_redirects")
 
-    monkeypatch.setattr(dialog._service, "connect_discourse_browser", refuse)
+    monkeypatch.setattr(accounts, "connect_discourse_browser", refuse)
     dialog.browser_button.click()
     qtbot.waitUntil(lambda: "allowed_user_api_auth_redirects" in dialog.status.text())
     dialog.kind.setCurrentIndex(dialog.kind.findData("bluesky"))
@@ -135,10 +160,11 @@ def test_discourse_offers_browser_sign_in_next_to_the_key(
 
 
 def test_sign_in_without_a_browser_puts_the_address_on_the_clipboard_and_keeps_waiting(
-    dialog: AccountsDialog, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    dialog: AccountsDialog, accounts: AccountService, browser: FakeBrowser, qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     page = "https://forum.example/user-api-key/new?nonce=n1"
-    dialog._open_browser = lambda url: False  # no browser registered on this machine
+    browser.available = False  # no browser registered on this machine
     came_back = asyncio.Event()
     opened: list[object] = []
 
@@ -147,13 +173,14 @@ def test_sign_in_without_a_browser_puts_the_address_on_the_clipboard_and_keeps_w
         await came_back.wait()  # the agent pastes the address into a browser and approves
         return AccountView(1, "discourse", "Discourse forum", "brand", base_url, "Brand", Health.OK, "", True, 0)
 
-    monkeypatch.setattr(dialog._service, "connect_discourse_browser", connect)
+    monkeypatch.setattr(accounts, "connect_discourse_browser", connect)
     dialog.kind.setCurrentIndex(dialog.kind.findData("discourse"))
     dialog.base_url.setText("https://forum.example")
     dialog.browser_button.click()
     qtbot.waitUntil(lambda: "on the clipboard" in dialog.status.text())
     assert QGuiApplication.clipboard().text() == page
-    assert opened == [True]  # the sign-in goes on waiting instead of failing
+    qtbot.waitUntil(lambda: opened == [True])  # the sign-in goes on waiting instead of failing (its worker
+    # thread returns after it queued the clipboard message, so the two may land in either order)
     assert not dialog.add_box.isEnabled()
     came_back.set()
     qtbot.waitUntil(lambda: "@brand" in dialog.status.text())

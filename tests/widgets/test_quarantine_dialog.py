@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
+import qasync
 from pytestqt.qtbot import QtBot
 
 from console.health import AccountHealth, HealthSnapshot, QuarantinedItem, RetryOutcome
@@ -75,18 +75,14 @@ def test_dismiss_removes_the_selected_items(qtbot: QtBot, clock: FakeClock) -> N
     assert widget.table.rowCount() == 1 and widget.status.text() == "Dismissed 2 items."
 
 
-def test_try_again_reads_all_items_and_reports_the_outcome(qtbot: QtBot, clock: FakeClock, arun: Any) -> None:
+def test_try_again_reads_all_items_and_reports_the_outcome(
+    qtbot: QtBot, clock: FakeClock, qloop: qasync.QEventLoop
+) -> None:
     now = int(clock.now())
     source = FakeQuarantine([item(1, now - 10, '{"status":{"id":"5"}}'), item(2, now - 20, "{}")])
     widget = dialog(qtbot, source, clock)
-
-    async def click() -> None:
+    with qtbot.waitSignal(widget.changed):  # emitted once the outcome is on screen
         widget.retry_button.click()  # nothing selected: every item is tried
-        while widget._tasks:
-            await next(iter(widget._tasks))
-
-    with qtbot.waitSignal(widget.changed):
-        arun(click())
     assert source.retried == [[1, 2]]
     assert [i.id for i in widget.items] == [2]
     assert widget.status.text() == "1 read, 1 still unreadable"

@@ -19,6 +19,7 @@ from storage.settings import SettingsRepo
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import at, scripted_shift
 from tests.fakes.clock import FakeClock
+from widgets.export_dialog import ExportDialog
 from widgets.review_window import ReviewWindow
 from widgets.shift_dialog import ShiftActions
 
@@ -32,8 +33,15 @@ def file_db(tmp_path: Path) -> Iterator[tuple[Path, sqlite_utils.Database]]:
 
 
 @pytest.fixture
+def shifts(file_db: tuple[Path, sqlite_utils.Database], clock: FakeClock) -> ShiftService:
+    db = file_db[1]
+    return ShiftService(ShiftRepo(db), SettingsRepo(db), clock)
+
+
+@pytest.fixture
 def actions(
     file_db: tuple[Path, sqlite_utils.Database],
+    shifts: ShiftService,
     clock: FakeClock,
     qtbot: QtBot,
     qloop: qasync.QEventLoop,
@@ -45,8 +53,7 @@ def actions(
     qtbot.addWidget(window)
     exports = ExportService(path, clock, SettingsRepo(db))
     clock.set(at(8))
-    result = ShiftActions(window, ShiftService(ShiftRepo(db), SettingsRepo(db), clock), exports, clock,
-                          export_dir=tmp_path)  # fmt: skip
+    result = ShiftActions(window, shifts, exports, clock, export_dir=tmp_path)
     yield result
     exports.close()
 
@@ -62,7 +69,7 @@ def test_menu_gets_the_shift_actions_before_quit(actions: ShiftActions) -> None:
 
 
 def test_start_then_end_shift_leads_to_saving_the_summary(
-    actions: ShiftActions, clock: FakeClock, qtbot: QtBot, tmp_path: Path
+    actions: ShiftActions, shifts: ShiftService, clock: FakeClock, qtbot: QtBot, tmp_path: Path
 ) -> None:
     start = actions.start_shift()
     start.name_edit.setText("")
@@ -78,18 +85,21 @@ def test_start_then_end_shift_leads_to_saving_the_summary(
     assert end.preview.tabs.tabText(0) == "Volume and service levels"
     end.notes_edit.setPlainText("Call the courier")
     end.end_button.click()
-    assert actions._shifts.current() is None and actions.start_action.isEnabled()
-    last = actions._shifts.last()
+    assert shifts.current() is None and actions.start_action.isEnabled()
+    last = shifts.last()
     assert last is not None and last.notes == "Call the courier"
 
-    (dialog,) = [d for d in actions._dialogs if d.objectName() == "exportDialog"]
-    dialog.format_box.setCurrentIndex(dialog.format_box.findData(Format.JSON.value))  # type: ignore[attr-defined]
+    window = actions.parent()
+    assert isinstance(window, QMainWindow)
+    (dialog,) = [d for d in window.findChildren(ExportDialog) if d.isVisible()]  # opened for the ended shift
+    assert dialog.objectName() == "exportDialog"
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData(Format.JSON.value))
     target = tmp_path / "summary.json"
-    dialog.path_edit.setText(str(target))  # type: ignore[attr-defined]
-    with qtbot.waitSignal(dialog.exported, timeout=20_000):  # type: ignore[attr-defined]
-        dialog.save_button.click()  # type: ignore[attr-defined]
-    assert target.exists() and dialog.progress.value() == 100  # type: ignore[attr-defined]
-    assert "Saved to" in dialog.status.text()  # type: ignore[attr-defined]
+    dialog.path_edit.setText(str(target))
+    with qtbot.waitSignal(dialog.exported, timeout=20_000):
+        dialog.save_button.click()
+    assert target.exists() and dialog.progress.value() == 100
+    assert "Saved to" in dialog.status.text()
 
 
 def test_export_dialog_reports_a_bad_folder(
@@ -105,9 +115,10 @@ def test_export_dialog_reports_a_bad_folder(
 
 
 def test_stale_shift_is_closed_at_its_last_activity_after_asking(
-    actions: ShiftActions, file_db: tuple[Path, sqlite_utils.Database], clock: FakeClock, qtbot: QtBot
-) -> None:
-    service = actions._shifts
+    actions: ShiftActions, shifts: ShiftService, file_db: tuple[Path, sqlite_utils.Database], clock: FakeClock,
+    qtbot: QtBot,
+) -> None:  # fmt: skip
+    service = shifts
     service.start("Ana")
     file_db[1].conn.execute(
         "INSERT INTO events (at, actor, kind, data) VALUES (?, 'Ana', 'tags_changed', '{}')", (at(9, 30),)

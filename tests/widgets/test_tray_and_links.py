@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 from PySide6.QtCore import QUrl
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QTextBrowser, QWidget
 from pytestqt.qtbot import QtBot
 
 from console.alerts import Alert, AlertKind, AlertMonitor
@@ -71,18 +71,25 @@ def test_conversation_links_open_only_web_urls_after_hover(
     qtbot.addWidget(pane)
     pane.show_mention(item)
     assert "<b>bold</b>" in pane.thread_text()  # plain text, never rendered
-    pane._on_thread_highlighted(QUrl("https://shop.example/order/1"))
+    browser = thread_view(pane)  # what the browser says when the pointer rests on a link, then when it is clicked
+    browser.highlighted.emit(QUrl("https://shop.example/order/1"))
     assert pane.hovered_link() == "https://shop.example/order/1"
     with qtbot.waitSignal(pane.url_opened):
-        pane._on_thread_anchor_clicked(QUrl("https://shop.example/order/1"))
-    pane._on_thread_anchor_clicked(QUrl("javascript:alert(1)"))
+        browser.anchorClicked.emit(QUrl("https://shop.example/order/1"))
+    browser.anchorClicked.emit(QUrl("javascript:alert(1)"))
     assert [u.toString() for u in opened] == ["https://shop.example/order/1"]
     anchors = _anchors(pane)
     assert anchors == ["https://shop.example/order/1"]
 
 
+def thread_view(pane: ConversationPane) -> QTextBrowser:
+    browser = pane.findChild(QTextBrowser, "threadView")
+    assert browser is not None
+    return browser
+
+
 def _anchors(pane: ConversationPane) -> list[str]:
-    document = pane._thread.document()
+    document = thread_view(pane).document()
     found = []
     block = document.begin()
     while block.isValid():

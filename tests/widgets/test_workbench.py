@@ -6,7 +6,7 @@ import pytest
 import sqlite_utils
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
+from PySide6.QtWidgets import QApplication, QLabel, QStyleOptionViewItem
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -54,6 +54,13 @@ def window(qtbot: QtBot, service: QueueService, clock: FakeClock, triage: Triage
     return win
 
 
+def heading(window: MainWindow, name: str) -> str:
+    """The text of a label in the queue panel's heading, found as a style sheet finds it: by object name."""
+    label = window.findChild(QLabel, name)
+    assert label is not None
+    return label.text()
+
+
 def ids(model: QueueModel) -> list[int]:
     return [model.index(r, 0).data(Role.MENTION_ID) for r in range(model.rowCount())]
 
@@ -84,17 +91,17 @@ def test_workbench_each_view(
 ) -> None:
     triage.set_status(items["refund"], MentionStatus.WAITING)
     triage.set_status(items["crash"], MentionStatus.RESOLVED)
-    bar = window._workbench.filter_bar
+    bar = window.workbench.filter_bar
     with qtbot.waitSignal(bar.query_changed):
         bar.view_actions[view].trigger()
     assert ids(window.queue_model) == [items[name] for name in expected]
     assert bar.tab_bar().currentIndex() == list(QueueView).index(view)
-    assert window._panel_title.text() == bar.view_actions[view].text()
+    assert heading(window, "panelTitle") == bar.view_actions[view].text()
 
 
 def test_workbench_view_shortcut_switches_view(qtbot: QtBot, window: MainWindow) -> None:
     qtbot.keyClick(window.queue_view, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
-    assert window._workbench.query.view is QueueView.ALL
+    assert window.workbench.query.view is QueueView.ALL
     assert window.queue_size_text() == "3 in All"
 
 
@@ -113,7 +120,7 @@ def test_workbench_filter_chip_filters_and_removes(
     chip: str, expected: list[str],
 ) -> None:  # fmt: skip
     triage.set_tags(items["refund"], ["billing"])
-    bar = window._workbench.filter_bar
+    bar = window.workbench.filter_bar
     bar.add_filter(key, value)
     assert bar.chip_texts() == [chip]
     assert ids(window.queue_model) == [items[name] for name in expected]
@@ -125,7 +132,7 @@ def test_workbench_filter_chip_filters_and_removes(
 
 
 def test_workbench_account_chip_and_menu(window: MainWindow, factory: Factory) -> None:
-    bar = window._workbench.filter_bar
+    bar = window.workbench.filter_bar
     menu = bar.menu()
     titles = [a.text() for a in menu.actions()]
     assert titles[:6] == ["Channel", "Account", "Priority", "Tag", "Kind", "Newcomer"]
@@ -140,14 +147,14 @@ def test_workbench_account_chip_and_menu(window: MainWindow, factory: Factory) -
 
 # ---------------------------------------------------------------------------------------------- search
 def test_workbench_search_filters_and_highlights(qtbot: QtBot, window: MainWindow, items: dict[str, int]) -> None:
-    box = window._workbench.filter_bar.search_box
-    with qtbot.waitSignal(window._workbench.filter_bar.query_changed, timeout=2000):
+    box = window.workbench.filter_bar.search_box
+    with qtbot.waitSignal(window.workbench.filter_bar.query_changed, timeout=2000):
         qtbot.keyClicks(box, "refu")
     assert ids(window.queue_model) == [items["refund"]]
     index = window.queue_model.index(0, Col.PREVIEW)
     assert index.data(Role.HIGHLIGHT) == ("refu",)
     assert match_spans(index.data(), ("refu",)) == [(0, 6)]
-    assert "refu" in window._panel_hint.text()
+    assert "refu" in heading(window, "panelHint")
     image = QImage(400, 32, QImage.Format.Format_ARGB32)
     painter = QPainter(image)
     option = QStyleOptionViewItem()
@@ -163,7 +170,7 @@ def test_workbench_search_filters_and_highlights(qtbot: QtBot, window: MainWindo
 
 def test_workbench_slash_focuses_search(qtbot: QtBot, window: MainWindow) -> None:
     press(qtbot, window, "/")
-    qtbot.waitUntil(window._workbench.filter_bar.search_box.hasFocus)
+    qtbot.waitUntil(window.workbench.filter_bar.search_box.hasFocus)
 
 
 @pytest.mark.parametrize(
@@ -237,7 +244,7 @@ def test_workbench_priority_key_and_history_actor(
 def test_workbench_keys_do_nothing_while_typing_in_search(
     qtbot: QtBot, window: MainWindow, items: dict[str, int], service: QueueService
 ) -> None:
-    box = window._workbench.filter_bar.search_box
+    box = window.workbench.filter_bar.search_box
     box.setFocus()
     qtbot.waitUntil(box.hasFocus)
     qtbot.keyClicks(box, "e")
@@ -260,7 +267,7 @@ def test_workbench_tag_editor_completes_and_sets_tags(
 ) -> None:
     triage.set_tags(items["crash"], ["billing", "bug"])
     press(qtbot, window, "t")
-    editor = window._workbench.tag_editor()
+    editor = window.workbench.tag_editor()
     assert editor is not None
     qtbot.keyClicks(editor.line_edit, "bi")
     assert editor.line_edit.completer_model().stringList() == ["billing"]
@@ -273,7 +280,7 @@ def test_workbench_tag_editor_completes_and_sets_tags(
 
 def test_workbench_help_lists_shortcuts(qtbot: QtBot, window: MainWindow) -> None:
     press(qtbot, window, "?")
-    dialog = window._workbench.help_dialog()
+    dialog = window.workbench.help_dialog()
     assert dialog is not None
     rows = dialog.rows()
     assert ("Item", "Resolve", "E") in rows
@@ -283,7 +290,7 @@ def test_workbench_help_lists_shortcuts(qtbot: QtBot, window: MainWindow) -> Non
 
 
 def test_workbench_undo_action_names_the_change(qtbot: QtBot, window: MainWindow) -> None:
-    actions = window._workbench.triage_actions
+    actions = window.workbench.triage_actions
     assert actions is not None
     undo = actions.actions[TriageCommand.UNDO]
     assert not undo.isEnabled()
@@ -294,8 +301,8 @@ def test_workbench_undo_action_names_the_change(qtbot: QtBot, window: MainWindow
 
 def test_workbench_main_controls_have_accessible_names(window: MainWindow) -> None:
     assert window.queue_view.accessibleName() == "Queue"
-    assert window._workbench.filter_bar.search_box.accessibleName() == "Search the queue"
-    assert window._workbench.filter_bar.tab_bar().accessibleName() == "Queue views"
+    assert window.workbench.filter_bar.search_box.accessibleName() == "Search the queue"
+    assert window.workbench.filter_bar.tab_bar().accessibleName() == "Queue views"
 
 
 # ---------------------------------------------------------------------------------------------- model paging
@@ -330,8 +337,8 @@ def test_workbench_shortcut_edited_in_cheat_sheet_is_used_and_saved(
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
-    win._workbench.show_help()
-    dialog = win._workbench.help_dialog()
+    win.workbench.show_help()
+    dialog = win.workbench.help_dialog()
     assert dialog is not None
     row = next(i for i, r in enumerate(dialog.rows()) if r[1] == "Resolve")
     assert dialog.set_keys(row, "J") is not None  # taken by "Next item"
@@ -345,7 +352,7 @@ def test_workbench_shortcut_edited_in_cheat_sheet_is_used_and_saved(
     assert service.rows_by_id([items["parcel"]])[items["parcel"]].status is MentionStatus.RESOLVED
     again = MainWindow(service, clock, triage=triage, keymap=KeyMap(SettingsRepo(db)))
     qtbot.addWidget(again)
-    actions = again._workbench.triage_actions
+    actions = again.workbench.triage_actions
     assert actions is not None
     assert actions.actions[TriageCommand.RESOLVE].shortcut().toString() == "D"
 
