@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QMenu, QSpinBox
 from pytestqt.qtbot import QtBot
 
@@ -54,10 +55,28 @@ def app(qtbot: QtBot, db: sqlite_utils.Database, clock: FakeClock, tmp_path: Pat
     window.theme.set_forced(False)  # the application palette is global: leave it light for the next test
 
 
-def open_dialog(qtbot: QtBot, app: App, opened: list[Path] | None = None) -> SettingsDialog:
+class FileManager(QObject):
+    """Stands in for the platform's file manager: Qt hands it every ``file:`` URL the app asks to open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[Path] = []
+
+    @Slot(QUrl)
+    def show(self, url: QUrl) -> None:
+        self.opened.append(Path(url.toLocalFile()))
+
+
+@pytest.fixture
+def file_manager() -> Iterator[FileManager]:
+    manager = FileManager()
+    QDesktopServices.setUrlHandler("file", manager, "show")
+    yield manager
+    QDesktopServices.unsetUrlHandler("file")
+
+
+def open_dialog(qtbot: QtBot, app: App) -> SettingsDialog:
     dialog = open_settings_dialog(app.window, app.prefs, sla=app.sla, surveys=app.world.service)
-    if opened is not None:
-        dialog._folder_opener = lambda path: opened.append(path) is None
     qtbot.waitExposed(dialog)
     return dialog
 
@@ -86,9 +105,9 @@ def test_settings_opens_from_the_file_menu_non_modal_and_only_once(qtbot: QtBot,
     ]  # fmt: skip
 
 
-def test_every_setting_is_stored_and_takes_effect(qtbot: QtBot, app: App) -> None:
-    opened: list[Path] = []
-    dialog = open_dialog(qtbot, app, opened)
+def test_every_setting_is_stored_and_takes_effect(qtbot: QtBot, app: App, file_manager: FileManager) -> None:
+    opened = file_manager.opened
+    dialog = open_dialog(qtbot, app)
     # General
     dialog.agent_name.setText("  Sam Rivera ")
     assert dialog.data_folder.text() == str(app.prefs.data_dir)
@@ -152,12 +171,12 @@ def test_every_setting_is_stored_and_takes_effect(qtbot: QtBot, app: App) -> Non
 @pytest.mark.parametrize(
     ("page", "edit", "message"),
     [
-        (Page.GENERAL, lambda d: _clear_name(d), "Enter your name"),
-        (Page.GENERAL, lambda d: d.agent_name.setText("x" * 61), "at most 60 characters"),
-        (Page.REPORTS, lambda d: d.currency.setCurrentText("Euro"), "“Euro” is not a currency code"),
-        (Page.SURVEYS, lambda d: d.survey_question.setPlainText("Was it easy?"), "both ends of the scale"),
-        (Page.SLA, lambda d: _bad_holiday(d), "is not a date like 2026-12-25"),
-        (Page.SLA, lambda d: _bad_time_zone(d), "Unknown time zone 'Europe/Lodnon'"),
+        (Page.GENERAL, lambda d, app: _clear_name(d, app), "Enter your name"),
+        (Page.GENERAL, lambda d, _: d.agent_name.setText("x" * 61), "at most 60 characters"),
+        (Page.REPORTS, lambda d, _: d.currency.setCurrentText("Euro"), "“Euro” is not a currency code"),
+        (Page.SURVEYS, lambda d, _: d.survey_question.setPlainText("Was it easy?"), "both ends of the scale"),
+        (Page.SLA, lambda d, _: _bad_holiday(d), "is not a date like 2026-12-25"),
+        (Page.SLA, lambda d, _: _bad_time_zone(d), "Unknown time zone 'Europe/Lodnon'"),
     ],
     ids=["empty-name", "long-name", "currency", "question", "holiday", "time-zone-of-an-unused-calendar"],
 )
@@ -168,7 +187,7 @@ def test_invalid_input_is_refused_with_a_message_and_nothing_is_lost(
     dialog.hourly_rate.setValue(55.0)  # a valid change on another page: not stored while anything is refused
     dialog.do_not_disturb.setChecked(True)
     dialog.show_page(Page.NOTIFICATIONS)
-    edit(dialog)  # type: ignore[operator]
+    edit(dialog, app)  # type: ignore[operator]
     typed = (dialog.agent_name.text(), dialog.currency.currentText(), dialog.survey_question.toPlainText())
     click(dialog, QDialogButtonBox.StandardButton.Ok)
     assert dialog.isVisible()  # OK did not close
@@ -181,8 +200,8 @@ def test_invalid_input_is_refused_with_a_message_and_nothing_is_lost(
     assert app.sla.policies == shipped_policy()
 
 
-def _clear_name(dialog: SettingsDialog) -> None:
-    dialog._prefs.set_agent_name("Sam")  # a stored name cannot be cleared
+def _clear_name(dialog: SettingsDialog, app: App) -> None:
+    app.prefs.set_agent_name("Sam")  # a stored name cannot be cleared (the dialog's own Preferences)
     dialog.agent_name.setText("   ")
 
 
