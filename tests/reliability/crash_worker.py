@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 
-import storage.db
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
 from console.inbox import Poller
@@ -49,15 +48,19 @@ class Killer:
 
 
 def _arm_sql(killer: Killer) -> None:
-    """Every connection the app opens may die at any statement, inside or outside a transaction."""
-    connect = storage.db._connect
+    """Every connection the app opens may die at any statement, inside or outside a transaction.
 
-    def killing_connect(target: str) -> sqlite3.Connection:
-        conn = connect(target)
+    Armed at the driver's door (``sqlite3.connect``, which storage calls for each connection it opens), not
+    inside storage: the worker process only lives to be killed, so nothing else shares the patch.
+    """
+    connect = sqlite3.connect
+
+    def killing_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
         conn.set_trace_callback(killer.maybe_die)
         return conn
 
-    storage.db._connect = killing_connect
+    sqlite3.connect = killing_connect  # type: ignore[assignment]
 
 
 async def _sync(args: argparse.Namespace, killer: Killer) -> int:
