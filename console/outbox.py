@@ -413,9 +413,19 @@ class Outbox:
     def withdraw(self, reply_id: int) -> None:
         """Take back a queued reply that has not started sending.
 
+        A reply that was tried before without a clear answer (a connection cut after the request went out) may
+        already be on the channel; it stays, so that the next pass finds it in the thread and records it as
+        sent, instead of calling "withdrawn" a reply the customer can read (issue 19, found by the robot).
+
         Raises:
-            OutboxError: It is already sending or sent.
+            OutboxError: It is already sending or sent, or may already be posted.
         """
+        row = self._replies.get(reply_id)
+        if row is not None and row.state is ReplyState.QUEUED and row.attempts > 0:
+            raise OutboxError(
+                "This reply may already be on the channel: its last try got no answer. It is checked against "
+                "the conversation before anything else, and never posted twice; correct it once it shows as sent."
+            )
         try:
             row = self._replies.cancel(reply_id, now=int(self._clock.now()), actor=self._actor())
         except StorageError as exc:
