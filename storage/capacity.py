@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import sqlite_utils
 
 from storage.driver import repository, says
 from storage.errors import StorageError
+from storage.events import write_event
 from storage.rows import ReplyState
 
 __all__ = ["CapacityRepo", "StatusPostRepo", "StatusPostRow"]
@@ -132,10 +132,7 @@ class StatusPostRepo:
         self._conn: sqlite3.Connection = db.conn
 
     def _event(self, *, at: int, actor: str, kind: str, **data: Any) -> None:
-        self._conn.execute(
-            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?, ?, NULL, ?, ?)",
-            (at, actor, kind, json.dumps(data, sort_keys=True)),
-        )
+        write_event(self._conn, at=at, actor=actor, kind=kind, data=data)
 
     def _one(self, post_id: int) -> StatusPostRow:
         row = self._conn.execute(f"SELECT {_COLUMNS} FROM status_posts WHERE id = ?", (post_id,)).fetchone()

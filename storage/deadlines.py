@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.driver import repository, says
+from storage.events import event_json, write_events
 from storage.mentions import MentionRepo
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 
@@ -265,7 +265,4 @@ class DeadlineRepo:
             self._append(events)
 
     def _append(self, events: Sequence[NewEvent]) -> None:
-        self._conn.executemany(
-            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
-            [(e.at, e.actor, e.mention_id, e.kind, json.dumps(e.data, sort_keys=True)) for e in events],
-        )
+        write_events(self._conn, [(e.at, e.actor, e.mention_id, e.kind, event_json(e.data)) for e in events])

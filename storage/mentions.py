@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.driver import converted, repository, says
+from storage.events import EventValues, event_json, write_events, write_received_events
 from storage.rows import (
     DeadlineKind,
     DeadlineRow,
@@ -276,7 +277,7 @@ class MentionRepo:
         mention_id = first_id - 1
         mention_rows: list[tuple[object, ...]] = []
         deadline_rows: list[tuple[object, ...]] = []
-        event_rows: list[tuple[object, ...]] = []
+        event_rows: list[EventValues] = []
         head_updates: dict[int, tuple[int, int]] = {}  # head id -> (messages added, last message at)
         reopened: list[_Head] = []
         new_heads: list[int] = []
@@ -351,11 +352,7 @@ class MentionRepo:
             "SELECT id, text, author_handle, author_name, tags FROM mentions WHERE id BETWEEN ? AND ?",
             (first_id, mention_id),
         )
-        conn.execute(
-            "INSERT INTO events (at, actor, mention_id, kind, data) "
-            "SELECT posted_at, ?, id, 'received', '{}' FROM mentions WHERE id BETWEEN ? AND ? AND head_id IS NULL",
-            (actor, first_id, mention_id),
-        )
+        write_received_events(conn, actor=actor, first_id=first_id, last_id=mention_id)
         for kind, due_offset, warn_offset in bulk or ():
             conn.execute(
                 "INSERT INTO deadlines (mention_id, kind, started_at, due_at, warn_at) "
@@ -370,7 +367,7 @@ class MentionRepo:
             deadline_rows,
         )
         if event_rows:
-            conn.executemany("INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)", event_rows)
+            write_events(conn, event_rows)
         if head_updates:
             self._refresh_due(list(head_updates))
         new_set = set(new_heads)
@@ -573,16 +570,10 @@ class MentionRepo:
             self._conn.executemany(
                 "UPDATE deadlines SET breached_at = ? WHERE id = ?", [(int(r[3]), int(r[0])) for r in due]
             )
-            self._conn.executemany(
-                "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
+            write_events(
+                self._conn,
                 [
-                    (
-                        int(r[3]),
-                        actor,
-                        int(r[1]),
-                        "breached",
-                        json.dumps({"deadline": r[2], "due_at": r[3]}),
-                    )
+                    (int(r[3]), actor, int(r[1]), "breached", event_json({"deadline": r[2], "due_at": r[3]}))
                     for r in due
                 ],
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +10,7 @@ import sqlite_utils
 
 from storage.driver import repository, says
 from storage.errors import StorageError
+from storage.events import write_event
 from storage.rows import ReplyRow, ReplyState
 
 #: The error a withdrawn reply carries (it is stored as ``failed``, but nothing failed: the agent took it back).
@@ -59,10 +59,7 @@ class ReplyRepo:
         self._conn: sqlite3.Connection = db.conn
 
     def _event(self, *, at: int, actor: str, mention_id: int, kind: str, **data: Any) -> None:
-        self._conn.execute(
-            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
-            (at, actor, mention_id, kind, json.dumps(data, sort_keys=True)),
-        )
+        write_event(self._conn, at=at, actor=actor, kind=kind, mention_id=mention_id, data=data)
 
     def _one(self, reply_id: int) -> ReplyRow:
         row = self._conn.execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()

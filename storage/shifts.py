@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import sqlite_utils
 from storage.db import open_database
 from storage.driver import repository, says
 from storage.errors import StorageError
+from storage.events import write_event
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 from storage.settings import Setting
 
@@ -147,10 +147,7 @@ class ShiftRepo:
             self._conn.execute("UPDATE shifts SET notes = ? WHERE id = ?", (notes, shift_id))
 
     def _event(self, at: int, actor: str, kind: str, shift_id: int) -> None:
-        self._conn.execute(
-            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?, ?, NULL, ?, ?)",
-            (at, actor, kind, json.dumps({"shift_id": shift_id})),
-        )
+        write_event(self._conn, at=at, actor=actor, kind=kind, data={"shift_id": shift_id})
 
     def get(self, shift_id: int) -> ShiftRow | None:
         row = self._conn.execute(f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE id = ?", (shift_id,)).fetchone()

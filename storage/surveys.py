@@ -12,6 +12,7 @@ import sqlite_utils
 
 from storage.driver import repository, says
 from storage.errors import StorageError
+from storage.events import write_event
 from storage.rows import MentionStatus
 
 #: Surveys whose outbox reply failed were never delivered: they do not count as sent, nor for fatigue.
@@ -97,10 +98,7 @@ class SurveyRepo:
         self._conn: sqlite3.Connection = db.conn
 
     def _event(self, *, at: int, actor: str, mention_id: int, kind: str, **data: Any) -> None:
-        self._conn.execute(
-            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
-            (at, actor, mention_id, kind, json.dumps(data, sort_keys=True)),
-        )
+        write_event(self._conn, at=at, actor=actor, kind=kind, mention_id=mention_id, data=data)
 
     # ------------------------------------------------------------------ writes
     @says("Could not record the survey for item {mention_id}")

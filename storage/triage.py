@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import sqlite_utils
 
 from storage.driver import repository, says
 from storage.errors import StorageError
+from storage.events import write_event
 from storage.rows import MentionStatus
 
 
@@ -100,7 +100,4 @@ class TriageRepo:
             self._event(mention_id, kind, at, actor, {"from": before, "to": value, **data})
 
     def _event(self, mention_id: int, kind: str, at: int, actor: str, data: dict[str, Any]) -> None:
-        self._conn.execute(
-            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
-            (at, actor, mention_id, kind, json.dumps(data, sort_keys=True)),
-        )
+        write_event(self._conn, at=at, actor=actor, kind=kind, mention_id=mention_id, data=data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from storage.driver import repository, says
+from storage.events import write_event
 
 __all__ = ["UpstreamEdit", "UpstreamRepo"]
 
@@ -112,7 +112,4 @@ class UpstreamRepo:
         return list(dict.fromkeys(heads))
 
     def _event(self, at: int, actor: str, mention_id: int, kind: str, data: dict[str, object]) -> None:
-        self._conn.execute(
-            "INSERT INTO events (at, actor, mention_id, kind, data) VALUES (?,?,?,?,?)",
-            (at, actor, mention_id, kind, json.dumps(data, sort_keys=True)),
-        )
+        write_event(self._conn, at=at, actor=actor, kind=kind, mention_id=mention_id, data=data)
