@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import statistics
 from collections.abc import Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING
@@ -113,7 +114,7 @@ def first_response_distribution(samples: Sequence[int], target_s: int | None = 1
     top = max(minutes[-1], (target_s or 0) / 60.0) * 1.05 or 1.0
     bins = min(30, max(5, len(minutes) // 3))
     ax.hist(minutes, bins=bins, range=(0, top), color=BLUE, edgecolor="white", linewidth=0.6)
-    median = minutes[len(minutes) // 2] if len(minutes) % 2 else sum(minutes[len(minutes) // 2 - 1 :][:2]) / 2
+    median = statistics.median(minutes)
     ax.axvline(median, color=INK, linewidth=1.2, linestyle="--", label=f"Median {int(median)} min")
     if target_s:
         ax.axvline(target_s / 60.0, color=RED, linewidth=1.2, label=f"Target {target_s / 60:.0f} min")

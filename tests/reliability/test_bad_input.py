@@ -157,7 +157,6 @@ def test_channel_parser_survives_mutated_recorded_payloads(name: str) -> None:
 @FUZZ
 @given(st.text(max_size=200), st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=5))
 def test_small_wire_parsers_never_raise_unexpectedly(text: str, headers: dict[str, str]) -> None:
-    mastodon.parse_link_header(text)
     mastodon.parse_rate_limit(headers)
     mastodon.parse_retry_after(text, now=1_800_000_000.0)
     x.parse_tokens(text)
