@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from storage.rows import (
     OPEN_STATUSES,
     AccountRow,
@@ -28,4 +30,14 @@ __all__ = [
     "MentionStatus",
     "ReplyState",
     "UpsertResult",
+    "event_data",
 ]
+
+
+def event_data(data: str) -> dict[str, object]:
+    """An event's ``data`` column as a dict: empty when there is none, it is not JSON, or not a JSON object."""
+    try:
+        value = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from console.model import event_data
 from console.outbox import plain_reason
 from storage.rows import EventRow, MentionRow, ReplyRow, ReplyState
 
@@ -75,14 +75,6 @@ class OurReply:
 ThreadEntry = MentionRow | OurReply
 
 
-def _data(event: EventRow) -> dict[str, object]:
-    try:
-        data = json.loads(event.data) if event.data else {}
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def our_replies(replies: Sequence[ReplyRow], events: Sequence[EventRow]) -> list[OurReply]:
     """Turn an item's outbox rows into thread entries, oldest first.
 
@@ -101,7 +93,7 @@ def our_replies(replies: Sequence[ReplyRow], events: Sequence[EventRow]) -> list
     agents: dict[int, str] = {}
     withdrawn: set[int] = set()
     for event in events:
-        data = _data(event)
+        data = event_data(event.data)
         reply_id = data.get("reply_id")
         if not isinstance(reply_id, int):
             continue

@@ -25,13 +25,13 @@ The live engine and a recomputation share one code path: every change appends ev
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from console.inbox import SyncReport
+from console.model import event_data
 from console.ports import Clock
 from console.sla_calendar import Calendar, Pause, elapsed_running, is_open, next_open
 from console.sla_policy import DeadlinePlan, PolicyError, PolicySet, follow_up_plan, shipped_policy
@@ -106,20 +106,12 @@ class _Clock:
             self.pauses[-1][1] = max(at, int(self.pauses[-1][0] or 0))
 
 
-def _data(event: EventRow) -> dict[str, object]:
-    try:
-        data = json.loads(event.data) if event.data else {}
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _bare_survey_answers(events: Sequence[EventRow]) -> set[int]:
     """Ids of customer messages logged as survey answers that ask nothing new (``survey_answered`` events)."""
     out: set[int] = set()
     for event in events:
         if event.kind == "survey_answered":
-            data = _data(event)
+            data = event_data(event.data)
             message = data.get("message")
             if isinstance(message, int) and not data.get("question"):
                 out.add(message)
@@ -135,14 +127,14 @@ def _without_undone(events: Sequence[EventRow]) -> list[EventRow]:
     for index, event in enumerate(events):
         if event.kind != "status_changed":
             continue
-        data = _data(event)
+        data = event_data(event.data)
         if not data.get("undo"):
             continue
         for earlier in range(index - 1, -1, -1):
             candidate = events[earlier]
             if earlier in dropped or candidate.kind != "status_changed":
                 continue
-            before = _data(candidate)
+            before = event_data(candidate.data)
             if before.get("undo"):
                 continue
             if before.get("from") == data.get("to") and before.get("to") == data.get("from"):
@@ -194,7 +186,7 @@ def replay(events: Sequence[EventRow], head: HeadInfo, policies: PolicySet) -> l
         start(DeadlineKind.RESOLUTION, head.posted_at)
     for event in events:
         at = event.at
-        data = _data(event)
+        data = event_data(event.data)
         if event.kind == "received":
             if not clocks:
                 start(DeadlineKind.FIRST_RESPONSE, at)

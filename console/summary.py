@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
+from console.model import event_data
 from console.net_easy import MIN_N, adjusted_wald
 from console.ports import Clock
 from console.sla_calendar import Calendar, elapsed_running
@@ -956,14 +957,6 @@ class _Pseudonyms:
         return f"customer {self._ids.get(self._key(f), 0)}"
 
 
-def _json(data: str) -> dict[str, object]:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _status_from(data: str, *, key: str = "to") -> MentionStatus | None:
     try:
         value = json.loads(data).get(key)
@@ -981,14 +974,14 @@ def _reopened(history: Sequence[tuple[int, str, str]], end: int) -> bool:
     answers = set()  # customer messages that only answered our survey: they reopen nothing (SlaEngine alike)
     for _at, kind, data in history:
         if kind == "survey_answered":
-            fields = _json(data)
+            fields = event_data(data)
             if not fields.get("question"):
                 answers.add(fields.get("message"))
     closed = False
     for at, kind, data in history:
         if at > end:
             break
-        if kind == "reopened" and _json(data).get("by_message") not in answers:
+        if kind == "reopened" and event_data(data).get("by_message") not in answers:
             return True
         if kind == "status_changed":
             to = _status_from(data)
