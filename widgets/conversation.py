@@ -351,6 +351,11 @@ class ConversationPane(QWidget):
     def open_button(self) -> QPushButton:
         return self._open_button
 
+    def cancel_fetches(self) -> None:
+        """Stop fetching threads from the channel (the window is closing)."""
+        if self._fetcher is not None:
+            self._fetcher.cancel()
+
     def focus_thread(self) -> None:
         if not self.is_empty():
             self._thread.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -617,6 +617,11 @@ class MainWindow(QMainWindow):
         if self._ask_before_quitting():
             event.ignore()
             return
+        # Work started from the window stops before main.py closes the database and the HTTP clients (STYLE B2);
+        # a thread fetch finishing after that wrote to a closed database (found by the robot, issue 19).
+        self._pane.cancel_fetches()
+        if self._survey_panel is not None:
+            self._survey_panel.cancel_pending()
         self._save_state()
         super().closeEvent(event)
 

@@ -176,6 +176,11 @@ class ThreadFetcher(QObject):
     def running(self) -> int:
         return len(self._tasks)
 
+    def cancel(self) -> None:
+        """Stop the fetches under way (the window closes: the database and the clients go next; STYLE B2)."""
+        for task in list(self._tasks):
+            task.cancel()
+
     async def _run(self, head_id: int) -> None:
         result = await self._source.fetch(head_id)
         log.debug("thread fetch for %s: %s (%d added)", head_id, result.outcome, result.added)
