@@ -59,10 +59,8 @@ class Col(IntEnum):
     RESPONSE = 4
 
 
-class ReportSource(Protocol):
-    """What the panel reads and sets (console.surveys.SurveyService)."""
-
-    def report(self, *, since: int, until: int, points: int = 8) -> NetEasyReport: ...
+class SurveySettings(Protocol):
+    """The survey settings that Settings' Surveys page and the Net Easy panel read and set (SurveyService)."""
 
     @property
     def question(self) -> str: ...
@@ -80,6 +78,12 @@ class ReportSource(Protocol):
     def prompt_after_resolve(self) -> bool: ...
 
     def set_prompt_after_resolve(self, enabled: bool) -> None: ...
+
+
+class ReportSource(SurveySettings, Protocol):
+    """What the panel reads and sets (console.surveys.SurveyService)."""
+
+    def report(self, *, since: int, until: int, points: int = 8) -> NetEasyReport: ...
 
 
 def score_text(figure: NetEasy) -> str:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from console.preferences import COMMON_CURRENCIES, DEFAULT_SURVEY_QUESTION, MAX_AGENT_NAME, Preferences, Theme
 from console.sla_policy import PolicySet, shipped_policy
 from widgets.dark import ThemeFollower
+from widgets.net_easy_panel import SurveySettings
 from widgets.shortcut_help import Rebind, ShortcutEditor
 from widgets.sla_settings import SlaPolicyEditor
 
@@ -80,27 +81,6 @@ class SlaPolicies(Protocol):
     def policies(self) -> PolicySet: ...
 
     def set_policies(self, policies: PolicySet) -> list[int]: ...
-
-
-class SurveySettings(Protocol):
-    """What the Surveys page reads and sets (console.surveys.SurveyService)."""
-
-    @property
-    def question(self) -> str: ...
-
-    def set_question(self, text: str) -> None: ...
-
-    def reset_question(self) -> None: ...
-
-    @property
-    def customer_days(self) -> int: ...
-
-    def set_customer_days(self, days: int) -> None: ...
-
-    @property
-    def prompt_after_resolve(self) -> bool: ...
-
-    def set_prompt_after_resolve(self, enabled: bool) -> None: ...
 
 
 class _Refused(Exception):
