@@ -21,7 +21,7 @@ import functools
 import inspect
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -170,3 +170,31 @@ def repository(cls: C) -> C:
             continue
         setattr(cls, name, _converting(attr, f"Could not {name.replace('_', ' ')} ({cls.__name__})"))
     return cls
+
+
+def named(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor on ``conn`` whose rows are read by column name (``row["due_at"]``), never by position.
+
+    ``sqlite3.Row`` is the driver's own C row type: reading by name costs next to nothing over a tuple, and a
+    reordered SELECT can no longer shift every field of a record by one.
+    """
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    return cur
+
+
+def scalar(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> Any:
+    """The one value a one-row, one-column query gives (a count, a max), or None when there is no row."""
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def fetch_all(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+    """Every row of ``sql``, read by column name."""
+    return named(conn).execute(sql, params).fetchall()
+
+
+def fetch_one(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> sqlite3.Row | None:
+    """The first row of ``sql``, read by column name, or None."""
+    row: sqlite3.Row | None = named(conn).execute(sql, params).fetchone()
+    return row

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import converted, repository, says
+from storage.driver import converted, fetch_all, named, repository, says, scalar
 from storage.events import EventValues, event_json, write_events, write_received_events
 from storage.rows import (
     DeadlineKind,
@@ -93,7 +93,7 @@ _MENTION_COLUMNS = (
     "m.id, m.account_id, m.external_id, m.thread_key, m.head_id, m.parent_external_id, m.customer_id, "
     "m.author_handle, m.author_name, m.text, m.url, m.posted_at, m.fetched_at, m.kind, m.visibility, "
     "m.status, m.priority, m.tags, m.is_first_contact, m.due_at, m.warn_at, m.last_message_at, m.message_count, "
-    "a.kind, m.upstream_deleted_at"
+    "a.kind AS channel, m.upstream_deleted_at"
 )
 
 
@@ -117,51 +117,51 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-def _mention(row: Sequence[Any]) -> MentionRow:
+def _mention(row: sqlite3.Row) -> MentionRow:
     return MentionRow(
-        id=int(row[0]),
-        account_id=int(row[1]),
-        external_id=str(row[2]),
-        thread_key=str(row[3]),
-        head_id=None if row[4] is None else int(row[4]),
-        parent_external_id=None if row[5] is None else str(row[5]),
-        customer_id=None if row[6] is None else int(row[6]),
-        author_handle=str(row[7]),
-        author_name=str(row[8]),
-        text=str(row[9]),
-        url=str(row[10]),
-        posted_at=int(row[11]),
-        fetched_at=int(row[12]),
-        kind=MentionKind(row[13]),
-        visibility=str(row[14]),
-        status=MentionStatus(row[15]),
-        priority=int(row[16]),
-        tags=str(row[17]),
-        is_first_contact=bool(row[18]),
-        due_at=None if row[19] is None else int(row[19]),
-        warn_at=None if row[20] is None else int(row[20]),
-        last_message_at=int(row[21]),
-        message_count=int(row[22]),
-        channel=str(row[23]),
-        upstream_deleted_at=None if row[24] is None else int(row[24]),
+        id=int(row["id"]),
+        account_id=int(row["account_id"]),
+        external_id=str(row["external_id"]),
+        thread_key=str(row["thread_key"]),
+        head_id=None if row["head_id"] is None else int(row["head_id"]),
+        parent_external_id=None if row["parent_external_id"] is None else str(row["parent_external_id"]),
+        customer_id=None if row["customer_id"] is None else int(row["customer_id"]),
+        author_handle=str(row["author_handle"]),
+        author_name=str(row["author_name"]),
+        text=str(row["text"]),
+        url=str(row["url"]),
+        posted_at=int(row["posted_at"]),
+        fetched_at=int(row["fetched_at"]),
+        kind=MentionKind(row["kind"]),
+        visibility=str(row["visibility"]),
+        status=MentionStatus(row["status"]),
+        priority=int(row["priority"]),
+        tags=str(row["tags"]),
+        is_first_contact=bool(row["is_first_contact"]),
+        due_at=None if row["due_at"] is None else int(row["due_at"]),
+        warn_at=None if row["warn_at"] is None else int(row["warn_at"]),
+        last_message_at=int(row["last_message_at"]),
+        message_count=int(row["message_count"]),
+        channel=str(row["channel"]),
+        upstream_deleted_at=None if row["upstream_deleted_at"] is None else int(row["upstream_deleted_at"]),
     )
 
 
-def _deadline(row: Sequence[Any]) -> DeadlineRow:
+def _deadline(row: sqlite3.Row) -> DeadlineRow:
     def opt(v: Any) -> int | None:
         return None if v is None else int(v)
 
     return DeadlineRow(
-        id=int(row[0]),
-        mention_id=int(row[1]),
-        kind=DeadlineKind(row[2]),
-        started_at=int(row[3]),
-        due_at=int(row[4]),
-        warn_at=int(row[5]),
-        met_at=opt(row[6]),
-        paused_at=opt(row[7]),
-        breached_at=opt(row[8]),
-        cancelled_at=opt(row[9]),
+        id=int(row["id"]),
+        mention_id=int(row["mention_id"]),
+        kind=DeadlineKind(row["kind"]),
+        started_at=int(row["started_at"]),
+        due_at=int(row["due_at"]),
+        warn_at=int(row["warn_at"]),
+        met_at=opt(row["met_at"]),
+        paused_at=opt(row["paused_at"]),
+        breached_at=opt(row["breached_at"]),
+        cancelled_at=opt(row["cancelled_at"]),
     )
 
 
@@ -254,8 +254,8 @@ class MentionRepo:
         ext_ids = [item.external_id for item in items]
         for chunk in _chunks(ext_ids):
             existing.update(
-                r[0]
-                for r in conn.execute(
+                external_id
+                for (external_id,) in conn.execute(
                     f"SELECT external_id FROM mentions WHERE account_id = ? AND external_id IN ({_marks(len(chunk))})",
                     (account_id, *chunk),
                 )
@@ -273,7 +273,7 @@ class MentionRepo:
         heads = self._known_heads(account_id, parents) if parents else {}
         customers, new_customers = self._customers(channel, fresh)
 
-        first_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM mentions").fetchone()[0]) + 1
+        first_id = int(scalar(conn, "SELECT coalesce(max(id), 0) FROM mentions")) + 1
         mention_id = first_id - 1
         mention_rows: list[tuple[object, ...]] = []
         deadline_rows: list[tuple[object, ...]] = []
@@ -426,7 +426,7 @@ class MentionRepo:
             "UPDATE customers SET contact_count = contact_count + ? WHERE id = ?",
             [(threads[ext], cid) for ext, cid in ids.items() if threads[ext]],
         )
-        next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0])
+        next_id = int(scalar(conn, "SELECT coalesce(max(id), 0) FROM customers"))
         created: set[int] = set()
         new_rows: list[tuple[object, ...]] = []
         for ext in keys:
@@ -467,8 +467,8 @@ class MentionRepo:
         running: set[int] = set()
         for chunk in _chunks(ids):
             running.update(
-                int(r[0])
-                for r in conn.execute(
+                int(mention_id)
+                for (mention_id,) in conn.execute(
                     f"SELECT mention_id FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) "
                     "AND kind IN ('first_response', 'next_response') AND met_at IS NULL AND cancelled_at IS NULL",
                     tuple(chunk),
@@ -510,7 +510,7 @@ class MentionRepo:
             )
         else:
             sql = "SELECT id FROM mentions INDEXED BY mentions_due WHERE head_id IS NULL ORDER BY due_at, id"
-        return [r[0] for r in self._conn.execute(sql)]
+        return [mention_id for (mention_id,) in self._conn.execute(sql)]
 
     @says("Could not read mentions")
     def rows_by_id(self, ids: Iterable[int]) -> dict[int, MentionRow]:
@@ -518,7 +518,7 @@ class MentionRepo:
         wanted = list(ids)
         out: dict[int, MentionRow] = {}
         for chunk in _chunks(wanted):
-            for row in self._conn.execute(
+            for row in named(self._conn).execute(
                 f"SELECT {_MENTION_COLUMNS} FROM mentions m JOIN accounts a ON a.id = m.account_id "
                 f"WHERE m.id IN ({_marks(len(chunk))})",
                 tuple(chunk),
@@ -529,19 +529,21 @@ class MentionRepo:
 
     def thread(self, head_id: int) -> list[MentionRow]:
         """The head and every stored message of its thread, oldest first."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             f"SELECT {_MENTION_COLUMNS} FROM mentions m JOIN accounts a ON a.id = m.account_id "
             "WHERE m.id = ? OR m.head_id = ? ORDER BY m.posted_at, m.id",
             (head_id, head_id),
-        ).fetchall()
+        )
         return [_mention(r) for r in rows]
 
     def deadlines(self, mention_id: int) -> list[DeadlineRow]:
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, cancelled_at "
             "FROM deadlines WHERE mention_id = ? ORDER BY due_at",
             (mention_id,),
-        ).fetchall()
+        )
         return [_deadline(r) for r in rows]
 
     def count(self, view: QueueView = QueueView.OPEN) -> int:
@@ -549,10 +551,10 @@ class MentionRepo:
             sql = "SELECT count(*) FROM mentions WHERE head_id IS NULL AND status IN ('new', 'open')"
         else:
             sql = "SELECT count(*) FROM mentions WHERE head_id IS NULL"
-        return int(self._conn.execute(sql).fetchone()[0])
+        return int(scalar(self._conn, sql))
 
     def total_messages(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM mentions").fetchone()[0])
+        return int(scalar(self._conn, "SELECT count(*) FROM mentions"))
 
     @says("Could not record SLA breaches")
     def mark_breaches(self, now: int, *, actor: str = "sla") -> list[int]:
@@ -562,19 +564,26 @@ class MentionRepo:
             The mention ids that gained a breach.
         """
         with self._db.atomic():
-            due = self._conn.execute(
+            due = fetch_all(
+                self._conn,
                 "SELECT id, mention_id, kind, due_at FROM deadlines WHERE due_at < ? AND met_at IS NULL "
                 "AND cancelled_at IS NULL AND breached_at IS NULL AND paused_at IS NULL",
                 (now,),
-            ).fetchall()
+            )
             self._conn.executemany(
-                "UPDATE deadlines SET breached_at = ? WHERE id = ?", [(int(r[3]), int(r[0])) for r in due]
+                "UPDATE deadlines SET breached_at = ? WHERE id = ?", [(int(r["due_at"]), int(r["id"])) for r in due]
             )
             write_events(
                 self._conn,
                 [
-                    (int(r[3]), actor, int(r[1]), "breached", event_json({"deadline": r[2], "due_at": r[3]}))
+                    (
+                        int(r["due_at"]),
+                        actor,
+                        int(r["mention_id"]),
+                        "breached",
+                        event_json({"deadline": r["kind"], "due_at": r["due_at"]}),
+                    )
                     for r in due
                 ],
             )
-        return sorted({int(r[1]) for r in due})
+        return sorted({int(r["mention_id"]) for r in due})

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import named, repository, says
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import ReplyRow, ReplyState
@@ -24,29 +24,29 @@ _COLUMNS = (
 PENDING_STATES: tuple[ReplyState, ...] = (ReplyState.QUEUED, ReplyState.SENDING)
 
 
-def _reply(row: Sequence[Any]) -> ReplyRow:
+def _reply(row: sqlite3.Row) -> ReplyRow:
     return ReplyRow(
-        id=int(row[0]),
-        mention_id=int(row[1]),
-        text=str(row[2]),
-        visibility=str(row[3]),
-        idempotency_key=str(row[4]),
-        state=ReplyState(row[5]),
-        attempts=int(row[6]),
-        external_id=None if row[7] is None else str(row[7]),
-        error=str(row[8]),
-        created_at=int(row[9]),
-        sent_at=None if row[10] is None else int(row[10]),
-        purpose=str(row[11]),
-        template_id=None if row[12] is None else int(row[12]),
-        queued_at=None if row[13] is None else int(row[13]),
-        next_attempt_at=None if row[14] is None else int(row[14]),
-        url=str(row[15]),
-        target_id=None if row[16] is None else int(row[16]),
-        corrects_id=None if row[17] is None else int(row[17]),
-        hold_reason=str(row[18]),
-        seen_at=None if row[19] is None else int(row[19]),
-        holding_until=None if row[20] is None else int(row[20]),
+        id=int(row["id"]),
+        mention_id=int(row["mention_id"]),
+        text=str(row["text"]),
+        visibility=str(row["visibility"]),
+        idempotency_key=str(row["idempotency_key"]),
+        state=ReplyState(row["state"]),
+        attempts=int(row["attempts"]),
+        external_id=None if row["external_id"] is None else str(row["external_id"]),
+        error=str(row["error"]),
+        created_at=int(row["created_at"]),
+        sent_at=None if row["sent_at"] is None else int(row["sent_at"]),
+        purpose=str(row["purpose"]),
+        template_id=None if row["template_id"] is None else int(row["template_id"]),
+        queued_at=None if row["queued_at"] is None else int(row["queued_at"]),
+        next_attempt_at=None if row["next_attempt_at"] is None else int(row["next_attempt_at"]),
+        url=str(row["url"]),
+        target_id=None if row["target_id"] is None else int(row["target_id"]),
+        corrects_id=None if row["corrects_id"] is None else int(row["corrects_id"]),
+        hold_reason=str(row["hold_reason"]),
+        seen_at=None if row["seen_at"] is None else int(row["seen_at"]),
+        holding_until=None if row["holding_until"] is None else int(row["holding_until"]),
     )
 
 
@@ -62,7 +62,7 @@ class ReplyRepo:
         write_event(self._conn, at=at, actor=actor, kind=kind, mention_id=mention_id, data=data)
 
     def _one(self, reply_id: int) -> ReplyRow:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
+        row = named(self._conn).execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
         if row is None:
             raise StorageError(f"There is no reply {reply_id}.")
         return _reply(row)
@@ -248,22 +248,30 @@ class ReplyRepo:
 
     # ------------------------------------------------------------------ reads
     def get(self, reply_id: int) -> ReplyRow | None:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
+        row = named(self._conn).execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
         return None if row is None else _reply(row)
 
     def draft(self, mention_id: int) -> ReplyRow | None:
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM replies WHERE mention_id = ? AND state = ? ORDER BY id DESC LIMIT 1",
-            (mention_id, ReplyState.DRAFT.value),
-        ).fetchone()
+        row = (
+            named(self._conn)
+            .execute(
+                f"SELECT {_COLUMNS} FROM replies WHERE mention_id = ? AND state = ? ORDER BY id DESC LIMIT 1",
+                (mention_id, ReplyState.DRAFT.value),
+            )
+            .fetchone()
+        )
         return None if row is None else _reply(row)
 
     def for_mention(self, mention_id: int) -> list[ReplyRow]:
         """Every non-draft reply of a queue item, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM replies WHERE mention_id = ? AND state != ? ORDER BY id",
-            (mention_id, ReplyState.DRAFT.value),
-        ).fetchall()
+        rows = (
+            named(self._conn)
+            .execute(
+                f"SELECT {_COLUMNS} FROM replies WHERE mention_id = ? AND state != ? ORDER BY id",
+                (mention_id, ReplyState.DRAFT.value),
+            )
+            .fetchall()
+        )
         return [_reply(r) for r in rows]
 
     def pending(self, account_id: int | None = None) -> list[ReplyRow]:
@@ -278,7 +286,7 @@ class ReplyRepo:
         if account_id is not None:
             sql += " AND m.account_id = ?"
             params.append(account_id)
-        rows = self._conn.execute(sql + " ORDER BY r.queued_at, r.id", params).fetchall()
+        rows = named(self._conn).execute(sql + " ORDER BY r.queued_at, r.id", params).fetchall()
         return [_reply(r) for r in rows]
 
     def failed(self, account_id: int | None = None, *, limit: int = 200) -> list[ReplyRow]:
@@ -294,23 +302,31 @@ class ReplyRepo:
         if account_id is not None:
             sql += " AND m.account_id = ?"
             params.append(account_id)
-        rows = self._conn.execute(sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit]).fetchall()
+        rows = named(self._conn).execute(sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit]).fetchall()
         return [_reply(r) for r in rows]
 
     def account_of(self, reply_id: int) -> int:
-        row = self._conn.execute(
-            "SELECT m.account_id FROM replies r JOIN mentions m ON m.id = r.mention_id WHERE r.id = ?", (reply_id,)
-        ).fetchone()
+        row = (
+            named(self._conn)
+            .execute(
+                "SELECT m.account_id FROM replies r JOIN mentions m ON m.id = r.mention_id WHERE r.id = ?", (reply_id,)
+            )
+            .fetchone()
+        )
         if row is None:
             raise StorageError(f"There is no reply {reply_id}.")
-        return int(row[0])
+        return int(row["account_id"])
 
     def waiting_count(self) -> int:
         """Replies written but not yet posted (queued or sending)."""
         # The states are literals, not parameters, so that SQLite counts on the partial index replies_queued
         # instead of scanning every sent reply (80 ms with a million replies, on each outbox change).
-        row = self._conn.execute("SELECT count(*) FROM replies WHERE state IN ('queued', 'sending')").fetchone()
-        return int(row[0])
+        row = (
+            named(self._conn)
+            .execute("SELECT count(*) AS n FROM replies WHERE state IN ('queued', 'sending')")
+            .fetchone()
+        )
+        return int(row["n"])
 
     def latest_states(self, mention_ids: Sequence[int]) -> dict[int, ReplyState]:
         """The state of each item's newest non-draft reply (for the queue's reply-state hint)."""
