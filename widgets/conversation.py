@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.model import DeadlineKind, DeadlineRow, EventRow, MentionKind, MentionRow
+from console.model import DeadlineKind, DeadlineRow, EventRow, MentionKind, MentionRow, event_data
 from console.our_replies import OurReply, ReplyRow, our_replies
 from console.ports import Clock
 from console.sla import Band, band, format_countdown
@@ -147,22 +146,18 @@ def deadline_status(deadline: DeadlineRow, now: float) -> str:
 
 def event_text(event: EventRow, now: float) -> str:
     label = _EVENT_LABELS.get(event.kind, event.kind.replace("_", " ").capitalize())
-    try:
-        data = json.loads(event.data) if event.data else {}
-    except ValueError:
-        data = {}
-    deadline = data.get("deadline") if isinstance(data, dict) else None
+    data = event_data(event.data)
+    deadline = data.get("deadline")
     if isinstance(deadline, str):
         try:
             label += f": {_KIND_LABELS[DeadlineKind(deadline)].lower()}"
         except ValueError:
             label += f": {deadline}"
-    if isinstance(data, dict):
-        label += triage_detail(event.kind, data)  # status, priority, tags (issue 7)
-    if event.kind == "survey_answered" and isinstance(data, dict):
+    label += triage_detail(event.kind, data)  # status, priority, tags (issue 7)
+    if event.kind == "survey_answered":
         score = data.get("score")
         label += f": {score}" if isinstance(score, int) else (" to score by hand" if data.get("needs_review") else "")
-    if event.kind == "reply_corrected" and isinstance(data, dict):
+    if event.kind == "reply_corrected":
         label += {"edit": ": edited in place", "follow_up": ": posted as a follow-up"}.get(str(data.get("mode")), "")
     return f"{local_time(event.at, now=now)}   {label} · {event.actor}"
 
