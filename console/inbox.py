@@ -11,9 +11,8 @@ import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from console.channels.base import Backfill, Backfills, Connector, InboundItem
+from console.channels.base import Backfill, Backfills, Batch, Connector, InboundItem, RateLimitInfo
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
-from console.channels.mastodon import RateLimitInfo
 from console.ports import Clock
 from console.sla import SlaPolicy
 from console.store_worker import BackgroundStore, to_rows
@@ -97,7 +96,7 @@ def throttle_until(info: RateLimitInfo | None, now: float) -> float | None:
     with none left, nothing goes out before the reset (channels.md §0 "Rate limits").
 
     Args:
-        info: The latest ``X-RateLimit-*`` headers of the connector.
+        info: The request budget the latest fetch reported (its batch, or the error it raised).
         now: The current epoch time.
 
     Returns:
@@ -110,25 +109,15 @@ def throttle_until(info: RateLimitInfo | None, now: float) -> float | None:
     return now + (info.reset_at - now) / info.remaining
 
 
-def _rate_limit_of(connector: Connector) -> RateLimitInfo | None:
-    info = getattr(connector, "rate_limit", None)
-    return info if isinstance(info, RateLimitInfo) else None
-
-
-def _rejected_of(connector: Connector) -> list[QuarantineEntry]:
-    """The malformed entries the connector's latest fetch dropped, raw, with their parse errors."""
-    skipped = getattr(connector, "skipped", None)
-    if not isinstance(skipped, list) or not skipped:
-        return []
-    rejected = getattr(connector, "rejected", None)
-    raws = rejected if isinstance(rejected, list) and len(rejected) == len(skipped) else [None] * len(skipped)
+def _rejected_of(batch: Batch) -> list[QuarantineEntry]:
+    """The malformed entries the fetch left out, raw, with their parse errors (for the quarantine)."""
     entries = []
-    for (external_id, reason), raw in zip(skipped, raws, strict=True):
+    for rejected in batch.rejected:
         try:
-            text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+            text = json.dumps(rejected.raw, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
         except (TypeError, ValueError):
-            text = repr(raw)
-        entries.append(QuarantineEntry(str(external_id), str(reason), text))
+            text = repr(rejected.raw)
+        entries.append(QuarantineEntry(rejected.external_id, rejected.reason, text))
     return entries
 
 
@@ -220,7 +209,7 @@ class Poller:
             log.exception("sync of account %s failed unexpectedly", account.id)
             error = Permanent(f"Internal error while syncing: {exc!r}")
             try:
-                return self._failed(account, error, started, self.connectors[account.id])
+                return self._failed(account, error, started)
             except Exception:  # the health itself could not be saved (the database is gone): report it all the same
                 log.exception("recording the failed sync of account %s failed too", account.id)
                 return SyncReport(account.id, started, error=str(error), health=Health.FAILING)
@@ -236,22 +225,22 @@ class Poller:
         try:
             batch = await connector.fetch_new(cursor)
         except ChannelError as exc:
-            return self._failed(account, exc, started, connector)
+            return self._failed(account, exc, started, exc.rate_limit)
         except Exception as exc:  # a connector bug must not stop the loop; it is reported like a failure
             log.exception("connector of account %s raised an untyped error", account.id)
-            return self._failed(account, Permanent(f"Internal error while syncing: {exc!r}"), started, connector)
+            return self._failed(account, Permanent(f"Internal error while syncing: {exc!r}"), started)
         new = batch.items
-        rejected = _rejected_of(connector)
+        rejected = _rejected_of(batch)
         try:
             result = await self._store(account.id, new, rejected, channel=account.kind, fetched_at=started)
             quarantined = self.health.quarantine(account.id, rejected, at=started) if self.health else 0
             now = self.clock.now()
             due = math.ceil(now + self.interval)
-            backlog = len(new) >= CATCH_UP_BATCH or getattr(connector, "has_more", False) is True
+            backlog = len(new) >= CATCH_UP_BATCH or batch.has_more
             backlog = backlog or (batch.backfill is not None and not batch.backfill.done)
             if backlog:
                 due = math.floor(now)  # a backlog: keep going, batch by batch, each one visible as it lands
-            throttle = throttle_until(_rate_limit_of(connector), now)
+            throttle = throttle_until(batch.rate_limit, now)
             if throttle is not None:
                 due = max(due, math.ceil(throttle))
             catching_up = backlog and due <= now
@@ -264,15 +253,15 @@ class Poller:
             return self._emit(SyncReport(account.id, started, fetched=len(new), error=str(exc), health=Health.FAILING))
         if rejected:
             log.warning("account %s: %d malformed item(s) quarantined", account.id, len(rejected))
-        partial = getattr(connector, "partial_error", None)
+        partial = batch.partial_error
         caught_up = self._caught_up.pop(account.id, 0) + len(result.inserted_ids)
-        catching_up = catching_up and not isinstance(partial, ChannelError)
+        catching_up = catching_up and partial is None
         if catching_up:
             self._caught_up[account.id] = caught_up
-        if isinstance(partial, ChannelError):
+        if partial is not None:
             # Some pages were stored and the cursor moved; the rest failed: schedule as a failure, and say how
             # much was kept (issue 20, sync 9: "stored 40, then the server failed on page 2").
-            failed = self._failed(account, partial, started, connector, emit=False)
+            failed = self._failed(account, partial, started, batch.rate_limit, emit=False)
             progress = dataclasses.replace(
                 failed,
                 error=f"stored {len(result.inserted_ids)} of {len(new)} fetched, then {failed.error}",
@@ -373,7 +362,13 @@ class Poller:
         return UpsertResult(tuple(inserted), tuple(new_heads), tuple(follow_ups), duplicates)
 
     def _failed(
-        self, account: AccountRow, exc: ChannelError, now: int, connector: Connector, *, emit: bool = True
+        self,
+        account: AccountRow,
+        exc: ChannelError,
+        now: int,
+        rate_limit: RateLimitInfo | None = None,
+        *,
+        emit: bool = True,
     ) -> SyncReport:
         failures = self.sync_state.get(account.id).consecutive_failures + 1
         base = max(self.interval, 5.0)
@@ -389,7 +384,7 @@ class Poller:
             cap = MAX_UNREACHABLE_BACKOFF if isinstance(exc, Unreachable) else MAX_BACKOFF
             next_at = now + backoff_seconds(failures, base=base, rng=self.rng, cap=cap)
         # The channel's own reset time comes before our backoff (a 5xx while the budget is spent).
-        throttle = throttle_until(_rate_limit_of(connector), now)
+        throttle = throttle_until(rate_limit, now)
         if throttle is not None and not isinstance(exc, AuthExpired):
             next_at = max(next_at, math.ceil(throttle))
         reason = str(exc)

@@ -1,10 +1,17 @@
-"""What every connector speaks: inbound items, batches with opaque cursors, receipts, the protocol."""
+"""What every connector speaks: inbound items, batches with opaque cursors, receipts, the protocol.
+
+A fetch says everything sync needs in the :class:`Batch` it returns (issue 21 item 1): the items, the cursor,
+the channel's request budget (:class:`RateLimitInfo`), the entries it could not read (:class:`Rejected`, for
+the quarantine), whether more pages are waiting, and an error met after some pages were read. Sync never asks
+the connector object anything else.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from console.channels.errors import ChannelError
 from storage.rows import MentionKind
 
 #: An opaque, JSON-serialisable per-account cursor (channels.md §0).
@@ -48,11 +55,45 @@ class Backfill:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """A channel's request budget from its latest response's rate-limit headers (channels.md "Headers")."""
+
+    limit: int
+    remaining: int
+    reset_at: float | None  # epoch seconds; None if the reset header was missing or unreadable
+
+    @property
+    def should_throttle(self) -> bool:
+        """True when at most 10 % of the budget is left (channels.md §0 "Rate limits")."""
+        return self.remaining <= self.limit // 10
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An entry of a fetched page that could not be read: kept aside for the quarantine, never failing the page."""
+
+    external_id: str  # the channel's id of the entry, or "?" when it has none
+    reason: str  # why it could not be read (the parse error)
+    raw: object = None  # the entry's JSON exactly as received
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
+    """What one fetch returns; every field is filled by every connector that has something to say in it."""
+
     items: list[InboundItem]  # oldest first
     next_cursor: Cursor | None  # None: nothing new, keep the old cursor
     #: Set while, and when, a first sync reads back to its horizon (connectors that can, see :class:`Backfills`).
     backfill: Backfill | None = None
+    #: The request budget after this fetch (None: the channel sent no rate-limit headers). A reading of the
+    #: moment, not content: two batches with the same items and cursor are equal whatever the budget.
+    rate_limit: RateLimitInfo | None = field(default=None, compare=False)
+    #: Malformed entries left out of ``items``, raw, with the reason (the poller quarantines them).
+    rejected: tuple[Rejected, ...] = ()
+    #: The fetch stopped at its page limit with more waiting: the poller asks again at once.
+    has_more: bool = False
+    #: Some pages were read (they are in ``items`` and the cursor), then this error stopped the fetch.
+    partial_error: ChannelError | None = None
 
 
 @dataclass(frozen=True, slots=True)

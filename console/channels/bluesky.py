@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,14 +25,17 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    RateLimitInfo,
+    Rejected,
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     bearer,
     call_json,
+    epoch_budget,
     epoch_header,
     error_json,
     grapheme_count,
@@ -202,6 +206,8 @@ class NotificationPage:
     oldest_indexed_at: float | None = None  # over every entry, messages or not, for the stop test
     cursor: str | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Each ``skipped`` entry with its raw JSON, same order (for the quarantine).
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 def parse_notifications(payload: object) -> NotificationPage:
@@ -227,16 +233,22 @@ def parse_notifications(payload: object) -> NotificationPage:
     items: list[InboundItem] = []
     stamps: list[float] = []
     skipped: list[tuple[str, str]] = []
+    rejected: list[Rejected] = []
+
+    def skip(external_id: str, reason: str, entry: object) -> None:
+        skipped.append((external_id, reason))
+        rejected.append(Rejected(external_id, reason, entry))
+
     oldest: float | None = None
     for entry in entries:
         if not isinstance(entry, dict):
-            skipped.append(("?", "entry is not an object"))
+            skip("?", "entry is not an object", entry)
             continue
         uri = str_field(entry, "uri") or "?"
         try:
             indexed = parse_iso(entry.get("indexedAt"))
         except ValueError:
-            skipped.append((uri, "no indexedAt"))
+            skip(uri, "no indexedAt", entry)
             continue
         oldest = indexed if oldest is None else min(oldest, indexed)
         if entry.get("reason") not in REASONS:
@@ -247,12 +259,12 @@ def parse_notifications(payload: object) -> NotificationPage:
         try:
             item = _item(str_field(entry, "uri"), entry.get("author"), record, entry.get("indexedAt"))
         except ValueError as exc:
-            skipped.append((uri, str(exc)))
+            skip(uri, str(exc), entry)
             continue
         cid = str_field(entry, "cid")
         items.append(_with_raw(item, cid=cid, reason=str_field(entry, "reason")))
         stamps.append(indexed)
-    return NotificationPage(items, stamps, oldest, cursor, skipped)
+    return NotificationPage(items, stamps, oldest, cursor, skipped, rejected)
 
 
 def _with_raw(item: InboundItem, **extra: str) -> InboundItem:
@@ -550,6 +562,9 @@ class BlueskyConnector:
         self._members: dict[tuple[str, str], tuple[str, str]] = {}
         #: Entries the latest :meth:`fetch_new` dropped as malformed.
         self.skipped: list[tuple[str, str]] = []
+        self._rejected: list[Rejected] = []
+        #: The ``RateLimit-*`` headers of the latest response that carried them.
+        self._rate_limit: RateLimitInfo | None = None
 
     # -- auth -----------------------------------------------------------------------------------------
 
@@ -656,7 +671,13 @@ class BlueskyConnector:
             expired=_session_expired,
             params=params,
             json=body,
+            on_response=self._note_budget,
         )
+
+    def _note_budget(self, response: httpx.Response) -> None:
+        info = epoch_budget(response.headers, "ratelimit-")
+        if info is not None:
+            self._rate_limit = info
 
     def _fail(self, response: httpx.Response, what: str) -> NoReturn:
         now = self._clock.now()
@@ -704,7 +725,7 @@ class BlueskyConnector:
         horizon = state.get("horizon")
         if not isinstance(horizon, int) or isinstance(horizon, bool):
             log.warning("Bluesky backfill cursor for %s has no horizon; syncing the newest page", self._host)
-            return await self.fetch_new(None)
+            return await self._fetch(None)
         page_cursor = state.get("page") if isinstance(state.get("page"), str) else None
         top = _float(state.get("top"))
         seen_list = [s for s in state.get("seen", []) if isinstance(s, str)]
@@ -712,6 +733,7 @@ class BlueskyConnector:
         oldest_value = state.get("oldest")
         oldest = oldest_value if isinstance(oldest_value, int) and not isinstance(oldest_value, bool) else None
         self.skipped = []
+        self._rejected = []
         collected: list[tuple[float, InboundItem]] = []
         done = reached = False
         for _ in range(self._max_pages):
@@ -725,6 +747,7 @@ class BlueskyConnector:
             except ValueError as exc:
                 raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
             self.skipped.extend(page.skipped)
+            self._rejected.extend(page.rejected)
             if top is None and page.indexed_at:
                 top = max(page.indexed_at)  # the newest: where polling continues once the backfill is done
                 seen_list = [item.external_id for item in page.items][: self._seen_size]
@@ -784,6 +807,19 @@ class BlueskyConnector:
         )
 
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
+        """Fetch customer posts (see :meth:`_fetch`); the batch carries the budget and the malformed entries.
+
+        Raises:
+            AuthExpired, RateLimited, Transient, Permanent: With the budget the answer left (``rate_limit``).
+        """
+        try:
+            batch = await self._fetch(cursor)
+        except ChannelError as exc:
+            exc.rate_limit = self._rate_limit
+            raise
+        return dataclasses.replace(batch, rate_limit=self._rate_limit, rejected=tuple(self._rejected))
+
+    async def _fetch(self, cursor: Cursor | None) -> Batch:
         """Fetch customer posts newer than the watermark (channels.md §2 "Cursor semantics").
 
         The API pages only backwards, so every poll starts at the top and pages down until an entry is
@@ -809,6 +845,7 @@ class BlueskyConnector:
         seen_list = [s for s in cursor.get("seen", []) if isinstance(s, str)] if cursor else []
         seen = set(seen_list)
         self.skipped = []
+        self._rejected = []
         collected: list[tuple[float, InboundItem]] = []
         page_cursor: str | None = None
         gap = False  # max_pages read without getting down to the watermark: a long gap since the last poll
@@ -823,6 +860,7 @@ class BlueskyConnector:
             except ValueError as exc:
                 raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
             self.skipped.extend(page.skipped)
+            self._rejected.extend(page.rejected)
             collected.extend(zip(page.indexed_at, page.items, strict=True))
             page_cursor = page.cursor
             if watermark is None or page_cursor is None or page.oldest_indexed_at is None:

@@ -19,6 +19,7 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    Rejected,
     ReplyReceipt,
     ReplyTarget,
 )
@@ -418,6 +419,7 @@ class DiscourseConnector:
             if max_id is None or ended or min(page.ids) <= max_id:
                 break
         items: list[tuple[int, InboundItem]] = []
+        rejected: list[Rejected] = []
         seen: set[str] = set()
         ordered = sorted(refs.values(), key=lambda r: r.id)
         stopped_at: int | None = None
@@ -434,6 +436,7 @@ class DiscourseConnector:
                 item = parse_post(post, base_url=self._base_url, private=ref.private)
             except ValueError as exc:
                 log.warning("Skipped a malformed Discourse post (notification %s): %s", ref.id, exc)
+                rejected.append(Rejected(str(post.get("id", "?")), str(exc), post))
                 continue
             if item.external_id not in seen:
                 seen.add(item.external_id)
@@ -446,7 +449,10 @@ class DiscourseConnector:
         if horizon is not None:
             oldest = min((item.posted_at for _, item in items), default=None)
             backfill = Backfill(horizon=horizon, oldest=oldest, done=True, reached_horizon=reached)
-        return Batch(items=[item for _, item in items], next_cursor=next_cursor, backfill=backfill)
+        # Discourse sends no budget headers on success (channels.md §4): its rate limit is a 429 with Retry-After.
+        return Batch(
+            items=[item for _, item in items], next_cursor=next_cursor, backfill=backfill, rejected=tuple(rejected)
+        )
 
     async def fetch_thread(self, external_id: str) -> list[InboundItem]:
         """The posts of the item's topic (``GET /t/{topic_id}.json``).

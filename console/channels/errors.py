@@ -11,9 +11,18 @@ ChannelError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.channels.base import RateLimitInfo
+
 
 class ChannelError(Exception):
     """A channel call failed; ``str(err)`` is a sentence an agent can read."""
+
+    #: The channel's request budget as the failed fetch left it, when the connector knows it (a 5xx while the
+    #: budget is spent still waits for the reset); set by the connector's ``fetch_new``.
+    rate_limit: RateLimitInfo | None = None
 
 
 class AuthExpired(ChannelError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -20,10 +21,12 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    RateLimitInfo,
+    Rejected,
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
     Params,
@@ -91,12 +94,15 @@ def _time(value: object) -> int:
     return math.floor(parse_iso(value))
 
 
-def parse_comments(payload: object, *, post_id: str) -> tuple[list[InboundItem], str | None]:
+def parse_comments(
+    payload: object, *, post_id: str, rejected: list[Rejected] | None = None
+) -> tuple[list[InboundItem], str | None]:
     """Parse ``GET /{post-id}/comments``: the comments and the ``paging.next`` URL.
 
     Args:
         payload: ``{"data": [...], "paging": {...}}``.
         post_id: The post the comments belong to.
+        rejected: Malformed comments (no id, no readable time) are added here, raw, for the quarantine.
 
     Returns:
         Items (page order) and the next page URL. A reply's parent is its top-level comment; a top-level
@@ -111,13 +117,17 @@ def parse_comments(payload: object, *, post_id: str) -> tuple[list[InboundItem],
     items: list[InboundItem] = []
     for entry in data:
         if not isinstance(entry, dict) or not str_field(entry, "id"):
+            if rejected is not None:
+                rejected.append(Rejected("?", "comment without id", entry))
             continue
         author = entry.get("from")
         if not isinstance(author, dict) or not str_field(author, "id"):
             continue  # "from" is omitted without the right Page token permissions
         try:
             posted = _time(entry.get("created_time"))
-        except ValueError:
+        except ValueError as exc:
+            if rejected is not None:
+                rejected.append(Rejected(str_field(entry, "id"), str(exc), entry))
             continue
         parent = entry.get("parent")
         name = str_field(author, "name") or str_field(author, "id")
@@ -228,6 +238,33 @@ def _regain_seconds(headers: Mapping[str, str]) -> float | None:
     return max(values) * 60 if values else None
 
 
+def parse_budget(headers: Mapping[str, str], *, now: float) -> RateLimitInfo | None:
+    """The Page's budget from ``X-Business-Use-Case-Usage`` (channels.md §6): percent used of the most used
+    measure (calls, CPU time, total time) out of 100, resetting when access is regained (None: no wait given).
+    """
+    try:
+        usage = json.loads(headers.get("x-business-use-case-usage", "") or "null")
+    except ValueError:
+        return None
+    if not isinstance(usage, dict):
+        return None
+    used = [
+        value
+        for entries in usage.values()
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, dict)
+        for key in ("call_count", "total_cputime", "total_time")
+        if isinstance(value := entry.get(key), int | float) and not isinstance(value, bool)
+    ]
+    if not used:
+        return None
+    regain = _regain_seconds(headers)
+    return RateLimitInfo(
+        limit=100, remaining=max(0, 100 - math.ceil(max(used))), reset_at=None if regain is None else now + regain
+    )
+
+
 # --------------------------------------------------------------------------------------------------------
 # The connector
 # --------------------------------------------------------------------------------------------------------
@@ -278,6 +315,8 @@ class FacebookConnector:
         self._base_url = (account.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._host = urlsplit(self._base_url).netloc or self._base_url
         self._token: str | None = None
+        #: The ``X-Business-Use-Case-Usage`` budget of the latest response that carried it.
+        self._rate_limit: RateLimitInfo | None = None
 
     async def _load(self) -> str:
         if self._token is None:
@@ -304,7 +343,13 @@ class FacebookConnector:
             authorize=bearer,
             params=params,
             json=body,
+            on_response=self._note_budget,
         )
+
+    def _note_budget(self, response: httpx.Response) -> None:
+        info = parse_budget(response.headers, now=self._clock.now())
+        if info is not None:
+            self._rate_limit = info
 
     def _fail(self, response: httpx.Response, what: str) -> NoReturn:
         now = self._clock.now()
@@ -355,6 +400,19 @@ class FacebookConnector:
         return {"backfill": int(horizon)}
 
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
+        """New comments and messages (see :meth:`_fetch`); the batch carries the budget and malformed comments.
+
+        Raises:
+            AuthExpired, RateLimited, Transient, Permanent: With the budget the answer left (``rate_limit``).
+        """
+        try:
+            batch = await self._fetch(cursor)
+        except ChannelError as exc:
+            exc.rate_limit = self._rate_limit
+            raise
+        return dataclasses.replace(batch, rate_limit=self._rate_limit)
+
+    async def _fetch(self, cursor: Cursor | None) -> Batch:
         """New comments on recently active posts and new Messenger messages.
 
         A first sync started with :meth:`backfill_cursor` reads them as if every watermark lay at its horizon
@@ -394,6 +452,7 @@ class FacebookConnector:
             convo_mark = float(horizon) + self._overlap  # read down to the horizon, as below a watermark
         first_sync = cursor is None
         found: dict[str, InboundItem] = {}
+        rejected: list[Rejected] = []
         history: list[str] = []  # first sync: what was read but is history, so the overlap never brings it back
 
         feed = await self._call(
@@ -426,7 +485,7 @@ class FacebookConnector:
                     break
                 payload = await self._call("GET", url, params=params)
                 try:
-                    comments, url = parse_comments(payload, post_id=post_id)
+                    comments, url = parse_comments(payload, post_id=post_id, rejected=rejected)
                 except ValueError as exc:
                     raise Transient(f"Facebook returned malformed comments: {exc}.") from exc
                 params = None  # paging.next carries every parameter
@@ -488,7 +547,7 @@ class FacebookConnector:
             oldest = min((item.posted_at for item in items), default=None)
             backfill = Backfill(horizon=horizon, oldest=oldest, done=True, reached_horizon=reached)
         next_cursor: Cursor = {"posts": active, "convos": newest_convo, "seen": next_seen}
-        return Batch(items=items, next_cursor=next_cursor, backfill=backfill)
+        return Batch(items=items, next_cursor=next_cursor, backfill=backfill, rejected=tuple(rejected))
 
     async def fetch_thread(self, external_id: str) -> list[InboundItem]:
         """Not fetched: the stored conversation is used (Graph reads count against the Page's budget)."""

@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 import regex
 
+from console.channels.base import RateLimitInfo
 from console.channels.errors import (
     AuthExpired,
     CertificateRefused,
@@ -37,6 +38,7 @@ __all__ = [
     "Grant",
     "bearer",
     "call_json",
+    "epoch_budget",
     "error_json",
     "grapheme_count",
     "is_loopback",
@@ -668,6 +670,27 @@ def error_json(response: httpx.Response) -> Any:
         return response.json()
     except (ValueError, RecursionError):
         return None
+
+
+def epoch_budget(headers: Mapping[str, str], prefix: str) -> RateLimitInfo | None:
+    """The request budget of ``<prefix>limit``, ``<prefix>remaining`` and ``<prefix>reset`` (epoch seconds).
+
+    Bluesky sends ``RateLimit-*`` (``prefix="ratelimit-"``), X ``x-rate-limit-*`` (channels.md "Headers").
+
+    Args:
+        headers: Response headers (httpx's are matched case-insensitively).
+        prefix: The names' common start, lower case.
+
+    Returns:
+        The budget, or None when limit or remaining is absent or not an integer.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    try:
+        limit = int(lowered[f"{prefix}limit"].strip())
+        remaining = int(lowered[f"{prefix}remaining"].strip())
+    except (KeyError, ValueError):
+        return None
+    return RateLimitInfo(limit=limit, remaining=remaining, reset_at=epoch_header(lowered, f"{prefix}reset"))
 
 
 def epoch_header(headers: Mapping[str, str], name: str) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import re
@@ -21,6 +22,8 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    RateLimitInfo,
+    Rejected,
     ReplyReceipt,
     ReplyTarget,
 )
@@ -49,7 +52,6 @@ __all__ = [
     "html_to_text",
     "id_key",
     "parse_instance",
-    "parse_link_header",
     "parse_notifications",
     "parse_rate_limit",
     "parse_retry_after",
@@ -355,54 +357,6 @@ def parse_notifications(payload: object) -> ParsedPage:
         size=len(payload),
         rejected=rejected,
     )
-
-
-def parse_link_header(value: str) -> dict[str, str]:
-    """Parse an RFC 8288 ``Link`` header into ``{rel: url}``.
-
-    Args:
-        value: E.g. ``<https://h/api/v1/notifications?max_id=21>; rel="next", <…?min_id=21>; rel="prev"``.
-
-    Returns:
-        One entry per rel value (a ``rel="prev first"`` link is listed under both). Garbage is ignored.
-    """
-    links: dict[str, str] = {}
-    i, n = 0, len(value)
-    while i < n:
-        start = value.find("<", i)
-        if start < 0:
-            break
-        end = value.find(">", start + 1)
-        if end < 0:
-            break
-        url = value[start + 1 : end].strip()
-        # Parameters run to the next comma that is not inside a quoted string.
-        j, quoted = end + 1, False
-        while j < n and (quoted or value[j] != ","):
-            if value[j] == '"':
-                quoted = not quoted
-            j += 1
-        for param in value[end + 1 : j].split(";"):
-            name, sep, raw = param.partition("=")
-            if sep and name.strip().lower() == "rel":
-                for rel in raw.strip().strip('"').split():
-                    links.setdefault(rel.lower(), url)
-        i = j + 1
-    return links
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitInfo:
-    """The ``X-RateLimit-*`` headers of the latest response (channels.md §1 "Headers")."""
-
-    limit: int
-    remaining: int
-    reset_at: float | None  # epoch seconds; None if the reset header was missing or unreadable
-
-    @property
-    def should_throttle(self) -> bool:
-        """True when at most 10 % of the budget is left (channels.md §0 "Rate limits")."""
-        return self.remaining <= self.limit // 10
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
@@ -795,7 +749,7 @@ class MastodonConnector:
         horizon = state.get("horizon")
         if not isinstance(horizon, int) or isinstance(horizon, bool):
             log.warning("Mastodon backfill cursor for %s has no horizon; syncing the newest page", self._host)
-            return await self.fetch_new(None)
+            return await self._fetch(None)
         newest = _as_id(cursor.get("min_id"))
         max_id = _as_id(state.get("max_id"))
         oldest = state.get("oldest") if isinstance(state.get("oldest"), int) else None
@@ -862,6 +816,30 @@ class MastodonConnector:
         )
 
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
+        """Fetch mentions and DMs newer than ``cursor`` (see :meth:`_fetch`), saying everything in the batch.
+
+        The batch carries the request budget of the latest response, the malformed entries (raw, for the
+        quarantine), whether more pages are waiting and an error met after some pages were read; a raised
+        :class:`ChannelError` carries the budget its answer left (issue 21 item 1).
+        """
+        try:
+            batch = await self._fetch(cursor)
+        except ChannelError as exc:
+            exc.rate_limit = self.rate_limit
+            raise
+        rejected = tuple(
+            Rejected(str(external_id), str(reason), raw)
+            for (external_id, reason), raw in zip(self.skipped, self.rejected, strict=True)
+        )
+        return dataclasses.replace(
+            batch,
+            rate_limit=self.rate_limit,
+            rejected=rejected,
+            has_more=self.has_more,
+            partial_error=self.partial_error,
+        )
+
+    async def _fetch(self, cursor: Cursor | None) -> Batch:
         """Fetch mentions and DMs newer than ``cursor``.
 
         A first sync started with :meth:`backfill_cursor` reads back in time, page by page, to its horizon

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -20,14 +21,17 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    RateLimitInfo,
+    Rejected,
     ReplyReceipt,
     ReplyTarget,
 )
-from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     bearer,
     call_json,
+    epoch_budget,
     epoch_header,
     error_json,
     parse_iso,
@@ -93,6 +97,8 @@ class MentionsPage:
     newest_id: str | None = None
     next_token: str | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Each ``skipped`` entry with its raw JSON, same order (for the quarantine).
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 def _id_key(value: str) -> tuple[int, str]:
@@ -128,21 +134,27 @@ def parse_mentions(payload: object) -> MentionsPage:
                 users[str_field(user, "id")] = user
     items: list[InboundItem] = []
     skipped: list[tuple[str, str]] = []
+    rejected: list[Rejected] = []
+
+    def skip(external_id: str, reason: str, entry: object) -> None:
+        skipped.append((external_id, reason))
+        rejected.append(Rejected(external_id, reason, entry))
+
     for tweet in data:
         if not isinstance(tweet, dict) or not str_field(tweet, "id"):
-            skipped.append(("?", "tweet without id"))
+            skip("?", "tweet without id", tweet)
             continue
         tweet_id = str_field(tweet, "id")
         author_id = str_field(tweet, "author_id")
         user = users.get(author_id, {})
         username = str_field(user, "username")
         if not author_id or not username:
-            skipped.append((tweet_id, "author missing from includes.users"))
+            skip(tweet_id, "author missing from includes.users", tweet)
             continue
         try:
             posted_at = math.floor(parse_iso(tweet.get("created_at")))
         except ValueError:
-            skipped.append((tweet_id, "no created_at"))
+            skip(tweet_id, "no created_at", tweet)
             continue
         note = tweet.get("note_tweet")
         text = (
@@ -179,7 +191,7 @@ def parse_mentions(payload: object) -> MentionsPage:
     meta = payload.get("meta")
     newest = str_field(meta, "newest_id") if isinstance(meta, dict) else ""
     token = str_field(meta, "next_token") if isinstance(meta, dict) else ""
-    return MentionsPage(items, newest or None, token or None, skipped)
+    return MentionsPage(items, newest or None, token or None, skipped, rejected)
 
 
 def weighted_length(text: str) -> int:
@@ -287,6 +299,9 @@ class XConnector:
         self._key = f"x:{account.id}"
         self._tokens: XTokens | None = None
         self._user_id: str | None = None
+        self._rejected: list[Rejected] = []
+        #: The ``x-rate-limit-*`` headers of the latest response that carried them.
+        self._rate_limit: RateLimitInfo | None = None
         self._lock = asyncio.Lock()
 
     async def _load(self) -> XTokens:
@@ -358,6 +373,7 @@ class XConnector:
             renew=self._refresh,
             params=params,
             json=body,
+            on_response=self._note_budget,
         )
 
     def _fail(self, response: httpx.Response, what: str) -> NoReturn:
@@ -414,7 +430,26 @@ class XConnector:
         """A first sync reading mentions back to ``horizon`` (``start_time``; X serves the newest 800 at most)."""
         return {"start_time": int(horizon)}
 
+    def _note_budget(self, response: httpx.Response) -> None:
+        info = epoch_budget(response.headers, "x-rate-limit-")
+        if info is not None:
+            self._rate_limit = info
+
     async def fetch_new(self, cursor: Cursor | None) -> Batch:
+        """Mentions newer than the cursor (see :meth:`_fetch`); the batch carries the budget and malformed posts.
+
+        Raises:
+            AuthExpired, RateLimited, Transient, Permanent: With the budget the answer left (``rate_limit``).
+        """
+        self._rejected = []
+        try:
+            batch = await self._fetch(cursor)
+        except ChannelError as exc:
+            exc.rate_limit = self._rate_limit
+            raise
+        return dataclasses.replace(batch, rate_limit=self._rate_limit, rejected=tuple(self._rejected))
+
+    async def _fetch(self, cursor: Cursor | None) -> Batch:
         """Mentions newer than ``since_id``, following ``next_token`` to the end (channels.md §3).
 
         The cursor moves to the newest id only after every page was read. With no cursor only the newest
@@ -456,6 +491,7 @@ class XConnector:
                 page = parse_mentions(payload)
             except ValueError as exc:
                 raise Transient(f"{self._host} returned malformed mentions: {exc}.") from exc
+            self._rejected.extend(page.rejected)
             if page.skipped:
                 log.warning("Skipped %d malformed X mentions: %s", len(page.skipped), page.skipped)
             for item in page.items:

@@ -21,6 +21,7 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    Rejected,
     ReplyReceipt,
     ReplyTarget,
 )
@@ -142,6 +143,8 @@ class ThreadPage:
     threads: list[Thread] = field(default_factory=list)
     next_page_token: str | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Each ``skipped`` entry with its raw JSON (the thread, or the reply comment), same order.
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 def parse_threads(payload: object) -> ThreadPage:
@@ -155,9 +158,15 @@ def parse_threads(payload: object) -> ThreadPage:
         raise ValueError("expected {items: [...]}")
     threads: list[Thread] = []
     skipped: list[tuple[str, str]] = []
+    rejected: list[Rejected] = []
+
+    def skip(external_id: str, reason: str, raw: object) -> None:
+        skipped.append((external_id, reason))
+        rejected.append(Rejected(external_id, reason, raw))
+
     for entry in items:
         if not isinstance(entry, dict) or not isinstance(entry.get("snippet"), dict):
-            skipped.append(("?", "thread without snippet"))
+            skip("?", "thread without snippet", entry)
             continue
         snippet = entry["snippet"]
         thread_id = str_field(entry, "id") or "?"
@@ -165,7 +174,7 @@ def parse_threads(payload: object) -> ThreadPage:
         try:
             top = parse_comment(snippet.get("topLevelComment"), video_id=video)
         except ValueError as exc:
-            skipped.append((thread_id, str(exc)))
+            skip(thread_id, str(exc), entry)
             continue
         replies: list[InboundItem] = []
         part = entry.get("replies")
@@ -174,7 +183,7 @@ def parse_threads(payload: object) -> ThreadPage:
             try:
                 replies.append(parse_comment(reply, video_id=video))
             except ValueError as exc:
-                skipped.append((thread_id, str(exc)))
+                skip(thread_id, str(exc), reply)
         total = snippet.get("totalReplyCount")
         threads.append(
             Thread(
@@ -187,7 +196,7 @@ def parse_threads(payload: object) -> ThreadPage:
             )
         )
     token = str_field(payload, "nextPageToken") if isinstance(payload, dict) else ""
-    return ThreadPage(threads, token or None, skipped)
+    return ThreadPage(threads, token or None, skipped, rejected)
 
 
 def parse_comments(payload: object, *, video_id: str = "") -> tuple[list[InboundItem], str | None]:
@@ -491,6 +500,7 @@ class YouTubeConnector:
             )
         own = self._account.handle
         found: dict[str, InboundItem] = {}
+        rejected: list[Rejected] = []
         newest = watermark
         token: str | None = None
         for _ in range(max_pages):
@@ -508,6 +518,7 @@ class YouTubeConnector:
                 page = parse_threads(payload)
             except ValueError as exc:
                 raise Transient(f"YouTube returned malformed comment threads: {exc}.") from exc
+            rejected.extend(page.rejected)
             if page.skipped:
                 log.warning("Skipped %d malformed YouTube comments: %s", len(page.skipped), page.skipped)
             oldest: float | None = None
@@ -550,7 +561,8 @@ class YouTubeConnector:
                 log.warning("YouTube first sync stopped after %d pages before reaching its horizon", max_pages)
             oldest_item = min((item.posted_at for item in items), default=None)
             backfill = Backfill(horizon=horizon, oldest=oldest_item, done=True, reached_horizon=reached)
-        return Batch(items=items, next_cursor=next_cursor, backfill=backfill)
+        # No rate-limit headers (channels.md §5): the budget is the daily quota, kept by the connector itself.
+        return Batch(items=items, next_cursor=next_cursor, backfill=backfill, rejected=tuple(rejected))
 
     async def fetch_thread(self, external_id: str) -> list[InboundItem]:
         """The top-level comment and its replies (``comments.list``; 1-2 units).
