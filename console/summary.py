@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import statistics
@@ -958,10 +957,10 @@ class _Pseudonyms:
 
 
 def _status_from(data: str, *, key: str = "to") -> MentionStatus | None:
+    value = event_data(data).get(key)
     try:
-        value = json.loads(data).get(key)
-        return MentionStatus(value)
-    except (ValueError, AttributeError, TypeError):
+        return MentionStatus(value) if isinstance(value, str) else None
+    except ValueError:
         return None
 
 
