@@ -12,6 +12,7 @@ import qasync
 import sqlite_utils
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
+from shiboken6 import Shiboken
 
 from console.queue import QueueService
 from tests.fakes.clock import FakeClock
@@ -59,6 +60,11 @@ def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
         loop.close()  # never loop.stop(): it quits the QApplication and later waits time out
+        # close() only flags qasync's timer object: its pending call_later timers stay registered with Qt. Delete it
+        # now, on the main thread. Left to the cyclic GC, it was freed on whichever thread collected next (a later
+        # test's executor thread), where Qt cannot unregister timers ("Timers cannot be stopped from another
+        # thread"): the next of them to fire delivered its QTimerEvent to freed memory and segfaulted.
+        Shiboken.delete(loop._timer)
     if errors:
         context = errors[0]
         raise AssertionError(f"exception in the event loop: {context.get('message')}") from context.get("exception")
