@@ -11,11 +11,8 @@ from PySide6.QtGui import (
     QColor,
     QDesktopServices,
     QFont,
-    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
-    QTextFrameFormat,
-    QTextLength,
 )
 from PySide6.QtWidgets import (
     QFrame,
@@ -37,8 +34,7 @@ from console.ports import Clock
 from console.sla import Band, band, format_countdown
 from console.threads import ContextMessage
 from console.triage import PRIORITY_LABELS, Priority
-from widgets.conversation_extras import LinkGuard, insert_linked_text, triage_detail
-from widgets.dark import surface as theme_surface
+from widgets.conversation_extras import LinkGuard, insert_card, insert_card_body, triage_detail
 from widgets.dark import text as theme_text
 from widgets.theme import DIRECT_PILL, SECONDARY_TEXT, channel_label, local_time
 from widgets.thread_extras import (
@@ -464,27 +460,15 @@ class ConversationPane(QWidget):
             if isinstance(message, ContextMessage):
                 self._insert_context(cursor, message, position, now, name_format, meta_format, body_format)
                 continue
-            frame = QTextFrameFormat()
-            frame.setBorder(1)
-            frame.setBorderBrush(theme_surface("#E1E4E8"))
-            frame.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
-            frame.setPadding(10)
-            frame.setTopMargin(0 if position == 0 else 10)
-            frame.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
             direct = message.kind is MentionKind.DIRECT
-            frame.setBackground(theme_surface("#F8F5FE" if direct else "#FFFFFF"))
-            cursor.movePosition(QTextCursor.MoveOperation.End)
-            cursor.insertFrame(frame)
+            insert_card(cursor, first=position == 0, border="#E1E4E8", background="#F8F5FE" if direct else "#FFFFFF")
             cursor.insertText(message.author_name.strip() or message.author_handle, name_format)
             cursor.insertText(f"  @{message.author_handle}  ·  {local_time(message.posted_at, now=now)}", meta_format)
             if direct:
                 cursor.insertText("  ·  ", meta_format)
                 cursor.insertText("Direct message", direct_format)
             insert_marks(cursor, marks.get(message.id), now, after_body=False)
-            block = QTextBlockFormat()
-            block.setTopMargin(6)
-            cursor.insertBlock(block, body_format)
-            insert_linked_text(cursor, message.text, body_format, links.get(message.id, ()))
+            insert_card_body(cursor, message.text, body_format, links.get(message.id, ()))
             insert_marks(cursor, marks.get(message.id), now, after_body=True)
         self._thread.moveCursor(QTextCursor.MoveOperation.Start)
 
@@ -504,22 +488,10 @@ class ConversationPane(QWidget):
         body_format: QTextCharFormat,
     ) -> None:
         """A message read from the channel (not in the queue): a grey card, labelled "from the channel"."""
-        frame = QTextFrameFormat()
-        frame.setBorder(1)
-        frame.setBorderBrush(theme_surface("#E1E4E8"))
-        frame.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Dashed)
-        frame.setPadding(10)
-        frame.setTopMargin(0 if position == 0 else 10)
-        frame.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
-        frame.setBackground(theme_surface("#F4F5F7"))
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertFrame(frame)
+        insert_card(cursor, first=position == 0, border="#E1E4E8", background="#F4F5F7", dashed=True)
         cursor.insertText(message.author_name.strip() or message.author_handle, name_format)
         cursor.insertText(context_meta(message, now), meta_format)
-        block = QTextBlockFormat()
-        block.setTopMargin(6)
-        cursor.insertBlock(block, body_format)
-        insert_linked_text(cursor, message.text, body_format)
+        insert_card_body(cursor, message.text, body_format)
 
     def _show_deadlines(self, deadlines: list[DeadlineRow], now: float) -> None:
         while (item := self._deadline_grid.takeAt(0)) is not None:

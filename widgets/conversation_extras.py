@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from PySide6.QtCore import QPoint, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QCursor, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QCursor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextFrameFormat, QTextLength
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from console.model import MentionStatus
 from console.triage import PRIORITY_LABELS, STATUS_LABELS, Priority
+from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text
 from widgets.delegates import plain_tooltip
 from widgets.queue_model import preview_line
@@ -69,6 +70,39 @@ def insert_linked_text(
         position = found.end()
     if position < len(text):
         cursor.insertText(text[position:], body)
+
+
+def insert_card(
+    cursor: QTextCursor, *, first: bool, border: str, background: str, dashed: bool = False, indent: int = 0
+) -> None:
+    """Open a card at the end of the thread document and leave the cursor inside it.
+
+    A 1 px border, 10 px padding, the full width less ``indent`` on the left, 10 px below the card before it
+    unless it is the ``first`` (a customer's message, one read from the channel, or one of our replies).
+    """
+    frame = QTextFrameFormat()
+    frame.setBorder(1)
+    frame.setBorderBrush(theme_surface(border))
+    style = QTextFrameFormat.BorderStyle
+    frame.setBorderStyle(style.BorderStyle_Dashed if dashed else style.BorderStyle_Solid)
+    frame.setPadding(10)
+    frame.setTopMargin(0 if first else 10)
+    if indent:
+        frame.setLeftMargin(indent)
+    frame.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
+    frame.setBackground(theme_surface(background))
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    cursor.insertFrame(frame)
+
+
+def insert_card_body(
+    cursor: QTextCursor, text: str, body: QTextCharFormat, links: Sequence[tuple[str, str]] = ()
+) -> None:
+    """A card's text under its header line, 6 px below it, with its links (``insert_linked_text``)."""
+    block = QTextBlockFormat()
+    block.setTopMargin(6)
+    cursor.insertBlock(block, body)
+    insert_linked_text(cursor, text, body, links)
 
 
 class LinkGuard:

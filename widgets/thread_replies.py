@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextFrameFormat, QTextLength
+from PySide6.QtGui import QColor, QFont, QTextCharFormat, QTextCursor
 
 from console.model import ReplyState
 from console.our_replies import OurReply
-from widgets.conversation_extras import insert_linked_text
-from widgets.dark import surface as theme_surface
+from widgets.conversation_extras import insert_card, insert_card_body
 from widgets.dark import text as theme_text
 from widgets.theme import SECONDARY_TEXT, local_time
 
@@ -43,17 +42,7 @@ def insert_our_reply(cursor: QTextCursor, reply: OurReply, now: float, *, base: 
         base: The thread's body font.
         first: No top margin (the first card of the document).
     """
-    frame = QTextFrameFormat()
-    frame.setBorder(1)
-    frame.setBorderBrush(theme_surface(OUR_BORDER))
-    frame.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
-    frame.setPadding(10)
-    frame.setTopMargin(0 if first else 10)
-    frame.setLeftMargin(OUR_INDENT)
-    frame.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
-    frame.setBackground(theme_surface(OUR_BACKGROUND))
-    cursor.movePosition(QTextCursor.MoveOperation.End)
-    cursor.insertFrame(frame)
+    insert_card(cursor, first=first, border=OUR_BORDER, background=OUR_BACKGROUND, indent=OUR_INDENT)
 
     name = QTextCharFormat()
     name.setFontWeight(QFont.Weight.DemiBold)
@@ -76,7 +65,4 @@ def insert_our_reply(cursor: QTextCursor, reply: OurReply, now: float, *, base: 
     cursor.insertText(state_text, state)
     for label in reply.labels:
         cursor.insertText(f"  ·  {label}", meta)
-    block = QTextBlockFormat()
-    block.setTopMargin(6)
-    cursor.insertBlock(block, body)
-    insert_linked_text(cursor, reply.text, body)
+    insert_card_body(cursor, reply.text, body)
