@@ -436,7 +436,7 @@ class DiscourseConnector:
                 item = parse_post(post, base_url=self._base_url, private=ref.private)
             except ValueError as exc:
                 log.warning("Skipped a malformed Discourse post (notification %s): %s", ref.id, exc)
-                rejected.append(Rejected(str(post.get("id", "?")), str(exc), post))
+                rejected.append(Rejected(post_key(ref.topic_id, ref.post_number), str(exc), post))
                 continue
             if item.external_id not in seen:
                 seen.add(item.external_id)

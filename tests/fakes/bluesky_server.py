@@ -104,6 +104,15 @@ class FakeBlueskyServer(FakeChannelServer):
             )
             return uri
 
+    def malformed(self, author: str) -> str:
+        """A customer's mention whose notification has no readable ``indexedAt`` (the connector cannot place it);
+        returns its at-uri."""
+        uri = self.post(author, "@brand this notification is malformed")
+        with self.lock:
+            entry = next(n for n in self.notifications if n["uri"] == uri)
+            entry["indexedAt"] = "not a time"
+        return uri
+
     def delete(self, uri: str) -> None:
         """The author deletes the post: it leaves the notifications, getPosts and getPostThread say so."""
         with self.lock:

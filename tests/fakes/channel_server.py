@@ -41,6 +41,8 @@ class FakeChannelServer(LoopbackServer):
         self.lock = threading.RLock()
         self._faults: deque[Fault] = deque()
         self.requests: list[RecordedRequest] = []
+        #: Headers added to every routed answer, over the route's own (e.g. the channel's rate-limit budget).
+        self.headers: dict[str, str] = {}
 
     @abc.abstractmethod
     def route(self, request: RecordedRequest) -> Answer:
@@ -68,6 +70,8 @@ class FakeChannelServer(LoopbackServer):
             try:
                 with self.lock:
                     answer = self.route(request)
+                    if self.headers:
+                        answer = Answer(answer.status, answer.json, {**answer.headers, **self.headers}, answer.body)
             except Exception as exc:  # a bug in the fake: answer 500 so the test sees it
                 answer = Answer(500, {"error": f"fake server error: {type(exc).__name__}: {exc}"})
         payload = answer.body if answer.body is not None else jsonlib.dumps(answer.json).encode()

@@ -70,6 +70,13 @@ class FakeDiscourseServer(FakeChannelServer):
         with self.lock:
             return self._add_post(topic_id, author, raw, reply_to)["post_number"]  # type: ignore[no-any-return]
 
+    def malformed(self, author: str) -> int:
+        """A topic mentioning the brand whose post has no readable ``created_at``; returns the topic id."""
+        topic_id = self.topic(author, f"@{self.brand} this post is malformed")
+        with self.lock:
+            self.topics[topic_id]["posts"][0]["created_at"] = "not a time"
+        return topic_id
+
     def whisper(self, topic_id: int, author: str, raw: str) -> None:
         with self.lock:
             post = self._add_post(topic_id, author, raw, None, post_type=4, notify=False)

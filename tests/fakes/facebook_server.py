@@ -65,6 +65,13 @@ class FakeFacebookServer(FakeChannelServer):
             self.comments[comment_id] = entry
             return comment_id
 
+    def malformed(self, post_id: str, name: str) -> str:
+        """A comment on ``post_id`` with no readable ``created_time``; returns the comment id."""
+        comment_id = self.comment(post_id, name, "this comment is malformed")
+        with self.lock:
+            self.comments[comment_id]["created_time"] = "not a time"
+        return comment_id
+
     def message(self, psid: str, name: str, text: str, *, from_page: bool = False) -> str:
         with self.lock:
             self.now += 30

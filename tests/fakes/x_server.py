@@ -69,6 +69,17 @@ class FakeXServer(FakeChannelServer):
                 self.mentioning.add(tweet_id)
             return tweet_id
 
+    def malformed(self) -> str:
+        """A mention whose author is missing from ``includes.users`` (the connector cannot name it); its id."""
+        with self.lock:
+            self.now += 5
+            tweet_id = str(next(self._ids))
+            created = datetime.fromtimestamp(self.now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            tweet = {"id": tweet_id, "text": "@brand this post is malformed", "author_id": "999999999"}
+            self.tweets.append({**tweet, "created_at": created})
+            self.mentioning.add(tweet_id)
+            return tweet_id
+
     def _answer(self, request: RecordedRequest) -> Outgoing:
         answer = super()._answer(request)
         if answer is not None and request.path == "/2/tweets" and answer[0] == 201:
@@ -142,7 +153,8 @@ class FakeXServer(FakeChannelServer):
             body: dict[str, Any] = {"meta": {"result_count": len(page)}}
             if page:
                 body["data"] = page
-                body["includes"] = {"users": [self.users[t["author_id"]] for t in page]}
+                # A suspended or deleted author is left out of includes, as X does (see malformed()).
+                body["includes"] = {"users": [self.users[t["author_id"]] for t in page if t["author_id"] in self.users]}
                 body["meta"].update({"newest_id": page[0]["id"], "oldest_id": page[-1]["id"]})
             if offset + size < len(ordered):
                 body["meta"]["next_token"] = str(offset + size)

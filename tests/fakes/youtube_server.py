@@ -59,6 +59,14 @@ class FakeYouTubeServer(FakeChannelServer):
             self.threads.append({"id": top["id"], "video": video, "top": top, "replies": []})
             return str(top["id"])
 
+    def malformed(self, author: str) -> str:
+        """A comment thread whose top-level comment has no readable ``publishedAt``; returns the thread id."""
+        thread_id = self.comment(author, "this comment is malformed")
+        with self.lock:
+            thread = next(t for t in self.threads if t["id"] == thread_id)
+            thread["top"]["snippet"]["publishedAt"] = "not a time"
+        return thread_id
+
     def reply(self, thread_id: str, author: str, text: str) -> str:
         with self.lock:
             thread = next(t for t in self.threads if t["id"] == thread_id)
