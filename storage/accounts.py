@@ -8,24 +8,24 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_one, named, repository, says, scalar
 from storage.rows import AccountRow, Health, SyncStateRow
 
 _ACCOUNT_COLUMNS = "id, kind, handle, base_url, display_name, health, health_reason, enabled, is_sandbox, created_at"
 
 
-def _account(row: Any) -> AccountRow:
+def _account(row: sqlite3.Row) -> AccountRow:
     return AccountRow(
-        id=int(row[0]),
-        kind=str(row[1]),
-        handle=str(row[2]),
-        base_url=str(row[3]),
-        display_name=str(row[4]),
-        health=Health(row[5]),
-        health_reason=str(row[6]),
-        enabled=bool(row[7]),
-        is_sandbox=bool(row[8]),
-        created_at=int(row[9]),
+        id=int(row["id"]),
+        kind=str(row["kind"]),
+        handle=str(row["handle"]),
+        base_url=str(row["base_url"]),
+        display_name=str(row["display_name"]),
+        health=Health(row["health"]),
+        health_reason=str(row["health_reason"]),
+        enabled=bool(row["enabled"]),
+        is_sandbox=bool(row["is_sandbox"]),
+        created_at=int(row["created_at"]),
     )
 
 
@@ -55,15 +55,19 @@ class AccountRepo:
                 "VALUES (?,?,?,?,?,?) ON CONFLICT (kind, base_url, handle) DO NOTHING",
                 (kind, handle, base_url, display_name, int(is_sandbox), now),
             )
-            row = self._conn.execute(
+            row = fetch_one(
+                self._conn,
                 f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE kind = ? AND base_url = ? AND handle = ?",
                 (kind, base_url, handle),
-            ).fetchone()
-            self._conn.execute("INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (int(row[0]),))
+            )
+            assert row is not None  # inserted above, or there already
+            self._conn.execute(
+                "INSERT INTO sync_state (account_id) VALUES (?) ON CONFLICT DO NOTHING", (int(row["id"]),)
+            )
         return _account(row)
 
     def get(self, account_id: int) -> AccountRow | None:
-        row = self._conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
         return None if row is None else _account(row)
 
     def list(self, *, enabled_only: bool = False, include_sandbox: bool = True) -> list[AccountRow]:
@@ -72,7 +76,7 @@ class AccountRepo:
             sql += " AND enabled = 1"
         if not include_sandbox:
             sql += " AND is_sandbox = 0"
-        return [_account(r) for r in self._conn.execute(sql + " ORDER BY id")]
+        return [_account(r) for r in named(self._conn).execute(sql + " ORDER BY id")]
 
     def set_health(self, account_id: int, health: Health, reason: str = "") -> None:
         with self._db.atomic():
@@ -94,11 +98,12 @@ class SyncStateRepo:
         self._conn: sqlite3.Connection = db.conn
 
     def get(self, account_id: int) -> SyncStateRow:
-        row = self._conn.execute(
+        row = fetch_one(
+            self._conn,
             "SELECT account_id, cursor, last_success_at, next_attempt_at, consecutive_failures, last_error "
             "FROM sync_state WHERE account_id = ?",
             (account_id,),
-        ).fetchone()
+        )
         if row is None:
             return SyncStateRow(account_id, None, None, None, 0, "")
         cursor = json.loads(row[1]) if row[1] else None
@@ -144,7 +149,7 @@ class SyncStateRepo:
                 "next_attempt_at = ? WHERE account_id = ?",
                 (error, next_attempt_at, account_id),
             )
-            row = self._conn.execute(
-                "SELECT consecutive_failures FROM sync_state WHERE account_id = ?", (account_id,)
-            ).fetchone()
-        return int(row[0])
+            failures = scalar(
+                self._conn, "SELECT consecutive_failures FROM sync_state WHERE account_id = ?", (account_id,)
+            )
+        return int(failures)

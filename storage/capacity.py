@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_all, fetch_one, repository, says, scalar
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import ReplyState
@@ -45,25 +45,25 @@ class StatusPostRow:
     attempted_at: int | None  # the start of the last network call
 
 
-def _row(r: Sequence[Any]) -> StatusPostRow:
+def _row(r: sqlite3.Row) -> StatusPostRow:
     return StatusPostRow(
-        id=int(r[0]),
-        account_id=int(r[1]),
-        text=str(r[2]),
-        visibility=str(r[3]),
-        purpose=str(r[4]),
-        idempotency_key=str(r[5]),
-        state=ReplyState(r[6]),
-        attempts=int(r[7]),
-        external_id=None if r[8] is None else str(r[8]),
-        url=str(r[9]),
-        error=str(r[10]),
-        wait_seconds=None if r[11] is None else int(r[11]),
-        created_at=int(r[12]),
-        queued_at=int(r[13]),
-        sent_at=None if r[14] is None else int(r[14]),
-        next_attempt_at=None if r[15] is None else int(r[15]),
-        attempted_at=None if r[16] is None else int(r[16]),
+        id=int(r["id"]),
+        account_id=int(r["account_id"]),
+        text=str(r["text"]),
+        visibility=str(r["visibility"]),
+        purpose=str(r["purpose"]),
+        idempotency_key=str(r["idempotency_key"]),
+        state=ReplyState(r["state"]),
+        attempts=int(r["attempts"]),
+        external_id=None if r["external_id"] is None else str(r["external_id"]),
+        url=str(r["url"]),
+        error=str(r["error"]),
+        wait_seconds=None if r["wait_seconds"] is None else int(r["wait_seconds"]),
+        created_at=int(r["created_at"]),
+        queued_at=int(r["queued_at"]),
+        sent_at=None if r["sent_at"] is None else int(r["sent_at"]),
+        next_attempt_at=None if r["next_attempt_at"] is None else int(r["next_attempt_at"]),
+        attempted_at=None if r["attempted_at"] is None else int(r["attempted_at"]),
     )
 
 
@@ -84,15 +84,16 @@ class CapacityRepo:
         Returns:
             How many items a new one would queue behind.
         """
-        row = self._conn.execute(
+        value = scalar(
+            self._conn,
             "SELECT count(*) FROM (SELECT 1 FROM mentions m INDEXED BY mentions_open_due "
             "WHERE m.head_id IS NULL AND m.status IN ('new', 'open') AND EXISTS ("
             "SELECT 1 FROM deadlines d WHERE d.mention_id = m.id "
             "AND d.kind IN ('first_response', 'next_response') AND d.met_at IS NULL AND d.cancelled_at IS NULL"
             ") LIMIT ?)",
             (cap,),
-        ).fetchone()
-        return int(row[0])
+        )
+        return int(value)
 
     @says("Could not count the replies sent")
     def replies_sent(self, since: int, until: int, purposes: Iterable[str]) -> int:
@@ -101,12 +102,13 @@ class CapacityRepo:
         if not wanted:
             return 0
         marks = ",".join("?" * len(wanted))
-        row = self._conn.execute(
+        value = scalar(
+            self._conn,
             "SELECT count(*) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
             f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
             (since, until, *wanted),
-        ).fetchone()
-        return int(row[0])
+        )
+        return int(value)
 
     @says("Could not read the replies sent")
     def first_reply_sent(self, since: int, until: int, purposes: Iterable[str]) -> int | None:
@@ -115,12 +117,13 @@ class CapacityRepo:
         if not wanted:
             return None
         marks = ",".join("?" * len(wanted))
-        row = self._conn.execute(
+        value = scalar(
+            self._conn,
             "SELECT min(at) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
             f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
             (since, until, *wanted),
-        ).fetchone()
-        return None if row[0] is None else int(row[0])
+        )
+        return None if value is None else int(value)
 
 
 @repository
@@ -135,13 +138,13 @@ class StatusPostRepo:
         write_event(self._conn, at=at, actor=actor, kind=kind, data=data)
 
     def _one(self, post_id: int) -> StatusPostRow:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM status_posts WHERE id = ?", (post_id,)).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_COLUMNS} FROM status_posts WHERE id = ?", (post_id,))
         if row is None:
             raise StorageError(f"There is no status post {post_id}.")
         return _row(row)
 
     def get(self, post_id: int) -> StatusPostRow | None:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM status_posts WHERE id = ?", (post_id,)).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_COLUMNS} FROM status_posts WHERE id = ?", (post_id,))
         return None if row is None else _row(row)
 
     @says("Could not queue the status post")
@@ -176,16 +179,17 @@ class StatusPostRepo:
 
     def pending(self) -> list[StatusPostRow]:
         """Queued and sending posts, in the order they were queued."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             # Literal states, so that the partial index status_posts_pending applies.
-            f"SELECT {_COLUMNS} FROM status_posts WHERE state IN ('queued', 'sending') ORDER BY queued_at, id"
-        ).fetchall()
+            f"SELECT {_COLUMNS} FROM status_posts WHERE state IN ('queued', 'sending') ORDER BY queued_at, id",
+        )
         return [_row(r) for r in rows]
 
     def recent(self, limit: int = 20) -> list[StatusPostRow]:
         """The newest posts first (the dialog shows the last one)."""
-        rows = self._conn.execute(f"SELECT {_COLUMNS} FROM status_posts ORDER BY id DESC LIMIT ?", (limit,))
-        return [_row(r) for r in rows.fetchall()]
+        rows = fetch_all(self._conn, f"SELECT {_COLUMNS} FROM status_posts ORDER BY id DESC LIMIT ?", (limit,))
+        return [_row(r) for r in rows]
 
     def mark_sending(self, post_id: int, *, now: int) -> StatusPostRow | None:
         """A network call is about to start (attempts + 1); None when the post is no longer pending."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_one, named, repository, says
 from storage.events import event_json, write_events
 from storage.mentions import MentionRepo
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
@@ -23,18 +23,18 @@ def _opt(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _deadline(row: Sequence[Any]) -> DeadlineRow:
+def _deadline(row: sqlite3.Row) -> DeadlineRow:
     return DeadlineRow(
-        id=int(row[0]),
-        mention_id=int(row[1]),
-        kind=DeadlineKind(row[2]),
-        started_at=int(row[3]),
-        due_at=int(row[4]),
-        warn_at=int(row[5]),
-        met_at=_opt(row[6]),
-        paused_at=_opt(row[7]),
-        breached_at=_opt(row[8]),
-        cancelled_at=_opt(row[9]),
+        id=int(row["id"]),
+        mention_id=int(row["mention_id"]),
+        kind=DeadlineKind(row["kind"]),
+        started_at=int(row["started_at"]),
+        due_at=int(row["due_at"]),
+        warn_at=int(row["warn_at"]),
+        met_at=_opt(row["met_at"]),
+        paused_at=_opt(row["paused_at"]),
+        breached_at=_opt(row["breached_at"]),
+        cancelled_at=_opt(row["cancelled_at"]),
     )
 
 
@@ -100,7 +100,7 @@ class DeadlineRepo:
     # ------------------------------------------------------------------ reads
     def head_of(self, mention_id: int) -> int | None:
         """The queue item (thread head) a message belongs to, or None for an unknown id."""
-        row = self._conn.execute("SELECT coalesce(head_id, id) FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+        row = fetch_one(self._conn, "SELECT coalesce(head_id, id) FROM mentions WHERE id = ?", (mention_id,))
         return None if row is None else int(row[0])
 
     def heads(self, ids: Iterable[int]) -> dict[int, HeadInfo]:
@@ -108,7 +108,7 @@ class DeadlineRepo:
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            for row in self._conn.execute(
+            for row in named(self._conn).execute(
                 "SELECT m.id, a.kind, m.priority, m.status, m.posted_at FROM mentions m "
                 f"JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({_marks(len(chunk))})",
                 tuple(chunk),
@@ -122,7 +122,7 @@ class DeadlineRepo:
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 "SELECT id, at, actor, mention_id, kind, data FROM events "
                 f"WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY mention_id, at, id",
                 tuple(chunk),
@@ -137,7 +137,7 @@ class DeadlineRepo:
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 f"SELECT {_DEADLINE_COLUMNS} FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) "
                 "ORDER BY mention_id, started_at, id",
                 tuple(chunk),
@@ -149,7 +149,7 @@ class DeadlineRepo:
         """Items with at least one deadline still running (not met, not cancelled)."""
         return [
             int(r[0])
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 "SELECT DISTINCT mention_id FROM deadlines INDEXED BY deadlines_open_mention "
                 "WHERE met_at IS NULL AND cancelled_at IS NULL ORDER BY mention_id"
             )
@@ -158,11 +158,12 @@ class DeadlineRepo:
     def has_status_change(self, mention_id: int, at: int, old: str, new: str) -> bool:
         """Whether the log already has this status change (triage logs it before telling the engine)."""
         return (
-            self._conn.execute(
+            fetch_one(
+                self._conn,
                 "SELECT 1 FROM events WHERE mention_id = ? AND kind = 'status_changed' AND at = ? "
                 "AND json_extract(data, '$.from') = ? AND json_extract(data, '$.to') = ? LIMIT 1",
                 (mention_id, at, old, new),
-            ).fetchone()
+            )
             is not None
         )
 
@@ -173,7 +174,7 @@ class DeadlineRepo:
         """
         return [
             _deadline(r)
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 f"SELECT {_DEADLINE_COLUMNS} FROM deadlines INDEXED BY deadlines_unbreached "
                 "WHERE due_at < ? AND met_at IS NULL AND cancelled_at IS NULL AND breached_at IS NULL "
                 "AND paused_at IS NULL ORDER BY due_at, id",
@@ -187,7 +188,7 @@ class DeadlineRepo:
         for column, index in (("warn_at", "mentions_open_warn"), ("due_at", "mentions_open_due")):
             ids.update(
                 int(r[0])
-                for r in self._conn.execute(
+                for r in named(self._conn).execute(
                     f"SELECT id FROM mentions INDEXED BY {index} WHERE head_id IS NULL AND status IN ('new', 'open') "
                     f"AND {column} > ? AND {column} <= ?",
                     (since, until),
@@ -199,11 +200,12 @@ class DeadlineRepo:
         """The earliest warning or due time of an open item after ``after``: when the next band pass is needed."""
         soonest: int | None = None
         for column, index in (("warn_at", "mentions_open_warn"), ("due_at", "mentions_open_due")):
-            row = self._conn.execute(
+            row = fetch_one(
+                self._conn,
                 f"SELECT min({column}) FROM mentions INDEXED BY {index} WHERE head_id IS NULL "
                 f"AND status IN ('new', 'open') AND {column} > ?",
                 (after,),
-            ).fetchone()
+            )
             if row is not None and row[0] is not None:
                 soonest = int(row[0]) if soonest is None else min(soonest, int(row[0]))
         return soonest

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository
+from storage.driver import fetch_all, repository, scalar
 from storage.rows import EventRow
 
 #: One event as stored: (at, actor, mention_id, kind, data as JSON text).
@@ -65,11 +65,12 @@ class EventRepo:
             return write_event(self._conn, at=at, actor=actor, kind=kind, mention_id=mention_id, data=data)
 
     def for_mention(self, mention_id: int) -> list[EventRow]:
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT id, at, actor, mention_id, kind, data FROM events WHERE mention_id = ? ORDER BY at, id",
             (mention_id,),
-        ).fetchall()
+        )
         return [EventRow(int(r[0]), int(r[1]), str(r[2]), r[3], str(r[4]), str(r[5])) for r in rows]
 
     def count(self, kind: str) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0])
+        return int(scalar(self._conn, "SELECT count(*) FROM events WHERE kind = ?", (kind,)))

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import named, repository, says
+from storage.driver import fetch_all, fetch_one, named, repository, says
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import ReplyRow, ReplyState
@@ -62,7 +62,7 @@ class ReplyRepo:
         write_event(self._conn, at=at, actor=actor, kind=kind, mention_id=mention_id, data=data)
 
     def _one(self, reply_id: int) -> ReplyRow:
-        row = named(self._conn).execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,))
         if row is None:
             raise StorageError(f"There is no reply {reply_id}.")
         return _reply(row)
@@ -248,7 +248,7 @@ class ReplyRepo:
 
     # ------------------------------------------------------------------ reads
     def get(self, reply_id: int) -> ReplyRow | None:
-        row = named(self._conn).execute(f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,)).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,))
         return None if row is None else _reply(row)
 
     def draft(self, mention_id: int) -> ReplyRow | None:
@@ -286,7 +286,7 @@ class ReplyRepo:
         if account_id is not None:
             sql += " AND m.account_id = ?"
             params.append(account_id)
-        rows = named(self._conn).execute(sql + " ORDER BY r.queued_at, r.id", params).fetchall()
+        rows = fetch_all(self._conn, sql + " ORDER BY r.queued_at, r.id", params)
         return [_reply(r) for r in rows]
 
     def failed(self, account_id: int | None = None, *, limit: int = 200) -> list[ReplyRow]:
@@ -302,7 +302,7 @@ class ReplyRepo:
         if account_id is not None:
             sql += " AND m.account_id = ?"
             params.append(account_id)
-        rows = named(self._conn).execute(sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit]).fetchall()
+        rows = fetch_all(self._conn, sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit])
         return [_reply(r) for r in rows]
 
     def account_of(self, reply_id: int) -> int:

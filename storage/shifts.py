@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import open_database
-from storage.driver import repository, says
+from storage.driver import fetch_all, fetch_one, named, repository, says
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
@@ -97,8 +97,10 @@ def _opt(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _shift(row: Sequence[Any]) -> ShiftRow:
-    return ShiftRow(int(row[0]), str(row[1]), int(row[2]), _opt(row[3]), str(row[4]))
+def _shift(row: sqlite3.Row) -> ShiftRow:
+    return ShiftRow(
+        int(row["id"]), str(row["agent_name"]), int(row["started_at"]), _opt(row["ended_at"]), str(row["notes"])
+    )
 
 
 _SHIFT_COLUMNS = "id, agent_name, started_at, ended_at, notes"
@@ -150,68 +152,71 @@ class ShiftRepo:
         write_event(self._conn, at=at, actor=actor, kind=kind, data={"shift_id": shift_id})
 
     def get(self, shift_id: int) -> ShiftRow | None:
-        row = self._conn.execute(f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE id = ?", (shift_id,)).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE id = ?", (shift_id,))
         return None if row is None else _shift(row)
 
     def running(self) -> ShiftRow | None:
         """The newest shift that has not ended, if any."""
-        row = self._conn.execute(
-            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE ended_at IS NULL ORDER BY started_at DESC, id DESC LIMIT 1"
-        ).fetchone()
+        row = fetch_one(
+            self._conn,
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE ended_at IS NULL ORDER BY started_at DESC, id DESC LIMIT 1",
+        )
         return None if row is None else _shift(row)
 
     def last(self) -> ShiftRow | None:
         """The most recently started shift."""
-        row = self._conn.execute(
-            f"SELECT {_SHIFT_COLUMNS} FROM shifts ORDER BY started_at DESC, id DESC LIMIT 1"
-        ).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_SHIFT_COLUMNS} FROM shifts ORDER BY started_at DESC, id DESC LIMIT 1")
         return None if row is None else _shift(row)
 
     def last_ended(self) -> ShiftRow | None:
-        row = self._conn.execute(
-            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1"
-        ).fetchone()
+        row = fetch_one(
+            self._conn,
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1",
+        )
         return None if row is None else _shift(row)
 
     def recent(self, *, limit: int = 100) -> list[ShiftRow]:
-        rows = self._conn.execute(
-            f"SELECT {_SHIFT_COLUMNS} FROM shifts ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
-        ).fetchall()
+        rows = fetch_all(
+            self._conn, f"SELECT {_SHIFT_COLUMNS} FROM shifts ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
+        )
         return [_shift(r) for r in rows]
 
     def last_activity(self, agent_name: str, since: int) -> int | None:
         """Time of the agent's last recorded action (or of a reply the app sent for it) since ``since``."""
-        row = self._conn.execute(
+        row = fetch_one(
+            self._conn,
             "SELECT max(at) FROM events WHERE at >= ? AND (actor = ? OR kind = 'reply_sent') "
             "AND kind NOT IN ('shift_started', 'shift_ended')",
             (since, agent_name),
-        ).fetchone()
+        )
         return _opt(row[0]) if row else None
 
     # ------------------------------------------------------------------ summary reads
     @says("Could not read the event log")
     def events_between(self, start: int, end: int) -> list[EventRow]:
         """Every event with ``start <= at <= end``, oldest first."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT id, at, actor, mention_id, kind, data FROM events WHERE at BETWEEN ? AND ? ORDER BY at, id",
             (start, end),
-        ).fetchall()
+        )
         return [EventRow(int(r[0]), int(r[1]), str(r[2]), _opt(r[3]), str(r[4]), str(r[5])) for r in rows]
 
     def heads_received_between(self, start: int, end: int) -> list[int]:
-        rows = self._conn.execute(
-            "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at BETWEEN ? AND ?", (start, end)
-        ).fetchall()
+        rows = fetch_all(
+            self._conn, "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at BETWEEN ? AND ?", (start, end)
+        )
         return [int(r[0]) for r in rows]
 
     def open_head_candidates(self, end: int) -> list[int]:
         """Heads that may have been open at ``end``: open now, or whose status changed after ``end``."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at <= ? AND status IN ('new','open','waiting') "
             "UNION SELECT mention_id FROM events WHERE at > ? AND mention_id IS NOT NULL "
             "AND kind IN ('status_changed', 'reopened')",
             (end, end),
-        ).fetchall()
+        )
         return sorted(int(r[0]) for r in rows if r[0] is not None)
 
     def status_events(self, ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
@@ -229,7 +234,7 @@ class ShiftRepo:
     def items(self, ids: Sequence[int]) -> dict[int, ItemFacts]:
         out: dict[int, ItemFacts] = {}
         for chunk in _chunks(list(ids)):
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 "SELECT m.id, a.kind, m.customer_id, m.author_handle, m.author_name, m.text, m.url, m.posted_at, "
                 "m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count, "
                 "coalesce(c.external_id, '') FROM mentions m JOIN accounts a ON a.id = m.account_id "
@@ -255,7 +260,7 @@ class ShiftRepo:
     def deadlines(self, ids: Sequence[int]) -> list[DeadlineRow]:
         out: list[DeadlineRow] = []
         for chunk in _chunks(list(ids)):
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, "
                 f"cancelled_at FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY due_at, id",
                 tuple(chunk),
@@ -270,11 +275,12 @@ class ShiftRepo:
 
     def deadlines_settled_between(self, start: int, end: int) -> list[DeadlineRow]:
         """Deadlines met or breached within ``[start, end]``, whatever item they belong to."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, cancelled_at "
             "FROM deadlines WHERE (met_at BETWEEN ? AND ?) OR (breached_at BETWEEN ? AND ?) ORDER BY due_at, id",
             (start, end, start, end),
-        ).fetchall()
+        )
         return [
             DeadlineRow(
                 int(r[0]), int(r[1]), DeadlineKind(r[2]), int(r[3]), int(r[4]), int(r[5]),
@@ -288,7 +294,7 @@ class ShiftRepo:
         out: list[SentReply] = []
         for chunk in _chunks(list(ids)):
             marks = _marks(len(chunk))
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 "SELECT r.id, coalesce(m.head_id, m.id), r.purpose, r.state, r.text, r.created_at, r.sent_at "
                 "FROM replies r JOIN mentions m ON m.id = r.mention_id "
                 f"WHERE coalesce(m.head_id, m.id) IN ({marks}) ORDER BY coalesce(r.sent_at, r.created_at), r.id",
@@ -298,18 +304,19 @@ class ShiftRepo:
         return out
 
     def replies_sent_between(self, start: int, end: int) -> list[SentReply]:
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT r.id, coalesce(m.head_id, m.id), r.purpose, r.state, r.text, r.created_at, r.sent_at "
             "FROM replies r JOIN mentions m ON m.id = r.mention_id "
             "WHERE r.state = 'sent' AND r.sent_at BETWEEN ? AND ? ORDER BY r.sent_at, r.id",
             (start, end),
-        ).fetchall()
+        )
         return [SentReply(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), _opt(r[6])) for r in rows]
 
     def surveys(self, ids: Sequence[int]) -> list[SurveyFacts]:
         out: list[SurveyFacts] = []
         for chunk in _chunks(list(ids)):
-            for r in self._conn.execute(
+            for r in named(self._conn).execute(
                 "SELECT s.id, coalesce(m.head_id, m.id), s.sent_at, s.score, s.parsed_at "
                 "FROM surveys s JOIN mentions m ON m.id = s.mention_id "
                 f"WHERE coalesce(m.head_id, m.id) IN ({_marks(len(chunk))}) ORDER BY s.id",
@@ -319,11 +326,12 @@ class ShiftRepo:
         return out
 
     def surveys_sent_between(self, start: int, end: int) -> list[SurveyFacts]:
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT s.id, coalesce(m.head_id, m.id), s.sent_at, s.score, s.parsed_at "
             "FROM surveys s JOIN mentions m ON m.id = s.mention_id WHERE s.sent_at BETWEEN ? AND ? ORDER BY s.id",
             (start, end),
-        ).fetchall()
+        )
         return [SurveyFacts(int(r[0]), int(r[1]), _opt(r[2]), _opt(r[3]), _opt(r[4])) for r in rows]
 
     def last_messages(self, ids: Sequence[int], end: int) -> dict[int, LastMessage]:

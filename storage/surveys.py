@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_all, fetch_one, named, repository, says
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import MentionStatus
@@ -71,21 +71,21 @@ class SurveyFact:
     template_ids: tuple[int, ...]
 
 
-def _survey(row: Sequence[Any]) -> SurveyRow:
+def _survey(row: sqlite3.Row) -> SurveyRow:
     return SurveyRow(
-        id=int(row[0]),
-        mention_id=int(row[1]),
-        customer_id=None if row[2] is None else int(row[2]),
-        reply_id=None if row[3] is None else int(row[3]),
-        sent_at=int(row[4] or 0),
-        question_version=str(row[5]),
-        scale_min=int(row[6]),
-        scale_max=int(row[7]),
-        answer_text=None if row[8] is None else str(row[8]),
-        score=None if row[9] is None else int(row[9]),
-        comment=str(row[10]),
-        needs_review=bool(row[11]),
-        parsed_at=None if row[12] is None else int(row[12]),
+        id=int(row["id"]),
+        mention_id=int(row["mention_id"]),
+        customer_id=None if row["customer_id"] is None else int(row["customer_id"]),
+        reply_id=None if row["reply_id"] is None else int(row["reply_id"]),
+        sent_at=int(row["sent_at"] or 0),
+        question_version=str(row["question_version"]),
+        scale_min=int(row["scale_min"]),
+        scale_max=int(row["scale_max"]),
+        answer_text=None if row["answer_text"] is None else str(row["answer_text"]),
+        score=None if row["score"] is None else int(row["score"]),
+        comment=str(row["comment"]),
+        needs_review=bool(row["needs_review"]),
+        parsed_at=None if row["parsed_at"] is None else int(row["parsed_at"]),
     )
 
 
@@ -236,7 +236,7 @@ class SurveyRepo:
         Raises:
             StorageError: nothing was written.
         """
-        row = self._conn.execute("SELECT status FROM mentions WHERE id = ? AND head_id IS NULL", (head_id,)).fetchone()
+        row = fetch_one(self._conn, "SELECT status FROM mentions WHERE id = ? AND head_id IS NULL", (head_id,))
         if row is None or row[0] not in (MentionStatus.NEW.value, MentionStatus.OPEN.value):
             return None
         old = MentionStatus(row[0])
@@ -252,7 +252,7 @@ class SurveyRepo:
             chunk = wanted[start : start + 500]
             out.extend(
                 _survey(r)
-                for r in self._conn.execute(
+                for r in named(self._conn).execute(
                     f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id IN ({','.join('?' * len(chunk))}) "
                     f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.sent_at DESC, s.id DESC",
                     (*chunk, sent_after),
@@ -262,7 +262,7 @@ class SurveyRepo:
 
     def _status_before_reopen(self, head_id: int) -> MentionStatus:
         """The status the item had before the customer's message reopened it (resolved unless logged otherwise)."""
-        for (data,) in self._conn.execute(
+        for (data,) in named(self._conn).execute(
             "SELECT data FROM events WHERE mention_id = ? AND kind = 'status_changed' ORDER BY id DESC", (head_id,)
         ):
             target = json.loads(data).get("to")
@@ -295,15 +295,17 @@ class SurveyRepo:
 
     # ------------------------------------------------------------------ reads
     def get(self, survey_id: int) -> SurveyRow:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM surveys s WHERE s.id = ?", (survey_id,)).fetchone()
+        row = fetch_one(self._conn, f"SELECT {_COLUMNS} FROM surveys s WHERE s.id = ?", (survey_id,))
         if row is None:
             raise StorageError(f"There is no survey {survey_id}.")
         return _survey(row)
 
     def _latest(self, where: str, order: str, value: int) -> SurveyRow | None:
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM surveys s WHERE {where} ORDER BY {order} DESC, s.id DESC LIMIT 1", (value,)
-        ).fetchone()
+        row = fetch_one(
+            self._conn,
+            f"SELECT {_COLUMNS} FROM surveys s WHERE {where} ORDER BY {order} DESC, s.id DESC LIMIT 1",
+            (value,),
+        )
         return None if row is None else _survey(row)
 
     def for_mention(self, mention_id: int) -> SurveyRow | None:
@@ -319,9 +321,7 @@ class SurveyRepo:
         return self._latest("s.customer_id = ? AND s.parsed_at IS NOT NULL", "s.parsed_at", customer_id)
 
     def needing_review(self) -> list[SurveyRow]:
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM surveys s WHERE s.needs_review = 1 ORDER BY s.parsed_at"
-        ).fetchall()
+        rows = fetch_all(self._conn, f"SELECT {_COLUMNS} FROM surveys s WHERE s.needs_review = 1 ORDER BY s.parsed_at")
         return [_survey(r) for r in rows]
 
     def awaiting_answer(self, head_ids: Iterable[int], *, sent_after: int) -> list[SurveyRow]:
@@ -332,7 +332,7 @@ class SurveyRepo:
             chunk = wanted[start : start + 500]
             out.extend(
                 _survey(r)
-                for r in self._conn.execute(
+                for r in named(self._conn).execute(
                     f"SELECT {_COLUMNS} FROM surveys s WHERE s.mention_id IN ({','.join('?' * len(chunk))}) "
                     f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.id",
                     (*chunk, sent_after),
@@ -342,25 +342,28 @@ class SurveyRepo:
 
     def customer_messages(self, head_id: int, customer_id: int, *, after: int, until: int) -> list[CustomerMessage]:
         """The surveyed customer's messages in this thread posted in ``(after, until]``, oldest first."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT id, coalesce(head_id, id), posted_at, text FROM mentions WHERE (id = ? OR head_id = ?) "
             "AND customer_id = ? AND posted_at >= ? AND posted_at <= ? AND id != ? ORDER BY posted_at, id",
             (head_id, head_id, customer_id, after, until, head_id),
-        ).fetchall()
+        )
         return [CustomerMessage(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
 
     def has_sent_reply(self, mention_id: int) -> bool:
         """Whether the brand has answered this conversation (a sent reply other than a survey)."""
-        row = self._conn.execute(
+        row = fetch_one(
+            self._conn,
             "SELECT 1 FROM replies WHERE mention_id IN (SELECT id FROM mentions WHERE id = ? OR head_id = ?) "
             "AND state = 'sent' AND purpose != 'survey' LIMIT 1",
             (mention_id, mention_id),
-        ).fetchone()
+        )
         return row is not None
 
     def facts(self, *, since: int, until: int) -> list[SurveyFact]:
         """Every delivered survey sent in ``[since, until)`` with its channel, agent, shift and templates."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             f"SELECT s.id, s.sent_at, s.score, a.kind, "
             "(SELECT e.actor FROM events e WHERE e.mention_id = s.mention_id AND e.kind = 'survey_sent' "
             " AND json_extract(e.data, '$.survey_id') = s.id LIMIT 1), "
@@ -371,7 +374,7 @@ class SurveyRepo:
             "FROM surveys s JOIN mentions m ON m.id = s.mention_id JOIN accounts a ON a.id = m.account_id "
             f"WHERE s.sent_at >= ? AND s.sent_at < ? AND {_DELIVERED} ORDER BY s.sent_at, s.id",
             (since, until),
-        ).fetchall()
+        )
         return [
             SurveyFact(
                 survey_id=int(r[0]),
@@ -390,9 +393,9 @@ class SurveyRepo:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        rows = self._conn.execute(
-            f"SELECT id, name FROM templates WHERE id IN ({','.join('?' * len(wanted))})", tuple(wanted)
-        ).fetchall()
+        rows = fetch_all(
+            self._conn, f"SELECT id, name FROM templates WHERE id IN ({','.join('?' * len(wanted))})", tuple(wanted)
+        )
         return {int(r[0]): str(r[1]) for r in rows}
 
     def shift_labels(self, ids: Iterable[int]) -> dict[int, tuple[str, int]]:
@@ -400,8 +403,9 @@ class SurveyRepo:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             f"SELECT id, agent_name, started_at FROM shifts WHERE id IN ({','.join('?' * len(wanted))})",
             tuple(wanted),
-        ).fetchall()
+        )
         return {int(r[0]): (str(r[1]), int(r[2])) for r in rows}

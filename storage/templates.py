@@ -5,11 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_all, repository, says, scalar
 from storage.errors import StorageError
 
 
@@ -38,16 +37,16 @@ class TemplateRepo:
         self._db = db
         self._conn: sqlite3.Connection = db.conn
 
-    def _row(self, row: Sequence[Any], variants: dict[str, str]) -> TemplateRow:
+    def _row(self, row: sqlite3.Row, variants: dict[str, str]) -> TemplateRow:
         return TemplateRow(
-            id=int(row[0]),
-            name=str(row[1]),
-            body=str(row[2]),
-            channel=None if row[3] is None else str(row[3]),
-            tags=_tags(str(row[4])),
-            use_count=int(row[5]),
-            created_at=int(row[6]),
-            updated_at=int(row[7]),
+            id=int(row["id"]),
+            name=str(row["name"]),
+            body=str(row["body"]),
+            channel=None if row["channel"] is None else str(row["channel"]),
+            tags=_tags(str(row["tags"])),
+            use_count=int(row["use_count"]),
+            created_at=int(row["created_at"]),
+            updated_at=int(row["updated_at"]),
             variants=variants,
         )
 
@@ -58,17 +57,18 @@ class TemplateRepo:
             "SELECT template_id, channel, body FROM template_variants"
         ):
             variants.setdefault(int(template_id), {})[str(channel)] = str(body)
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT id, name, body, channel, tags, use_count, created_at, updated_at FROM templates "
-            "ORDER BY use_count DESC, name COLLATE NOCASE"
-        ).fetchall()
+            "ORDER BY use_count DESC, name COLLATE NOCASE",
+        )
         return [self._row(r, variants.get(int(r[0]), {})) for r in rows]
 
     def get(self, template_id: int) -> TemplateRow | None:
         return next((t for t in self.all() if t.id == template_id), None)
 
     def count(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM templates").fetchone()[0])
+        return int(scalar(self._conn, "SELECT count(*) FROM templates"))
 
     @says("Could not save the template")
     def save(
