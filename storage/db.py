@@ -130,6 +130,11 @@ def _database(conn: sqlite3.Connection) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn, execute_plugins=False)
 
 
+def close_database(db: sqlite_utils.Database) -> None:
+    """Close the connection ``open_database`` opened; callers outside storage never touch the connection."""
+    db.conn.close()
+
+
 def _has_tables(conn: sqlite3.Connection) -> bool:
     row = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
     return bool(row and row[0])
