@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import regex
 
@@ -36,6 +36,7 @@ __all__ = [
     "OutboxError",
     "SendOutcome",
     "StatusConnector",
+    "StatusIdempotence",
     "is_withdrawn",
     "plain_reason",
     "same_reply_text",
@@ -133,6 +134,13 @@ class StatusConnector(Protocol):
     """
 
     async def post_status(self, text: str, *, idempotency_key: str, visibility: str = "public") -> ReplyReceipt: ...
+
+
+@runtime_checkable
+class StatusIdempotence(Protocol):
+    """A status-posting connector that says whether its channel honours an idempotency key (X and Facebook don't)."""
+
+    status_idempotent: ClassVar[bool]
 
 
 #: A status post attempted before is re-sent with its key only within this window (Mastodon keeps keys 1 h);
@@ -588,7 +596,8 @@ class Outbox:
         if not isinstance(connector, StatusConnector):
             self._statuses.mark_waiting(post.id, error="This account is not connected.", next_attempt_at=None)
             return SendOutcome.WAITING
-        once_only = not getattr(connector, "status_idempotent", True)  # no key: a resend could post it twice
+        # No idempotency key: a resend could post it twice.
+        once_only = isinstance(connector, StatusIdempotence) and not connector.status_idempotent
         if post.attempted_at is not None and (
             now - post.attempted_at > STATUS_RESEND_SECONDS or (once_only and post.state is ReplyState.SENDING)
         ):

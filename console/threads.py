@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from console.channels.base import Connector
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Unreachable
-from console.channels.youtube import QuotaUsage
+from console.channels.youtube import MetersQuota, QuotaUsage
 from console.link_targets import link_targets
 from console.ports import Clock
 from storage.errors import StorageError
@@ -82,8 +82,7 @@ class ThreadService:
         """YouTube: today's API quota of the item's account, or None for other channels."""
         head = self._repo.head(head_id)
         connector: object = None if head is None else self._connectors.get(head.account_id)
-        usage = getattr(connector, "quota", None)
-        return usage if isinstance(usage, QuotaUsage) else None
+        return connector.quota if isinstance(connector, MetersQuota) else None
 
     def is_fetching(self, head_id: int) -> bool:
         return head_id in self._inflight

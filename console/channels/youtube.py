@@ -8,7 +8,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,7 @@ __all__ = [
     "GOOGLE_AUTHORIZE_URL",
     "GOOGLE_TOKEN_URL",
     "SCOPES",
+    "MetersQuota",
     "QuotaUsage",
     "ThreadPage",
     "YouTubeConnector",
@@ -240,6 +241,14 @@ class QuotaUsage:
     @property
     def remaining(self) -> int:
         return max(0, self.limit - self.used)
+
+
+@runtime_checkable
+class MetersQuota(Protocol):
+    """A connector whose channel counts a daily quota rather than sending rate-limit headers (YouTube)."""
+
+    @property
+    def quota(self) -> QuotaUsage: ...
 
 
 # --------------------------------------------------------------------------------------------------------
