@@ -8,13 +8,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.outbox_cli import account_outbox
+from console.cli.outbox import account_outbox
 from console.ports import SystemClock
 from console.wording import count
-from storage import migrations
 from storage.accounts import AccountRepo
-from storage.db import DB_FILENAME, open_database
+from storage.db import DB_FILENAME, close_database, open_database
 from storage.errors import DatabaseCorrupt, DatabaseTooNew, StorageError
+from storage.maintenance import MaintenanceRepo
 from storage.replies import ReplyRepo
 from storage.rows import Health
 
@@ -87,17 +87,18 @@ def check(
         findings.append(Finding("database", False, str(exc), "check the folder's permissions and free disk space"))
         return findings
     try:
-        version = migrations.current_version(db.conn)
-        integrity = db.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        facts = MaintenanceRepo(db).facts()
         size_mb = path.stat().st_size / 1e6
-        mentions = db.conn.execute("SELECT count(*) FROM mentions").fetchone()[0]
-        message = f"{path} · schema {version} · {size_mb:.1f} MB · {mentions} messages · integrity {integrity}"
-        advice = "restore the newest .bak copy next to the file" if integrity != "ok" else ""
-        if version < migrations.LATEST:
-            message += f" · will be upgraded to schema {migrations.LATEST} on next start (a backup is made first)"
-        findings.append(Finding("database", integrity == "ok", message, advice))
+        message = (
+            f"{path} · schema {facts.version} · {size_mb:.1f} MB · {facts.messages} messages · "
+            f"integrity {facts.integrity}"
+        )
+        advice = "restore the newest .bak copy next to the file" if not facts.intact else ""
+        if not facts.current:
+            message += f" · will be upgraded to schema {facts.latest} on next start (a backup is made first)"
+        findings.append(Finding("database", facts.intact, message, advice))
         # The outbox's columns are read only from a database at the current schema (doctor never migrates).
-        replies = ReplyRepo(db) if version == migrations.LATEST else None
+        replies = ReplyRepo(db) if facts.version == facts.latest else None
         waiting = failed = 0
         for account in AccountRepo(db).list():
             state = "enabled" if account.enabled else "disabled"
@@ -124,7 +125,7 @@ def check(
                 )
             )
     finally:
-        db.conn.close()
+        close_database(db)
     return findings
 
 

@@ -7,7 +7,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
-from storage.settings import AGENT_NAME, SURVEY_QUESTION, Setting, SettingsRepo
+from storage.settings import AGENT_NAME, SURVEY_QUESTION, WELCOME_DONE, Setting, SettingsRepo
 from storage.shifts import CURRENCY, HOURLY_RATE
 
 #: Longest agent name (it is written into every event the agent causes and into the shift summaries).
@@ -69,6 +69,18 @@ class Preferences:
             ValueError: see ``check_agent_name``.
         """
         self._settings.set(AGENT_NAME, self.check_agent_name(name))
+
+    # ------------------------------------------------------------------ first start
+    @property
+    def welcome_done(self) -> bool:
+        """The first-start welcome was answered (it is not shown again)."""
+        return self._settings.get(WELCOME_DONE)
+
+    def finish_welcome(self, agent_name: str | None) -> None:
+        """The first-start welcome was answered: keep the name it asked for (when one was given), don't ask again."""
+        if agent_name:
+            self._settings.set(AGENT_NAME, agent_name)
+        self._settings.set(WELCOME_DONE, True)
 
     # ------------------------------------------------------------------ reports
     @property

@@ -37,8 +37,9 @@ from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.capacity import CapacityRepo, StatusPostRepo
 from storage.checkpoint import Checkpointer
-from storage.db import DB_FILENAME, open_database
+from storage.db import DB_FILENAME, close_database, open_database
 from storage.deadlines import DeadlineRepo
+from storage.errors import StorageError
 from storage.events import EventRepo
 from storage.health import HealthRepo
 from storage.lock import InstanceLock
@@ -199,6 +200,18 @@ class Runtime:
             keyring_warning=keyring_warning,
             on_added=self.attach_account,
         )
+
+    def record_breaches(self) -> list[int]:
+        """Record the deadlines that passed unmet since the last check (the window's breach timer, after each sync).
+
+        Returns:
+            The mentions whose deadlines changed; none when the write failed (logged; the next check retries).
+        """
+        try:
+            return self.sla.record_breaches()
+        except StorageError as exc:
+            log.error("recording breaches failed: %s", exc)
+            return []
 
     def start_sending(self) -> asyncio.Task[None]:
         """Start the outbox sender (replies queued offline or before a crash leave now)."""
@@ -417,7 +430,7 @@ def open_runtime(
             accounts, sync_state, health, poller, connectors, renew_token=renew_token, on_signed_in=signed_in
         ),
         checkpointer=checkpointer,
-        close_db=db.conn.close,
+        close_db=lambda: close_database(db),
         sandbox=server,
         renew_token=renew_token,
     )

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import main
-from console.accounts_cli import run_accounts_command
+from console.cli.accounts import run_accounts_command
+from console.cli.outbox import run_outbox_command
 from console.doctor import check
 from console.outbox import Outbox
-from console.outbox_cli import run_outbox_command
 from console.ports import MemorySecretStore, SystemClock
 from console.sla import SlaPolicy
 from storage.accounts import AccountRepo

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import main
+from console.cli import common
 from console.lean_imports import hidden
 from console.ports import MemorySecretStore, SecretStore, SystemClock
 
@@ -21,14 +22,14 @@ def test_the_keyring_is_opened_on_first_use_once(tmp_path: Path, monkeypatch: py
         opened.append(MemorySecretStore())
         return opened[-1], "No OS keyring is available"
 
-    monkeypatch.setattr(main, "make_secret_store", make_secret_store)
+    monkeypatch.setattr(common, "make_secret_store", make_secret_store)
     args = main.build_parser().parse_args(["--data-dir", str(tmp_path), "--sandbox"])
-    runtime = main._open(args, SystemClock(), demo=False)
+    runtime = common.open_app_runtime(args, SystemClock(), demo=False)
     try:
         assert opened == []
         runtime.secrets.set("mastodon:9", "token-1")
         assert len(opened) == 1 and opened[0].get("mastodon:9") == "token-1"
-        assert main._secret_backend(runtime.secrets) is opened[0]
+        assert common.secret_backend(runtime.secrets) is opened[0]
         assert len(opened) == 1
     finally:
         asyncio.run(runtime.aclose())

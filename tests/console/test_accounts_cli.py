@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import main
-from console.accounts_cli import run_accounts_command
+from console.cli.accounts import run_accounts_command
 from console.ports import MemorySecretStore
 from tests.fakes.clock import FakeClock
 from tests.fakes.discourse_server import FakeDiscourseServer

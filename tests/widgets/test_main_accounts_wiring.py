@@ -1,4 +1,4 @@
-"""main.py wires File → Accounts… without opening the OS keyring; the dialog's first opening does, once."""
+"""The window start (widgets/app.py) wires File → Accounts… without opening the OS keyring; its first use does, once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import qasync
 import sqlite_utils
 from pytestqt.qtbot import QtBot
 
-import main
 from console.accounts import AccountService
 from console.ports import LazySecretStore, MemorySecretStore
 from console.queue import QueueService
@@ -17,6 +16,7 @@ from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from tests.fakes.clock import FakeClock
 from widgets.accounts_dialog import AccountsDialog
+from widgets.app import connect_accounts
 from widgets.main_window import MainWindow
 
 
@@ -41,7 +41,7 @@ def test_accounts_dialog_opens_the_keyring_when_first_needed_and_warns_without_o
     runtime = SimpleNamespace(
         secrets=LazySecretStore(open_store), manual_intake=lambda: None, account_service=account_service
     )
-    main._connect_accounts(window, runtime)  # type: ignore[arg-type]
+    connect_accounts(window, runtime)  # type: ignore[arg-type]
     assert opened == [] and clients == []
 
     window.accounts_action.trigger()

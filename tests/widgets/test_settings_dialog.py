@@ -261,11 +261,11 @@ def test_apply_keeps_shortcuts_that_cancel_then_does_not_undo(qtbot: QtBot, app:
 def test_main_wires_settings_and_applies_the_saved_theme_at_start(qtbot: QtBot, app: App, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    import main
+    from widgets.app import connect_settings
 
     app.settings.set(THEME, Theme.DARK.value)
     runtime = SimpleNamespace(settings=app.settings, data_dir=tmp_path, sla=app.sla, surveys=app.world.service)
-    main._connect_settings(app.window, runtime)  # type: ignore[arg-type]
+    connect_settings(app.window, runtime)  # type: ignore[arg-type]
     assert app.window.theme.dark and is_dark()
     app.window.settings_action.trigger()
     dialogs = app.window.findChildren(SettingsDialog)

@@ -15,7 +15,6 @@ import sqlite_utils
 from PySide6.QtCore import QModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
-import main
 from console.accounts import AccountService
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
@@ -33,6 +32,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.http_server import FakeHttpServer
 from tests.widgets.factory import Factory
 from widgets.accounts_dialog import AccountsDialog
+from widgets.app import reauthenticate
 from widgets.conversation import ConversationPane
 from widgets.health import HealthStrip
 from widgets.queue_model import Col, QueueModel
@@ -201,7 +201,7 @@ def test_sign_in_again_opens_the_accounts_dialog_on_a_real_account(
         opened.append(dialog)
 
     strip.reauthenticate_requested.connect(
-        lambda account_id: main._reauthenticate(runtime, window, account_id, open_dialog=open_dialog)  # type: ignore[arg-type]
+        lambda account_id: reauthenticate(runtime, window, account_id, open_dialog=open_dialog)  # type: ignore[arg-type]
     )
     strip.reauth_button(row.id).click()
     (dialog,) = opened

@@ -11,12 +11,12 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction
 from pytestqt.qtbot import QtBot
 
-import main
 from console.ports import MemorySecretStore
 from console.queue import QueueService
 from console.runtime import Runtime, SandboxOptions, open_runtime
 from storage.settings import AGENT_NAME, WELCOME_DONE
 from tests.fakes.clock import FakeClock
+from widgets.app import welcome_if_first_run
 from widgets.main_window import MainWindow
 from widgets.welcome import Start, Tour, TourStep, WelcomeDialog
 
@@ -104,7 +104,7 @@ def test_first_run_saves_the_name_and_continues_both_ways(
     action = QAction("Accounts", window)
     action.triggered.connect(lambda: opened.append(True))
     window.accounts_action = action  # type: ignore[attr-defined]
-    main._welcome_if_first_run(window, runtime)
+    welcome_if_first_run(window, runtime)
     dialog: WelcomeDialog = window.welcome  # type: ignore[attr-defined]
     qtbot.keyClicks(dialog.name_edit, "Ana")
     qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
@@ -117,5 +117,5 @@ def test_first_run_saves_the_name_and_continues_both_ways(
     else:
         assert opened == [True]
     # Not shown again on the next start.
-    main._welcome_if_first_run(window, runtime)
+    welcome_if_first_run(window, runtime)
     assert window.welcome is dialog  # type: ignore[attr-defined]

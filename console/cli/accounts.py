@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -11,12 +12,13 @@ from typing import TYPE_CHECKING, TextIO
 import httpx
 
 from console.channels import CHANNELS, ChannelKind
-from console.outbox_cli import AccountOutbox, account_outbox
-from console.ports import Clock, SecretStore
+from console.cli.common import data_dir_of, make_secret_store, redacting
+from console.cli.outbox import AccountOutbox, account_outbox
+from console.ports import Clock, SecretStore, SystemClock
 from console.wording import count
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
-from storage.db import DB_FILENAME, open_database
+from storage.db import DB_FILENAME, close_database, open_database
 from storage.lock import InstanceLock
 from storage.replies import ReplyRepo
 from storage.rows import Health
@@ -24,10 +26,10 @@ from storage.rows import Health
 if TYPE_CHECKING:
     from console.accounts import AccountService
 
-__all__ = ["add_accounts_parser", "run_accounts_command"]
+__all__ = ["add_parser", "run", "run_accounts_command"]
 
 
-def add_accounts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Declare the ``accounts`` subcommand and its actions."""
     accounts = sub.add_parser("accounts", help="list, add, verify or remove channel accounts")
     actions = accounts.add_subparsers(dest="accounts_command", required=True)
@@ -102,6 +104,21 @@ async def _run(
     raise AssertionError(command)  # pragma: no cover - argparse restricts the choices
 
 
+def run(args: argparse.Namespace) -> int:
+    """Run one ``accounts`` action with the OS keyring (or a session-only store, said in a warning)."""
+    secrets, warning = make_secret_store()
+    return run_accounts_command(
+        args,
+        data_dir=data_dir_of(args),
+        secrets=redacting(args, secrets),
+        clock=SystemClock(),
+        stdin=sys.stdin,
+        out=sys.stdout,
+        err=sys.stderr,
+        keyring_warning=warning,
+    )
+
+
 def run_accounts_command(
     args: argparse.Namespace,
     *,
@@ -148,6 +165,6 @@ def run_accounts_command(
 
             return asyncio.run(go())
         finally:
-            db.conn.close()
+            close_database(db)
     finally:
         lock.release()

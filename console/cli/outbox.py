@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from console.cli.common import data_dir_of
 from console.outbox import Outbox, OutboxError, SendOutcome
-from console.ports import Clock
+from console.ports import Clock, SystemClock
 from console.wording import count
 from storage.accounts import AccountRepo
-from storage.db import DB_FILENAME, open_database
+from storage.db import DB_FILENAME, close_database, open_database
 from storage.errors import StorageError
 from storage.lock import InstanceLock
 from storage.mentions import MentionRepo
@@ -26,8 +28,9 @@ from storage.rows import ReplyRow, ReplyState
 __all__ = [
     "AccountOutbox",
     "account_outbox",
-    "add_outbox_parser",
+    "add_parser",
     "describe_reply",
+    "run",
     "run_outbox_command",
     "sent_summary",
 ]
@@ -132,7 +135,7 @@ def sent_summary(outcomes: Mapping[int, SendOutcome], reply: Callable[[int], Rep
 
 
 # ---------------------------------------------------------------------------------------------------- command
-def add_outbox_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Declare the ``outbox`` subcommand and its actions (``list`` when none is given)."""
     outbox = sub.add_parser("outbox", help="list the replies that wait or failed; send one again or withdraw it")
     actions = outbox.add_subparsers(dest="outbox_command")
@@ -141,6 +144,11 @@ def add_outbox_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     retry.add_argument("reply_ids", type=int, nargs="+", metavar="REPLY_ID")
     withdraw = actions.add_parser("withdraw", help="take back replies that have not started sending")
     withdraw.add_argument("reply_ids", type=int, nargs="+", metavar="REPLY_ID")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``outbox`` action on ``--data-dir`` (or the platform data folder), printing to standard output."""
+    return run_outbox_command(args, data_dir=data_dir_of(args), clock=SystemClock(), out=sys.stdout, err=sys.stderr)
 
 
 def run_outbox_command(args: argparse.Namespace, *, data_dir: Path, clock: Clock, out: TextIO, err: TextIO) -> int:
@@ -173,7 +181,7 @@ def run_outbox_command(args: argparse.Namespace, *, data_dir: Path, clock: Clock
                     print(f"reply {reply_id}: {message}", file=out)
             return 1 if refused else 0
         finally:
-            db.conn.close()
+            close_database(db)
     finally:
         lock.release()
 
