@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import quote, urlsplit
@@ -50,6 +51,8 @@ __all__ = [
     "RateLimitInfo",
     "StatusCheck",
     "html_to_text",
+    "html_to_text_fast",
+    "html_to_text_reference",
     "id_key",
     "parse_instance",
     "parse_notifications",
@@ -175,6 +178,56 @@ def html_to_text(content: str) -> str:
     Returns:
         Plain text without markup; paragraphs separated by ``"\\n\\n"``.
     """
+    fast = html_to_text_fast(content)
+    return html_to_text_reference(content) if fast is None else fast
+
+
+#: A tag as Mastodon's sanitizer writes it: a lower-case name, attributes as `` name="value"``, ``<br />``.
+_SIMPLE_TAG = re.compile(r'<(/?)([a-z][a-z0-9]*)((?: [a-z][a-z0-9_.:-]*(?:="[^"<>]*")?)*) ?(/?)>')
+_SIMPLE_ATTR = re.compile(r' ([a-z][a-z0-9_.:-]*)(?:="([^"<>]*)")?')
+#: The tags the fast path reads; any other tag (lists, images, scripts, comments…) goes to the reference parser.
+_SIMPLE_TAGS = frozenset({"p", "br", "a", "span"})
+
+
+def html_to_text_fast(content: str) -> str | None:
+    """:func:`html_to_text` for the HTML Mastodon itself writes, several times faster; None for anything else.
+
+    The same :class:`_TextExtractor` reads the same tags, attributes and text; only the tokenizing differs: one
+    regular expression instead of ``html.parser``'s general one. It reads only ``p``, ``br``, ``a`` and ``span``
+    tags with plain double-quoted attributes, and text without a stray ``<``; anything else answers None.
+    """
+    extractor = _TextExtractor()
+    pos = 0
+    for match in _SIMPLE_TAG.finditer(content):
+        closing, tag, attributes, self_closing = match.groups()
+        if tag not in _SIMPLE_TAGS or (closing and (attributes or self_closing)):
+            return None
+        start = match.start()
+        if start > pos:
+            text = content[pos:start]
+            if "<" in text:
+                return None
+            extractor.handle_data(unescape(text) if "&" in text else text)
+        if closing:
+            extractor.handle_endtag(tag)
+        else:
+            attrs: list[tuple[str, str | None]] = [
+                (name, unescape(value) if "&" in value else value) for name, value in _SIMPLE_ATTR.findall(attributes)
+            ]
+            extractor.handle_starttag(tag, attrs)
+            if self_closing:
+                extractor.handle_endtag(tag)
+        pos = match.end()
+    text = content[pos:]
+    if "<" in text:
+        return None
+    if text:
+        extractor.handle_data(unescape(text) if "&" in text else text)
+    return extractor.text()
+
+
+def html_to_text_reference(content: str) -> str:
+    """:func:`html_to_text` by ``html.parser`` for any HTML: what the fast path must always agree with."""
     parser = _TextExtractor()
     try:
         parser.feed(content)
