@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import fetch_one, named, repository, says
-from storage.events import event_json, write_events
-from storage.mentions import MentionRepo
+from storage.driver import fetch_one, named, repository, says, scalar
+from storage.events import event_json, event_row, write_events
+from storage.mentions import MentionRepo, deadline_row
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 
 CHUNK = 500
@@ -21,21 +21,6 @@ _DEADLINE_COLUMNS = "id, mention_id, kind, started_at, due_at, warn_at, met_at, 
 
 def _opt(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _deadline(row: sqlite3.Row) -> DeadlineRow:
-    return DeadlineRow(
-        id=int(row["id"]),
-        mention_id=int(row["mention_id"]),
-        kind=DeadlineKind(row["kind"]),
-        started_at=int(row["started_at"]),
-        due_at=int(row["due_at"]),
-        warn_at=int(row["warn_at"]),
-        met_at=_opt(row["met_at"]),
-        paused_at=_opt(row["paused_at"]),
-        breached_at=_opt(row["breached_at"]),
-        cancelled_at=_opt(row["cancelled_at"]),
-    )
 
 
 def _marks(n: int) -> str:
@@ -100,8 +85,8 @@ class DeadlineRepo:
     # ------------------------------------------------------------------ reads
     def head_of(self, mention_id: int) -> int | None:
         """The queue item (thread head) a message belongs to, or None for an unknown id."""
-        row = fetch_one(self._conn, "SELECT coalesce(head_id, id) FROM mentions WHERE id = ?", (mention_id,))
-        return None if row is None else int(row[0])
+        head = scalar(self._conn, "SELECT coalesce(head_id, id) FROM mentions WHERE id = ?", (mention_id,))
+        return None if head is None else int(head)
 
     def heads(self, ids: Iterable[int]) -> dict[int, HeadInfo]:
         out: dict[int, HeadInfo] = {}
@@ -109,11 +94,14 @@ class DeadlineRepo:
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
             for row in named(self._conn).execute(
-                "SELECT m.id, a.kind, m.priority, m.status, m.posted_at FROM mentions m "
+                "SELECT m.id, a.kind AS channel, m.priority, m.status, m.posted_at FROM mentions m "
                 f"JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({_marks(len(chunk))})",
                 tuple(chunk),
             ):
-                out[int(row[0])] = HeadInfo(int(row[0]), str(row[1]), int(row[2]), MentionStatus(row[3]), int(row[4]))
+                out[int(row["id"])] = HeadInfo(
+                    int(row["id"]), str(row["channel"]), int(row["priority"]), MentionStatus(row["status"]),
+                    int(row["posted_at"]),
+                )  # fmt: skip
         return out
 
     def events(self, ids: Iterable[int]) -> dict[int, list[EventRow]]:
@@ -127,9 +115,7 @@ class DeadlineRepo:
                 f"WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY mention_id, at, id",
                 tuple(chunk),
             ):
-                out.setdefault(int(r[3]), []).append(
-                    EventRow(int(r[0]), int(r[1]), str(r[2]), r[3], str(r[4]), str(r[5]))
-                )
+                out.setdefault(int(r["mention_id"]), []).append(event_row(r))
         return out
 
     def deadlines(self, ids: Iterable[int]) -> dict[int, list[DeadlineRow]]:
@@ -142,14 +128,14 @@ class DeadlineRepo:
                 "ORDER BY mention_id, started_at, id",
                 tuple(chunk),
             ):
-                out.setdefault(int(r[1]), []).append(_deadline(r))
+                out.setdefault(int(r["mention_id"]), []).append(deadline_row(r))
         return out
 
     def open_heads(self) -> list[int]:
         """Items with at least one deadline still running (not met, not cancelled)."""
         return [
-            int(r[0])
-            for r in named(self._conn).execute(
+            int(mention_id)
+            for (mention_id,) in self._conn.execute(
                 "SELECT DISTINCT mention_id FROM deadlines INDEXED BY deadlines_open_mention "
                 "WHERE met_at IS NULL AND cancelled_at IS NULL ORDER BY mention_id"
             )
@@ -173,7 +159,7 @@ class DeadlineRepo:
         A reply within the due second itself still meets the deadline, so ``due_at == now`` is not due yet.
         """
         return [
-            _deadline(r)
+            deadline_row(r)
             for r in named(self._conn).execute(
                 f"SELECT {_DEADLINE_COLUMNS} FROM deadlines INDEXED BY deadlines_unbreached "
                 "WHERE due_at < ? AND met_at IS NULL AND cancelled_at IS NULL AND breached_at IS NULL "
@@ -187,8 +173,8 @@ class DeadlineRepo:
         ids: set[int] = set()
         for column, index in (("warn_at", "mentions_open_warn"), ("due_at", "mentions_open_due")):
             ids.update(
-                int(r[0])
-                for r in named(self._conn).execute(
+                int(mention_id)
+                for (mention_id,) in self._conn.execute(
                     f"SELECT id FROM mentions INDEXED BY {index} WHERE head_id IS NULL AND status IN ('new', 'open') "
                     f"AND {column} > ? AND {column} <= ?",
                     (since, until),
@@ -200,14 +186,14 @@ class DeadlineRepo:
         """The earliest warning or due time of an open item after ``after``: when the next band pass is needed."""
         soonest: int | None = None
         for column, index in (("warn_at", "mentions_open_warn"), ("due_at", "mentions_open_due")):
-            row = fetch_one(
+            first = scalar(
                 self._conn,
                 f"SELECT min({column}) FROM mentions INDEXED BY {index} WHERE head_id IS NULL "
                 f"AND status IN ('new', 'open') AND {column} > ?",
                 (after,),
             )
-            if row is not None and row[0] is not None:
-                soonest = int(row[0]) if soonest is None else min(soonest, int(row[0]))
+            if first is not None:
+                soonest = int(first) if soonest is None else min(soonest, int(first))
         return soonest
 
     # ------------------------------------------------------------------ writes

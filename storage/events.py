@@ -54,6 +54,15 @@ def write_received_events(conn: sqlite3.Connection, *, actor: str, first_id: int
     )
 
 
+def event_row(row: sqlite3.Row) -> EventRow:
+    """An ``events`` row (selected as id, at, actor, mention_id, kind, data) as its record."""
+    return EventRow(
+        id=int(row["id"]), at=int(row["at"]), actor=str(row["actor"]),
+        mention_id=None if row["mention_id"] is None else int(row["mention_id"]), kind=str(row["kind"]),
+        data=str(row["data"]),
+    )  # fmt: skip
+
+
 @repository
 class EventRepo:
     def __init__(self, db: sqlite_utils.Database) -> None:
@@ -70,7 +79,7 @@ class EventRepo:
             "SELECT id, at, actor, mention_id, kind, data FROM events WHERE mention_id = ? ORDER BY at, id",
             (mention_id,),
         )
-        return [EventRow(int(r[0]), int(r[1]), str(r[2]), r[3], str(r[4]), str(r[5])) for r in rows]
+        return [event_row(r) for r in rows]
 
     def count(self, kind: str) -> int:
         return int(scalar(self._conn, "SELECT count(*) FROM events WHERE kind = ?", (kind,)))

@@ -147,7 +147,9 @@ def _mention(row: sqlite3.Row) -> MentionRow:
     )
 
 
-def _deadline(row: sqlite3.Row) -> DeadlineRow:
+def deadline_row(row: sqlite3.Row) -> DeadlineRow:
+    """A ``deadlines`` row (all its columns, by name) as its record; every repository reading deadlines uses it."""
+
     def opt(v: Any) -> int | None:
         return None if v is None else int(v)
 
@@ -544,7 +546,7 @@ class MentionRepo:
             "FROM deadlines WHERE mention_id = ? ORDER BY due_at",
             (mention_id,),
         )
-        return [_deadline(r) for r in rows]
+        return [deadline_row(r) for r in rows]
 
     def count(self, view: QueueView = QueueView.OPEN) -> int:
         if view is QueueView.OPEN:

@@ -11,10 +11,11 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import open_database
-from storage.driver import fetch_all, fetch_one, named, repository, says
+from storage.driver import fetch_all, fetch_one, named, repository, says, scalar
 from storage.errors import StorageError
-from storage.events import write_event
-from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
+from storage.events import event_row, write_event
+from storage.mentions import deadline_row
+from storage.rows import DeadlineRow, EventRow, MentionStatus
 from storage.settings import Setting
 
 #: Cost of one hour of an agent's handling time, for the summary's per-channel cost (currency-neutral).
@@ -103,6 +104,20 @@ def _shift(row: sqlite3.Row) -> ShiftRow:
     )
 
 
+def _sent_reply(r: sqlite3.Row) -> SentReply:
+    return SentReply(
+        id=int(r["id"]), head_id=int(r["head_id"]), purpose=str(r["purpose"]), state=str(r["state"]),
+        text=str(r["text"]), created_at=int(r["created_at"]), sent_at=_opt(r["sent_at"]),
+    )  # fmt: skip
+
+
+def _survey_facts(r: sqlite3.Row) -> SurveyFacts:
+    return SurveyFacts(
+        id=int(r["id"]), head_id=int(r["head_id"]), sent_at=_opt(r["sent_at"]), score=_opt(r["score"]),
+        parsed_at=_opt(r["parsed_at"]),
+    )  # fmt: skip
+
+
 _SHIFT_COLUMNS = "id, agent_name, started_at, ended_at, notes"
 
 
@@ -183,13 +198,14 @@ class ShiftRepo:
 
     def last_activity(self, agent_name: str, since: int) -> int | None:
         """Time of the agent's last recorded action (or of a reply the app sent for it) since ``since``."""
-        row = fetch_one(
-            self._conn,
-            "SELECT max(at) FROM events WHERE at >= ? AND (actor = ? OR kind = 'reply_sent') "
-            "AND kind NOT IN ('shift_started', 'shift_ended')",
-            (since, agent_name),
+        return _opt(
+            scalar(
+                self._conn,
+                "SELECT max(at) FROM events WHERE at >= ? AND (actor = ? OR kind = 'reply_sent') "
+                "AND kind NOT IN ('shift_started', 'shift_ended')",
+                (since, agent_name),
+            )
         )
-        return _opt(row[0]) if row else None
 
     # ------------------------------------------------------------------ summary reads
     @says("Could not read the event log")
@@ -200,24 +216,23 @@ class ShiftRepo:
             "SELECT id, at, actor, mention_id, kind, data FROM events WHERE at BETWEEN ? AND ? ORDER BY at, id",
             (start, end),
         )
-        return [EventRow(int(r[0]), int(r[1]), str(r[2]), _opt(r[3]), str(r[4]), str(r[5])) for r in rows]
+        return [event_row(r) for r in rows]
 
     def heads_received_between(self, start: int, end: int) -> list[int]:
-        rows = fetch_all(
-            self._conn, "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at BETWEEN ? AND ?", (start, end)
+        rows = self._conn.execute(
+            "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at BETWEEN ? AND ?", (start, end)
         )
-        return [int(r[0]) for r in rows]
+        return [int(head_id) for (head_id,) in rows]
 
     def open_head_candidates(self, end: int) -> list[int]:
         """Heads that may have been open at ``end``: open now, or whose status changed after ``end``."""
-        rows = fetch_all(
-            self._conn,
+        rows = self._conn.execute(
             "SELECT id FROM mentions WHERE head_id IS NULL AND posted_at <= ? AND status IN ('new','open','waiting') "
             "UNION SELECT mention_id FROM events WHERE at > ? AND mention_id IS NOT NULL "
             "AND kind IN ('status_changed', 'reopened')",
             (end, end),
         )
-        return sorted(int(r[0]) for r in rows if r[0] is not None)
+        return sorted(int(head_id) for (head_id,) in rows if head_id is not None)
 
     def status_events(self, ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
         """Per head: its (at, kind, data) status-relevant events (survey answers too), oldest first."""
@@ -235,15 +250,20 @@ class ShiftRepo:
         out: dict[int, ItemFacts] = {}
         for chunk in _chunks(list(ids)):
             for r in named(self._conn).execute(
-                "SELECT m.id, a.kind, m.customer_id, m.author_handle, m.author_name, m.text, m.url, m.posted_at, "
-                "m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count, "
-                "coalesce(c.external_id, '') FROM mentions m JOIN accounts a ON a.id = m.account_id "
+                "SELECT m.id, a.kind AS channel, m.customer_id, m.author_handle, m.author_name, m.text, m.url, "
+                "m.posted_at, m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count, "
+                "coalesce(c.external_id, '') AS customer_external_id FROM mentions m "
+                "JOIN accounts a ON a.id = m.account_id "
                 f"LEFT JOIN customers c ON c.id = m.customer_id WHERE m.id IN ({_marks(len(chunk))})",
                 tuple(chunk),
             ):
-                out[int(r[0])] = ItemFacts(
-                    int(r[0]), str(r[1]), _opt(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), int(r[7]),
-                    MentionStatus(r[8]), int(r[9]), str(r[10]), bool(r[11]), int(r[12]), int(r[13]), str(r[14]),
+                out[int(r["id"])] = ItemFacts(
+                    id=int(r["id"]), channel=str(r["channel"]), customer_id=_opt(r["customer_id"]),
+                    author_handle=str(r["author_handle"]), author_name=str(r["author_name"]), text=str(r["text"]),
+                    url=str(r["url"]), posted_at=int(r["posted_at"]), status=MentionStatus(r["status"]),
+                    priority=int(r["priority"]), tags=str(r["tags"]), is_first_contact=bool(r["is_first_contact"]),
+                    last_message_at=int(r["last_message_at"]), message_count=int(r["message_count"]),
+                    customer_external_id=str(r["customer_external_id"]),
                 )  # fmt: skip
         return out
 
@@ -265,12 +285,7 @@ class ShiftRepo:
                 f"cancelled_at FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY due_at, id",
                 tuple(chunk),
             ):
-                out.append(
-                    DeadlineRow(
-                        int(r[0]), int(r[1]), DeadlineKind(r[2]), int(r[3]), int(r[4]), int(r[5]),
-                        _opt(r[6]), _opt(r[7]), _opt(r[8]), _opt(r[9]),
-                    )
-                )  # fmt: skip
+                out.append(deadline_row(r))
         return out
 
     def deadlines_settled_between(self, start: int, end: int) -> list[DeadlineRow]:
@@ -281,13 +296,7 @@ class ShiftRepo:
             "FROM deadlines WHERE (met_at BETWEEN ? AND ?) OR (breached_at BETWEEN ? AND ?) ORDER BY due_at, id",
             (start, end, start, end),
         )
-        return [
-            DeadlineRow(
-                int(r[0]), int(r[1]), DeadlineKind(r[2]), int(r[3]), int(r[4]), int(r[5]),
-                _opt(r[6]), _opt(r[7]), _opt(r[8]), _opt(r[9]),
-            )
-            for r in rows
-        ]  # fmt: skip
+        return [deadline_row(r) for r in rows]
 
     def replies(self, ids: Sequence[int]) -> list[SentReply]:
         """Every reply written to these heads (or to their follow-ups), oldest first."""
@@ -295,44 +304,44 @@ class ShiftRepo:
         for chunk in _chunks(list(ids)):
             marks = _marks(len(chunk))
             for r in named(self._conn).execute(
-                "SELECT r.id, coalesce(m.head_id, m.id), r.purpose, r.state, r.text, r.created_at, r.sent_at "
-                "FROM replies r JOIN mentions m ON m.id = r.mention_id "
+                "SELECT r.id, coalesce(m.head_id, m.id) AS head_id, r.purpose, r.state, r.text, r.created_at, "
+                "r.sent_at FROM replies r JOIN mentions m ON m.id = r.mention_id "
                 f"WHERE coalesce(m.head_id, m.id) IN ({marks}) ORDER BY coalesce(r.sent_at, r.created_at), r.id",
                 tuple(chunk),
             ):
-                out.append(SentReply(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), _opt(r[6])))
+                out.append(_sent_reply(r))
         return out
 
     def replies_sent_between(self, start: int, end: int) -> list[SentReply]:
         rows = fetch_all(
             self._conn,
-            "SELECT r.id, coalesce(m.head_id, m.id), r.purpose, r.state, r.text, r.created_at, r.sent_at "
-            "FROM replies r JOIN mentions m ON m.id = r.mention_id "
+            "SELECT r.id, coalesce(m.head_id, m.id) AS head_id, r.purpose, r.state, r.text, r.created_at, "
+            "r.sent_at FROM replies r JOIN mentions m ON m.id = r.mention_id "
             "WHERE r.state = 'sent' AND r.sent_at BETWEEN ? AND ? ORDER BY r.sent_at, r.id",
             (start, end),
         )
-        return [SentReply(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), _opt(r[6])) for r in rows]
+        return [_sent_reply(r) for r in rows]
 
     def surveys(self, ids: Sequence[int]) -> list[SurveyFacts]:
         out: list[SurveyFacts] = []
         for chunk in _chunks(list(ids)):
             for r in named(self._conn).execute(
-                "SELECT s.id, coalesce(m.head_id, m.id), s.sent_at, s.score, s.parsed_at "
+                "SELECT s.id, coalesce(m.head_id, m.id) AS head_id, s.sent_at, s.score, s.parsed_at "
                 "FROM surveys s JOIN mentions m ON m.id = s.mention_id "
                 f"WHERE coalesce(m.head_id, m.id) IN ({_marks(len(chunk))}) ORDER BY s.id",
                 tuple(chunk),
             ):
-                out.append(SurveyFacts(int(r[0]), int(r[1]), _opt(r[2]), _opt(r[3]), _opt(r[4])))
+                out.append(_survey_facts(r))
         return out
 
     def surveys_sent_between(self, start: int, end: int) -> list[SurveyFacts]:
         rows = fetch_all(
             self._conn,
-            "SELECT s.id, coalesce(m.head_id, m.id), s.sent_at, s.score, s.parsed_at "
+            "SELECT s.id, coalesce(m.head_id, m.id) AS head_id, s.sent_at, s.score, s.parsed_at "
             "FROM surveys s JOIN mentions m ON m.id = s.mention_id WHERE s.sent_at BETWEEN ? AND ? ORDER BY s.id",
             (start, end),
         )
-        return [SurveyFacts(int(r[0]), int(r[1]), _opt(r[2]), _opt(r[3]), _opt(r[4])) for r in rows]
+        return [_survey_facts(r) for r in rows]
 
     def last_messages(self, ids: Sequence[int], end: int) -> dict[int, LastMessage]:
         """Per head, the newest message up to ``end``: the customer's (thread) or ours (a sent reply)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import fetch_all, fetch_one, named, repository, says
+from storage.driver import fetch_all, fetch_one, named, repository, says, scalar
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import MentionStatus
@@ -179,18 +179,19 @@ class SurveyRepo:
     def _settle(self, head_id: int, message: CustomerMessage, actor: str) -> MentionStatus | None:
         """Undo the reopening an answer caused; returns the status restored (None when nothing changed)."""
         conn = self._conn
-        reopened = conn.execute(
+        reopened = fetch_one(
+            conn,
             "SELECT data, at FROM events WHERE mention_id = ? AND kind = 'reopened' ORDER BY id DESC LIMIT 1",
             (head_id,),
-        ).fetchone()
-        status = conn.execute("SELECT status FROM mentions WHERE id = ?", (head_id,)).fetchone()
-        by_answer = reopened is not None and json.loads(reopened[0]).get("by_message") == message.id
-        if not by_answer or status is None or status[0] != MentionStatus.OPEN.value:
+        )
+        status = scalar(conn, "SELECT status FROM mentions WHERE id = ?", (head_id,))
+        by_answer = reopened is not None and json.loads(reopened["data"]).get("by_message") == message.id
+        if reopened is None or not by_answer or status != MentionStatus.OPEN.value:
             return None
         previous = self._status_before_reopen(head_id)
         if previous not in (MentionStatus.RESOLVED, MentionStatus.COMMUNITY, MentionStatus.WAITING):
             return None
-        self._close(head_id, MentionStatus.OPEN, previous, message.posted_at, actor, since=int(reopened[1]))
+        self._close(head_id, MentionStatus.OPEN, previous, message.posted_at, actor, since=int(reopened["at"]))
         return previous
 
     def _close(
@@ -236,10 +237,10 @@ class SurveyRepo:
         Raises:
             StorageError: nothing was written.
         """
-        row = fetch_one(self._conn, "SELECT status FROM mentions WHERE id = ? AND head_id IS NULL", (head_id,))
-        if row is None or row[0] not in (MentionStatus.NEW.value, MentionStatus.OPEN.value):
+        status = scalar(self._conn, "SELECT status FROM mentions WHERE id = ? AND head_id IS NULL", (head_id,))
+        if status not in (MentionStatus.NEW.value, MentionStatus.OPEN.value):
             return None
-        old = MentionStatus(row[0])
+        old = MentionStatus(status)
         with self._db.atomic():
             self._close(head_id, old, MentionStatus.RESOLVED, at, actor)
         return old
@@ -344,11 +345,16 @@ class SurveyRepo:
         """The surveyed customer's messages in this thread posted in ``(after, until]``, oldest first."""
         rows = fetch_all(
             self._conn,
-            "SELECT id, coalesce(head_id, id), posted_at, text FROM mentions WHERE (id = ? OR head_id = ?) "
+            "SELECT id, coalesce(head_id, id) AS head_id, posted_at, text FROM mentions WHERE (id = ? OR head_id = ?) "
             "AND customer_id = ? AND posted_at >= ? AND posted_at <= ? AND id != ? ORDER BY posted_at, id",
             (head_id, head_id, customer_id, after, until, head_id),
         )
-        return [CustomerMessage(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
+        return [
+            CustomerMessage(
+                id=int(r["id"]), head_id=int(r["head_id"]), posted_at=int(r["posted_at"]), text=str(r["text"])
+            )
+            for r in rows
+        ]
 
     def has_sent_reply(self, mention_id: int) -> bool:
         """Whether the brand has answered this conversation (a sent reply other than a survey)."""
@@ -364,26 +370,28 @@ class SurveyRepo:
         """Every delivered survey sent in ``[since, until)`` with its channel, agent, shift and templates."""
         rows = fetch_all(
             self._conn,
-            f"SELECT s.id, s.sent_at, s.score, a.kind, "
+            f"SELECT s.id, s.sent_at, s.score, a.kind AS channel, "
             "(SELECT e.actor FROM events e WHERE e.mention_id = s.mention_id AND e.kind = 'survey_sent' "
-            " AND json_extract(e.data, '$.survey_id') = s.id LIMIT 1), "
+            " AND json_extract(e.data, '$.survey_id') = s.id LIMIT 1) AS agent, "
             "(SELECT sh.id FROM shifts sh WHERE sh.started_at <= s.sent_at "
-            " AND (sh.ended_at IS NULL OR sh.ended_at >= s.sent_at) ORDER BY sh.started_at DESC LIMIT 1), "
+            " AND (sh.ended_at IS NULL OR sh.ended_at >= s.sent_at) ORDER BY sh.started_at DESC LIMIT 1) AS shift_id, "
             "(SELECT group_concat(DISTINCT r.template_id) FROM replies r JOIN mentions t ON t.id = r.mention_id "
-            " WHERE (t.id = s.mention_id OR t.head_id = s.mention_id) AND r.template_id IS NOT NULL) "
+            " WHERE (t.id = s.mention_id OR t.head_id = s.mention_id) AND r.template_id IS NOT NULL) AS template_ids "
             "FROM surveys s JOIN mentions m ON m.id = s.mention_id JOIN accounts a ON a.id = m.account_id "
             f"WHERE s.sent_at >= ? AND s.sent_at < ? AND {_DELIVERED} ORDER BY s.sent_at, s.id",
             (since, until),
         )
         return [
             SurveyFact(
-                survey_id=int(r[0]),
-                sent_at=int(r[1]),
-                score=None if r[2] is None else int(r[2]),
-                channel=str(r[3]),
-                agent=str(r[4] or ""),
-                shift_id=None if r[5] is None else int(r[5]),
-                template_ids=tuple(sorted(int(t) for t in str(r[6]).split(","))) if r[6] else (),
+                survey_id=int(r["id"]),
+                sent_at=int(r["sent_at"]),
+                score=None if r["score"] is None else int(r["score"]),
+                channel=str(r["channel"]),
+                agent=str(r["agent"] or ""),
+                shift_id=None if r["shift_id"] is None else int(r["shift_id"]),
+                template_ids=tuple(sorted(int(t) for t in str(r["template_ids"]).split(",")))
+                if r["template_ids"]
+                else (),
             )
             for r in rows
         ]
@@ -396,7 +404,7 @@ class SurveyRepo:
         rows = fetch_all(
             self._conn, f"SELECT id, name FROM templates WHERE id IN ({','.join('?' * len(wanted))})", tuple(wanted)
         )
-        return {int(r[0]): str(r[1]) for r in rows}
+        return {int(r["id"]): str(r["name"]) for r in rows}
 
     def shift_labels(self, ids: Iterable[int]) -> dict[int, tuple[str, int]]:
         """``(agent name, started_at)`` of these shifts."""
@@ -408,4 +416,4 @@ class SurveyRepo:
             f"SELECT id, agent_name, started_at FROM shifts WHERE id IN ({','.join('?' * len(wanted))})",
             tuple(wanted),
         )
-        return {int(r[0]): (str(r[1]), int(r[2])) for r in rows}
+        return {int(r["id"]): (str(r["agent_name"]), int(r["started_at"])) for r in rows}
