@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import orjson
+
 from console.channels.base import InboundItem
 from storage.db import open_database
 from storage.health import QuarantineEntry
@@ -46,9 +48,26 @@ def to_rows(
     return rows
 
 
+def raw_json(raw: object) -> str:
+    """``raw`` as compact JSON text, non-ASCII kept as is: what ``json.dumps(raw, separators=(",", ":"),
+    ensure_ascii=False)`` writes, by orjson (several times faster) where it can.
+
+    orjson writes the same text but for floats under 1e-4 (``0.00001`` for ``1e-05``: the same number) and
+    NaN or infinities (``null``). What it refuses (a lone surrogate, an integer past 64 bits, nesting past its
+    limit, a key that is not a string) goes to the standard library, which writes it or raises as before.
+
+    Raises:
+        TypeError, ValueError, RecursionError: ``raw`` cannot be written as JSON.
+    """
+    try:
+        return orjson.dumps(raw).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+
+
 def _raw_text(item: InboundItem) -> str:
     try:
-        return storable(json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False))
+        return storable(raw_json(item.raw))
     except (TypeError, ValueError, RecursionError):
         return storable(repr(item.raw)[:100_000])
 
@@ -71,7 +90,7 @@ def to_new_mention(account_id: int, item: InboundItem) -> NewMention:
         kind=item.kind,
         visibility=item.visibility,
         parent_external_id=storable(item.parent_external_id) if item.parent_external_id else None,
-        raw_json=storable(json.dumps(item.raw, separators=(",", ":"), ensure_ascii=False)),
+        raw_json=storable(raw_json(item.raw)),
     )
 
 

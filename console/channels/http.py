@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import httpx
+import orjson
 import regex
 
 from console.channels.base import RateLimitInfo
@@ -614,12 +615,37 @@ def lenient_json(response: httpx.Response) -> Any:
     Raises:
         ValueError: the body is not JSON even so.
     """
+    content = response.content
+    fast = _fast_loads(content)
+    if fast is not _NOT_FAST:
+        return fast
     try:
         return response.json()
     except UnicodeDecodeError:
-        return loads_bounded(response.content.decode("utf-8", errors="replace"))
+        return loads_bounded(content.decode("utf-8", errors="replace"))
     except RecursionError:
-        return loads_bounded(response.content.decode("utf-8", errors="replace"))
+        return loads_bounded(content.decode("utf-8", errors="replace"))
+
+
+#: What :func:`_fast_loads` returns when the standard library has to decide.
+_NOT_FAST: Any = object()
+#: Maps every byte to "0" (a digit) or " ": a run of 19 "0"s is a number orjson may not decode as Python does.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def _fast_loads(content: bytes) -> Any:
+    """``json.loads(content)`` by orjson (a page decodes in half the time), or :data:`_NOT_FAST` where orjson
+    could answer differently: integers past 64 bits (orjson makes them floats, so any run of 19 digits goes to
+    the standard library), and every document orjson refuses (not UTF-8, a byte-order mark, NaN, 1e400, a lone
+    surrogate, nesting past its limit), which the standard library then accepts or refuses, as before.
+    """
+    if _LONG_NUMBER in content.translate(_DIGITS):
+        return _NOT_FAST
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return _NOT_FAST
 
 
 #: The JSON tokens that matter for nesting: whole strings (brackets inside them do not count) and brackets.
