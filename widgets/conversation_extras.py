@@ -10,7 +10,6 @@ from PySide6.QtCore import QPoint, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QCursor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextFrameFormat, QTextLength
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QToolButton,
@@ -24,6 +23,7 @@ from console.triage import PRIORITY_LABELS, STATUS_LABELS, Priority
 from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text
 from widgets.delegates import plain_tooltip
+from widgets.elided_label import ElidedLabel
 from widgets.queue_model import preview_line
 from widgets.theme import local_time
 
@@ -184,9 +184,10 @@ class CustomerPanel(QWidget):
         self._toggle.setAccessibleName("Show the customer's other conversations")
         self._toggle.toggled.connect(self._on_toggle_toggled)
         row.addWidget(self._toggle)
-        self._survey = QLabel()
+        # Elided, not a plain QLabel: a long answer must not widen the conversation pane past the window
+        # (found walking the shift at 1400x860: the header's buttons were cut off behind a scroll bar).
+        self._survey = ElidedLabel()
         self._survey.setObjectName("lastNetEasy")
-        self._survey.setTextFormat(Qt.TextFormat.PlainText)
         row.addWidget(self._survey, 1)
         layout.addLayout(row)
         self._others = QListWidget()

@@ -142,6 +142,14 @@ class WelcomeDialog(QDialog):
                 self._pages.setCurrentIndex(0)
                 self.name_edit.setFocus()
             return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self._pages.currentIndex() == 1:
+            # The choices are not auto-default (the Enter that pressed Next must not also pick a start), so
+            # Enter on the focused choice presses it here, as a keyboard user expects.
+            for choice in (self.account_button, self.sandbox_button):
+                if self.focusWidget() is choice:
+                    event.accept()
+                    choice.click()
+                    return
         super().keyPressEvent(event)
 
 
