@@ -7,6 +7,7 @@ import contextlib
 import email.parser
 import email.policy
 import email.utils
+import functools
 import hashlib
 import hmac
 import itertools
@@ -28,6 +29,8 @@ from socketserver import TCPServer
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+import orjson
 
 from console.channels.http import grapheme_count
 from console.ports import Clock, SystemClock
@@ -72,8 +75,9 @@ RequestLog = list[tuple[str, str, dict[str, list[str]]]]
 # -- small pure helpers ---------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _iso(ts: float) -> str:
-    """Format epoch seconds like Mastodon: ``2026-08-01T13:51:42.823Z``."""
+    """Format epoch seconds like Mastodon: ``2026-08-01T13:51:42.823Z`` (cached: pages repeat instants)."""
     ms = math.floor(ts * 1000)
     moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
@@ -433,6 +437,11 @@ class _World:
         self._accounts[acct] = created
         return created
 
+    @property
+    def known_accounts(self) -> int:
+        """How many accounts exist; they are only ever added, so a new one changes how mentions resolve."""
+        return len(self._accounts)
+
     def resolve(self, acct: str) -> _Account | None:
         """The known account a ``@mention`` in text refers to, if any."""
         key = acct.lower().removesuffix(f"@{INSTANCE_DOMAIN}")
@@ -665,6 +674,10 @@ class _World:
 # -- rendering ------------------------------------------------------------------------------------------------
 
 
+#: Texts whose HTML the renderer keeps (a few MB); past that it starts afresh.
+_CONTENT_CACHE_SIZE: Final = 20_000
+
+
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     html: str
@@ -678,8 +691,24 @@ class _Renderer:
     def __init__(self, world: _World) -> None:
         self._world = world
         self.base_url = "http://127.0.0.1"
+        # Rendering is most of a page's cost (a 100,000-mention backfill renders 100,000 statuses): an account's
+        # JSON and a text's HTML are kept while everything they are made of is unchanged (the keys say what).
+        self._accounts: dict[str, tuple[tuple[object, ...], Json]] = {}
+        self._contents: dict[tuple[str, str, int], _Rendered] = {}
 
     def account(self, account: _Account) -> Json:
+        key = (
+            account.username, account.domain, account.display_name, account.created_at, account.note,
+            account.statuses_count, account.last_status_at, self.base_url,
+        )  # fmt: skip
+        cached = self._accounts.get(account.id)
+        if cached is None or cached[0] != key:
+            cached = (key, self._account(account))
+            self._accounts[account.id] = cached
+        # A fresh dict with fresh lists each time: callers may change what they get (credential_account does).
+        return {**cached[1], "emojis": [], "roles": [], "fields": []}
+
+    def _account(self, account: _Account) -> Json:
         seed = _stable_int(account.acct)
         last = account.last_status_at
         return {
@@ -791,6 +820,15 @@ class _Renderer:
 
     def content(self, text: str) -> _Rendered:
         """Sanitized HTML like Mastodon's TextFormatter: paragraphs, ``<br />``, h-card mentions, short links."""
+        key = (text, self.base_url, self._world.known_accounts)
+        rendered = self._contents.get(key)
+        if rendered is None:
+            if len(self._contents) >= _CONTENT_CACHE_SIZE:
+                self._contents.clear()
+            rendered = self._contents[key] = self._content(text)
+        return _Rendered(rendered.html, list(rendered.mentions), list(rendered.tags))
+
+    def _content(self, text: str) -> _Rendered:
         mentions: list[_Account] = []
         tags: list[str] = []
         paragraphs = re.split(r"\n{2,}", text.replace("\r\n", "\n").strip("\n"))
@@ -1499,6 +1537,16 @@ def _admin(api: _Api, method: str, path: str, body: bytes) -> _Response:
     return _Response(int(HTTPStatus.OK), {"faults": [rule.to_json() for rule in plan.rules()], "fired": plan.fired()})
 
 
+def _json_bytes(payload: Any) -> bytes:
+    """``json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()``, by orjson (10x faster on a
+    page) where it can: the same bytes but for floats under 1e-4 and non-finite ones; what orjson refuses (a lone
+    surrogate, an integer past 64 bits, a key that is not a string) is written by the standard library."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -1601,7 +1649,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             data = response.html.encode()
             content_type = "text/html; charset=utf-8"
         else:
-            data = json.dumps(response.payload, ensure_ascii=False, separators=(",", ":")).encode()
+            data = _json_bytes(response.payload)
             content_type = "application/json; charset=utf-8"
         if truncate:
             data = data[: max(1, len(data) // 2)]
