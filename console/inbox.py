@@ -15,7 +15,7 @@ from console.channels.base import Backfill, Backfills, Batch, Connector, Inbound
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
 from console.ports import Clock
 from console.sla import SlaPolicy
-from console.store_worker import BackgroundStore, to_rows
+from console.store_worker import BatchStore, InlineStore
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.errors import StorageError
 from storage.health import HealthRepo, QuarantineEntry
@@ -141,8 +141,9 @@ class Poller:
     interval: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
     health: HealthRepo | None = None
-    #: Stores batches on a worker thread with its own connection (the app); None stores on the loop (tests).
-    store: BackgroundStore | None = None
+    #: Where batches are stored: the app's worker thread (``BackgroundStore``); None stores through an
+    #: ``InlineStore`` on ``mentions``' own connection (an in-memory database). Same conversion, same quarantine.
+    store: BatchStore | None = None
     #: How far back a first sync reads (seconds), on channels whose API can page back in time.
     horizon: float = DEFAULT_HORIZON_SECONDS
     _listeners: list[Callable[[SyncReport], None]] = field(default_factory=list, init=False)
@@ -152,6 +153,10 @@ class Poller:
     #: An account stopped at its batch limit with more waiting: the run loop goes on without its pause.
     _backlog: bool = field(default=False, init=False)
     _caught_up: dict[int, int] = field(default_factory=dict, init=False)
+    _batches: BatchStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._batches = self.store if self.store is not None else InlineStore(self.mentions)
 
     def _plan(self, channel: str) -> DeadlinePlan:
         return self.planner(channel) if self.planner is not None else self.policy.plan
@@ -333,8 +338,8 @@ class Poller:
         channel: str,
         fetched_at: int,
     ) -> UpsertResult:
-        """Store a batch chunk by chunk: on the store's worker thread when there is one, else here, yielding
-        to the event loop between chunks (a backlog stays responsive).
+        """Store a batch chunk by chunk through the one store path (:class:`BatchStore`), yielding to the event
+        loop between chunks (a backlog stays responsive).
 
         A failure part-way leaves earlier chunks stored and the cursor unsaved: the next poll fetches the same
         items again and the store deduplicates them.
@@ -346,15 +351,11 @@ class Poller:
         duplicates = 0
         for start in range(0, max(len(items), 1), STORE_CHUNK):
             chunk = items[start : start + STORE_CHUNK]
-            if self.store is not None:
-                part = await self.store.store(
-                    account_id, chunk, channel=channel, fetched_at=fetched_at, plan=plan, rejected=rejected
-                )
-            else:
-                if start:
-                    await asyncio.sleep(0)
-                rows = to_rows(account_id, chunk, rejected)
-                part = self.mentions.store_batch(rows, channel=channel, fetched_at=fetched_at, plan=plan)
+            if start:
+                await asyncio.sleep(0)
+            part = await self._batches.store(
+                account_id, chunk, channel=channel, fetched_at=fetched_at, plan=plan, rejected=rejected
+            )
             inserted += part.inserted_ids
             new_heads += part.new_heads
             follow_ups += [i for i in part.follow_up_heads if i not in follow_ups]

@@ -1,4 +1,11 @@
-"""Stores synced batches on one worker thread with its own database connection, off the event loop."""
+"""Where synced batches are stored: one conversion and one write path, behind one interface (issue 21 item 2).
+
+:func:`store_chunk` is the only code that turns items into rows (setting aside, for the quarantine, any it
+cannot convert) and writes them. The app runs it on a worker thread with its own connection
+(:class:`BackgroundStore`), so a catch-up never stalls the loop; an in-memory database (tests, a throwaway CLI
+run) runs it on the caller's connection (:class:`InlineStore`). The Poller talks to either as a
+:class:`BatchStore` and never stores by itself.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,12 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
 from console.channels.base import InboundItem
-from storage.db import open_database
+from storage.db import close_database, open_database
 from storage.health import QuarantineEntry
 from storage.mentions import DeadlinePlan, MentionRepo
 from storage.rows import NewMention, UpsertResult
@@ -94,6 +102,81 @@ def to_new_mention(account_id: int, item: InboundItem) -> NewMention:
     )
 
 
+def store_chunk(
+    repo: MentionRepo,
+    account_id: int,
+    items: Sequence[InboundItem],
+    *,
+    channel: str,
+    fetched_at: int,
+    plan: DeadlinePlan,
+    rejected: list[QuarantineEntry],
+) -> UpsertResult:
+    """Convert ``items`` and store them in one transaction; items that cannot be converted go to ``rejected``.
+
+    Raises:
+        StorageError: The write failed (nothing of this call is stored).
+    """
+    rows = to_rows(account_id, items, rejected)
+    return repo.store_batch(rows, channel=channel, fetched_at=fetched_at, plan=plan)
+
+
+class BatchStore(Protocol):
+    """What the Poller stores a synced chunk through: :class:`BackgroundStore` in the app, :class:`InlineStore`
+    on an in-memory database."""
+
+    async def store(
+        self,
+        account_id: int,
+        items: Sequence[InboundItem],
+        *,
+        channel: str,
+        fetched_at: int,
+        plan: DeadlinePlan,
+        rejected: list[QuarantineEntry] | None = None,
+    ) -> UpsertResult:
+        """Convert and store ``items`` (see :func:`store_chunk`); unconvertible ones are added to ``rejected``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Finish the chunk being written, if any, and let go of the connection the store owns."""
+        ...
+
+
+class InlineStore:
+    """:func:`store_chunk` on the caller's own connection, on the loop: for a database no second connection can
+    open (``:memory:``). Chunks of at most ``STORE_CHUNK`` items keep each write short (STYLE B2)."""
+
+    def __init__(self, mentions: MentionRepo) -> None:
+        self._mentions = mentions
+
+    async def store(
+        self,
+        account_id: int,
+        items: Sequence[InboundItem],
+        *,
+        channel: str,
+        fetched_at: int,
+        plan: DeadlinePlan,
+        rejected: list[QuarantineEntry] | None = None,
+    ) -> UpsertResult:
+        """Convert and store ``items`` here and now (see :func:`store_chunk`).
+
+        Raises:
+            StorageError: The write failed (nothing of this call is stored).
+        """
+        found: list[QuarantineEntry] = []
+        result = store_chunk(
+            self._mentions, account_id, items, channel=channel, fetched_at=fetched_at, plan=plan, rejected=found
+        )
+        if rejected is not None:
+            rejected.extend(found)
+        return result
+
+    async def aclose(self) -> None:
+        """Nothing to close: the connection is the caller's."""
+
+
 class BackgroundStore:
     """One thread, one connection: ``store_batch`` runs there, so a 10,000-item catch-up never stalls the loop.
 
@@ -152,9 +235,10 @@ class BackgroundStore:
         if self._repo is None:
             db = open_database(self._path, migrate=False)
             self._repo = MentionRepo(db)
-            self._close_db = db.conn.close
-        rows = to_rows(account_id, items, rejected)
-        return self._repo.store_batch(rows, channel=channel, fetched_at=fetched_at, plan=plan)
+            self._close_db = functools.partial(close_database, db)
+        return store_chunk(
+            self._repo, account_id, items, channel=channel, fetched_at=fetched_at, plan=plan, rejected=rejected
+        )
 
     def _close(self) -> None:
         if self._close_db is not None:
