@@ -408,7 +408,9 @@ class MainWindow(QMainWindow):
         self._deadline_label = ElidedLabel(min_width=80)
         self._deadline_label.setObjectName("nextDeadline")
         status.addWidget(self._sync_label, 1)
-        status.addPermanentWidget(self._deadline_label, 1)
+        # No stretch on the alert: while a message (the "press E again" question, "Opened the logs folder")
+        # hides the sync label, a stretching alert took the whole bar and left the message no room at all.
+        status.addPermanentWidget(self._deadline_label)
         status.addPermanentWidget(self._count_label)
         self._outbox_label = QLabel()
         self._outbox_label.setObjectName("outboxStatus")

@@ -7,10 +7,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
+from console.alerts import AlertMonitor
 from console.queue import QueueService
+from console.triage import Triage
+from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
 from widgets.conversation_extras import CustomerPanel
+from widgets.main_window import MainWindow
 from widgets.welcome import Start, WelcomeDialog
 
 
@@ -59,3 +63,31 @@ def test_customer_panel_long_net_easy_answer_does_not_widen_the_pane(
     panel.resize(300, panel.height())
     qtbot.wait(0)
     assert panel.width() == 300
+
+
+def test_status_bar_message_has_room_beside_the_deadline_alert(
+    qtbot: QtBot, factory: Factory, service: QueueService, clock: FakeClock, db: sqlite_utils.Database
+) -> None:
+    """Pressing E on an unanswered item asks for a second E in the status bar; the question must be readable.
+    The alert label used to stretch over the whole bar once the message hid the sync label, so the question
+    (and every other status message) was drawn in no room at all."""
+    now = clock.now()
+    factory.add(text="Where is my parcel?", handle="ana", name="Ana", posted_at=now - 600)
+    factory.add(text="Refund please", handle="bo", name="Bo", posted_at=now - 3600)
+    triage = Triage(TriageRepo(db), clock, actor=lambda: "Sam")
+    window = MainWindow(service, clock, triage=triage, alerts=AlertMonitor(service, clock))
+    qtbot.addWidget(window)
+    window.resize(1400, 860)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    window.queue_view.setFocus()
+    qtbot.waitUntil(window.queue_view.hasFocus)
+    qtbot.keyClick(window.queue_view, "e")
+    message = window.statusBar().currentMessage()
+    assert "again" in message
+    alert = window.findChild(QLabel, "nextDeadline")
+    assert isinstance(alert, QLabel) and alert.isVisible() and "breached" in alert.text()
+    qtbot.wait(10)
+    room = alert.mapTo(window.statusBar(), alert.rect().topLeft()).x()
+    assert room >= window.statusBar().fontMetrics().horizontalAdvance(message)
