@@ -6,7 +6,7 @@ import sqlite3
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_all, repository, says, scalar
 
 __all__ = ["AccountAdmin"]
 
@@ -21,7 +21,10 @@ class AccountAdmin:
 
     def removed_ids(self) -> set[int]:
         """Accounts removed with their items kept (hidden from the accounts list, never polled)."""
-        return {int(row[0]) for row in self._conn.execute("SELECT id FROM accounts WHERE removed_at IS NOT NULL")}
+        return {
+            int(account_id)
+            for (account_id,) in self._conn.execute("SELECT id FROM accounts WHERE removed_at IS NOT NULL")
+        }
 
     def restore(self, account_id: int) -> None:
         """Undo a removal that kept the items (the same account was added again)."""
@@ -30,8 +33,7 @@ class AccountAdmin:
 
     def item_count(self, account_id: int) -> int:
         """How many stored messages belong to the account."""
-        row = self._conn.execute("SELECT COUNT(*) FROM mentions WHERE account_id = ?", (account_id,)).fetchone()
-        return int(row[0])
+        return int(scalar(self._conn, "SELECT COUNT(*) FROM mentions WHERE account_id = ?", (account_id,)))
 
     @says("Could not remove the account")
     def remove(self, account_id: int, *, delete_items: bool, now: int) -> int:
@@ -54,7 +56,10 @@ class AccountAdmin:
             if not delete_items:
                 self._conn.execute("UPDATE accounts SET removed_at = ?, enabled = 0 WHERE id = ?", (now, account_id))
                 return 0
-            ids = [r[0] for r in self._conn.execute("SELECT id FROM mentions WHERE account_id = ?", (account_id,))]
+            ids = [
+                mention_id
+                for (mention_id,) in self._conn.execute("SELECT id FROM mentions WHERE account_id = ?", (account_id,))
+            ]
             if ids:
                 self._delete_referring("mentions", ids, depth=0)
                 self._conn.execute("UPDATE mentions SET head_id = NULL WHERE account_id = ?", (account_id,))
@@ -66,20 +71,22 @@ class AccountAdmin:
         """Delete (or detach) rows of every table whose foreign key points at ``table`` rows ``ids``."""
         if depth > 4 or not ids:
             return
-        tables = [r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [name for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for other in tables:
             if other == table or other.startswith(("sqlite_", "mentions_fts")):
                 continue
-            for fk in self._conn.execute(f'PRAGMA foreign_key_list("{other}")').fetchall():
-                if fk[2] != table:
+            for fk in fetch_all(self._conn, f'PRAGMA foreign_key_list("{other}")'):
+                if fk["table"] != table:
                     continue
-                column = fk[3]
+                column = fk["from"]
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     marks = ",".join("?" * len(chunk))
                     child_ids = [
-                        r[0]
-                        for r in self._conn.execute(f'SELECT rowid FROM "{other}" WHERE "{column}" IN ({marks})', chunk)
+                        rowid
+                        for (rowid,) in self._conn.execute(
+                            f'SELECT rowid FROM "{other}" WHERE "{column}" IN ({marks})', chunk
+                        )
                     ]
                     self._delete_referring(other, child_ids, depth=depth + 1)
                     self._conn.execute(f'DELETE FROM "{other}" WHERE "{column}" IN ({marks})', chunk)

@@ -106,14 +106,14 @@ class SyncStateRepo:
         )
         if row is None:
             return SyncStateRow(account_id, None, None, None, 0, "")
-        cursor = json.loads(row[1]) if row[1] else None
+        cursor = json.loads(row["cursor"]) if row["cursor"] else None
         return SyncStateRow(
-            account_id=int(row[0]),
+            account_id=int(row["account_id"]),
             cursor=cursor if isinstance(cursor, dict) else None,
-            last_success_at=None if row[2] is None else int(row[2]),
-            next_attempt_at=None if row[3] is None else int(row[3]),
-            consecutive_failures=int(row[4]),
-            last_error=str(row[5]),
+            last_success_at=None if row["last_success_at"] is None else int(row["last_success_at"]),
+            next_attempt_at=None if row["next_attempt_at"] is None else int(row["next_attempt_at"]),
+            consecutive_failures=int(row["consecutive_failures"]),
+            last_error=str(row["last_error"]),
         )
 
     @says("Could not save the sync position")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_all, repository, says, scalar
 from storage.rows import ReplyState
 
 #: Reply states that mean "not sent yet, will be" (the outbox owns the transitions).
@@ -23,6 +23,13 @@ class QuarantineRow:
     error: str  # why it could not be parsed
     raw_json: str  # the entry exactly as received
     at: int
+
+
+def _quarantine_row(r: sqlite3.Row) -> QuarantineRow:
+    return QuarantineRow(
+        id=int(r["id"]), account_id=int(r["account_id"]), external_id=str(r["external_id"]), error=str(r["error"]),
+        raw_json=str(r["raw_json"]), at=int(r["at"]),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +81,8 @@ class HealthRepo:
         if account_id is not None:
             sql += " WHERE account_id = ?"
             params = (account_id,)
-        rows = self._conn.execute(sql + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
-        return [QuarantineRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
+        rows = fetch_all(self._conn, sql + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit))
+        return [_quarantine_row(r) for r in rows]
 
     def quarantined_by_ids(self, ids: Iterable[int]) -> list[QuarantineRow]:
         """These quarantined items (those still there), oldest first."""
@@ -83,12 +90,13 @@ class HealthRepo:
         if not wanted:
             return []
         marks = ",".join("?" * len(wanted))
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             f"SELECT id, account_id, external_id, error, raw_json, at FROM quarantine WHERE id IN ({marks}) "
             "ORDER BY at, id",
             wanted,
-        ).fetchall()
-        return [QuarantineRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows]
+        )
+        return [_quarantine_row(r) for r in rows]
 
     @says("Could not remove the unreadable items")
     def dismiss(self, ids: Iterable[int]) -> int:
@@ -114,13 +122,12 @@ class HealthRepo:
 
     def quarantine_counts(self) -> dict[int, int]:
         """Quarantined items per account id."""
-        rows = self._conn.execute("SELECT account_id, count(*) FROM quarantine GROUP BY account_id").fetchall()
-        return {int(r[0]): int(r[1]) for r in rows}
+        rows = self._conn.execute("SELECT account_id, count(*) FROM quarantine GROUP BY account_id")
+        return {int(account_id): int(count) for account_id, count in rows}
 
     def waiting_replies(self) -> int:
         """Replies committed to the outbox that have not gone out yet."""
         # Literals, not parameters: only then does SQLite count on the partial index replies_queued instead of
         # scanning every sent reply (80 ms with a million replies).
         states = ", ".join(f"'{state}'" for state in WAITING_REPLY_STATES)
-        row = self._conn.execute(f"SELECT count(*) FROM replies WHERE state IN ({states})").fetchone()
-        return int(row[0])
+        return int(scalar(self._conn, f"SELECT count(*) FROM replies WHERE state IN ({states})"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from storage import migrations
-from storage.driver import repository, says
+from storage.driver import repository, says, scalar
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,6 @@ class MaintenanceRepo:
     def facts(self) -> DatabaseFacts:
         """Read the schema version, run the full integrity check (seconds on a large file) and count messages."""
         version = migrations.current_version(self._conn)
-        integrity = str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
-        messages = int(self._conn.execute("SELECT count(*) FROM mentions").fetchone()[0])
+        integrity = str(scalar(self._conn, "PRAGMA integrity_check"))
+        messages = int(scalar(self._conn, "SELECT count(*) FROM mentions"))
         return DatabaseFacts(version, migrations.LATEST, integrity, messages)

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_one, named, repository, says, scalar
 from storage.mentions import CHUNK, QueueView
 from storage.replies import WITHDRAWN_ERROR
 from storage.rows import MentionKind, ReplyState
@@ -288,20 +288,20 @@ class QueueQueryRepo:
             sql += " LIMIT ? OFFSET ?"
             params.extend((limit, offset))
         if ":hits" not in sql:
-            return [int(r[0]) for r in self._conn.execute(sql, params)]
+            return [int(mention_id) for (mention_id,) in self._conn.execute(sql, params)]
         return self._newest_hits(sql, params, limit=limit, offset=offset)
 
     def _newest_hits(self, sql: str, params: list[object], *, limit: int | None, offset: int) -> list[int]:
         """Run a newest-matches-first search, widening the window of index hits until the page is full."""
         if limit is None:
-            return [int(r[0]) for r in self._conn.execute(sql.replace(":hits", "-1"), params)]
+            return [int(mention_id) for (mention_id,) in self._conn.execute(sql.replace(":hits", "-1"), params)]
         window = max(HIT_WINDOW, 2 * (offset + limit))
         while True:
-            ids = [int(r[0]) for r in self._conn.execute(sql.replace(":hits", str(window)), params)]
+            ids = [int(mention_id) for (mention_id,) in self._conn.execute(sql.replace(":hits", str(window)), params)]
             if len(ids) >= limit:
                 return ids
-            found = self._conn.execute(f"SELECT count(*) FROM ({_COUNT_HITS} LIMIT ?)", [params[0], window])
-            if int(found.fetchone()[0]) < window:
+            found = scalar(self._conn, f"SELECT count(*) FROM ({_COUNT_HITS} LIMIT ?)", [params[0], window])
+            if int(found) < window:
                 return ids  # the window held every match
             window *= 4
 
@@ -313,7 +313,7 @@ class QueueQueryRepo:
         if cap is not None:
             sql += " LIMIT ?"
             params.append(cap)
-        return int(self._conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+        return int(scalar(self._conn, f"SELECT count(*) FROM ({sql})", params))
 
     def _is_small(self, query: QueueQuery, now: int, day_start: int) -> bool:
         """Search and tags in a view of fewer than ``small_view`` items match row by row (see ``_select``)."""
@@ -321,7 +321,7 @@ class QueueQueryRepo:
             return False
         sql, params = self._select(replace(query, search="", tags=frozenset()), now=now, day_start=day_start)
         capped = f"SELECT count(*) FROM ({sql} LIMIT ?)"
-        return int(self._conn.execute(capped, [*params, self._small_view]).fetchone()[0]) < self._small_view
+        return int(scalar(self._conn, capped, [*params, self._small_view])) < self._small_view
 
     # ------------------------------------------------------------------ extra columns
     def reply_states(self, ids: Sequence[int]) -> dict[int, ReplyState]:
@@ -349,11 +349,12 @@ class QueueQueryRepo:
             "LIMIT ?",
             (escaped + "%", limit),
         )
-        return [str(r[0]) for r in rows]
+        return [str(name) for (name,) in rows]
 
     def accounts(self) -> list[tuple[int, str, str]]:
         """``(id, channel kind, handle)`` of every account, for the account and channel filters."""
-        return [(int(r[0]), str(r[1]), str(r[2])) for r in self._conn.execute("SELECT id, kind, handle FROM accounts")]
+        rows = self._conn.execute("SELECT id, kind, handle FROM accounts")
+        return [(int(account_id), str(kind), str(handle)) for account_id, kind, handle in rows]
 
     def other_conversations(self, mention_id: int, *, limit: int = 20) -> list[tuple[int, int, str, str]]:
         """The same customer's other queue items, newest first: ``(id, posted_at, status, text)``."""
@@ -363,47 +364,49 @@ class QueueQueryRepo:
             "WHERE m.id = ? AND m.customer_id IS NOT NULL ORDER BY o.posted_at DESC, o.id DESC LIMIT ?",
             (mention_id, limit),
         )
-        return [(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+        return [(int(item_id), int(posted_at), str(status), str(text)) for item_id, posted_at, status, text in rows]
 
     def last_survey_answer(self, mention_id: int) -> tuple[int, int | None, str] | None:
         """The customer's latest answered Net Easy survey: ``(parsed_at, score, answer text)``, or None."""
-        row = self._conn.execute(
-            "SELECT s.parsed_at, s.score, coalesce(s.answer_text, '') FROM mentions m "
+        row = fetch_one(
+            self._conn,
+            "SELECT s.parsed_at, s.score, coalesce(s.answer_text, '') AS answer_text FROM mentions m "
             "JOIN surveys s ON s.customer_id = m.customer_id "
             "WHERE m.id = ? AND s.parsed_at IS NOT NULL ORDER BY s.parsed_at DESC, s.id DESC LIMIT 1",
             (mention_id,),
-        ).fetchone()
+        )
         if row is None:
             return None
-        return int(row[0]), None if row[1] is None else int(row[1]), str(row[2])
+        return int(row["parsed_at"]), None if row["score"] is None else int(row["score"]), str(row["answer_text"])
 
     # ------------------------------------------------------------------ alerts
     def near_breach_count(self, now: int) -> int:
         """Open items in the warning band now (warned, not yet due)."""
-        row = self._conn.execute(
+        count = scalar(
+            self._conn,
             "SELECT count(*) FROM mentions INDEXED BY mentions_open_warn WHERE head_id IS NULL "
             "AND status IN ('new', 'open') AND warn_at <= ? AND due_at > ?",
             (now, now),
-        ).fetchone()
-        return int(row[0])
+        )
+        return int(count)
 
     def entered_warning(self, since: int, until: int) -> list[AlertItem]:
         """Open items whose warning time falls in ``(since, until]`` and that are not yet due."""
-        rows = self._conn.execute(
+        rows = named(self._conn).execute(
             "SELECT id, author_handle, due_at FROM mentions INDEXED BY mentions_open_warn WHERE head_id IS NULL "
             "AND status IN ('new', 'open') AND warn_at > ? AND warn_at <= ? AND due_at > ? ORDER BY warn_at, id",
             (since, until, until),
         )
-        return [AlertItem(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+        return [_alert(r) for r in rows]
 
     def entered_breach(self, since: int, until: int) -> list[AlertItem]:
         """Open items whose nearest deadline falls in ``(since, until]``."""
-        rows = self._conn.execute(
+        rows = named(self._conn).execute(
             "SELECT id, author_handle, due_at FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
             "AND status IN ('new', 'open') AND due_at > ? AND due_at <= ? ORDER BY due_at, id",
             (since, until),
         )
-        return [AlertItem(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+        return [_alert(r) for r in rows]
 
     @says("Could not read the deadlines")
     def deadline_overview(self, now: int) -> tuple[int, AlertItem | None]:
@@ -412,18 +415,23 @@ class QueueQueryRepo:
         Raises:
             StorageError: the query failed.
         """
-        breached = self._conn.execute(
+        breached = scalar(
+            self._conn,
             "SELECT count(*) FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
             "AND status IN ('new', 'open') AND due_at <= ?",
             (now,),
-        ).fetchone()
-        upcoming = self._conn.execute(
+        )
+        upcoming = fetch_one(
+            self._conn,
             "SELECT id, author_handle, due_at FROM mentions INDEXED BY mentions_open_due WHERE head_id IS NULL "
             "AND status IN ('new', 'open') AND due_at > ? ORDER BY due_at, id LIMIT 1",
             (now,),
-        ).fetchone()
-        item = AlertItem(int(upcoming[0]), str(upcoming[1]), int(upcoming[2])) if upcoming is not None else None
-        return int(breached[0]), item
+        )
+        return int(breached), None if upcoming is None else _alert(upcoming)
+
+
+def _alert(row: sqlite3.Row) -> AlertItem:
+    return AlertItem(int(row["id"]), str(row["author_handle"]), int(row["due_at"]))
 
 
 def _marks(n: int) -> str:

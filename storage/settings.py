@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import repository, says, scalar
 
 T = TypeVar("T", str, int, float, bool)
 
@@ -66,11 +66,11 @@ class SettingsRepo:
 
     def get(self, setting: Setting[T]) -> T:
         """The stored value, or the default when absent, of the wrong type, or out of range."""
-        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (setting.key,)).fetchone()
-        if row is None:
+        stored = scalar(self._conn, "SELECT value FROM settings WHERE key = ?", (setting.key,))
+        if stored is None:
             return setting.default
         try:
-            value = json.loads(row[0])
+            value = json.loads(stored)
         except ValueError:
             return setting.default
         if setting.type is float and isinstance(value, int) and not isinstance(value, bool):

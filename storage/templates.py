@@ -62,7 +62,7 @@ class TemplateRepo:
             "SELECT id, name, body, channel, tags, use_count, created_at, updated_at FROM templates "
             "ORDER BY use_count DESC, name COLLATE NOCASE",
         )
-        return [self._row(r, variants.get(int(r[0]), {})) for r in rows]
+        return [self._row(r, variants.get(int(r["id"]), {})) for r in rows]
 
     def get(self, template_id: int) -> TemplateRow | None:
         return next((t for t in self.all() if t.id == template_id), None)

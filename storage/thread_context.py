@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_all, fetch_one, repository, says, scalar
 
 __all__ = ["ContextMessage", "MessageMarks", "ThreadContextRepo", "ThreadHead"]
 
@@ -56,14 +56,19 @@ class ThreadContextRepo:
 
     def head(self, head_id: int) -> ThreadHead | None:
         """The queue item's ids and channel, or None when it is not stored."""
-        row = self._conn.execute(
-            "SELECT m.id, m.account_id, a.kind, m.external_id, m.parent_external_id "
+        row = fetch_one(
+            self._conn,
+            "SELECT m.id, m.account_id, a.kind AS channel, m.external_id, m.parent_external_id "
             "FROM mentions m JOIN accounts a ON a.id = m.account_id WHERE m.id = ?",
             (head_id,),
-        ).fetchone()
+        )
         if row is None:
             return None
-        return ThreadHead(int(row[0]), int(row[1]), str(row[2]), str(row[3]), None if row[4] is None else str(row[4]))
+        parent = row["parent_external_id"]
+        return ThreadHead(
+            id=int(row["id"]), account_id=int(row["account_id"]), channel=str(row["channel"]),
+            external_id=str(row["external_id"]), parent_external_id=None if parent is None else str(parent),
+        )  # fmt: skip
 
     def known_external_ids(self, head_id: int) -> set[str]:
         """External ids of the thread's stored messages and of our replies to it."""
@@ -72,12 +77,12 @@ class ThreadContextRepo:
             "UNION SELECT r.external_id FROM replies r JOIN mentions m ON m.id = r.mention_id "
             "WHERE (m.id = ? OR m.head_id = ?) AND r.external_id IS NOT NULL",
             (head_id, head_id, head_id, head_id),
-        ).fetchall()
-        return {str(r[0]) for r in rows}
+        )
+        return {str(external_id) for (external_id,) in rows}
 
     def last_fetch(self, head_id: int) -> int | None:
-        row = self._conn.execute("SELECT fetched_at FROM thread_fetches WHERE head_id = ?", (head_id,)).fetchone()
-        return None if row is None else int(row[0])
+        fetched_at = scalar(self._conn, "SELECT fetched_at FROM thread_fetches WHERE head_id = ?", (head_id,))
+        return None if fetched_at is None else int(fetched_at)
 
     @says("Could not keep the conversation fetched from the channel")
     def replace(self, head_id: int, messages: Sequence[ContextMessage], *, fetched_at: int) -> None:
@@ -104,15 +109,25 @@ class ThreadContextRepo:
 
     def context(self, head_id: int) -> list[ContextMessage]:
         """Cached channel messages of the item that are not (or no longer) stored as mentions, oldest first."""
-        rows = self._conn.execute(
+        rows = fetch_all(
+            self._conn,
             "SELECT c.external_id, c.author_handle, c.author_name, c.text, c.url, c.posted_at, c.kind "
             "FROM thread_context c WHERE c.head_id = ? AND NOT EXISTS (SELECT 1 FROM mentions m "
             "WHERE (m.id = c.head_id OR m.head_id = c.head_id) AND m.external_id = c.external_id) "
             "ORDER BY c.posted_at, c.external_id",
             (head_id,),
-        ).fetchall()
+        )
         return [
-            ContextMessage(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), str(r[6])) for r in rows
+            ContextMessage(
+                external_id=str(r["external_id"]),
+                author_handle=str(r["author_handle"]),
+                author_name=str(r["author_name"]),
+                text=str(r["text"]),
+                url=str(r["url"]),
+                posted_at=int(r["posted_at"]),
+                kind=str(r["kind"]),
+            )
+            for r in rows
         ]
 
     def marks(self, head_id: int) -> dict[int, MessageMarks]:
@@ -153,5 +168,5 @@ class ThreadContextRepo:
             "AND json_valid(raw) AND json_type(raw, '$.content') = 'text' "
             "AND instr(json_extract(raw, '$.content'), '<a ')",
             (head_id, head_id),
-        ).fetchall()
-        return {int(r[0]): str(r[1]) for r in rows}
+        )
+        return {int(mention_id): str(content) for mention_id, content in rows}

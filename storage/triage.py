@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_one, repository, says
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import MentionStatus
@@ -39,12 +39,12 @@ class TriageRepo:
 
     def state(self, mention_id: int) -> TriageState | None:
         """The current triage fields of a queue item, or None when it is not a stored thread head."""
-        row = self._conn.execute(
-            "SELECT status, priority, tags FROM mentions WHERE id = ? AND head_id IS NULL", (mention_id,)
-        ).fetchone()
+        row = fetch_one(
+            self._conn, "SELECT status, priority, tags FROM mentions WHERE id = ? AND head_id IS NULL", (mention_id,)
+        )
         if row is None:
             return None
-        return TriageState(mention_id, MentionStatus(row[0]), int(row[1]), split_tags(str(row[2])))
+        return TriageState(mention_id, MentionStatus(row["status"]), int(row["priority"]), split_tags(str(row["tags"])))
 
     def set_status(self, mention_id: int, status: MentionStatus, *, at: int, actor: str, **data: Any) -> None:
         """Set the status and append a ``status_changed`` event ``{from, to, ...data}``.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.driver import repository, says
+from storage.driver import fetch_one, repository, says
 from storage.events import write_event
 
 __all__ = ["UpstreamEdit", "UpstreamRepo"]
@@ -48,14 +48,16 @@ class UpstreamRepo:
                 ORDER BY m.posted_at DESC, m.id DESC LIMIT ?""",
             (account_id, *_CHECKED, fetched_since or 0, limit),
         ).fetchall()
-        return {str(r[0]): (str(r[1]) if r[1] is not None else None) for r in rows}
+        return {
+            str(external_id): (str(edited_at) if edited_at is not None else None) for external_id, edited_at in rows
+        }
 
     def deleted_upstream(self, account_id: int) -> set[str]:
         """External ids of the account's messages that were deleted upstream."""
         rows = self._conn.execute(
             "SELECT external_id FROM mentions WHERE account_id = ? AND upstream_deleted_at IS NOT NULL", (account_id,)
         )
-        return {str(r[0]) for r in rows}
+        return {str(external_id) for (external_id,) in rows}
 
     @says("Could not store upstream edits and deletions")
     def apply(
@@ -81,34 +83,37 @@ class UpstreamRepo:
         heads: list[int] = []
         with self._db.atomic():
             for edit in edited:
-                row = self._conn.execute(
-                    "SELECT id, COALESCE(head_id, id), text FROM mentions WHERE account_id = ? AND external_id = ?",
+                row = fetch_one(
+                    self._conn,
+                    "SELECT id, COALESCE(head_id, id) AS head_id, text FROM mentions "
+                    "WHERE account_id = ? AND external_id = ?",
                     (account_id, edit.external_id),
-                ).fetchone()
-                if row is None or (row[2] == edit.text and edit.edited_at is None):
+                )
+                if row is None or (row["text"] == edit.text and edit.edited_at is None):
                     continue
                 self._conn.execute(
-                    "UPDATE mentions SET text = ?, raw = ? WHERE id = ?", (edit.text, edit.raw_json, row[0])
+                    "UPDATE mentions SET text = ?, raw = ? WHERE id = ?", (edit.text, edit.raw_json, row["id"])
                 )
                 self._event(
                     at,
                     actor,
-                    int(row[0]),
+                    int(row["id"]),
                     "edited_upstream",
-                    {"external_id": edit.external_id, "previous_text": row[2], "edited_at": edit.edited_at},
+                    {"external_id": edit.external_id, "previous_text": row["text"], "edited_at": edit.edited_at},
                 )
-                heads.append(int(row[1]))
+                heads.append(int(row["head_id"]))
             for external_id in deleted:
-                row = self._conn.execute(
-                    "SELECT id, COALESCE(head_id, id) FROM mentions WHERE account_id = ? AND external_id = ? "
-                    "AND upstream_deleted_at IS NULL",
+                row = fetch_one(
+                    self._conn,
+                    "SELECT id, COALESCE(head_id, id) AS head_id FROM mentions WHERE account_id = ? "
+                    "AND external_id = ? AND upstream_deleted_at IS NULL",
                     (account_id, external_id),
-                ).fetchone()
+                )
                 if row is None:
                     continue
-                self._conn.execute("UPDATE mentions SET upstream_deleted_at = ? WHERE id = ?", (at, row[0]))
-                self._event(at, actor, int(row[0]), "deleted_upstream", {"external_id": external_id})
-                heads.append(int(row[1]))
+                self._conn.execute("UPDATE mentions SET upstream_deleted_at = ? WHERE id = ?", (at, row["id"]))
+                self._event(at, actor, int(row["id"]), "deleted_upstream", {"external_id": external_id})
+                heads.append(int(row["head_id"]))
         return list(dict.fromkeys(heads))
 
     def _event(self, at: int, actor: str, mention_id: int, kind: str, data: dict[str, object]) -> None:
