@@ -560,8 +560,8 @@ class BlueskyConnector:
         self._lock = asyncio.Lock()
         self._dms = dms
         self._members: dict[tuple[str, str], tuple[str, str]] = {}
-        #: Entries the latest :meth:`fetch_new` dropped as malformed.
-        self.skipped: list[tuple[str, str]] = []
+        # Entries the fetch under way dropped as malformed (logged; raw in ``rejected``, for its Batch).
+        self._skipped: list[tuple[str, str]] = []
         self._rejected: list[Rejected] = []
         #: The ``RateLimit-*`` headers of the latest response that carried them.
         self._rate_limit: RateLimitInfo | None = None
@@ -732,7 +732,7 @@ class BlueskyConnector:
         known = {s for s in state.get("known", []) if isinstance(s, str)}  # stored before a gap, within its overlap
         oldest_value = state.get("oldest")
         oldest = oldest_value if isinstance(oldest_value, int) and not isinstance(oldest_value, bool) else None
-        self.skipped = []
+        self._skipped = []
         self._rejected = []
         collected: list[tuple[float, InboundItem]] = []
         done = reached = False
@@ -746,7 +746,7 @@ class BlueskyConnector:
                 page = parse_notifications(payload)
             except ValueError as exc:
                 raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
-            self.skipped.extend(page.skipped)
+            self._skipped.extend(page.skipped)
             self._rejected.extend(page.rejected)
             if top is None and page.indexed_at:
                 top = max(page.indexed_at)  # the newest: where polling continues once the backfill is done
@@ -765,8 +765,8 @@ class BlueskyConnector:
             if page_cursor is None or page.oldest_indexed_at is None:
                 done = True  # the listing ends: the server has nothing older
                 break
-        if self.skipped:
-            log.warning("Skipped %d malformed Bluesky notifications: %s", len(self.skipped), self.skipped)
+        if self._skipped:
+            log.warning("Skipped %d malformed Bluesky notifications: %s", len(self._skipped), self._skipped)
         fresh: dict[str, tuple[float, InboundItem]] = {}
         for stamp, item in collected:
             fresh.setdefault(item.external_id, (stamp, item))
@@ -844,7 +844,7 @@ class BlueskyConnector:
         floor = _float(cursor.get("floor")) if cursor else None
         seen_list = [s for s in cursor.get("seen", []) if isinstance(s, str)] if cursor else []
         seen = set(seen_list)
-        self.skipped = []
+        self._skipped = []
         self._rejected = []
         collected: list[tuple[float, InboundItem]] = []
         page_cursor: str | None = None
@@ -859,7 +859,7 @@ class BlueskyConnector:
                 page = parse_notifications(payload)
             except ValueError as exc:
                 raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
-            self.skipped.extend(page.skipped)
+            self._skipped.extend(page.skipped)
             self._rejected.extend(page.rejected)
             collected.extend(zip(page.indexed_at, page.items, strict=True))
             page_cursor = page.cursor
@@ -872,8 +872,8 @@ class BlueskyConnector:
             # After a long gap the rest is read like a first sync's backlog, down to the old watermark, instead
             # of being skipped when the watermark jumps to the newest item (issue 20, sync 1).
             return self._after_gap(cursor or {}, collected, page_cursor, int(watermark - self._overlap))
-        if self.skipped:
-            log.warning("Skipped %d malformed Bluesky notifications: %s", len(self.skipped), self.skipped)
+        if self._skipped:
+            log.warning("Skipped %d malformed Bluesky notifications: %s", len(self._skipped), self._skipped)
         fresh: dict[str, tuple[float, InboundItem]] = {}
         for stamp, item in collected:
             if item.external_id in seen or item.external_id in fresh:

@@ -611,7 +611,7 @@ class MastodonConnector:
             token_key: Secret key; defaults to ``"mastodon:<account.id>"``.
             page_limit: ``limit`` per notifications page (Mastodon allows up to 80 since 4.1, 30 before).
             max_pages: Upper bound on pages per :meth:`fetch_new`; the rest comes on the next poll, which
-                the poller makes at once while :attr:`has_more` is set. Small batches keep a backlog's
+                the poller makes at once while the batch's ``has_more`` is set. Small batches keep a backlog's
                 catch-up smooth: less in memory at once, so garbage-collection pauses stay short.
         """
         if page_limit < 1 or max_pages < 1:
@@ -629,15 +629,14 @@ class MastodonConnector:
         self._instance_limits: InstanceLimits | None = None
         #: The ``X-RateLimit-*`` headers of the latest response that carried them.
         self.rate_limit: RateLimitInfo | None = None
-        #: Entries the latest :meth:`fetch_new` dropped as malformed: ``(notification id or "?", reason)``.
-        self.skipped: list[tuple[str, str]] = []
-        #: The raw JSON of each :attr:`skipped` entry, in the same order (for the quarantine).
-        self.rejected: list[object] = []
-        #: Set when the latest :meth:`fetch_new` stopped early on an error after reading some pages: the
-        #: batch holds those pages, and the caller should treat the poll as failed after storing it.
-        self.partial_error: ChannelError | None = None
-        #: Set when the latest :meth:`fetch_new` stopped at ``max_pages`` with full pages: more is waiting.
-        self.has_more = False
+        # What the fetch under way found, for its Batch (``rejected``, ``partial_error``, ``has_more``):
+        # entries dropped as malformed, ``(notification id or "?", reason)``, and the raw JSON of each;
+        self._skipped: list[tuple[str, str]] = []
+        self._rejected_raw: list[object] = []
+        # an error after some pages were read (the batch holds those pages; the poll counts as failed);
+        self._partial_error: ChannelError | None = None
+        # stopped at ``max_pages`` with full pages: more is waiting.
+        self._has_more = False
 
     # -- transport ------------------------------------------------------------------------------------
 
@@ -806,10 +805,10 @@ class MastodonConnector:
         newest = _as_id(cursor.get("min_id"))
         max_id = _as_id(state.get("max_id"))
         oldest = state.get("oldest") if isinstance(state.get("oldest"), int) else None
-        self.skipped = []
-        self.rejected = []
-        self.partial_error = None
-        self.has_more = False
+        self._skipped = []
+        self._rejected_raw = []
+        self._partial_error = None
+        self._has_more = False
         collected: list[tuple[str, InboundItem]] = []
         pages = 0
         done = reached = False
@@ -819,11 +818,11 @@ class MastodonConnector:
             except ChannelError as exc:
                 if pages == 0:
                     raise
-                self.partial_error = on_page(exc, pages + 1)  # the pages read are contiguous: store them
+                self._partial_error = on_page(exc, pages + 1)  # the pages read are contiguous: store them
                 break
             pages += 1
-            self.skipped.extend(page.skipped)
-            self.rejected.extend(page.rejected)
+            self._skipped.extend(page.skipped)
+            self._rejected_raw.extend(page.rejected)
             if newest is None and max_id is None:
                 newest = page.max_id  # the backfill's first page: forward paging starts above it, once done
             for notification_id, item in zip(page.notification_ids, page.items, strict=True):
@@ -846,9 +845,9 @@ class MastodonConnector:
                 break
             if pages >= self._max_pages:
                 break
-        self.has_more = not done and self.partial_error is None
-        if self.skipped:
-            log.warning("Skipped %d malformed Mastodon notifications: %s", len(self.skipped), self.skipped)
+        self._has_more = not done and self._partial_error is None
+        if self._skipped:
+            log.warning("Skipped %d malformed Mastodon notifications: %s", len(self._skipped), self._skipped)
         collected.sort(key=lambda pair: id_key(pair[0]))
         items: list[InboundItem] = []
         seen_statuses: set[str] = set()
@@ -882,14 +881,14 @@ class MastodonConnector:
             raise
         rejected = tuple(
             Rejected(str(external_id), str(reason), raw)
-            for (external_id, reason), raw in zip(self.skipped, self.rejected, strict=True)
+            for (external_id, reason), raw in zip(self._skipped, self._rejected_raw, strict=True)
         )
         return dataclasses.replace(
             batch,
             rate_limit=self.rate_limit,
             rejected=rejected,
-            has_more=self.has_more,
-            partial_error=self.partial_error,
+            has_more=self._has_more,
+            partial_error=self._partial_error,
         )
 
     async def _fetch(self, cursor: Cursor | None) -> Batch:
@@ -908,11 +907,11 @@ class MastodonConnector:
         Returns:
             Items oldest first, deduplicated by status id, and ``{"min_id": newest notification id}``
             (None when nothing newer than the cursor was seen; never lower than the input cursor).
-            Malformed entries are left out and listed in :attr:`skipped`.
+            Malformed entries are left out and listed in the batch's ``rejected``.
 
         Raises:
             AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`. Raised only
-                when no page could be read; a later page's error is kept in :attr:`partial_error` instead.
+                when no page could be read; a later page's error is the batch's ``partial_error`` instead.
         """
         backfill = cursor.get("backfill") if cursor else None
         if cursor and isinstance(backfill, dict):
@@ -920,14 +919,14 @@ class MastodonConnector:
         start = _as_id(cursor.get("min_id")) if cursor else None
         if cursor and start is None:
             log.warning("Mastodon cursor for %s has no usable min_id; syncing the newest page", self._host)
-        self.skipped = []
-        self.rejected = []
+        self._skipped = []
+        self._rejected_raw = []
         collected: list[tuple[str, InboundItem]] = []
         seen_ids: list[str] = []
         current = start
         pages = 0
-        self.partial_error = None
-        self.has_more = False
+        self._partial_error = None
+        self._has_more = False
         while True:
             try:
                 page = await self._notifications_page(current)
@@ -936,11 +935,11 @@ class MastodonConnector:
                     raise
                 # Keep the pages read so far: they are contiguous after the cursor, so storing them and
                 # moving the cursor is safe, and a flaky link still makes progress (the poller reports exc).
-                self.partial_error = on_page(exc, pages + 1)
+                self._partial_error = on_page(exc, pages + 1)
                 break
             pages += 1
-            self.skipped.extend(page.skipped)
-            self.rejected.extend(page.rejected)
+            self._skipped.extend(page.skipped)
+            self._rejected_raw.extend(page.rejected)
             for notification_id, item in zip(page.notification_ids, page.items, strict=True):
                 collected.append((notification_id, item))
             seen_ids.extend(page.ids)
@@ -954,7 +953,7 @@ class MastodonConnector:
             if page.size < self._page_limit:
                 break  # a short page is the last one (servers may cap limit lower; the next poll resumes)
             if pages >= self._max_pages:
-                self.has_more = True
+                self._has_more = True
                 log.info("Mastodon sync for %s stopped after %d pages; resuming next poll", self._host, pages)
                 break
 
@@ -962,8 +961,8 @@ class MastodonConnector:
             # Nothing at or below the cursor is new, whatever a misbehaving server sends back.
             collected = [(nid, item) for nid, item in collected if id_key(nid) > id_key(start)]
             seen_ids = [nid for nid in seen_ids if id_key(nid) > id_key(start)]
-        if self.skipped:
-            log.warning("Skipped %d malformed Mastodon notifications: %s", len(self.skipped), self.skipped)
+        if self._skipped:
+            log.warning("Skipped %d malformed Mastodon notifications: %s", len(self._skipped), self._skipped)
 
         collected.sort(key=lambda pair: id_key(pair[0]))
         items: list[InboundItem] = []

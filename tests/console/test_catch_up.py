@@ -61,7 +61,7 @@ def test_run_catches_up_a_backlog_batch_after_batch_without_waiting(
                 try:
                     # The fake clock never moves: with the hour-long interval, only the backlog rule makes progress.
                     # Until the catch-up reports itself finished (the last report comes after has_more drops).
-                    while sum(batches) < BACKLOG or connector.has_more or not progress or progress[-1][0]:
+                    while sum(batches) < BACKLOG or not progress or progress[-1][0]:
                         assert not task.done(), task
                         await asyncio.sleep(0.01)
                 finally:
@@ -98,7 +98,7 @@ def test_has_more_is_set_only_when_the_page_limit_stopped_the_fetch(clock: FakeC
                 cursor: dict[str, Any] | None = {"min_id": "0"}
                 for _ in range(4):
                     batch = await connector.fetch_new(cursor)
-                    seen.append((len(batch.items), connector.has_more))
+                    seen.append((len(batch.items), batch.has_more))
                     cursor = batch.next_cursor or cursor
                 return seen
 

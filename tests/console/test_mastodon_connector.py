@@ -215,7 +215,7 @@ def test_fetch_new_dedupes_statuses_and_reports_skipped(
     async def go() -> tuple[Batch, Any]:
         async with connect(server.base_url, stored, clock) as connector:
             batch = await connector.fetch_new({"min_id": "19"})
-            return batch, list(connector.skipped)
+            return batch, [(rejected.external_id, rejected.reason) for rejected in batch.rejected]
 
     batch, skipped = arun(go())
     assert [item.external_id for item in batch.items] == ["first", "dup"]
