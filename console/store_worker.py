@@ -36,7 +36,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def storable(text: str) -> str:
     """``text`` with lone surrogates replaced by U+FFFD, so one bad character never blocks a whole batch."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
+    # ASCII (most fields: ids, handles, URLs) has none: one C check instead of a regex pass, ten fields an item.
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def to_rows(

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from console.channels.base import InboundItem
 from console.channels.errors import Transient
 from console.channels.http import MAX_JSON_DEPTH, TOO_DEEP, json_body
-from console.store_worker import raw_json, to_new_mention, to_rows
+from console.store_worker import raw_json, storable, to_new_mention, to_rows
 from storage.health import QuarantineEntry
 from storage.rows import MentionKind
 
@@ -155,3 +155,10 @@ def test_an_item_that_cannot_be_written_is_quarantined_alone() -> None:
     rows = to_rows(7, [_item({"x": object()}), _item({"ok": 1})], rejected)
     assert [row.raw_json for row in rows] == ['{"ok":1}']
     assert [entry.external_id for entry in rejected] == ["1"]
+
+
+@given(st.text())
+def test_storable_replaces_exactly_the_lone_surrogates(text: str) -> None:
+    stored = storable(text)
+    assert stored == "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    stored.encode("utf-8")  # SQLite can store it
