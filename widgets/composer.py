@@ -202,6 +202,7 @@ class Composer(QWidget):
         self._loading = False
         self._checks: ReplyChecks | None = None
         self._replies: list[ReplyRow] = []
+        self._replies_shown: tuple[int | None, int] = (None, 0)  # (mention id, number of replies) last listed
         self._manager: TemplateManager | None = None
 
         layout = QVBoxLayout(self)
@@ -465,6 +466,8 @@ class Composer(QWidget):
         self._replies = [] if self._context is None else self._desk.outbox.replies(self._context.mention_id)
         now = self._desk.clock.now()
         current = self._outbox_list.currentRow()
+        shown = (None if self._context is None else self._context.mention_id, len(self._replies))
+        same_list, self._replies_shown = shown == self._replies_shown, shown
         self._outbox_list.clear()
         for reply in self._replies:
             item = QListWidgetItem(reply_state_text(reply, now=now))
@@ -475,10 +478,17 @@ class Composer(QWidget):
             rows = min(len(self._replies), 3)
             row_height = max(self._outbox_list.sizeHintForRow(0), self.fontMetrics().height() + 4)
             self._outbox_list.setFixedHeight(row_height * rows + 2 * self._outbox_list.frameWidth() + 2)
-        held = [i for i, r in enumerate(self._replies) if r.hold_reason and r.state is ReplyState.QUEUED]
+        # A reply that waits for the agent (held, or to send by hand) is selected, so its buttons show; else
+        # the row the agent had, unless the list is another item's or grew: then the newest (found walking the
+        # shift: after "Edit again" and Send, the withdrawn row stayed selected and hid "Mark as sent").
+        held = [
+            i
+            for i, r in enumerate(self._replies)
+            if r.state is ReplyState.QUEUED and (r.hold_reason or r.error == HAND_OFF)
+        ]
         if held:
             self._outbox_list.setCurrentRow(held[0])
-        elif 0 <= current < len(self._replies):
+        elif same_list and 0 <= current < len(self._replies):
             self._outbox_list.setCurrentRow(current)
         elif self._replies:
             self._outbox_list.setCurrentRow(len(self._replies) - 1)

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
 import sqlite_utils
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
 from console.alerts import AlertMonitor
+from console.ports import MemorySecretStore
 from console.queue import QueueService
+from console.runtime import Runtime, SandboxOptions, open_runtime
 from console.triage import Triage
+from storage.rows import ReplyState
 from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
 from widgets.conversation_extras import CustomerPanel
 from widgets.main_window import MainWindow
 from widgets.welcome import Start, WelcomeDialog
+
+Arun = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, clock: FakeClock, arun: Arun) -> Iterator[Runtime]:
+    rt = open_runtime(
+        tmp_path, clock=clock, secrets=MemorySecretStore(), sandbox=SandboxOptions(rate_per_minute=0, backlog=0)
+    )
+    yield rt
+    arun(rt.aclose())
 
 
 def test_welcome_enter_on_the_focused_choice_starts_it(qtbot: QtBot) -> None:
@@ -91,3 +110,34 @@ def test_status_bar_message_has_room_beside_the_deadline_alert(
     qtbot.wait(10)
     room = alert.mapTo(window.statusBar(), alert.rect().topLeft()).x()
     assert room >= window.statusBar().fontMetrics().horizontalAdvance(message)
+
+
+def test_hand_off_buttons_show_after_withdraw_edit_again_and_send(
+    qtbot: QtBot, runtime: Runtime, clock: FakeClock, arun: Arun
+) -> None:
+    """Withdraw a reply to a post added by hand, Edit again, Send: the new reply is the one selected, so Copy
+    reply / Open post / Mark as sent show without hunting for its row (the withdrawn row stayed selected)."""
+    mention_id = (
+        runtime.manual_intake().add(link="https://x.com/cust/status/7", text="Broken", author="cust").mention_id
+    )
+    assert mention_id is not None and runtime.replies is not None
+    window = MainWindow(runtime.queue, clock, replies=runtime.replies, triage=runtime.triage)
+    qtbot.addWidget(window)
+    window.show()
+    composer = window.composer
+    assert composer is not None and window.queue_view.select_mention(mention_id)
+    buttons = {b.text(): b for b in composer.findChildren(QPushButton)}
+    composer.editor.setPlainText("Sorry, a new pair ships today.")
+    assert composer.send() is not None
+    arun(runtime.replies.outbox.drain())
+    composer.refresh_replies()
+    buttons["Withdraw"].click()
+    assert buttons["Edit again"].isVisible()
+    buttons["Edit again"].click()
+    assert composer.send() is not None
+    arun(runtime.replies.outbox.drain())
+    composer.refresh_replies()
+    states = [r.state for r in runtime.replies.outbox.replies(mention_id)]
+    assert states == [ReplyState.FAILED, ReplyState.QUEUED]
+    assert buttons["Mark as sent"].isVisible() and buttons["Copy reply"].isVisible()
+    assert not buttons["Edit again"].isVisible()
