@@ -683,6 +683,9 @@ class MainWindow(QMainWindow):
         self._reload(changed=[mention_id])
         if self._composer is not None and self._composer.mention_id == mention_id:
             self._composer.refresh_replies()
+        if self._survey_panel is not None and self._pane.mention_id == mention_id:
+            # A reply marked as sent by hand makes the item surveyable now, not after the next sync.
+            self._survey_panel.refresh()
 
     @Slot(int)
     def _on_composer_draft_saved(self, mention_id: int) -> None:

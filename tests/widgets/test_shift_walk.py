@@ -141,3 +141,29 @@ def test_hand_off_buttons_show_after_withdraw_edit_again_and_send(
     assert states == [ReplyState.FAILED, ReplyState.QUEUED]
     assert buttons["Mark as sent"].isVisible() and buttons["Copy reply"].isVisible()
     assert not buttons["Edit again"].isVisible()
+
+
+def test_net_easy_offered_as_soon_as_a_hand_off_reply_is_marked_sent(
+    qtbot: QtBot, runtime: Runtime, clock: FakeClock, arun: Arun
+) -> None:
+    """The Net Easy section said "the customer is still waiting for a reply" after Mark as sent, until the
+    agent selected the item again."""
+    mention_id = (
+        runtime.manual_intake().add(link="https://x.com/cust/status/8", text="Broken", author="cust").mention_id
+    )
+    assert mention_id is not None and runtime.replies is not None
+    window = MainWindow(runtime.queue, clock, replies=runtime.replies, triage=runtime.triage, surveys=runtime.surveys)
+    qtbot.addWidget(window)
+    window.show()
+    composer, survey = window.composer, window.survey_panel
+    assert composer is not None and survey is not None
+    assert window.queue_view.select_mention(mention_id)
+    assert not survey.button().isEnabled()
+    composer.editor.setPlainText("Sorry, a new pair ships today.")
+    assert composer.send() is not None
+    arun(runtime.replies.outbox.drain())
+    composer.refresh_replies()
+    buttons = {b.text(): b for b in composer.findChildren(QPushButton)}
+    buttons["Mark as sent"].click()
+    assert "waiting for a reply" not in survey.status_text()
+    assert survey.button().isEnabled()
