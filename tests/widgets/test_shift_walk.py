@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
@@ -167,3 +168,19 @@ def test_net_easy_offered_as_soon_as_a_hand_off_reply_is_marked_sent(
     buttons["Mark as sent"].click()
     assert "waiting for a reply" not in survey.status_text()
     assert survey.button().isEnabled()
+
+
+def test_window_as_big_as_the_screen_is_shown_maximized(qtbot: QtBot, service: QueueService, clock: FakeClock) -> None:
+    """On a screen smaller than 1400x860 the window opens maximized, so the window manager keeps its title bar and
+    status bar on screen; shown at the free area's size, its frame pushed the status bar below the screen's edge."""
+    free = QGuiApplication.primaryScreen().availableGeometry()
+    big = MainWindow(service, clock)
+    qtbot.addWidget(big)
+    big.fit_to_screen(free.width() + 600, free.height() + 260)
+    big.show_fitted()
+    assert big.isVisible() and big.isMaximized()
+    small = MainWindow(service, clock)
+    qtbot.addWidget(small)
+    small.fit_to_screen(free.width() // 2, free.height() // 2)
+    small.show_fitted()
+    assert small.isVisible() and not small.isMaximized()
