@@ -150,7 +150,7 @@ def run_window(
     shift_actions = ShiftActions(window, runtime.shifts, runtime.exports, clock, export_dir=Path.home())
     if demo:
         window.fit_to_screen(1400, 860)
-    window.show()
+    window.show_fitted()  # maximized on a small screen, so the status bar stays on it
     if not demo:
         shift_actions.ask_about_stale_shift()
     if interactive:
