@@ -108,6 +108,7 @@ def run_window(
     import qasync
     from PySide6.QtCore import QSettings, QTimer
 
+    from widgets.collector import GuiThreadCollector
     from widgets.main_window import MainWindow
     from widgets.shift_dialog import ShiftActions
     from widgets.signals import SyncBridge
@@ -167,6 +168,8 @@ def run_window(
             await asyncio.wait_for(painted.wait(), FIRST_PAINT_WAIT)  # a window shown minimized may not paint
         secret_backend(runtime.secrets)  # opens the OS keyring
         settle_heap()  # start-up objects out of the collector's view: short GC pauses during a catch-up
+        collector = GuiThreadCollector()  # cycles holding Qt objects are freed here, never on a worker thread
+        collector.start()
         runtime.start_polling()
         runtime.start_sending()
         breach_timer = QTimer()
@@ -185,6 +188,7 @@ def run_window(
             breach_timer.stop()
             window.hide()  # stops the view's tick timers: no tick may read the database while it closes
             await runtime.aclose()
+            collector.stop()
         return EXIT_OK
 
     return int(qasync.run(amain()))

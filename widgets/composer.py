@@ -12,6 +12,7 @@ from PySide6.QtGui import (
     QDesktopServices,
     QGuiApplication,
     QHelpEvent,
+    QHideEvent,
     QKeyEvent,
     QKeySequence,
     QShortcut,
@@ -658,6 +659,12 @@ class Composer(QWidget):
         by_hand = queued and reply is not None and reply.error == HAND_OFF
         for button in (self._copy_button, self._open_post_button, self._mark_sent_button):
             button.setVisible(by_hand)
+
+    @override
+    def hideEvent(self, event: QHideEvent) -> None:
+        # The draft is saved now, not by a timer that could fire after the window closed the database at quit.
+        self._flush_draft()
+        super().hideEvent(event)
 
     @override
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

@@ -17,6 +17,7 @@ from shiboken6 import Shiboken
 from console.queue import QueueService
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
+from widgets.collector import GuiThreadCollector
 
 T = TypeVar("T")
 
@@ -37,6 +38,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("robot")
         for key in sorted(TALLY):
             terminalreporter.write_line(f"{key}: {TALLY[key]}")
+
+
+@pytest.fixture(autouse=True)
+def gui_thread_collector(qapp: QApplication) -> Iterator[None]:
+    """As in the app (widgets/app.py): cyclic garbage is collected on the GUI thread only, never by a worker
+    thread that happens to allocate (a Qt object destroyed there crashes the process later)."""
+    collector = GuiThreadCollector()
+    collector.start()
+    yield
+    collector.stop()
 
 
 @pytest.fixture

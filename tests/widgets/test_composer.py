@@ -16,7 +16,7 @@ from storage.settings import AGENT_NAME, SettingsRepo
 from storage.templates import TemplateRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
-from widgets.composer import Composer
+from widgets.composer import DRAFT_SAVE_MS, Composer
 from widgets.main_window import MainWindow
 
 
@@ -165,6 +165,20 @@ def test_composer_draft_survives_switching_items_and_a_restart(
     assert composer.text() == "Half a thought"
     restarted = make_composer(qtbot, make_desk(db, factory, clock), first)
     assert restarted.text() == "Half a thought"
+
+
+def test_composer_saves_the_draft_when_hidden_so_no_timer_outlives_the_window(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock
+) -> None:
+    desk = make_desk(db, factory, clock)
+    first = factory.add(handle="ana")
+    composer = make_composer(qtbot, desk, first)
+    composer.show()
+    qtbot.keyClicks(composer.editor, "Typed just before quitting")
+    composer.hide()  # the window hides before the runtime closes the database at quit
+    assert desk.outbox.draft(first) == "Typed just before quitting"  # saved at once, not by a later timer
+    db.close()
+    qtbot.wait(DRAFT_SAVE_MS + 100)  # no draft timer is left to fire on the closed database
 
 
 def test_main_window_status_bar_counts_waiting_replies(
