@@ -38,6 +38,7 @@ from console.preferences import COMMON_CURRENCIES, DEFAULT_SURVEY_QUESTION, MAX_
 from console.sla_policy import PolicySet, shipped_policy
 from widgets.dark import ThemeFollower
 from widgets.net_easy_panel import SurveySettings
+from widgets.screens import screen_of
 from widgets.shortcut_help import Rebind, ShortcutEditor
 from widgets.sla_settings import SlaPolicyEditor
 
@@ -195,7 +196,11 @@ class SettingsDialog(QDialog):
         layout.addLayout(body, 1)
         layout.addWidget(footer)
         self.nav.setCurrentRow(0)
-        self.resize(980, 660)
+        # At most the screen's free area less room for the title bar: on an 800x600 screen, 980x660 put OK,
+        # Cancel and Apply below the screen's edge (found walking the shift under Xvfb).
+        screen = screen_of(parent if parent is not None else self)
+        free = screen.availableGeometry().size() if screen is not None else QSize(980, 700)
+        self.resize(min(980, free.width() - 20), min(660, free.height() - 60))
 
     # ------------------------------------------------------------------ pages
     @staticmethod

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from PySide6.QtCore import QObject, Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QMenu, QSpinBox
 from pytestqt.qtbot import QtBot
 
@@ -271,3 +271,18 @@ def test_main_wires_settings_and_applies_the_saved_theme_at_start(qtbot: QtBot, 
     dialogs = app.window.findChildren(SettingsDialog)
     assert len(dialogs) == 1 and dialogs[0].theme_buttons[Theme.DARK].isChecked()
     assert dialogs[0].data_folder.text() == str(tmp_path)
+
+
+def test_settings_fits_a_small_screen_with_its_buttons_on_it(qtbot: QtBot, app: App) -> None:
+    """Found walking the shift under Xvfb at 800x600: the dialog opened at 980x660, OK, Cancel and Apply below the
+    screen's edge. It now opens no bigger than the screen's free area (less the title bar)."""
+    free = QGuiApplication.primaryScreen().availableGeometry()
+    assert free.width() < 980  # the offscreen platform's screen is smaller than the dialog's preferred size
+    dialog = SettingsDialog(app.prefs, parent=app.window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.width() <= free.width() and dialog.height() <= free.height() - 40
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert ok is not None and ok.isVisible()
+    assert dialog.rect().contains(ok.mapTo(dialog, ok.rect().bottomRight()))
