@@ -143,6 +143,8 @@ def deadline_status(deadline: DeadlineRow, now: float) -> str:
 def event_text(event: EventRow, now: float) -> str:
     label = _EVENT_LABELS.get(event.kind, event.kind.replace("_", " ").capitalize())
     data = event_data(event.data)
+    if event.kind == "reply_failed" and data.get("error") == "withdrawn":
+        label = "Reply withdrawn"  # the agent took it back: nothing failed (issue 19 §6)
     deadline = data.get("deadline")
     if isinstance(deadline, str):
         try:

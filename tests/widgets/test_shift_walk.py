@@ -22,6 +22,7 @@ from storage.rows import ReplyState
 from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
+from widgets.conversation import event_text
 from widgets.conversation_extras import CustomerPanel
 from widgets.main_window import MainWindow
 from widgets.welcome import Start, WelcomeDialog
@@ -184,3 +185,21 @@ def test_window_as_big_as_the_screen_is_shown_maximized(qtbot: QtBot, service: Q
     small.fit_to_screen(free.width() // 2, free.height() // 2)
     small.show_fitted()
     assert small.isVisible() and not small.isMaximized()
+
+
+def test_history_says_withdrawn_for_a_reply_the_agent_took_back(runtime: Runtime, arun: Arun, clock: FakeClock) -> None:
+    """The reply strip said "Withdrawn", the history beside it "Reply not sent"."""
+    mention_id = (
+        runtime.manual_intake().add(link="https://x.com/cust/status/9", text="Broken", author="cust").mention_id
+    )
+    assert mention_id is not None and runtime.replies is not None
+    outbox = runtime.replies.outbox
+    context = runtime.replies.context(mention_id)
+    assert context is not None
+    reply_id = runtime.replies.send(
+        context, "Sorry, a new pair ships today.", visibility="public", seen_at=int(clock.now())
+    )
+    outbox.withdraw(reply_id)
+    history = [event_text(e, clock.now()).split("   ", 1)[1] for e in runtime.queue.history(mention_id)]
+    assert any(text.startswith("Reply withdrawn") for text in history)
+    assert not any(text.startswith("Reply not sent") for text in history)
