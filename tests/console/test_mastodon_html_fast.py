@@ -149,6 +149,22 @@ def test_fast_path_leaves_other_markup_to_the_reference_parser(content: str) -> 
     assert html_to_text(content) == html_to_text_reference(content)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        '<p><span class="invisible">a<span />b</span>c</p>',
+        '<p><span class="ellipsis">a<span/>b</span>c</p>',
+        "<p/>x<p />y<br/>z",
+        "<p>a &amp;amp; &lt;b&gt; &#39;c&#39; AT&T&nbsp;d</p>",
+        '<p><span class="x&#32;invisible">hidden</span>shown</p>',
+        "<p>one</p >two</p>",
+    ],
+)
+def test_fast_path_reads_these_like_the_reference_parser(content: str) -> None:
+    assert html_to_text_fast(content) is not None
+    assert html_to_text_fast(content) == html_to_text_reference(content)
+
+
 def _contents(value: Any) -> list[str]:
     if isinstance(value, dict):
         found = [v for k, v in value.items() if k == "content" and isinstance(v, str)]
