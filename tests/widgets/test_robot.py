@@ -38,7 +38,7 @@ from widgets.queue_model import Col
 from widgets.triage_actions import TriageCommand
 
 #: Shifts per run and steps per shift; ``make soak`` raises both (thousands of steps in all).
-EXAMPLES = int(os.environ.get("ROBOT_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("ROBOT_EXAMPLES", "15"))
 STEPS = int(os.environ.get("ROBOT_STEPS", "30"))
 #: The same sequences on every run (hypothesis also replays a failure it saved); ROBOT_SEED=N for others.
 SEED = int(os.environ.get("ROBOT_SEED", "19"))
