@@ -124,21 +124,43 @@ def unique_breaches(summaries: Sequence[ShiftSummary]) -> list[tuple[str, Breach
     return sorted(out.values(), key=lambda pair: (pair[1].breached_at, pair[0], pair[1].mention_id))
 
 
+ItemKey = tuple[str, int, int]
+
+
+def _latest_listings(summaries: Sequence[ShiftSummary]) -> dict[ItemKey, tuple[bool, str, int, HandoverItem | None]]:
+    """Each item as the latest shift that listed it left it: (open at that shift's end, agent, end, the newest
+    hand-over row listing it). Both the open count and the hand-over list read this, so they always agree."""
+    latest: dict[ItemKey, tuple[bool, str, int, HandoverItem | None]] = {}
+    # A stable sort: of two shifts ending together, the later file wins.
+    ordered = sorted(summaries, key=lambda s: s.shift.ended_at or s.generated_at)
+    for s in ordered:
+        end = s.shift.ended_at or s.generated_at
+        rows = {(h.channel, h.mention_id, h.received_at): h for h in s.handover}
+        listed: dict[ItemKey, bool] = {(r.channel, r.mention_id, r.received_at): r.open_at_end for r in s.items}
+        if not s.items:  # a summary without item rows (a preview): its hand-over lists the open ones
+            listed = dict.fromkeys(rows, True)
+        for key, is_open in listed.items():
+            earlier = latest.get(key)
+            row = rows.get(key) or (earlier[3] if earlier is not None else None)
+            latest[key] = (is_open, s.shift.agent, end, row)
+    return latest
+
+
 def open_at_end(summaries: Sequence[ShiftSummary]) -> int:
     """Items open at the end of the latest of these shifts that listed them: an item open in several shifts
     counts once, and one resolved in a later shift not at all."""
-    latest: dict[tuple[str, int, int], tuple[int, bool]] = {}
-    for s in summaries:
-        end = s.shift.ended_at or s.generated_at
-        listed: list[tuple[tuple[str, int, int], bool]] = [
-            ((r.channel, r.mention_id, r.received_at), r.open_at_end) for r in s.items
-        ]
-        if not s.items:  # a summary without item rows (a preview): its hand-over lists the open ones
-            listed = [((h.channel, h.mention_id, h.received_at), True) for h in s.handover]
-        for key, is_open in listed:
-            if key not in latest or latest[key][0] <= end:
-                latest[key] = (end, is_open)
-    return sum(1 for _end, is_open in latest.values() if is_open)
+    return sum(1 for is_open, _agent, _end, _row in _latest_listings(summaries).values() if is_open)
+
+
+def open_handovers(summaries: Sequence[ShiftSummary]) -> list[tuple[str, int, HandoverItem]]:
+    """The hand-over rows of the items `open_at_end` counts (same rule, so the report never says two numbers),
+    soonest deadline first."""
+    rows = [
+        (agent, end, row)
+        for is_open, agent, end, row in _latest_listings(summaries).values()
+        if is_open and row is not None
+    ]
+    return sorted(rows, key=lambda t: min((d.due_at for d in t[2].deadlines), default=2**62))
 
 
 def _merge(label: str, summaries: Sequence[ShiftSummary], scorer: NetEasyScorer) -> Group:
@@ -231,12 +253,7 @@ def merge(review: Review, *, tz: tzinfo | None = None, scorer: NetEasyScorer = s
             )
         )  # fmt: skip
     breaches = unique_breaches(items)
-    latest: dict[tuple[str, int, int], tuple[str, int, HandoverItem]] = {}
-    for s in sorted(items, key=lambda s: s.shift.ended_at or s.generated_at):
-        end = s.shift.ended_at or s.generated_at
-        for h in s.handover:
-            latest[(h.channel, h.mention_id, h.received_at)] = (s.shift.agent, end, h)
-    handovers = sorted(latest.values(), key=lambda t: min((d.due_at for d in t[2].deadlines), default=2**62))
+    handovers = open_handovers(items)
     return Merged(
         total=_merge("All shifts", items, scorer),
         agents=[_merge(a, ss, scorer) for a, ss in sorted(agents.items())],
