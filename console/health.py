@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from console.channels.base import Backfill, Connector, InboundItem
 from console.channels.errors import AuthExpired, ChannelError
 from console.inbox import Poller, SyncReport
+from console.manual import MANUAL_KIND
 from console.ports import Clock
 from console.quarantine import Rereader, default_rereaders
 from console.store_worker import to_new_mention
@@ -134,10 +135,14 @@ class ChannelHealth:
         self._rereaders = rereaders if rereaders is not None else default_rereaders()
 
     def snapshot(self) -> HealthSnapshot:
-        """Every account's health with its schedule, the offline state and the replies waiting."""
+        """Every channel account's health with its schedule, the offline state and the replies waiting.
+
+        The manual intake (posts added by hand) is no connection, so it has no health to show (issue 19)."""
         counts = self._health.quarantine_counts()
         rows = []
         for account in self._accounts.list():
+            if account.kind == MANUAL_KIND:
+                continue
             state = self._sync_state.get(account.id)
             rows.append(
                 AccountHealth(

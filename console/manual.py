@@ -16,6 +16,7 @@ from storage.mentions import DeadlinePlan, MentionRepo
 from storage.rows import AccountRow, MentionKind, NewMention
 
 __all__ = [
+    "MANUAL_ACTOR",
     "MANUAL_BASE_URL",
     "MANUAL_HANDLE",
     "MANUAL_KIND",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 MANUAL_KIND = "manual"
+#: The actor of the events of a hand-added post ("received", "follow_up"): the history says "Added by hand".
+MANUAL_ACTOR = "manual"
 MANUAL_HANDLE = "manual"
 MANUAL_BASE_URL = "manual://intake"
 MAX_TEXT = 20_000
@@ -198,7 +201,9 @@ class ManualIntake:
             parent_external_id=_external_id(normalise_link(parent_link)) if parent_link else None,
             raw_json=json.dumps({"source": source, "link": url}),
         )
-        result = self._mentions.store_batch([item], channel=MANUAL_KIND, fetched_at=now, plan=self._plan)
+        result = self._mentions.store_batch(
+            [item], channel=MANUAL_KIND, fetched_at=now, plan=self._plan, actor=MANUAL_ACTOR
+        )
         if result.follow_up_heads and self._on_follow_ups is not None:
             self._on_follow_ups(result.follow_up_heads)
         if not result.inserted_ids:

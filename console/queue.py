@@ -73,6 +73,10 @@ class QueueService:
         """The latest unsent reply's state per item (draft, queued, sending, failed)."""
         return self._queries.reply_states(ids)
 
+    def answered(self, ids: Sequence[int]) -> set[int]:
+        """The items a sent reply has answered (the NEW badge is for unanswered first contacts)."""
+        return self._queries.answered(ids)
+
     def thread(self, head_id: int) -> list[MentionRow]:
         return self._mentions.thread(head_id)
 

@@ -340,6 +340,20 @@ class QueueQueryRepo:
                 out[int(mention_id)] = ReplyState(state)
         return out
 
+    def answered(self, ids: Sequence[int]) -> set[int]:
+        """The items among ``ids`` that a response (a reply or a holding reply) has reached: sent, or marked
+        sent by hand. The queue's NEW badge stays only on first contacts nobody has answered yet."""
+        out: set[int] = set()
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            rows = self._conn.execute(
+                f"SELECT DISTINCT mention_id FROM replies WHERE mention_id IN ({_marks(len(chunk))}) "
+                "AND state = ? AND purpose IN ('reply', 'holding')",
+                (*chunk, ReplyState.SENT.value),
+            )
+            out.update(int(mention_id) for (mention_id,) in rows)
+        return out
+
     # ------------------------------------------------------------------ filter choices
     def known_tags(self, prefix: str = "", *, limit: int = 50) -> list[str]:
         """Tags in use, most used first, for completion."""

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.manual import MANUAL_ACTOR
 from console.model import DeadlineKind, DeadlineRow, EventRow, MentionKind, MentionRow, event_data
 from console.our_replies import OurReply, ReplyRow, our_replies
 from console.ports import Clock
@@ -157,6 +158,10 @@ def event_text(event: EventRow, now: float) -> str:
         label += f": {score}" if isinstance(score, int) else (" to score by hand" if data.get("needs_review") else "")
     if event.kind == "reply_corrected":
         label += {"edit": ": edited in place", "follow_up": ": posted as a follow-up"}.get(str(data.get("mode")), "")
+    if event.actor == MANUAL_ACTOR:  # a post the agent pasted in, not a sync (issue 19)
+        if event.kind == "received":
+            return f"{local_time(event.at, now=now)}   Added by hand"
+        return f"{local_time(event.at, now=now)}   {label} · added by hand"
     return f"{local_time(event.at, now=now)}   {label} · {event.actor}"
 
 

@@ -108,6 +108,8 @@ class QueueSource(Protocol):
 
     def reply_states(self, ids: Sequence[int]) -> Mapping[int, ReplyState]: ...
 
+    def answered(self, ids: Sequence[int]) -> set[int]: ...
+
 
 def priority_badge(priority: int) -> str:
     """The queue's priority badge: "Urgent" or "Low"; normal priority, the usual case, shows nothing."""
@@ -167,6 +169,7 @@ class QueueModel(QAbstractTableModel):
         self._positions: dict[int, int] | None = None  # id -> row, built on demand, dropped on every change
         self._cache: OrderedDict[int, MentionRow | None] = OrderedDict()  # None: the id no longer exists
         self._replies: dict[int, ReplyState] = {}  # of the cached rows only
+        self._answered: set[int] = set()  # of the cached rows only: a sent reply reached the customer
         self._now = clock.now()
         self._query = QueueQuery()
         self._highlight: tuple[str, ...] = ()
@@ -284,6 +287,7 @@ class QueueModel(QAbstractTableModel):
         for mention_id in wanted:
             self._cache.pop(mention_id, None)
             self._replies.pop(mention_id, None)
+            self._answered.discard(mention_id)
         positions = sorted({pos for mention_id in wanted if (pos := self.row_of(mention_id)) is not None})
         for first, last in _runs(positions):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(Col) - 1))
@@ -352,14 +356,18 @@ class QueueModel(QAbstractTableModel):
         wanted = [mention_id for mention_id in window if mention_id not in self._cache]
         found = self._source.rows_by_id(wanted)
         replies = self._source.reply_states(wanted)
+        answered = self._source.answered(wanted)
         for mention_id in wanted:
             self._cache[mention_id] = found.get(mention_id)
             state = replies.get(mention_id)
             if state is not None:
                 self._replies[mention_id] = state
+            if mention_id in answered:
+                self._answered.add(mention_id)
         while len(self._cache) > self._cache_size:
             evicted, _row = self._cache.popitem(last=False)
             self._replies.pop(evicted, None)
+            self._answered.discard(evicted)
 
     # ------------------------------------------------------------------ set_ids diffs
     def _insert(self, at: int, ids: list[int]) -> None:
@@ -375,6 +383,7 @@ class QueueModel(QAbstractTableModel):
         for mention_id in self._ids[first : last + 1]:
             self._cache.pop(mention_id, None)
             self._replies.pop(mention_id, None)
+            self._answered.discard(mention_id)
         del self._ids[first : last + 1]
         self._positions = None
         self.endRemoveRows()
@@ -389,6 +398,7 @@ class QueueModel(QAbstractTableModel):
             self._positions = None
             self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k in new_set)
             self._replies = {k: v for k, v in self._replies.items() if k in new_set}
+            self._answered &= new_set
             self.endResetModel()
             return
         for first, last in reversed(removed):
@@ -483,8 +493,9 @@ class QueueModel(QAbstractTableModel):
             case Role.IS_DIRECT:
                 return mention.kind is MentionKind.DIRECT
             case Role.IS_NEWCOMER:
-                # A first contact is "NEW" until handled: a resolved or waiting item drops the badge (issue 19).
-                return mention.is_first_contact and mention.status in OPEN_STATUSES
+                # A first contact is "NEW" while open and unanswered: a resolved or waiting item, or one a sent
+                # reply (synced or marked sent by hand) has reached, drops the badge (issue 19).
+                return mention.is_first_contact and mention.status in OPEN_STATUSES and mention.id not in self._answered
             case Role.CUSTOMER_NAME:
                 return mention.author_name.strip() or mention.author_handle
             case Role.CUSTOMER_HANDLE:

@@ -101,3 +101,6 @@ class CountingQueue:
 
     def reply_states(self, ids: Sequence[int]) -> Mapping[int, ReplyState]:
         return self.inner.reply_states(ids)
+
+    def answered(self, ids: Sequence[int]) -> set[int]:
+        return self.inner.answered(ids)
