@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
 from typing_extensions import override
 
 from console.sla import Band
+from widgets.dark import surface as theme_surface
+from widgets.dark import text as theme_text
 from widgets.queue_model import Role
 from widgets.theme import BAND_PILLS, DIRECT_PILL, NEWCOMER_PILL, SECONDARY_TEXT, PillColours, channel_colour
 
@@ -87,10 +89,12 @@ def _draw_pill(painter: QPainter, rect: QRectF, text: str, colours: PillColours,
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QColor(colours.background))
+    # The theme's colours, like the conversation's pills: pale pastels kept their light backgrounds in the
+    # dark queue (found walking the shift, issue 19 §9); a saturated red pill with white text stays as it is.
+    painter.setBrush(theme_surface(colours.background))
     radius = rect.height() / 2
     painter.drawRoundedRect(rect, radius, radius)
-    painter.setPen(QColor(colours.text))
+    painter.setPen(theme_text(colours.text))
     painter.setFont(font)
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
     painter.restore()

@@ -11,8 +11,10 @@ from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueService
+from console.sla import Band
 from tests.fakes.clock import FakeClock
 from widgets.dark import dark_palette, dark_stylesheet
+from widgets.delegates import SlaDelegate
 from widgets.main_window import MainWindow
 from widgets.queue_delegates import HIGHLIGHT, HighlightDelegate, match_spans
 from widgets.queue_model import Role
@@ -129,3 +131,74 @@ def test_dark_health_strip_follows_the_theme(qtbot: QtBot, service: QueueService
     finally:
         window.theme.set_forced(False)
     assert background().lightnessF() > 0.8
+
+
+# The queue's SLA pills (found walking the shift: light pastels in the dark queue, dark pills in the conversation).
+
+
+def _luminance(colour: QColor) -> float:
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(colour.redF()) + 0.7152 * channel(colour.greenF()) + 0.0722 * channel(colour.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio of two colours (1 to 21)."""
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _paint_pill(band: Band, palette: QPalette) -> tuple[QColor, QColor]:
+    """Paint a queue SLA cell; returns the pill's background and its text's ink (the pixel in the pill that
+    differs most from that background)."""
+    model = QStandardItemModel(1, 1)
+    item = QStandardItem("+12:34")
+    item.setData(band.value, Role.BAND)
+    model.setItem(0, 0, item)
+    base = palette.color(QPalette.ColorRole.Base)
+    image = QImage(160, 40, QImage.Format.Format_ARGB32)
+    image.fill(base)
+    option = QStyleOptionViewItem()
+    option.rect = image.rect()
+    option.font = QFont(QApplication.font())
+    option.font.setPointSize(14)
+    option.palette = palette
+    painter = QPainter(image)
+    SlaDelegate().paint(painter, option, model.index(0, 0))
+    painter.end()
+    middle = image.height() // 2
+    # The pill's background: just inside its rounded left end, on the middle line (before any glyph).
+    xs = [x for x in range(image.width()) if QColor(image.pixel(x, middle)) != base]
+    assert xs, "no pill painted"
+    background = QColor(image.pixel(xs[0] + 6, middle))
+    inside = [QColor(image.pixel(x, y)) for x in range(xs[0] + 6, xs[-1] - 6) for y in range(middle - 6, middle + 6)]
+    ink = max(inside, key=lambda c: contrast(c, background))
+    return background, ink
+
+
+@pytest.mark.parametrize("band", [Band.OK, Band.WARNING, Band.NONE])
+def test_queue_sla_pills_are_dark_in_the_dark_theme_and_readable(qapp: QApplication, band: Band) -> None:
+    """The queue's pills kept their light pastels in the dark theme while the conversation's were dark."""
+    light_background, light_ink = _paint_pill(band, QApplication.palette())
+    assert light_background.lightnessF() > 0.7 and contrast(light_background, light_ink) >= 4.5
+    previous = QPalette(QApplication.palette())
+    QApplication.setPalette(dark_palette())
+    try:
+        background, ink = _paint_pill(band, dark_palette())
+    finally:
+        QApplication.setPalette(previous)
+    assert background.lightnessF() < 0.35
+    assert ink.lightnessF() > background.lightnessF()
+    assert contrast(background, ink) >= 4.5
+
+
+def test_queue_breached_pill_stays_red_and_readable_in_the_dark_theme(qapp: QApplication) -> None:
+    previous = QPalette(QApplication.palette())
+    QApplication.setPalette(dark_palette())
+    try:
+        background, ink = _paint_pill(Band.BREACHED, dark_palette())
+    finally:
+        QApplication.setPalette(previous)
+    assert background.hslSaturationF() > 0.5 and background.red() > 150
+    assert contrast(background, ink) >= 4.5
