@@ -25,6 +25,7 @@ from console.outbox import OutboxError
 from console.ports import Clock
 from console.reply_checks import LengthCheck
 from console.templates import blanks
+from widgets.elided_label import ElidedLabel
 from widgets.theme import local_time
 
 #: The estimate moves with the pace window even when nothing else happens: re-read it this often.
@@ -225,7 +226,7 @@ class CapacityIndicator(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        self._label = QLabel()
+        self._label = ElidedLabel(min_width=60)  # cut before the breach alert beside it (an 800x600 screen)
         self._label.setObjectName("expectedWait")
         self._label.setTextFormat(Qt.TextFormat.PlainText)
         self._button = QToolButton()

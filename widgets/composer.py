@@ -318,7 +318,6 @@ class Composer(QWidget):
         self._outbox_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._outbox_list.setUniformItemSizes(True)
         self._outbox_list.currentRowChanged.connect(self._on_outbox_current_row_changed)
-        layout.addWidget(self._outbox_list)
         actions = QHBoxLayout()
         actions.addStretch(1)
         self._confirm_button = QPushButton("Send anyway")
@@ -353,7 +352,10 @@ class Composer(QWidget):
         again = (self._retry_button, self._edit_again_button)
         for button in (*hand_off, *again, self._confirm_button, self._withdraw_button, self._correct_button):
             actions.addWidget(button)
+        # The selected reply's buttons sit above the reply strip, right under Send: below a strip of three rows
+        # they fell out of the composer's scroll area at about 1400x815 (found walking the shift).
         layout.addLayout(actions)
+        layout.addWidget(self._outbox_list)
 
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)

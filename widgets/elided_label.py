@@ -15,6 +15,13 @@ class ElidedLabel(QLabel):
         super().__init__(text, parent)
         self.setTextFormat(Qt.TextFormat.PlainText)
         self._min_width = min_width
+        self._own_tip = ""
+
+    @override
+    def setToolTip(self, tip: str) -> None:
+        """A tooltip of the label's own (an explanation); the whole text is added to it when the text is cut."""
+        self._own_tip = tip
+        super().setToolTip(tip)
 
     def shown_text(self) -> str:
         """The text as painted at the current width ("Nearest dead…" when narrow)."""
@@ -28,7 +35,8 @@ class ElidedLabel(QLabel):
     @override
     def paintEvent(self, event: QPaintEvent) -> None:
         shown = self.shown_text()
-        self.setToolTip(self.text() if shown != self.text() else "")
+        cut = self.text() if shown != self.text() else ""
+        super().setToolTip("\n\n".join(part for part in (cut, self._own_tip) if part))
         painter = QPainter(self)
         option = QStyleOption()
         option.initFrom(self)

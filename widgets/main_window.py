@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QSplitter,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -87,6 +88,8 @@ DEFAULT_SIZE = (1400, 860)
 QUEUE_SHARE = 0.62
 #: The queue's share in a window much narrower than the default (an 800×600 screen).
 NARROW_QUEUE_SHARE = 0.5
+#: The breach alert in the status bar is cut only beyond this width; the other labels give way first.
+ALERT_MIN_WIDTH = 320
 
 
 class FitScrollArea(QScrollArea):
@@ -350,6 +353,33 @@ class MainWindow(QMainWindow):
         share = QUEUE_SHARE if width >= DEFAULT_SIZE[0] * 0.85 else NARROW_QUEUE_SHARE
         self._splitter.setSizes([round(width * share), width - round(width * share)])
 
+    @override
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() < event.oldSize().width():
+            # After the splitter has taken its new width (it shrinks both sides by their stretch factors).
+            QTimer.singleShot(0, self, self._keep_conversation_usable)
+
+    def _keep_conversation_usable(self) -> None:
+        """In a window made narrow by hand, give the conversation and composer side the width they need.
+
+        A 1400-wide window shrunk to 800x600 kept the splitter at about 500/300: the composer scrolled sideways
+        and Send was off to the right (found walking the shift). The queue keeps at least half the width.
+        """
+        sizes = self._splitter.sizes()
+        if len(sizes) != 2 or sum(sizes) <= 0:
+            return
+        total = sum(sizes)
+        need = min(self._conversation_min_width(), total // 2)
+        if sizes[1] < need:
+            self._splitter.setSizes([total - need, need])
+
+    def _conversation_min_width(self) -> int:
+        """The width the right side needs to show the composer (or the pane) without scrolling sideways."""
+        content: QWidget = self._composer if self._composer is not None else self._pane
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        return content.minimumSizeHint().width() + scroll_bar + 2
+
     def show_fitted(self) -> None:
         """Show the window; maximized when it fills the screen's free area (an 800x600 screen).
 
@@ -419,7 +449,9 @@ class MainWindow(QMainWindow):
         self._sync_label.setObjectName("syncStatus")
         self._count_label = QLabel()
         self._count_label.setObjectName("queueSize")
-        self._deadline_label = ElidedLabel(min_width=80)
+        # The breach alert keeps its whole text (up to ALERT_MIN_WIDTH) in a narrow window: the sync, capacity
+        # and shift labels are cut first (found walking the shift at 800x600: "4 breached · Nex…").
+        self._deadline_label = ElidedLabel(min_width=ALERT_MIN_WIDTH)
         self._deadline_label.setObjectName("nextDeadline")
         status.addWidget(self._sync_label, 1)
         # No stretch on the alert: while a message (the "press E again" question, "Opened the logs folder")
