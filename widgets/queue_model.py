@@ -14,6 +14,7 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
+    Signal,
 )
 from PySide6.QtGui import QColor
 from typing_extensions import override
@@ -148,6 +149,9 @@ def _runs(positions: Iterable[int]) -> Iterator[tuple[int, int]]:
 class QueueModel(QAbstractTableModel):
     """Holds the ordered mention ids plus a bounded LRU cache of rows; never loads the whole queue."""
 
+    #: The view, filters or search changed (the view redraws its empty-view sentence even when no row did).
+    query_changed = Signal()
+
     def __init__(
         self,
         source: QueueSource,
@@ -280,6 +284,7 @@ class QueueModel(QAbstractTableModel):
             self.refresh_cached()  # the highlight may have changed
         else:
             self.set_ids(ids)
+        self.query_changed.emit()
 
     def refresh_rows(self, ids: Iterable[int]) -> None:
         """These mentions changed in storage: forget their cached rows and repaint only their rows."""

@@ -14,14 +14,18 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QCursor, QHideEvent, QKeyEvent, QPaintEvent, QResizeEvent, QShowEvent
+from PySide6.QtGui import QCursor, QHideEvent, QKeyEvent, QPainter, QPaintEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 from typing_extensions import override
 
 from console.ports import Clock
+from console.queue import QueueQuery
+from console.queue import QueueView as QueueViewKind
+from widgets.dark import text as theme_text
 from widgets.delegates import ChannelDelegate, CustomerDelegate, PlainTextDelegate, SlaDelegate
 from widgets.queue_delegates import HighlightDelegate, ReplyStateDelegate, TagsDelegate
 from widgets.queue_model import Col, QueueModel, Role
+from widgets.theme import SECONDARY_TEXT
 
 ROW_HEIGHT = 32
 TICK_MS = 1_000
@@ -44,6 +48,28 @@ MIN_CUSTOMER = 110
 MIN_CHANNEL = 62
 
 
+#: What an empty view says when no search or filter narrows it.
+EMPTY_VIEW_TEXT: dict[QueueViewKind, str] = {
+    QueueViewKind.OPEN: "Nothing open. New mentions appear here as they arrive.",
+    QueueViewKind.BREACHED: "Nothing breached. Well done.",
+    QueueViewKind.WAITING: "Nothing is waiting on a customer.",
+    QueueViewKind.FOLLOW_UPS: "No follow-up is due.",
+    QueueViewKind.RESOLVED_TODAY: "Nothing resolved today yet.",
+    QueueViewKind.ALL: "No items yet. Sync an account, or add a post by hand.",
+}
+
+
+def empty_view_text(query: QueueQuery) -> str:
+    """Why a view with no rows is empty, and what to do about it."""
+    search = query.search.strip()
+    if search:
+        return f"No item matches “{search}”. Esc clears the search."
+    filtered = query.channels or query.account_ids or query.priorities or query.tags or query.kinds
+    if filtered or query.newcomer is not None:
+        return "No item in this view matches the filters. Clear filters shows the whole view."
+    return EMPTY_VIEW_TEXT.get(query.view, "Nothing here.")
+
+
 class QueueView(QTableView):
     """Shows a QueueModel. Owns the SLA tick timer (STYLE B5 rule 2) and the band-change timer (rule 4)."""
 
@@ -53,6 +79,8 @@ class QueueView(QTableView):
     mention_activated = Signal(int)
     #: One SLA tick happened at this time (epoch seconds); other widgets update their clocks from it.
     ticked = Signal(float)
+    #: Escape in the queue while a search narrows it: the window clears the search.
+    search_clear_requested = Signal()
     #: The viewport painted for the first time (start-up benchmarks).
     first_painted = Signal()
 
@@ -140,6 +168,7 @@ class QueueView(QTableView):
         if model is not None:
             model.rowsAboutToBeInserted.connect(self._on_model_rows_about_to_be_inserted)
             model.rowsInserted.connect(self._on_model_rows_inserted)
+            model.query_changed.connect(self._on_model_query_changed)
 
     def queue_model(self) -> QueueModel | None:
         model = self.model()
@@ -287,9 +316,25 @@ class QueueView(QTableView):
         self._band_timer.stop()
         super().hideEvent(event)
 
+    def empty_text(self) -> str:
+        """The sentence the empty view shows ("" while it has rows): why it is empty and what to do."""
+        model = self.queue_model()
+        if model is None or model.rowCount() > 0:
+            return ""
+        return empty_view_text(model.query)
+
     @override
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
+        text = self.empty_text()
+        viewport = self.viewport()
+        if text and viewport is not None:
+            # An empty view says why, centred on the viewport, in the theme's secondary text (issue 19).
+            painter = QPainter(viewport)
+            painter.setPen(theme_text(SECONDARY_TEXT))
+            area = viewport.rect().adjusted(24, 24, -24, -24)
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+            painter.end()
         if not self._painted:
             self._painted = True
             self.first_painted.emit()
@@ -305,6 +350,11 @@ class QueueView(QTableView):
                 self.mention_activated.emit(mention_id)
                 event.accept()
                 return
+        model = self.queue_model()
+        if event.key() == Qt.Key.Key_Escape and model is not None and model.query.search.strip():
+            self.search_clear_requested.emit()  # what the empty view's "Esc clears the search" promises
+            event.accept()
+            return
         super().keyPressEvent(event)
 
     def _pointer_in_viewport(self) -> bool:
@@ -325,6 +375,12 @@ class QueueView(QTableView):
             (row := self.rowAt(self.viewport().mapFromGlobal(QCursor.pos()).y())) < 0 or first <= row
         )
         self._scroll_anchor = value if above or pointer else None
+
+    @Slot()
+    def _on_model_query_changed(self) -> None:
+        viewport = self.viewport()
+        if viewport is not None:
+            viewport.update()  # the empty-view sentence names the search
 
     @Slot(QModelIndex, int, int)
     def _on_model_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:

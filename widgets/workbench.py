@@ -94,6 +94,7 @@ class Workbench(QObject):
         self.filter_bar = FilterBar(queue)
         self.filter_bar.query_changed.connect(self._on_filter_bar_query_changed)
         self.filter_bar.search_box.finished.connect(self._focus_queue)
+        self._view.search_clear_requested.connect(self._clear_search)
         for action in self.filter_bar.view_actions.values():
             window.addAction(action)
 
@@ -329,6 +330,13 @@ class Workbench(QObject):
     @Slot()
     def _focus_queue(self) -> None:
         self._view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    @Slot()
+    def _clear_search(self) -> None:
+        """Escape in the queue clears an active search, as Escape in the search box does."""
+        box = self.filter_bar.search_box
+        box.clear()
+        box.apply_now()
 
     @Slot()
     def _open_current(self) -> None:
