@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QListWidget, QPushButton
+from PySide6.QtWidgets import QListWidget
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueView
@@ -33,7 +33,9 @@ from console.triage import Change
 from storage.rows import ReplyState
 from tests.fakes.clock import FakeClock
 from tests.widgets.agent_app import TALLY, AgentApp, check_invariants
+from widgets.export_dialog import ExportDialog
 from widgets.filter_bar import FilterKey
+from widgets.main_window import MainWindow
 from widgets.queue_model import Col
 from widgets.triage_actions import TriageCommand
 
@@ -107,7 +109,7 @@ class AgentRobot(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ helpers
     @property
-    def win(self):  # type: ignore[no-untyped-def]
+    def win(self) -> MainWindow:
         return self.app.win
 
     def selected(self) -> int | None:
@@ -392,16 +394,15 @@ class AgentRobot(RuleBasedStateMachine):
         actions = self.app.shift_actions
         assert actions is not None
         if actions.end_action.isEnabled():
-            dialog = actions.end_shift()
-            dialog.end_button.click()
+            actions.end_shift().end_button.click()
         else:
             start = actions.start_shift()
             start.name_edit.setText("Robin Robot")
             start.start_button.click()
         self.app.settle()
-        for dialog in self.win.findChildren(QPushButton):  # the export dialog that follows: not now
-            if dialog.text() == "Cancel" and dialog.isVisible():
-                dialog.click()
+        for export in self.win.findChildren(ExportDialog):  # the summary is saved in the journeys: not now
+            if export.isVisible():
+                export.close_button.click()
         self.app.settle()
 
     @precondition(lambda self: self.manual_posts < 3)  # a few a shift: most posts come through the channels
