@@ -200,13 +200,14 @@ def test_journey_first_run_to_the_supervisors_review_with_a_restart_in_the_middl
     app.qtbot.waitUntil(export.task.done, timeout=30_000)
     export.close()
     review = actions.open_review()
-    loaded = review.load_files([written[Format.JSON], second_json])
-    app.qtbot.waitUntil(loaded.done, timeout=30_000)
+    with app.qtbot.waitSignal(review.loaded, timeout=30_000):
+        review.load_files([written[Format.JSON], second_json])
     assert len(review.review.summaries) == 2 and not review.review.problems
     assert review.message_state().value == "ok", review.messages.text()
-    merged = review.export_to(tmp_path / "review.pdf")
-    app.qtbot.waitUntil(merged.done, timeout=30_000)
+    with app.qtbot.waitSignal(review.exported, timeout=30_000):
+        merged = review.export_to(tmp_path / "review.pdf")
     assert merged.result().read_bytes().startswith(b"%PDF")
+    assert review.message_state().value == "ok", review.messages.text()
     review.close()
     check_invariants(app)
 
