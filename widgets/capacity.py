@@ -226,7 +226,7 @@ class CapacityIndicator(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        self._label = ElidedLabel(min_width=60)  # cut before the breach alert beside it (an 800x600 screen)
+        self._label = ElidedLabel(min_width=40)  # cut before the breach alert beside it (an 800x600 screen)
         self._label.setObjectName("expectedWait")
         self._label.setTextFormat(Qt.TextFormat.PlainText)
         self._button = QToolButton()

@@ -89,7 +89,9 @@ QUEUE_SHARE = 0.62
 #: The queue's share in a window much narrower than the default (an 800×600 screen).
 NARROW_QUEUE_SHARE = 0.5
 #: The breach alert in the status bar is cut only beyond this width; the other labels give way first.
-ALERT_MIN_WIDTH = 320
+ALERT_MIN_WIDTH = 280
+#: When a window is made narrow by hand, the queue keeps at least this width (or its own minimum).
+QUEUE_MIN_WIDTH = 300
 
 
 class FitScrollArea(QScrollArea):
@@ -364,13 +366,14 @@ class MainWindow(QMainWindow):
         """In a window made narrow by hand, give the conversation and composer side the width they need.
 
         A 1400-wide window shrunk to 800x600 kept the splitter at about 500/300: the composer scrolled sideways
-        and Send was off to the right (found walking the shift). The queue keeps at least half the width.
+        and Send was off to the right (found walking the shift). The queue keeps QUEUE_MIN_WIDTH or its minimum.
         """
         sizes = self._splitter.sizes()
-        if len(sizes) != 2 or sum(sizes) <= 0:
+        queue = self._splitter.widget(0)
+        if len(sizes) != 2 or sum(sizes) <= 0 or queue is None:
             return
         total = sum(sizes)
-        need = min(self._conversation_min_width(), total // 2)
+        need = min(self._conversation_min_width(), total - max(QUEUE_MIN_WIDTH, queue.minimumSizeHint().width()))
         if sizes[1] < need:
             self._splitter.setSizes([total - need, need])
 
@@ -445,7 +448,7 @@ class MainWindow(QMainWindow):
         status.setSizeGripEnabled(False)
         # Long texts (a sync error, the next deadline) are cut with "…" and shown whole in the tooltip: on a
         # small screen they must neither push the window wider nor cut a word in half (issue 19 §10).
-        self._sync_label = ElidedLabel("Not synced yet", min_width=80)
+        self._sync_label = ElidedLabel("Not synced yet", min_width=60)
         self._sync_label.setObjectName("syncStatus")
         self._count_label = QLabel()
         self._count_label.setObjectName("queueSize")
@@ -458,7 +461,7 @@ class MainWindow(QMainWindow):
         # hides the sync label, a stretching alert took the whole bar and left the message no room at all.
         status.addPermanentWidget(self._deadline_label)
         status.addPermanentWidget(self._count_label)
-        self._outbox_label = QLabel()
+        self._outbox_label = ElidedLabel(min_width=90)  # "1 reply waiting…": the number stays when cut
         self._outbox_label.setObjectName("outboxStatus")
         status.addPermanentWidget(self._outbox_label)
         self._outbox_label.hide()

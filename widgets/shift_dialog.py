@@ -182,7 +182,7 @@ class ShiftActions(QObject):
         self.review_action = QAction("&Review summaries…", window)
         self.review_action.triggered.connect(self.open_review)
         self._install_menu()
-        self.shift_label = ElidedLabel(min_width=60)  # cut before the breach alert beside it (an 800x600 screen)
+        self.shift_label = ElidedLabel(min_width=40)  # cut before the breach alert beside it (an 800x600 screen)
         self.shift_label.setObjectName("shiftStatus")
         window.statusBar().addPermanentWidget(self.shift_label)
         self._update()

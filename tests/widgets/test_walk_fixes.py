@@ -16,7 +16,7 @@ from console.ports import MemorySecretStore
 from console.runtime import Runtime, SandboxOptions, open_runtime
 from tests.fakes.clock import FakeClock
 from widgets.elided_label import ElidedLabel
-from widgets.main_window import MainWindow
+from widgets.main_window import ALERT_MIN_WIDTH, QUEUE_MIN_WIDTH, MainWindow
 from widgets.shift_dialog import ShiftActions
 
 Arun = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -35,15 +35,21 @@ def runtime(tmp_path: Path, clock: FakeClock, arun: Arun) -> Iterator[Runtime]:
 
 
 def test_breach_alert_keeps_its_whole_text_at_800x600(
-    qtbot: QtBot, runtime: Runtime, clock: FakeClock, tmp_path: Path
+    qtbot: QtBot, runtime: Runtime, clock: FakeClock, tmp_path: Path, arun: Arun
 ) -> None:
     """At 800x600 "4 breached · Nex…" was cut while "Expected wait not known yet", "Post status…" and "No shift
-    running" kept their full width."""
+    running" kept their full width. The alert keeps its text up to ALERT_MIN_WIDTH, even beside "1 reply
+    waiting to send"."""
     intake = runtime.manual_intake()
     for n in range(4):
         intake.add(link=f"https://x.com/cust{n}/status/{n + 1}", text="Still broken", author=f"cust{n}")
     clock.advance(6 * 3600)
-    intake.add(link="https://x.com/fresh/status/9", text="Hello?", author="fresh")  # "Next deadline in …"
+    fresh = intake.add(link="https://x.com/fresh/status/9", text="Hello?", author="fresh").mention_id
+    assert fresh is not None and runtime.replies is not None  # its deadline: "Next deadline in …"
+    context = runtime.replies.context(fresh)
+    assert context is not None
+    runtime.replies.send(context, "On it.", visibility="public", seen_at=int(clock.now()))
+    arun(runtime.replies.outbox.drain())  # a hand-off: "1 reply waiting to send"
     assert runtime.shifts is not None and runtime.exports is not None
     window = MainWindow(
         runtime.queue, clock, replies=runtime.replies, triage=runtime.triage,
@@ -57,9 +63,12 @@ def test_breach_alert_keeps_its_whole_text_at_800x600(
     window.refresh_queue()
     alert = window.findChild(ElidedLabel, "nextDeadline")
     assert alert is not None and "breached" in alert.text() and "Next deadline" in alert.text()
-    qtbot.waitUntil(lambda: alert.width() >= alert.fontMetrics().horizontalAdvance(alert.text()))
-    assert alert.shown_text() == alert.text()
+    whole = min(alert.fontMetrics().horizontalAdvance(alert.text()), ALERT_MIN_WIDTH)
+    qtbot.waitUntil(lambda: alert.width() >= whole)
+    assert alert.shown_text().startswith("4 breached · Next deadline in")
     assert window.width() <= 800
+    outbox = window.findChild(ElidedLabel, "outboxStatus")
+    assert outbox is not None and outbox.isVisible() and outbox.shown_text().startswith("1 reply")
     # The other labels are still there, cut if need be.
     assert actions.shift_label.isVisible() and actions.shift_label.text() == "No shift running"
     wait = window.findChild(QLabel, "expectedWait")
@@ -122,6 +131,7 @@ def test_shrinking_the_window_by_hand_keeps_send_in_view(qtbot: QtBot, runtime: 
     qtbot.waitUntil(lambda: window.width() == 800)
     qtbot.waitUntil(lambda: _inside_viewport(send, scroll))
     assert scroll.horizontalScrollBar().value() == 0
+    assert splitter.sizes()[0] >= QUEUE_MIN_WIDTH
 
 
 # ------------------------------------------------------------ 4. reply buttons stay visible with three replies
