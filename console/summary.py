@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
+from console.manual import MANUAL_ACTOR
 from console.model import event_data
 from console.net_easy import MIN_N, adjusted_wald
 from console.ports import Clock
@@ -25,7 +26,7 @@ SCHEMA_ID = "care-console/shift-summary"
 SCHEMA_VERSION = 2
 
 #: Actors that are the app, not the agent (brief: "sync", "sla", "outbox").
-APP_ACTORS = frozenset({"sync", "sla", "outbox"})
+APP_ACTORS = frozenset({"sync", "sla", "outbox", MANUAL_ACTOR})
 #: Reply purposes that are responses to the customer (meet response targets; count for "single reply").
 RESPONSE_PURPOSES = frozenset({"reply", "holding"})
 #: Handling time credits the gap since the agent's previous action, capped: longer gaps are breaks.

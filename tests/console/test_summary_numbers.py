@@ -10,6 +10,7 @@ import sqlite_utils
 
 from console.export.codec import to_dict, write_json
 from console.export.tables import write_csv
+from console.manual import MANUAL_ACTOR
 from console.review import load_summaries, merge
 from console.sla_policy import shipped_policy
 from console.summary import SummaryBuilder, business_calendar
@@ -255,3 +256,16 @@ def test_a_version_1_summary_still_loads_and_merges(
     assert not review.problems
     (mastodon,) = merge(review).channels
     assert mastodon.customers == 2  # no keys: the per-shift count
+
+
+def test_a_post_added_by_hand_is_not_the_work_of_an_agent_named_manual(
+    db: sqlite_utils.Database, clock: FakeClock
+) -> None:
+    s = Script(db, clock)
+    repo = ShiftRepo(db)
+    shift = repo.start("manual", at(8))  # an agent whose name happens to be the intake's actor
+    item = s.post(s.mastodon.id, "mastodon", "ana", "Pasted from elsewhere", at(8, 10))
+    s.events.append(at=at(8, 10), actor=MANUAL_ACTOR, kind="received", mention_id=item)  # what the intake logs
+    clock.set(at(9))
+    summary = SummaryBuilder(repo, clock).build(repo.end(shift.id, at(9), ""))
+    assert summary.counts.handled == 0  # the app added it; nobody handled it yet
