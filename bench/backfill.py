@@ -30,9 +30,10 @@ def first_sync_backfill(n: int = 100_000, *, older: int = 500, show_every: int =
     from console.channels.base import AccountRef
     from console.channels.mastodon import MastodonConnector
     from console.heap import settle_heap
-    from console.inbox import Poller, SyncReport
+    from console.model import SyncReport
     from console.ports import MemorySecretStore
-    from console.store_worker import BackgroundStore
+    from console.sync.inbox import Poller
+    from console.sync.store_worker import BackgroundStore
     from storage.accounts import AccountRepo, SyncStateRepo
     from storage.checkpoint import Checkpointer
     from storage.db import DB_FILENAME, open_database

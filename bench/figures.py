@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import generate
-from console.sla_policy import PolicySet
+from console.sla.policy import PolicySet
 from storage.accounts import AccountRepo
 from storage.checkpoint import Checkpointer
 from storage.db import DB_FILENAME, open_database
@@ -255,10 +255,10 @@ def sync_catch_up(n: int = 10_000, runs: int = 3) -> Figure:
     from console.channels.base import AccountRef
     from console.channels.mastodon import MastodonConnector
     from console.heap import settle_heap
-    from console.inbox import Poller
     from console.ports import MemorySecretStore
     from console.sandbox import SandboxServer
-    from console.store_worker import BackgroundStore
+    from console.sync.inbox import Poller
+    from console.sync.store_worker import BackgroundStore
     from storage.accounts import SyncStateRepo
     from tests.fakes.clock import FakeClock
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import sqlite_utils
 
-from console.export.service import Format, write_summary
-from console.sla import SlaPolicy
-from console.summary import SummaryBuilder
+from console.reports.export.service import Format, write_summary
+from console.reports.summary import SummaryBuilder
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo

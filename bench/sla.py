@@ -11,7 +11,7 @@ import time
 
 from bench.figures import Figure
 from bench.generate import NOW, database
-from console.sla_engine import SlaEngine
+from console.sla.engine import SlaEngine
 from storage.db import open_database
 from storage.deadlines import DeadlineRepo
 from storage.mentions import MentionRepo

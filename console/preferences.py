@@ -13,7 +13,7 @@ from storage.shifts import CURRENCY, HOURLY_RATE
 #: Longest agent name (it is written into every event the agent causes and into the shift summaries).
 MAX_AGENT_NAME = 60
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
-#: The Net Easy question shipped with the app (console/surveys.py stores the agent's own wording).
+#: The Net Easy question shipped with the app (console/surveys/service.py stores the agent's own wording).
 DEFAULT_SURVEY_QUESTION = SURVEY_QUESTION.default
 #: Offered in the settings; any other ISO 4217 code can be typed.
 COMMON_CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CAD", "AUD", "JPY", "INR")

@@ -12,27 +12,27 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from console.capacity import CapacityService
 from console.channels import ChannelKind, build_connector
 from console.channels.base import AccountRef, Connector
 from console.channels.http import tls_context
-from console.export.service import ExportService
-from console.health import ChannelHealth
-from console.inbox import Poller
-from console.manual import MANUAL_KIND, ManualIntake
 from console.ports import Clock, MemorySecretStore, SecretStore
 from console.queue import QueueService
-from console.reply_desk import ReplyDesk, build_reply_desk
+from console.replies.capacity import CapacityService
+from console.replies.desk import ReplyDesk, build_reply_desk
+from console.reports.export.service import ExportService
 from console.sandbox import SandboxServer
 from console.sandbox.faults import FaultRule
-from console.shifts import ShiftService
-from console.sla import SlaPolicy
-from console.sla_engine import SlaEngine
-from console.store_worker import BackgroundStore
-from console.surveys import SurveyService
-from console.threads import ThreadService
+from console.shifts.service import ShiftService
+from console.sla.bands import SlaPolicy
+from console.sla.engine import SlaEngine
+from console.surveys.service import SurveyService
+from console.sync.health import ChannelHealth
+from console.sync.inbox import Poller
+from console.sync.manual import MANUAL_KIND, ManualIntake
+from console.sync.store_worker import BackgroundStore
+from console.sync.threads import ThreadService
+from console.sync.upstream import UpstreamChecker
 from console.triage import Triage
-from console.upstream import UpstreamChecker
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.capacity import CapacityRepo, StatusPostRepo
@@ -64,7 +64,7 @@ from storage.triage import TriageRepo
 from storage.upstream import UpstreamRepo
 
 if TYPE_CHECKING:
-    from console.accounts import AccountService
+    from console.accounts.service import AccountService
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Runtime:
 
     def account_service(self, *, keyring_warning: str | None = None) -> AccountService:
         """The accounts service for the dialog: verifies credentials, keeps them in the secret store."""
-        from console.accounts import AccountService  # here: sign-in and OAuth code is not needed to start
+        from console.accounts.service import AccountService  # here: sign-in and OAuth code is not needed to start
 
         client = httpx.AsyncClient(timeout=http_timeout(), verify=tls_context())
         self.clients.append(client)

@@ -30,12 +30,12 @@ FIRST_RESPONSE_MINUTES = Setting("sla.first_response_minutes", 30, int, 1, 7 * 2
 NEXT_RESPONSE_MINUTES = Setting("sla.next_response_minutes", 60, int, 1, 7 * 24 * 60)
 RESOLUTION_HOURS = Setting("sla.resolution_hours", 24, int, 1, 30 * 24)
 WARN_FRACTION = Setting("sla.warn_fraction", 0.25, float, 0.0, 0.9)
-#: The SLA policy set as JSON (console/sla_policy.py); empty = the defaults shipped in resources/sla_policy.json.
+#: The SLA policy set as JSON (console/sla/policy.py); empty = the defaults shipped in resources/sla_policy.json.
 SLA_POLICIES = Setting("sla.policies", "", str)
 POLL_SECONDS = Setting("sync.poll_seconds", 30, int, 5, 3600)
 #: How far back a first sync reads the backlog, in days, where the channel's API allows it (issue 20, sync 1).
 SYNC_HORIZON_DAYS = Setting("sync.horizon_days", 7, int, 1, 365)
-#: Net Easy survey (console/surveys.py): the question keeps both anchors (metrics.md: customers mix up the direction).
+#: Net Easy survey (console/surveys/service.py): the question keeps both anchors (customers mix up the direction).
 SURVEY_QUESTION = Setting(
     "survey.question",
     "Overall, how easy was it to get the help you wanted today? "

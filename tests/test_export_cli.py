@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import main
-from console.export.codec import load_summary
+from console.reports.export.codec import load_summary
 from storage.db import DB_FILENAME, open_database
 from tests.console.shift_script import scripted_shift
 from tests.fakes.clock import FakeClock

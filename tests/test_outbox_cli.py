@@ -13,11 +13,11 @@ import pytest
 
 import main
 from console.cli.accounts import run_accounts_command
+from console.cli.doctor_checks import check
 from console.cli.outbox import run_outbox_command
-from console.doctor import check
-from console.outbox import Outbox
 from console.ports import MemorySecretStore, SystemClock
-from console.sla import SlaPolicy
+from console.replies.outbox import Outbox
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
 from storage.mentions import MentionRepo

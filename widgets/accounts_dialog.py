@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.accounts import DISCOURSE_REDIRECT_PORT, X_REDIRECT_PORT, AccountError, AccountService, AccountView
+from console.accounts.discourse_auth import redirect_uri as discourse_redirect_uri
+from console.accounts.service import DISCOURSE_REDIRECT_PORT, X_REDIRECT_PORT, AccountError, AccountService, AccountView
 from console.channels import CHANNELS, ChannelInfo, ChannelKind, SecretKind
 from console.channels.x import ACCESS_NOTE as X_ACCESS_NOTE
-from console.discourse_auth import redirect_uri as discourse_redirect_uri
 from console.model import Health
 from console.wording import count
 from widgets.account_notes import verified_message

@@ -17,7 +17,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from console.alerts import AlertMonitor
 from console.cli.common import EXIT_OK, keyring_warning, secret_backend
 from console.diagnostics import Diagnostics, crash_report_text
 from console.heap import settle_heap
@@ -25,11 +24,12 @@ from console.keymap import KeyMap
 from console.ports import Clock
 from console.preferences import Preferences
 from console.runtime import Runtime
+from console.sla.alerts import AlertMonitor
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
-    from console.accounts import AccountService
+    from console.accounts.service import AccountService
     from widgets.main_window import MainWindow
 
 log = logging.getLogger("care_console")

@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.capacity import StatusAccount, WaitEstimate
-from console.outbox import OutboxError
 from console.ports import Clock
-from console.reply_checks import LengthCheck
-from console.templates import blanks
+from console.replies.capacity import StatusAccount, WaitEstimate
+from console.replies.checks import LengthCheck
+from console.replies.outbox import OutboxError
+from console.replies.templates import blanks
 from widgets.elided_label import ElidedLabel
 from widgets.theme import local_time
 
@@ -33,7 +33,7 @@ REFRESH_MS = 60_000
 
 
 class CapacitySource(Protocol):
-    """What the indicator and the dialog use (console.capacity.CapacityService)."""
+    """What the indicator and the dialog use (console.replies.capacity.CapacityService)."""
 
     def estimate(self) -> WaitEstimate: ...
 

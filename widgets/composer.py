@@ -37,11 +37,11 @@ from PySide6.QtWidgets import (
 from typing_extensions import override
 
 from console import wording
-from console.manual import ManualReply
-from console.outbox import HAND_OFF, OutboxError, is_withdrawn, plain_reason
-from console.phrases import PhraseHit
-from console.reply_desk import ReplyChecks, ReplyContext, ReplyDesk, ReplyRow, ReplyState
-from console.templates import Blank, combine
+from console.replies.desk import ReplyChecks, ReplyContext, ReplyDesk, ReplyRow, ReplyState
+from console.replies.outbox import HAND_OFF, OutboxError, is_withdrawn, plain_reason
+from console.replies.phrases import PhraseHit
+from console.replies.templates import Blank, combine
+from console.sync.manual import ManualReply
 from widgets.elided_label import ElidedLabel
 from widgets.template_manager import TemplateManager
 from widgets.theme import local_time

@@ -28,12 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.manual import MANUAL_ACTOR
 from console.model import DeadlineKind, DeadlineRow, EventRow, MentionKind, MentionRow, event_data
-from console.our_replies import OurReply, ReplyRow, our_replies
 from console.ports import Clock
-from console.sla import Band, band, format_countdown
-from console.threads import ContextMessage
+from console.replies.our_replies import OurReply, ReplyRow, our_replies
+from console.sla.bands import Band, band, format_countdown
+from console.sync.manual import MANUAL_ACTOR
+from console.sync.threads import ContextMessage
 from console.triage import PRIORITY_LABELS, Priority
 from widgets.conversation_extras import LinkGuard, insert_card, insert_card_body, triage_detail
 from widgets.dark import text as theme_text

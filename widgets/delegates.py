@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
-from console.sla import Band
+from console.sla.bands import Band
 from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text
 from widgets.queue_model import Role

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.demo_agent import DemoAgent
-from console.inbox import SyncReport
+from console.model import SyncReport
 from console.ports import Clock
 from console.runtime import Runtime
-from console.sla import format_countdown
+from console.sandbox.demo_agent import DemoAgent
+from console.sla.bands import format_countdown
 from console.wording import count
 
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ def demo_faults(sandbox: SandboxServer) -> None:
 
 async def demo_shift_summary(runtime: Runtime, screenshot: Path | None) -> None:
     """End the demo's shift and write its summary (JSON and PDF) next to the screenshot (DESIGN "Commands")."""
-    from console.export.atomic import ExportError
-    from console.export.service import Format
+    from console.reports.export.atomic import ExportError
+    from console.reports.export.service import Format
 
     if runtime.shifts.current() is None:
         return

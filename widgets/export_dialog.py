@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.export.atomic import ExportError
-from console.export.service import ExportService, Format
+from console.reports.export.atomic import ExportError
+from console.reports.export.service import ExportService, Format
 
 FORMAT_LABELS: dict[Format, str] = {
     Format.PDF: "PDF report (charts, tables)",

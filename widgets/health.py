@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
-from console.health import AccountHealth, HealthSnapshot
 from console.model import Health
+from console.sync.health import AccountHealth, HealthSnapshot
 from console.wording import count
 from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text

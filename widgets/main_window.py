@@ -47,10 +47,10 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
-from console.health import backfill_sentence
 from console.ports import Clock
 from console.queue import QueueView as QueueViewName
-from console.sla import format_age, format_countdown
+from console.sla.bands import format_age, format_countdown
+from console.sync.health import backfill_sentence
 from console.wording import count
 from widgets.capacity import CapacityIndicator, CapacitySource
 from widgets.composer import Composer
@@ -69,12 +69,12 @@ from widgets.thread_extras import ThreadExtrasSource
 from widgets.workbench import Workbench
 
 if TYPE_CHECKING:
-    from console.alerts import AlertMonitor
-    from console.health import HealthSnapshot
-    from console.inbox import SyncReport
     from console.keymap import KeyMap
+    from console.model import SyncReport
     from console.queue import QueueService
-    from console.reply_desk import ReplyDesk
+    from console.replies.desk import ReplyDesk
+    from console.sla.alerts import AlertMonitor
+    from console.sync.health import HealthSnapshot
     from console.triage import Triage
 
 APP_NAME = "Care Console"

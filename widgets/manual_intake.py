@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.manual import IntakeError, ManualIntake, reply_handoff
+from console.sync.manual import IntakeError, ManualIntake, reply_handoff
 
 __all__ = ["ManualIntakeDialog", "hand_off_reply", "open_manual_intake"]
 

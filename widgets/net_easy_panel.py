@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 )
 from typing_extensions import override
 
-from console.net_easy import NetEasy, Trend, TrendPoint
 from console.ports import Clock
-from console.surveys import Grouping, NetEasyReport
+from console.surveys.net_easy import NetEasy, Trend, TrendPoint
+from console.surveys.service import Grouping, NetEasyReport
 from widgets.theme import load_stylesheet
 
 DAY = 86400
@@ -81,7 +81,7 @@ class SurveySettings(Protocol):
 
 
 class ReportSource(SurveySettings, Protocol):
-    """What the panel reads and sets (console.surveys.SurveyService)."""
+    """What the panel reads and sets (console.surveys.service.SurveyService)."""
 
     def report(self, *, since: int, until: int, points: int = 8) -> NetEasyReport: ...
 

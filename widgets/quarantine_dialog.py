@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.health import QuarantinedItem, RetryOutcome
+from console.sync.health import QuarantinedItem, RetryOutcome
 from console.wording import count
 from widgets.theme import channel_label, local_time
 
@@ -37,7 +37,7 @@ _INTRO = (
 
 
 class QuarantineSource(Protocol):
-    """What the dialog needs (console.health.ChannelHealth provides it)."""
+    """What the dialog needs (console.sync.health.ChannelHealth provides it)."""
 
     def quarantined_items(self, account_id: int | None = None) -> list[QuarantinedItem]: ...
 

@@ -22,7 +22,7 @@ from typing_extensions import override
 from console.model import OPEN_STATUSES, MentionKind, MentionRow, ReplyState
 from console.ports import Clock
 from console.queue import QueueQuery, search_terms
-from console.sla import Band, band, format_age, format_countdown, next_change
+from console.sla.bands import Band, band, format_age, format_countdown, next_change
 from console.triage import PRIORITY_LABELS, Priority
 from widgets.theme import BAND_TEXT, SECONDARY_TEXT, channel_label, local_time
 
@@ -59,7 +59,7 @@ class Role(IntEnum):
     MENTION_ID = Qt.ItemDataRole.UserRole + 1
     DUE_AT = auto()
     WARN_AT = auto()
-    BAND = auto()  # a console.sla.Band value ("ok", "warning", ...)
+    BAND = auto()  # a console.sla.bands.Band value ("ok", "warning", ...)
     IS_DIRECT = auto()
     IS_NEWCOMER = auto()
     CUSTOMER_NAME = auto()

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.export.report import Report, Section, Table, Tile
+from console.reports.export.report import Report, Section, Table, Tile
 
 TONE_BACKGROUND = {"bad": "#FEF2F2", "warn": "#FFFBEB", "good": "#F0FDF4"}
 TONE_TEXT = {"bad": "#B91C1C", "warn": "#B45309", "good": "#15803D", "": "#0F172A"}

@@ -13,9 +13,9 @@ from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 from typing_extensions import override
 
-from console.export.atomic import ExportError
-from console.export.report import Report
-from console.review import Review, review_report, write_review
+from console.reports.export.atomic import ExportError
+from console.reports.export.report import Report
+from console.reports.review import Review, review_report, write_review
 from console.wording import count
 from widgets.dark import text as theme_text
 from widgets.report_view import ReportView

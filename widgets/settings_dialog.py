@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.preferences import COMMON_CURRENCIES, DEFAULT_SURVEY_QUESTION, MAX_AGENT_NAME, Preferences, Theme
-from console.sla_policy import PolicySet, shipped_policy
+from console.sla.policy import PolicySet, shipped_policy
 from widgets.dark import ThemeFollower
 from widgets.net_easy_panel import SurveySettings
 from widgets.screens import screen_of
@@ -76,7 +76,7 @@ PAGE_TITLES: dict[Page, tuple[str, str]] = {
 
 
 class SlaPolicies(Protocol):
-    """What the SLA page reads and sets (console.sla_engine.SlaEngine)."""
+    """What the SLA page reads and sets (console.sla.engine.SlaEngine)."""
 
     @property
     def policies(self) -> PolicySet: ...

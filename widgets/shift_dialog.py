@@ -27,14 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from console.ports import Clock
-from console.shifts import ShiftError, ShiftRow, ShiftService
+from console.shifts.service import ShiftError, ShiftRow, ShiftService
 from widgets.elided_label import ElidedLabel
 from widgets.theme import local_time
 
 if TYPE_CHECKING:
-    from console.export.report import Report
-    from console.export.service import ExportService
-    from console.summary import ShiftSummary
+    from console.reports.export.report import Report
+    from console.reports.export.service import ExportService
+    from console.reports.summary import ShiftSummary
     from widgets.export_dialog import ExportDialog
     from widgets.review_window import ReviewWindow
 

@@ -8,5 +8,5 @@ from PySide6.QtCore import QObject, Signal
 class SyncBridge(QObject):
     """Hands SyncReports to the GUI thread. Emitting from another thread queues the delivery automatically."""
 
-    #: A console.inbox.SyncReport.
+    #: A console.sync.inbox.SyncReport.
     report = Signal(object)

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.sla_calendar import WEEKDAYS, Calendar, CalendarError, Hours
-from console.sla_engine import SlaEngine
-from console.sla_policy import ALWAYS_NAME, PRIORITY_LABELS, PolicyError, PolicyRule, PolicySet, shipped_policy
+from console.sla.calendar import WEEKDAYS, Calendar, CalendarError, Hours
+from console.sla.engine import SlaEngine
+from console.sla.policy import ALWAYS_NAME, PRIORITY_LABELS, PolicyError, PolicyRule, PolicySet, shipped_policy
 
 W = TypeVar("W", bound=QWidget)
 

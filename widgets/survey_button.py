@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePol
 
 from console.model import MentionStatus
 from console.ports import Clock
-from console.surveys import SurveyRefused, SurveyRow, SurveyState
+from console.surveys.service import SurveyRefused, SurveyRow, SurveyState
 from console.triage import Change, TriageField
 from widgets.net_easy_panel import ReportSource
 from widgets.theme import local_time
@@ -27,7 +27,7 @@ SCORE_WORDS = {1: "extremely easy", 2: "very easy", 3: "fairly easy", 4: "neutra
 
 
 class SurveySource(ReportSource, Protocol):
-    """What the section and the report need (console.surveys.SurveyService)."""
+    """What the section and the report need (console.surveys.service.SurveyService)."""
 
     def state(self, mention_id: int) -> SurveyState: ...
 

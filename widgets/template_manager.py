@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.templates import PLACEHOLDERS, TemplateService, unknown_placeholders
+from console.replies.templates import PLACEHOLDERS, TemplateService, unknown_placeholders
 
 #: Channels that can have their own wording of a template ("" is the default body for every channel).
 VARIANT_CHANNELS: tuple[tuple[str, str], ...] = (

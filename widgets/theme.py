@@ -9,7 +9,7 @@ from datetime import datetime
 from PySide6.QtGui import QColor
 
 from console.model import Health
-from console.sla import Band
+from console.sla.bands import Band
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QTextBlockFormat, QTextCharFormat, QTextCursor
 
-from console.sla import format_countdown
-from console.threads import ContextMessage, FetchResult, MessageMarks
+from console.sla.bands import format_countdown
+from console.sync.threads import ContextMessage, FetchResult, MessageMarks
 from widgets.dark import text as theme_text
 from widgets.theme import SECONDARY_TEXT, channel_label, local_time
 
@@ -41,7 +41,7 @@ class QuotaLike(Protocol):
 
 
 class ThreadExtrasSource(Protocol):
-    """What the pane reads besides the stored thread (console.threads.ThreadService)."""
+    """What the pane reads besides the stored thread (console.sync.threads.ThreadService)."""
 
     def context(self, head_id: int) -> list[ContextMessage]: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QFont, QTextCharFormat, QTextCursor
 
 from console.model import ReplyState
-from console.our_replies import OurReply
+from console.replies.our_replies import OurReply
 from widgets.conversation_extras import insert_card, insert_card_body
 from widgets.dark import text as theme_text
 from widgets.theme import SECONDARY_TEXT, local_time

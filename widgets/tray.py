@@ -6,7 +6,7 @@ from PySide6.QtCore import QObject, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
-from console.alerts import Alert, AlertKind, AlertMonitor
+from console.sla.alerts import Alert, AlertKind, AlertMonitor
 
 #: Check for band changes this often (in SLA ticks, i.e. seconds).
 CHECK_EVERY_TICKS = 5

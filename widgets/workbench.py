@@ -25,8 +25,8 @@ from widgets.tray import TrayAlerts
 from widgets.triage_actions import CONFIRM_MS, TriageActions, TriageCommand
 
 if TYPE_CHECKING:
-    from console.alerts import AlertMonitor
     from console.queue import QueueService
+    from console.sla.alerts import AlertMonitor
     from console.triage import Triage
     from widgets.conversation import ConversationPane
     from widgets.queue_model import QueueModel

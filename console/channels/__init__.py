@@ -1,4 +1,7 @@
-"""Channel connectors: one module per channel, pure parse functions, typed errors; the per-kind registry."""
+"""Channel connectors: one module per channel, pure parse functions, typed errors; the per-kind registry.
+
+May import: ``console.ports``, httpx and the row enums of storage only; the connector contract (``base``) is what sync
+reads."""
 
 from __future__ import annotations
 

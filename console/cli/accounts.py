@@ -24,7 +24,7 @@ from storage.replies import ReplyRepo
 from storage.rows import Health
 
 if TYPE_CHECKING:
-    from console.accounts import AccountService
+    from console.accounts.service import AccountService
 
 __all__ = ["add_parser", "run", "run_accounts_command"]
 
@@ -135,7 +135,7 @@ def run_accounts_command(
     Returns:
         The exit code: 0 ok, 1 the action failed (message on ``err``), 2 bad usage.
     """
-    from console.accounts import AccountError, AccountService  # here: main.py imports this module at app start
+    from console.accounts.service import AccountError, AccountService  # here: main.py imports this module at app start
     from console.channels.http import tls_context
 
     lock = InstanceLock(data_dir)

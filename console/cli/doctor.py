@@ -19,7 +19,7 @@ def run(args: argparse.Namespace, *, qt_version: str | None) -> int:
         args: The parsed command line.
         qt_version: The Qt the window would run on (``"Qt 6.x"``), or None when Qt cannot be imported.
     """
-    from console.doctor import check
+    from console.cli.doctor_checks import check
     from storage.secrets import KeyringSecretStore  # here, as in make_secret_store
 
     store = KeyringSecretStore()

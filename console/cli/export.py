@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from console.export.atomic import ExportError
 from console.ports import SystemClock
+from console.reports.export.atomic import ExportError
 from storage.db import DB_FILENAME, close_database, open_database
 from storage.errors import StorageError
 from storage.settings import SettingsRepo
@@ -24,7 +24,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, data_dir: Path) -> int:
     """Export one shift's summary; 0 when written, 1 when it could not be, 2 for a usage or database problem."""
-    from console.export.service import ExportService, format_for  # here: main.py imports this module at app start
+    from console.reports.export.service import (  # here: main.py imports this module at app start
+        ExportService,
+        format_for,
+    )
 
     path = data_dir / DB_FILENAME
     if not path.exists():

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 from console.cli.common import data_dir_of
-from console.outbox import Outbox, OutboxError, SendOutcome
 from console.ports import Clock, SystemClock
+from console.replies.outbox import Outbox, OutboxError, SendOutcome
 from console.wording import count
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, close_database, open_database

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from console.export.atomic import ExportError
+from console.reports.export.atomic import ExportError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     """Print the merged report of the summaries given; 0 when at least one loaded and any output was written."""
-    from console.review import load_summaries, merge, write_review  # here: main.py imports this module at start
+    from console.reports.review import load_summaries, merge, write_review  # here: main.py imports this module at start
 
     review = load_summaries(args.files)
     for problem in review.problems:

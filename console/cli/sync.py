@@ -8,11 +8,11 @@ import sys
 
 from console.cli.common import EXIT_OK, open_app_runtime
 from console.cli.outbox import sent_summary
-from console.health import backfill_sentence, describe
-from console.inbox import SyncReport
+from console.model import SyncReport
 from console.ports import SystemClock
 from console.runtime import SandboxOptions
 from console.sandbox.faults import FAULT_HELP
+from console.sync.health import backfill_sentence, describe
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

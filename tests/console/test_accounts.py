@@ -12,10 +12,10 @@ import httpx
 import pytest
 import sqlite_utils
 
-from console.accounts import AccountError, AccountService
-from console.manual import ManualIntake
+from console.accounts.service import AccountError, AccountService
 from console.ports import MemorySecretStore
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
+from console.sync.manual import ManualIntake
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.errors import SecretStoreUnavailable

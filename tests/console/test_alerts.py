@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 
-from console.alerts import DO_NOT_DISTURB, AlertKind, AlertMonitor
 from console.queue import QueueService
+from console.sla.alerts import DO_NOT_DISTURB, AlertKind, AlertMonitor
 from storage.settings import SettingsRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory

@@ -16,7 +16,12 @@ import httpx
 import pytest
 import sqlite_utils
 
-from console.capacity import (
+from console.channels.base import AccountRef, Connector
+from console.channels.bluesky import BlueskyConnector, status_rkey
+from console.channels.mastodon import MastodonConnector
+from console.channels.x import XConnector, XTokens
+from console.ports import MemorySecretStore
+from console.replies.capacity import (
     CEILING_SECONDS,
     DEFAULT_STATUS_TEMPLATE,
     CapacityService,
@@ -26,14 +31,9 @@ from console.capacity import (
     format_wait,
     round_wait,
 )
-from console.channels.base import AccountRef, Connector
-from console.channels.bluesky import BlueskyConnector, status_rkey
-from console.channels.mastodon import MastodonConnector
-from console.channels.x import XConnector, XTokens
-from console.outbox import STATUS_RESEND_SECONDS, Outbox, OutboxError
-from console.ports import MemorySecretStore
+from console.replies.outbox import STATUS_RESEND_SECONDS, Outbox, OutboxError
 from console.sandbox import SandboxServer
-from console.sla_calendar import ALWAYS, Calendar
+from console.sla.calendar import ALWAYS, Calendar
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.capacity import CapacityRepo, StatusPostRepo

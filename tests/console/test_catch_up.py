@@ -17,10 +17,10 @@ from console.channels import mastodon
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector, id_key
 from console.heap import settle_heap
-from console.inbox import Poller
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
-from console.store_worker import BackgroundStore
+from console.sync.inbox import Poller
+from console.sync.store_worker import BackgroundStore
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo

@@ -28,10 +28,11 @@ from console.channels.facebook import FacebookConnector
 from console.channels.mastodon import MastodonConnector
 from console.channels.x import XConnector, XTokens
 from console.channels.youtube import YouTubeConnector, next_quota_reset
-from console.inbox import Poller, SyncReport
+from console.model import SyncReport
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
 from console.sandbox.faults import Fault, FaultRule
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo
 from storage.mentions import MentionRepo

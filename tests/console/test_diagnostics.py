@@ -10,8 +10,8 @@ from types import TracebackType
 
 import pytest
 
+from console.cli.doctor_checks import check
 from console.diagnostics import LOG_FILENAME, Diagnostics, SecretRedactor
-from console.doctor import check
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
 from storage.rows import Health

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from console.accounts.discourse_auth import DiscourseAuthError, decrypt_payload, redirect_uri, request_user_api_key
 from console.channels.base import AccountRef, ReplyTarget
 from console.channels.discourse import (
     DiscourseConnector,
@@ -25,7 +26,6 @@ from console.channels.discourse import (
     split_post_key,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
-from console.discourse_auth import DiscourseAuthError, decrypt_payload, redirect_uri, request_user_api_key
 from console.ports import MemorySecretStore
 from storage.rows import MentionKind
 from tests import shared_fixtures
@@ -237,7 +237,7 @@ def test_post_fetches_per_poll_are_capped(
 
 
 # --------------------------------------------------------------------------------------------------------
-# User API key sign-in in the browser (console.discourse_auth) against the fake forum, over loopback
+# User API key sign-in in the browser (console.accounts.discourse_auth) against the fake forum, over loopback
 # --------------------------------------------------------------------------------------------------------
 
 

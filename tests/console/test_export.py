@@ -14,13 +14,13 @@ import openpyxl
 import pytest
 import sqlite_utils
 
-from console.export import codec
-from console.export.atomic import ExportError, write_atomic
-from console.export.codec import InvalidSummary, load_summary, write_json
-from console.export.service import ExportService, Format, format_for, write_summary
-from console.export.tables import COLUMNS
 from console.ports import MemorySecretStore
-from console.summary import SCHEMA_VERSION, ShiftSummary, SummaryBuilder
+from console.reports.export import codec
+from console.reports.export.atomic import ExportError, write_atomic
+from console.reports.export.codec import InvalidSummary, load_summary, write_json
+from console.reports.export.service import ExportService, Format, format_for, write_summary
+from console.reports.export.tables import COLUMNS
+from console.reports.summary import SCHEMA_VERSION, ShiftSummary, SummaryBuilder
 from storage.settings import SettingsRepo
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import ScriptedShift, at, big_shift, scripted_shift

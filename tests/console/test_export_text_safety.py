@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from console.export.service import Format, write_summary
-from console.export.tables import COLUMNS
-from console.summary import SummaryBuilder
+from console.reports.export.service import Format, write_summary
+from console.reports.export.tables import COLUMNS
+from console.reports.summary import SummaryBuilder
 from tests.console.shift_script import big_shift
 from tests.fakes.clock import FakeClock
 

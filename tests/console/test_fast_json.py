@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from console.channels.base import InboundItem
 from console.channels.errors import Transient
 from console.channels.http import MAX_JSON_DEPTH, TOO_DEEP, json_body
-from console.store_worker import raw_json, storable, to_new_mention, to_rows
+from console.sync.store_worker import raw_json, storable, to_new_mention, to_rows
 from storage.health import QuarantineEntry
 from storage.rows import MentionKind
 

@@ -13,10 +13,11 @@ import sqlite_utils
 
 from console.channels.base import AccountRef, Backfill, Batch, Connector
 from console.channels.mastodon import MastodonConnector
-from console.health import backfill_sentence, describe
-from console.inbox import Poller, SyncReport
+from console.model import SyncReport
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
+from console.sync.health import backfill_sentence, describe
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo
 from storage.mentions import MentionRepo

@@ -11,7 +11,8 @@ import sqlite_utils
 
 from console.channels.base import Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, ChannelError, RateLimited, Transient
-from console.inbox import MAX_BACKOFF, Poller, SyncReport, backoff_seconds
+from console.model import SyncReport
+from console.sync.inbox import MAX_BACKOFF, Poller, backoff_seconds
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.errors import StorageError
 from storage.mentions import MentionRepo

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 
-from console.manual import IntakeError, ManualIntake, guess_source, normalise_link, reply_handoff
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
+from console.sync.manual import IntakeError, ManualIntake, guess_source, normalise_link, reply_handoff
 from storage.accounts import AccountRepo
 from storage.mentions import MentionRepo, QueueView
 from storage.rows import MentionKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.net_easy import (
+from console.surveys.net_easy import (
     SurveyRecord,
     Trend,
     adjusted_wald,
@@ -95,7 +95,7 @@ def test_groupings_count_sent_and_answers_per_key() -> None:
 
 
 def test_series_slices_the_period_and_keeps_empty_slices() -> None:
-    from console.net_easy import series
+    from console.surveys.net_easy import series
 
     records = [SurveyRecord(i, 100 + i * 10, 1 if i % 2 else None) for i in range(10)]  # sent 100..190
     points = series(records, since=100, until=200, points=4)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from console.oauth import OAuthClient, OAuthError, authorize, pkce_pair
+from console.accounts.oauth import OAuthClient, OAuthError, authorize, pkce_pair
 from tests.fakes.clock import FakeClock
 from tests.fakes.oauth_server import FakeAuthServer
 

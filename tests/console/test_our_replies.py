@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from console.our_replies import OurReply, merge_thread, our_replies
+from console.replies.our_replies import OurReply, merge_thread, our_replies
 from storage.rows import EventRow, MentionKind, MentionRow, MentionStatus, ReplyRow, ReplyState
 
 

@@ -16,10 +16,10 @@ import sqlite_utils
 
 from console.channels.base import AccountRef, Connector, ReplyTarget
 from console.channels.mastodon import MastodonConnector
-from console.inbox import Poller
-from console.outbox import Outbox, OutboxError, SendOutcome, same_reply_text
 from console.ports import MemorySecretStore
+from console.replies.outbox import Outbox, OutboxError, SendOutcome, same_reply_text
 from console.sandbox import SandboxServer
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.events import EventRepo
 from storage.mentions import MentionRepo

@@ -14,10 +14,10 @@ import pytest
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.inbox import Poller
-from console.outbox import Outbox
 from console.ports import MemorySecretStore
+from console.replies.outbox import Outbox
 from console.sandbox import SandboxServer
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo

@@ -12,8 +12,8 @@ import sqlite_utils
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.outbox import AUTH_RETRY_SECONDS, Outbox, SendOutcome
 from console.ports import MemorySecretStore
+from console.replies.outbox import AUTH_RETRY_SECONDS, Outbox, SendOutcome
 from console.runtime import SandboxOptions, open_runtime
 from storage.rows import ReplyState
 from tests.console.test_outbox import Env, sandbox_env

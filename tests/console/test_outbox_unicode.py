@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.channels.mastodon import with_mention
-from console.outbox import same_reply_text
+from console.replies.outbox import same_reply_text
 
 #: Format and control characters, whitespace ones (tab, line feed, carriage return...) aside.
 _INVISIBLE = regex.compile(r"[\p{Cf}\x00-\x08\x0e-\x1f\x7f-\x9f]")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from console.outbox import OutboxError, SendOutcome
+from console.replies.outbox import OutboxError, SendOutcome
 from console.sandbox.faults import Fault, FaultRule
 from storage.rows import ReplyState
 from tests.console.test_outbox import sandbox_env

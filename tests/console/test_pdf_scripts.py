@@ -10,8 +10,8 @@ import pytest
 import sqlite_utils
 from pypdf import PdfReader
 
-from console.export.service import Format, write_summary
-from console.summary import SummaryBuilder
+from console.reports.export.service import Format, write_summary
+from console.reports.summary import SummaryBuilder
 from storage.db import open_database
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import AGENT, Script, at

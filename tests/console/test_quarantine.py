@@ -10,10 +10,11 @@ import httpx
 import pytest
 import sqlite_utils
 
-from console.health import ChannelHealth
-from console.inbox import Poller, SyncReport
-from console.quarantine import reread_mastodon
+from console.model import SyncReport
 from console.sandbox import SandboxServer
+from console.sync.health import ChannelHealth
+from console.sync.inbox import Poller
+from console.sync.quarantine import reread_mastodon
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo, QuarantineEntry
 from storage.mentions import MentionRepo

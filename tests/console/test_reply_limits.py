@@ -12,8 +12,8 @@ import pytest
 from console.channels.base import AccountRef
 from console.channels.mastodon import InstanceLimits, MastodonConnector
 from console.ports import MemorySecretStore
-from console.reply_checks import check_length
-from console.reply_limits import DEFAULT_LIMITS, RETRY_SECONDS, ReplyLimits
+from console.replies.checks import check_length
+from console.replies.limits import DEFAULT_LIMITS, RETRY_SECONDS, ReplyLimits
 from tests.fakes.clock import FakeClock
 from tests.fakes.http_server import FakeHttpServer
 
@@ -113,7 +113,7 @@ def test_check_length_counts_links_and_limit_of_the_instance() -> None:
     ],
 )
 def test_the_account_channel_and_privacy_choose_the_counting(channel: str, direct: bool, rule: str, limit: int) -> None:
-    from console.reply_checks import length_rule
+    from console.replies.checks import length_rule
 
     assert length_rule(channel, direct=direct) == rule
     check = check_length(rule, "a" * (limit + 1))

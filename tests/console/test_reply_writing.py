@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 
-from console.phrases import PhraseChecker, load_phrases
-from console.reply_checks import (
+from console.replies.checks import (
     PrivacyKind,
     bluesky_length,
     check_length,
     find_private_data,
     x_weighted_length,
 )
-from console.templates import (
+from console.replies.phrases import PhraseChecker, load_phrases
+from console.replies.templates import (
     TemplateService,
     blanks,
     combine,

@@ -6,8 +6,8 @@ from datetime import UTC
 
 import sqlite_utils
 
-from console.export.report import fmt_net_easy, fmt_net_easy_short, shift_report
-from console.summary import SummaryBuilder, score_net_easy
+from console.reports.export.report import fmt_net_easy, fmt_net_easy_short, shift_report
+from console.reports.summary import SummaryBuilder, score_net_easy
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import AGENT, Script, at
 from tests.fakes.clock import FakeClock

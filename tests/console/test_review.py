@@ -10,10 +10,10 @@ import openpyxl
 import pytest
 import sqlite_utils
 
-from console.export.atomic import ExportError
-from console.export.codec import write_json
-from console.review import load_summaries, merge, review_report, write_review
-from console.summary import ShiftInfo, ShiftSummary, SummaryBuilder, score_net_easy
+from console.reports.export.atomic import ExportError
+from console.reports.export.codec import write_json
+from console.reports.review import load_summaries, merge, review_report, write_review
+from console.reports.summary import ShiftInfo, ShiftSummary, SummaryBuilder, score_net_easy
 from tests.console.shift_script import at, scripted_shift
 from tests.fakes.clock import FakeClock
 

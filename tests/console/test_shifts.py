@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlite_utils
 
-from console.shifts import ShiftError, ShiftService
+from console.shifts.service import ShiftError, ShiftService
 from storage.events import EventRepo
 from storage.settings import AGENT_NAME, SettingsRepo
 from storage.shifts import ShiftRepo

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.sla import Band, SlaPolicy, band, format_age, format_countdown, next_change
+from console.sla.bands import Band, SlaPolicy, band, format_age, format_countdown, next_change
 from storage.rows import DeadlineKind
 
 T0 = 1_767_225_600

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.sla_calendar import (
+from console.sla.calendar import (
     ALWAYS,
     Calendar,
     CalendarError,
@@ -19,7 +19,7 @@ from console.sla_calendar import (
     next_open,
     parse_hhmm,
 )
-from console.sla_policy import ALWAYS_NAME, PolicyRule, PolicySet
+from console.sla.policy import ALWAYS_NAME, PolicyRule, PolicySet
 from storage.rows import DeadlineKind
 
 LONDON = "Europe/London"

@@ -10,10 +10,10 @@ import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.inbox import SyncReport
-from console.sla_calendar import Calendar
-from console.sla_engine import SlaEngine
-from console.sla_policy import ALWAYS_NAME, PolicyRule, PolicySet, shipped_policy
+from console.model import SyncReport
+from console.sla.calendar import Calendar
+from console.sla.engine import SlaEngine
+from console.sla.policy import ALWAYS_NAME, PolicyRule, PolicySet, shipped_policy
 from console.triage import Triage
 from storage.accounts import AccountRepo
 from storage.db import open_database

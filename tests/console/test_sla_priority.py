@@ -9,7 +9,7 @@ import sqlite_utils
 
 from console.ports import MemorySecretStore
 from console.runtime import SandboxOptions, open_runtime
-from console.sla_policy import PolicyRule, PolicySet
+from console.sla.policy import PolicyRule, PolicySet
 from console.triage import Priority, Triage
 from storage.rows import DeadlineKind, MentionKind, NewMention
 from storage.triage import TriageRepo

@@ -13,8 +13,8 @@ import pytest
 import sqlite_utils
 
 from console.channels.base import Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
-from console.inbox import Poller
-from console.store_worker import BackgroundStore, BatchStore, InlineStore
+from console.sync.inbox import Poller
+from console.sync.store_worker import BackgroundStore, BatchStore, InlineStore
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.health import HealthRepo

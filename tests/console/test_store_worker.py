@@ -11,10 +11,10 @@ import httpx
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.inbox import Poller
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
-from console.store_worker import BackgroundStore
+from console.sync.inbox import Poller
+from console.sync.store_worker import BackgroundStore
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo

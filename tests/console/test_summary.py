@@ -8,7 +8,7 @@ import json
 import pytest
 import sqlite_utils
 
-from console.summary import ShiftSummary, SummaryBuilder, percentile, score_net_easy
+from console.reports.summary import ShiftSummary, SummaryBuilder, percentile, score_net_easy
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import AGENT, Script, ScriptedShift, at, scripted_shift
 from tests.fakes.clock import FakeClock

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.export.report import shift_report
-from console.summary import ShiftSummary, SummaryBuilder
+from console.reports.export.report import shift_report
+from console.reports.summary import ShiftSummary, SummaryBuilder
 from storage.db import open_database
 from storage.rows import MentionStatus
 from storage.shifts import ShiftRepo

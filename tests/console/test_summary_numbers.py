@@ -8,12 +8,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from console.export.codec import to_dict, write_json
-from console.export.tables import write_csv
-from console.manual import MANUAL_ACTOR
-from console.review import load_summaries, merge
-from console.sla_policy import shipped_policy
-from console.summary import SummaryBuilder, business_calendar
+from console.reports.export.codec import to_dict, write_json
+from console.reports.export.tables import write_csv
+from console.reports.review import load_summaries, merge
+from console.reports.summary import SummaryBuilder, business_calendar
+from console.sla.policy import shipped_policy
+from console.sync.manual import MANUAL_ACTOR
 from storage.shifts import ShiftRepo
 from tests.console.shift_script import AGENT, DAY, Script, at
 from tests.fakes.clock import FakeClock

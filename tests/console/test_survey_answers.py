@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.survey_answers import AnswerKind, parse_answer
+from console.surveys.answers import AnswerKind, parse_answer
 
 SCORED = [
     ("2", 2, ""),

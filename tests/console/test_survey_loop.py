@@ -12,14 +12,14 @@ import sqlite_utils
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.inbox import Poller
-from console.outbox import Outbox
 from console.ports import MemorySecretStore
+from console.replies.outbox import Outbox
 from console.runtime import SandboxOptions, open_runtime
 from console.sandbox import SandboxServer
 from console.sandbox.traffic import TrafficGenerator, is_survey_prompt
-from console.survey_answers import AnswerKind, parse_answer
-from console.surveys import SurveyService
+from console.surveys.answers import AnswerKind, parse_answer
+from console.surveys.service import SurveyService
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.mentions import MentionRepo
 from storage.replies import ReplyRepo

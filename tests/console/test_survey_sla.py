@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from console.inbox import SyncReport
-from console.sla_engine import SlaEngine
-from console.surveys import SurveyService
+from console.model import SyncReport
+from console.sla.engine import SlaEngine
+from console.surveys.service import SurveyService
 from storage.deadlines import DeadlineRepo
 from storage.rows import DeadlineKind, MentionStatus
 from storage.settings import SURVEY_CUSTOMER_DAYS
@@ -116,7 +116,7 @@ def test_a_later_plain_follow_up_still_starts_next_response(wired: Wired, arun: 
 
 
 def test_net_easy_per_template_used_in_the_conversation(wired: Wired, arun: Any) -> None:
-    from console.surveys import Grouping
+    from console.surveys.service import Grouping
 
     world = wired.world
     world.settings.set(SURVEY_CUSTOMER_DAYS, 0)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from console.inbox import SyncReport
-from console.surveys import MIN_GAP, Refusal, SurveyRefused, SurveyService, question_version
+from console.model import SyncReport
+from console.surveys.service import MIN_GAP, Refusal, SurveyRefused, SurveyService, question_version
 from storage.events import EventRepo
 from storage.rows import MentionKind, MentionStatus
 from storage.settings import AGENT_NAME, SURVEY_CUSTOMER_DAYS, SURVEY_QUESTION
@@ -245,7 +245,7 @@ def test_figures_per_channel_agent_and_response_rate(world: World, clock: FakeCl
 def test_with_the_sla_engine_a_pure_answer_leaves_no_clock_running(
     db: sqlite_utils.Database, clock: FakeClock, arun: Any
 ) -> None:
-    from console.sla_engine import SlaEngine
+    from console.sla.engine import SlaEngine
     from storage.deadlines import DeadlineRepo
 
     world = World(db, clock)
@@ -273,8 +273,8 @@ def test_with_the_sla_engine_a_pure_answer_leaves_no_clock_running(
 
 
 def test_report_compares_with_the_previous_period_and_groups(world: World, clock: FakeClock, arun: Any) -> None:
-    from console.net_easy import Trend
-    from console.surveys import Grouping
+    from console.surveys.net_easy import Trend
+    from console.surveys.service import Grouping
 
     world.settings.set(AGENT_NAME, "ana")
     world.settings.set(SURVEY_CUSTOMER_DAYS, 0)

@@ -16,11 +16,11 @@ import sqlite_utils
 from console.channels.base import AccountRef, ReplyTarget
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.mastodon import MastodonConnector, id_key
-from console.health import ChannelHealth, describe
-from console.inbox import MAX_BACKOFF, Poller
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
 from console.sandbox.faults import Fault, FaultRule
+from console.sync.health import ChannelHealth, describe
+from console.sync.inbox import MAX_BACKOFF, Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.health import HealthRepo
@@ -451,7 +451,7 @@ def test_revoked_token_keeps_replies_queued_with_the_reason_until_signed_in_agai
     db: sqlite_utils.Database, clock: FakeClock, server: SandboxServer, arun: Arun
 ) -> None:
     """Revoke -> red account, replies stay queued saying why -> sign in again -> they go out, in order, once."""
-    from console.outbox import Outbox, SendOutcome
+    from console.replies.outbox import Outbox, SendOutcome
     from storage.replies import ReplyRepo
     from storage.rows import ReplyState
 

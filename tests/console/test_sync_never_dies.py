@@ -14,9 +14,10 @@ import sqlite_utils
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.inbox import Poller, SyncReport
+from console.model import SyncReport
 from console.ports import MemorySecretStore
 from console.sandbox import SandboxServer
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo
 from storage.mentions import DeadlinePlan, MentionRepo
@@ -79,7 +80,7 @@ def test_sync_once_survives_an_unexpected_store_error_as_failing_health(
     async def scenario() -> None:
         async with httpx.AsyncClient(trust_env=False, timeout=5.0) as client:
             poller, account_id = poller_for(db, clock, server, client)
-            with caplog.at_level(logging.ERROR, logger="console.inbox"):
+            with caplog.at_level(logging.ERROR, logger="console.sync.inbox"):
                 (report,) = await poller.sync_once()
             assert not report.ok
             assert report.health is Health.FAILING

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector, parse_status
 from console.ports import MemorySecretStore
-from console.sla import SlaPolicy
-from console.store_worker import to_new_mention
-from console.threads import FetchOutcome, ThreadService
+from console.sla.bands import SlaPolicy
+from console.sync.store_worker import to_new_mention
+from console.sync.threads import FetchOutcome, ThreadService
 from storage.accounts import AccountRepo
 from storage.mentions import MentionRepo
 from storage.thread_context import ThreadContextRepo
@@ -175,7 +175,7 @@ def test_marks_deleted_edited_and_messenger_window(db: sqlite_utils.Database, cl
 def test_a_restarted_sandbox_does_not_mark_old_items_deleted(
     db: sqlite_utils.Database, clock: FakeClock, arun: Arun[Any]
 ) -> None:
-    from console.upstream import UpstreamChecker
+    from console.sync.upstream import UpstreamChecker
 
     setup = Setup(db, clock)
     setup.store(status("10", "@brand from an earlier session"))  # fetched_at 0
@@ -218,7 +218,7 @@ JUNK = st.text(alphabet=st.sampled_from(list("<>a hrf='\"https://x.y/span class=
 
 @given(JUNK)
 def test_link_targets_never_crash_on_junk(html: str) -> None:
-    from console.link_targets import link_targets
+    from console.channels.link_targets import link_targets
 
     for text, href in link_targets(html):
         assert text and href.lower().startswith(("http://", "https://"))

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from console.accounts import AccountError, AccountService
+from console.accounts.service import AccountError, AccountService
 from console.channels.errors import CertificateRefused, Permanent
 from console.channels.http import is_loopback, plain_http_refusal, send
 from console.ports import MemorySecretStore

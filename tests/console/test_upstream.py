@@ -11,11 +11,11 @@ import sqlite_utils
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector, parse_status
-from console.inbox import SyncReport
+from console.model import SyncReport
 from console.ports import MemorySecretStore
-from console.sla import SlaPolicy
-from console.store_worker import to_new_mention
-from console.upstream import UpstreamChecker
+from console.sla.bands import SlaPolicy
+from console.sync.store_worker import to_new_mention
+from console.sync.upstream import UpstreamChecker
 from storage.accounts import AccountRepo
 from storage.events import EventRepo
 from storage.mentions import MentionRepo

@@ -18,7 +18,7 @@ from console.channels.base import AccountRef, ReplyTarget
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Unreachable
 from console.channels.x import XConnector, XTokens, parse_mentions, parse_tokens, weighted_length
 from console.ports import MemorySecretStore
-from console.reply_checks import check_length
+from console.replies.checks import check_length
 from tests.fakes.clock import FakeClock
 from tests.fakes.x_server import FakeXServer
 

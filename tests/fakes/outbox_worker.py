@@ -22,8 +22,8 @@ import httpx
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.outbox import Outbox, SendOutcome
 from console.ports import MemorySecretStore
+from console.replies.outbox import Outbox, SendOutcome
 from storage.accounts import AccountRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo

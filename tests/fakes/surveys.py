@@ -6,9 +6,9 @@ from typing import Any
 
 import sqlite_utils
 
-from console.inbox import SyncReport
-from console.sla import SlaPolicy
-from console.surveys import SurveyService
+from console.model import SyncReport
+from console.sla.bands import SlaPolicy
+from console.surveys.service import SurveyService
 from storage.accounts import AccountRepo
 from storage.events import EventRepo
 from storage.mentions import MentionRepo

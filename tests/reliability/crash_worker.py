@@ -21,8 +21,8 @@ import httpx
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.inbox import Poller
 from console.ports import MemorySecretStore
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo
@@ -88,7 +88,7 @@ def _async(killer: Killer) -> Any:
 
 
 def _export(args: argparse.Namespace, killer: Killer) -> int:
-    from console.export.service import ExportService, format_for  # charts and PDF: only this mode loads them
+    from console.reports.export.service import ExportService, format_for  # charts and PDF: only this mode loads them
 
     out = Path(args.out)
     real_fdopen, real_replace = os.fdopen, os.replace

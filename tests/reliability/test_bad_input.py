@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from console.channels import bluesky, discourse, facebook, mastodon, x, youtube
 from console.channels.base import InboundItem
 from console.channels.http import parse_iso
-from console.export.codec import InvalidSummary, dumps, parse_summary
-from console.export.service import ExportService
+from console.reports.export.codec import InvalidSummary, dumps, parse_summary
+from console.reports.export.service import ExportService
+from console.reports.summary import ShiftSummary
 from console.sandbox.faults import parse_fault_spec
-from console.shifts import ShiftService
-from console.sla_policy import PolicyError, PolicySet, shipped_policy
-from console.summary import ShiftSummary
-from console.survey_answers import AnswerKind, parse_answer
+from console.shifts.service import ShiftService
+from console.sla.policy import PolicyError, PolicySet, shipped_policy
+from console.surveys.answers import AnswerKind, parse_answer
 from storage import settings as settings_module
 from storage.db import open_database
 from storage.settings import WARN_FRACTION, Setting, SettingsRepo

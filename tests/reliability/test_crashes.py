@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from console.sandbox import SandboxServer
-from console.shifts import ShiftService
+from console.shifts.service import ShiftService
 from storage import migrations
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database

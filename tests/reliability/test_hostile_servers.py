@@ -17,8 +17,9 @@ from console.channels.base import AccountRef, Connector
 from console.channels.errors import Transient
 from console.channels.http import MAX_JSON_DEPTH, MAX_RESPONSE_BYTES, TOO_DEEP, loads_bounded, request_deadline, send
 from console.channels.mastodon import MastodonConnector
-from console.inbox import Poller, SyncReport
+from console.model import SyncReport
 from console.ports import MemorySecretStore
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo
 from storage.mentions import MAX_RAW_CHARS, MAX_TEXT_CHARS, MentionRepo

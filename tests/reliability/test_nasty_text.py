@@ -17,12 +17,12 @@ from pytestqt.qtbot import QtBot
 
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
-from console.export.codec import load_summary
-from console.export.service import ExportService, Format
-from console.inbox import Poller
 from console.ports import MemorySecretStore
 from console.queue import QueueService
-from console.shifts import ShiftService
+from console.reports.export.codec import load_summary
+from console.reports.export.service import ExportService, Format
+from console.shifts.service import ShiftService
+from console.sync.inbox import Poller
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo

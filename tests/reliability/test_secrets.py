@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from console.diagnostics import Diagnostics, RedactingSecretStore
-from console.export.service import Format
 from console.ports import MemorySecretStore
+from console.reports.export.service import Format
 from console.runtime import open_runtime
 from console.sandbox import SandboxServer
 from storage.accounts import AccountRepo
@@ -98,8 +98,8 @@ def test_planted_token_appears_in_no_file_log_crash_report_export_or_request_log
 def test_database_logs_and_exports_are_owner_only(tmp_path: Path, diagnostics: Diagnostics) -> None:
     import stat
 
-    from console.export.service import ExportService
-    from console.shifts import ShiftService
+    from console.reports.export.service import ExportService
+    from console.shifts.service import ShiftService
     from storage.settings import SettingsRepo
     from storage.shifts import ShiftRepo
 

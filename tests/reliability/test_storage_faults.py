@@ -233,7 +233,7 @@ def test_unwritable_error_is_a_storage_error_with_the_path(tmp_path: Path) -> No
 def test_export_to_a_full_disk_is_a_clear_message_and_leaves_no_file(
     tmp_path: Path, tmpfs: Tmpfs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console.shifts import ShiftService
+    from console.shifts.service import ShiftService
     from storage.db import open_database
     from storage.settings import SettingsRepo
     from storage.shifts import ShiftRepo

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from console.outbox import Outbox
-from console.sla import SlaPolicy
+from console.replies.outbox import Outbox
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.db import open_database
 from storage.mentions import MentionRepo

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.db import open_database
 from storage.errors import DatabaseUnwritable, StorageError

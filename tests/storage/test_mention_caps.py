@@ -7,7 +7,7 @@ import json
 
 import sqlite_utils
 
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.mentions import MAX_RAW_CHARS, MAX_TEXT_CHARS, MentionRepo
 from storage.rows import MentionKind, NewMention

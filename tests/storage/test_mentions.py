@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlite_utils
 
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.errors import StorageError
 from storage.events import EventRepo

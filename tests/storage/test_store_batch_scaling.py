@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.mentions import MentionRepo
 from storage.rows import MentionKind, NewMention

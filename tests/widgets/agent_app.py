@@ -24,12 +24,12 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
-from console.alerts import AlertMonitor
 from console.diagnostics import Diagnostics
 from console.keymap import KeyMap
 from console.ports import MemorySecretStore
 from console.queue import QueueQuery, QueueView
 from console.runtime import Runtime, SandboxOptions, open_runtime
+from console.sla.alerts import AlertMonitor
 from tests.fakes.clock import FakeClock
 from widgets import app as app_start
 from widgets.main_window import MainWindow

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import sqlite_utils
 
 from console.queue import QueueQuery, QueueService
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.events import EventRepo
 from storage.mentions import MentionRepo

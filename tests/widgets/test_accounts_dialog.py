@@ -16,11 +16,11 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from console.accounts import AccountError, AccountService, AccountView
-from console.manual import ManualIntake
+from console.accounts.service import AccountError, AccountService, AccountView
 from console.model import Health
 from console.ports import MemorySecretStore
-from console.sla import SlaPolicy
+from console.sla.bands import SlaPolicy
+from console.sync.manual import ManualIntake
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.mentions import MentionRepo, QueueView

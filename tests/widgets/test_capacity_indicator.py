@@ -13,10 +13,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
-from console.capacity import CapacityService
 from console.channels.base import ReplyReceipt
-from console.outbox import Outbox
 from console.queue import QueueService
+from console.replies.capacity import CapacityService
+from console.replies.outbox import Outbox
 from storage.accounts import AccountRepo
 from storage.capacity import CapacityRepo, StatusPostRepo
 from storage.replies import ReplyRepo

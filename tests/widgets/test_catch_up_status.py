@@ -5,7 +5,7 @@ from __future__ import annotations
 from pytestqt.qtbot import QtBot
 
 from console.channels.base import Backfill
-from console.inbox import SyncReport
+from console.model import SyncReport
 from console.queue import QueueService
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory

@@ -8,8 +8,8 @@ from PySide6.QtWidgets import QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
 from console.model import MentionKind
-from console.reply_desk import ReplyDesk, build_reply_desk, promise_time
-from console.templates import format_due_time
+from console.replies.desk import ReplyDesk, build_reply_desk, promise_time
+from console.replies.templates import format_due_time
 from storage.accounts import AccountRepo
 from storage.replies import ReplyRepo
 from storage.settings import AGENT_NAME, SettingsRepo

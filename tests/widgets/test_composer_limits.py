@@ -10,7 +10,7 @@ import sqlite_utils
 from pytestqt.qtbot import QtBot
 
 from console.channels.mastodon import InstanceLimits
-from console.reply_desk import build_reply_desk
+from console.replies.desk import build_reply_desk
 from storage.accounts import AccountRepo
 from storage.replies import ReplyRepo
 from storage.settings import SettingsRepo

@@ -6,7 +6,7 @@ import sqlite_utils
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueService
-from console.reply_desk import ReplyDesk, build_reply_desk
+from console.replies.desk import ReplyDesk, build_reply_desk
 from storage.accounts import AccountRepo
 from storage.replies import ReplyRepo
 from storage.settings import AGENT_NAME, SettingsRepo

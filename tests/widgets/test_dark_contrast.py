@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueService
-from console.sla import Band
+from console.sla.bands import Band
 from tests.fakes.clock import FakeClock
 from widgets.dark import dark_palette, dark_stylesheet
 from widgets.delegates import SlaDelegate

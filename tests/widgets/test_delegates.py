@@ -6,7 +6,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueService
-from console.sla import Band
+from console.sla.bands import Band
 from storage.rows import MentionKind
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory

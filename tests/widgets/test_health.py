@@ -6,9 +6,9 @@ import dataclasses
 
 from pytestqt.qtbot import QtBot
 
-from console.health import AccountHealth, HealthSnapshot
 from console.model import Health
 from console.queue import QueueService
+from console.sync.health import AccountHealth, HealthSnapshot
 from tests.fakes.clock import FakeClock
 from widgets.health import HealthStrip
 from widgets.main_window import MainWindow

@@ -17,7 +17,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QListWidget
 from pytestqt.qtbot import QtBot
 
-from console.export.service import Format
+from console.reports.export.service import Format
 from console.runtime import SandboxOptions
 from storage.rows import ReplyState
 from tests.fakes.clock import FakeClock

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QListWidget, QPushButton, QSplitter, QTextBrowser,
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueService
-from console.reply_desk import ReplyDesk
+from console.replies.desk import ReplyDesk
 from storage.replies import ReplyRepo
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory

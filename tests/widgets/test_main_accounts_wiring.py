@@ -9,7 +9,7 @@ import qasync
 import sqlite_utils
 from pytestqt.qtbot import QtBot
 
-from console.accounts import AccountService
+from console.accounts.service import AccountService
 from console.ports import LazySecretStore, MemorySecretStore
 from console.queue import QueueService
 from storage.account_admin import AccountAdmin

@@ -8,8 +8,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
-from console.inbox import SyncReport
-from console.model import Health
+from console.model import Health, SyncReport
 from console.queue import QueueService
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory

@@ -6,8 +6,8 @@ import qasync
 import sqlite_utils
 from pytestqt.qtbot import QtBot
 
-from console.net_easy import NetEasy, net_easy
-from console.surveys import Grouping
+from console.surveys.net_easy import NetEasy, net_easy
+from console.surveys.service import Grouping
 from storage.settings import NET_EASY_MIN_N, SURVEY_CUSTOMER_DAYS
 from tests.fakes.clock import FakeClock
 from tests.fakes.surveys import World

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 import qasync
 from pytestqt.qtbot import QtBot
 
-from console.health import AccountHealth, HealthSnapshot, QuarantinedItem, RetryOutcome
 from console.model import Health
+from console.sync.health import AccountHealth, HealthSnapshot, QuarantinedItem, RetryOutcome
 from tests.fakes.clock import FakeClock
 from widgets.health import HealthStrip
 from widgets.quarantine_dialog import QuarantineDialog, raw_preview

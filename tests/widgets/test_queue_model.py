@@ -9,7 +9,7 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueService
-from console.sla import Band
+from console.sla.bands import Band
 from storage.rows import MentionKind
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import CountingQueue, Factory

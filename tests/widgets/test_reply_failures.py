@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtWidgets import QListWidget, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-from console.outbox import plain_reason
 from console.ports import MemorySecretStore
+from console.replies.outbox import plain_reason
 from console.runtime import Runtime, SandboxOptions, open_runtime
 from storage.mentions import QueueView
 from storage.rows import ReplyState

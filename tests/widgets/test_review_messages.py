@@ -8,8 +8,8 @@ import qasync
 import sqlite_utils
 from pytestqt.qtbot import QtBot
 
-from console.export.codec import write_json
-from console.summary import SummaryBuilder
+from console.reports.export.codec import write_json
+from console.reports.summary import SummaryBuilder
 from tests.console.shift_script import scripted_shift
 from tests.fakes.clock import FakeClock
 from widgets.review_window import MessageState, ReviewWindow

@@ -12,8 +12,8 @@ import sqlite_utils
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem
 from pytestqt.qtbot import QtBot
 
-from console.export.codec import write_json
-from console.summary import ShiftInfo, ShiftSummary, SummaryBuilder
+from console.reports.export.codec import write_json
+from console.reports.summary import ShiftInfo, ShiftSummary, SummaryBuilder
 from tests.console.shift_script import at, scripted_shift
 from tests.fakes.clock import FakeClock
 from widgets.review_window import ReviewWindow

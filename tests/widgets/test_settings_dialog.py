@@ -13,12 +13,12 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QComboBox, QDialogButtonBox, QMenu, QSpinBox
 from pytestqt.qtbot import QtBot
 
-from console.alerts import DO_NOT_DISTURB, AlertMonitor
 from console.keymap import KeyMap
 from console.preferences import DEFAULT_SURVEY_QUESTION, THEME, Preferences, Theme
 from console.queue import QueueService
-from console.sla_engine import SlaEngine
-from console.sla_policy import shipped_policy
+from console.sla.alerts import DO_NOT_DISTURB, AlertMonitor
+from console.sla.engine import SlaEngine
+from console.sla.policy import shipped_policy
 from storage.deadlines import DeadlineRepo
 from storage.events import EventRepo
 from storage.settings import AGENT_NAME, SURVEY_CUSTOMER_DAYS, SURVEY_PROMPT_AFTER_RESOLVE, SettingsRepo

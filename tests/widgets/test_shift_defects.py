@@ -11,9 +11,9 @@ from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QSplitter
 from pytestqt.qtbot import QtBot
 
-from console.alerts import AlertMonitor
-from console.inbox import SyncReport
+from console.model import SyncReport
 from console.queue import QueueQuery, QueueService, QueueView
+from console.sla.alerts import AlertMonitor
 from console.triage import Triage
 from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock

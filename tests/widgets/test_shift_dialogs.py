@@ -11,9 +11,9 @@ import sqlite_utils
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from console.export.codec import write_json
-from console.export.service import ExportService, Format
-from console.shifts import ShiftService
+from console.reports.export.codec import write_json
+from console.reports.export.service import ExportService, Format
+from console.shifts.service import ShiftService
 from storage.db import open_database
 from storage.settings import SettingsRepo
 from storage.shifts import ShiftRepo
@@ -135,7 +135,7 @@ def test_stale_shift_is_closed_at_its_last_activity_after_asking(
 def test_review_window_loads_merges_and_exports(
     db: sqlite_utils.Database, clock: FakeClock, qtbot: QtBot, qloop: qasync.QEventLoop, tmp_path: Path
 ) -> None:
-    from console.summary import SummaryBuilder
+    from console.reports.summary import SummaryBuilder
 
     scripted = scripted_shift(db, clock)
     good = write_json(SummaryBuilder(scripted.repo, clock).build(scripted.shift), tmp_path / "good.json")

@@ -13,10 +13,10 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
-from console.alerts import AlertMonitor
 from console.ports import MemorySecretStore
 from console.queue import QueueService
 from console.runtime import Runtime, SandboxOptions, open_runtime
+from console.sla.alerts import AlertMonitor
 from console.triage import Triage
 from storage.rows import ReplyState
 from storage.triage import TriageRepo

@@ -7,8 +7,8 @@ from PySide6.QtCore import QTime
 from PySide6.QtWidgets import QComboBox, QSpinBox
 from pytestqt.qtbot import QtBot
 
-from console.sla_calendar import Calendar
-from console.sla_policy import ALWAYS_NAME, PolicyRule, PolicySet, shipped_policy
+from console.sla.calendar import Calendar
+from console.sla.policy import ALWAYS_NAME, PolicyRule, PolicySet, shipped_policy
 from widgets.sla_settings import SlaSettingsDialog
 
 

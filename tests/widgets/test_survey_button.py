@@ -7,7 +7,7 @@ import sqlite_utils
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from console.surveys import SurveyService
+from console.surveys.service import SurveyService
 from console.triage import Change, TriageField
 from storage.events import EventRepo
 from storage.rows import MentionKind, MentionStatus

@@ -15,15 +15,15 @@ import sqlite_utils
 from PySide6.QtCore import QModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
-from console.accounts import AccountService
+from console.accounts.service import AccountService
 from console.channels.base import AccountRef
 from console.channels.mastodon import MastodonConnector
 from console.channels.youtube import QuotaUsage
-from console.health import AccountHealth, HealthSnapshot
 from console.model import Health
 from console.ports import MemorySecretStore
 from console.queue import QueueService
-from console.threads import ThreadService
+from console.sync.health import AccountHealth, HealthSnapshot
+from console.sync.threads import ThreadService
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo
 from storage.thread_context import ThreadContextRepo
@@ -259,7 +259,7 @@ SHORTENED_HTML = (
 
 
 def test_link_targets_read_the_real_target_of_shortened_links() -> None:
-    from console.link_targets import link_targets
+    from console.channels.link_targets import link_targets
 
     assert link_targets(SHORTENED_HTML) == [
         ("track.example/parcel/1234…", "https://track.example/parcel/123456789/details?lang=en")

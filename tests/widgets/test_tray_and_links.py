@@ -8,8 +8,8 @@ from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QTextBrowser, QWidget
 from pytestqt.qtbot import QtBot
 
-from console.alerts import Alert, AlertKind, AlertMonitor
 from console.queue import QueueService
+from console.sla.alerts import Alert, AlertKind, AlertMonitor
 from console.triage import Triage
 from storage.rows import MentionStatus
 from storage.triage import TriageRepo

@@ -11,9 +11,9 @@ from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QSplitter, QWidget
 from pytestqt.qtbot import QtBot
 
-from console.alerts import AlertMonitor
 from console.ports import MemorySecretStore
 from console.runtime import Runtime, SandboxOptions, open_runtime
+from console.sla.alerts import AlertMonitor
 from tests.fakes.clock import FakeClock
 from widgets.elided_label import ElidedLabel
 from widgets.main_window import ALERT_MIN_WIDTH, QUEUE_MIN_WIDTH, MainWindow

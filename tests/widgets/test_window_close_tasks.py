@@ -8,7 +8,7 @@ import qasync
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueService
-from console.threads import FetchOutcome, FetchResult
+from console.sync.threads import FetchOutcome, FetchResult
 from tests.fakes.clock import FakeClock
 from tests.widgets.factory import Factory
 from widgets.main_window import MainWindow

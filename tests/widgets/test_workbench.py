@@ -10,9 +10,9 @@ from PySide6.QtWidgets import QApplication, QLabel, QStyleOptionViewItem
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from console.alerts import AlertMonitor
 from console.keymap import KEY_OVERRIDES, KeyMap
 from console.queue import QueueQuery, QueueService, QueueView
+from console.sla.alerts import AlertMonitor
 from console.triage import Triage
 from storage.rows import MentionKind, MentionStatus
 from storage.settings import SettingsRepo

@@ -24,11 +24,11 @@ import pytest
 
 from console.channels.base import AccountRef
 from console.channels.bluesky import BlueskyConnector, status_rkey
-from console.health import describe
-from console.outbox import Outbox, SendOutcome
 from console.ports import MemorySecretStore
+from console.replies.outbox import Outbox, SendOutcome
 from console.runtime import Runtime, open_runtime
-from console.threads import FetchOutcome
+from console.sync.health import describe
+from console.sync.threads import FetchOutcome
 from storage.accounts import AccountRepo
 from storage.capacity import StatusPostRepo, StatusPostRow
 from storage.db import DB_FILENAME, open_database

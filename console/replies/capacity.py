@@ -20,10 +20,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from console.outbox import Outbox, OutboxError, StatusConnector
 from console.ports import Clock
-from console.reply_checks import LengthCheck, check_length
-from console.sla_calendar import Calendar, add_running
+from console.replies.checks import LengthCheck, check_length
+from console.replies.outbox import Outbox, OutboxError, StatusConnector
+from console.sla.calendar import Calendar, add_running
 from console.wording import count
 from storage.accounts import AccountRepo
 from storage.capacity import CapacityRepo, StatusPostRow

@@ -18,9 +18,9 @@ import regex
 
 from console.channels.base import Connector, InboundItem, ReplyReceipt, ReplyTarget
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited
-from console.inbox import backoff_seconds
-from console.manual import MANUAL_KIND, ManualReply, reply_handoff
 from console.ports import Clock
+from console.sync.inbox import backoff_seconds
+from console.sync.manual import MANUAL_KIND, ManualReply, reply_handoff
 from storage.accounts import AccountRepo
 from storage.capacity import StatusPostRepo, StatusPostRow
 from storage.errors import StorageError

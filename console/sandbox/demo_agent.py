@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from console.outbox import Outbox
 from console.ports import Clock
 from console.queue import QueueService
-from console.surveys import SurveyService
+from console.replies.outbox import Outbox
+from console.surveys.service import SurveyService
 from console.triage import Triage
 from storage.rows import MentionStatus, ReplyState
 

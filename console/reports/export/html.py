@@ -9,9 +9,9 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from console.export.atomic import write_atomic
-from console.export.report import Report
-from console.export.tables import clean_text
+from console.reports.export.atomic import write_atomic
+from console.reports.export.report import Report
+from console.reports.export.tables import clean_text
 
 TEMPLATE = "report.html.j2"
 

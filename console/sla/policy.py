@@ -10,7 +10,7 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
-from console.sla_calendar import (
+from console.sla.calendar import (
     ALWAYS,
     WEEKDAYS,
     Calendar,

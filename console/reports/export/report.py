@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from console.export import charts
-from console.export.tables import local_datetime
-from console.summary import NetEasy, ShiftSummary
+from console.reports.export import charts
+from console.reports.export.tables import local_datetime
+from console.reports.summary import NetEasy, ShiftSummary
 from console.wording import count
 
 Progress = Callable[[float, str], None]

@@ -11,11 +11,12 @@ import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from console.channels.base import Backfill, Backfills, Batch, Connector, InboundItem, RateLimitInfo
+from console.channels.base import Backfills, Batch, Connector, InboundItem, RateLimitInfo
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
+from console.model import SyncReport
 from console.ports import Clock
-from console.sla import SlaPolicy
-from console.store_worker import BatchStore, InlineStore
+from console.sla.bands import SlaPolicy
+from console.sync.store_worker import BatchStore, InlineStore
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.errors import StorageError
 from storage.health import HealthRepo, QuarantineEntry
@@ -37,40 +38,6 @@ DEFAULT_HORIZON_SECONDS = 7 * 24 * 3600
 #: Items stored per transaction, a catch-up batch: the size `make bench` measures ingest at (about 15 ms of
 #: work on the store's worker thread; stored on the loop, as in tests, it stays well under the 50 ms stall).
 STORE_CHUNK = CATCH_UP_BATCH
-
-
-@dataclass(frozen=True, slots=True)
-class SyncReport:
-    """What one poll of one account did; listeners (status bar, health strip, demo log, CLI) read these."""
-
-    account_id: int
-    at: int
-    fetched: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    new_items: tuple[int, ...] = ()
-    follow_ups: tuple[int, ...] = ()
-    error: str | None = None
-    health: Health = Health.OK
-    next_attempt_at: int | None = None
-    #: Malformed items kept aside (raw, with the parse error) in this poll instead of failing the batch.
-    quarantined: int = 0
-    #: The channel's remaining request budget was low, so the next poll waits longer than the interval.
-    throttled: bool = False
-    #: The host could not be reached at all (no connection, or it closed without answering).
-    unreachable: bool = False
-    #: Set while no account's channel can be reached: since when (epoch seconds).
-    offline_since: int | None = None
-    #: A backlog is being caught up: more follows at once (progress for the status bar).
-    catching_up: bool = False
-    #: Messages stored so far by the current catch-up, this batch included.
-    caught_up: int = 0
-    #: A first sync reading back to its horizon: how far it got, whether it is done and reached the horizon.
-    backfill: Backfill | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def backoff_seconds(failures: int, *, base: float, rng: random.Random, cap: float = MAX_BACKOFF) -> int:

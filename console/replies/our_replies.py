@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from console.model import event_data
-from console.outbox import plain_reason
+from console.replies.outbox import plain_reason
 from storage.rows import EventRow, MentionRow, ReplyRow, ReplyState
 
 __all__ = ["OurReply", "ReplyRow", "ThreadEntry", "merge_thread", "our_replies"]

@@ -8,10 +8,10 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from console.export import charts
-from console.export.atomic import ExportError
-from console.export.codec import load_summary
-from console.export.report import (
+from console.reports.export import charts
+from console.reports.export.atomic import ExportError
+from console.reports.export.codec import load_summary
+from console.reports.export.report import (
     KIND_LABELS,
     LISTED_ROWS,
     NET_EASY_NOTE,
@@ -29,8 +29,8 @@ from console.export.report import (
     short_handle,
     tone_pct,
 )
-from console.export.tables import COLUMNS, local_datetime, write_xlsx
-from console.summary import (
+from console.reports.export.tables import COLUMNS, local_datetime, write_xlsx
+from console.reports.summary import (
     Breach,
     ChannelFigures,
     FirstResponse,
@@ -465,11 +465,11 @@ def write_review(
     if suffix == "xlsx":
         return write_xlsx(review_sheets(review, tz=tz, scorer=scorer), path, progress=progress)
     if suffix in ("html", "htm"):
-        from console.export.html import write_html
+        from console.reports.export.html import write_html
 
         return write_html(review_report(review, tz=tz, scorer=scorer), path)
     if suffix == "pdf":
-        from console.export.pdf import write_pdf
+        from console.reports.export.pdf import write_pdf
 
         return write_pdf(review_report(review, tz=tz, scorer=scorer), path, progress=progress)
     raise ExportError(f"Cannot write the review as {path}: use a .pdf, .html or .xlsx file name.")

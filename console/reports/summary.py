@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
-from console.manual import MANUAL_ACTOR
 from console.model import event_data
-from console.net_easy import MIN_N, adjusted_wald
 from console.ports import Clock
-from console.sla_calendar import Calendar, elapsed_running
-from console.sla_policy import PolicySet
+from console.sla.calendar import Calendar, elapsed_running
+from console.sla.policy import PolicySet
+from console.surveys.net_easy import MIN_N, adjusted_wald
+from console.sync.manual import MANUAL_ACTOR
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 from storage.shifts import ItemFacts, SentReply, ShiftRepo, ShiftRow, SurveyFacts
 
@@ -241,11 +241,11 @@ class ShiftSummary:
 
 # ---------------------------------------------------------------------------------------------------- Net Easy
 NetEasyScorer = Callable[[int, int, int, int], NetEasy]
-"""(sent, easy, neutral, difficult) -> NetEasy. The seam for console/net_easy.py; ``score_net_easy`` by default."""
+"""(sent, easy, neutral, difficult) -> NetEasy: the seam for console/surveys/net_easy.py (``score_net_easy``)."""
 
 
 def score_net_easy(sent: int, easy: int, neutral: int, difficult: int) -> NetEasy:
-    """Net Easy = 100 × (easy − difficult) / n with the 95% adjusted-Wald interval of console/net_easy.py.
+    """Net Easy = 100 × (easy − difficult) / n with the 95% adjusted-Wald interval of console/surveys/net_easy.py.
 
     Args:
         sent: surveys sent (for the response rate).
@@ -477,7 +477,7 @@ class SummaryBuilder:
 
     def _business_calendar(self) -> tuple[str, Calendar]:
         if self._business is None:
-            from console.sla_policy import shipped_policy  # reads resources: only when no calendar was given
+            from console.sla.policy import shipped_policy  # reads resources: only when no calendar was given
 
             self._business = business_calendar(shipped_policy())
         return self._business

@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlsplit
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from console.oauth import OAuthError, SignInTimeout, receive_redirect
+from console.accounts.oauth import OAuthError, SignInTimeout, receive_redirect
 
 __all__ = [
     "APPLICATION_NAME",

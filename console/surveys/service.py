@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from console.inbox import SyncReport
-from console.net_easy import (
+from console.model import SyncReport
+from console.ports import Clock
+from console.surveys.answers import SCALE_MAX, SCALE_MIN, AnswerKind, parse_answer
+from console.surveys.net_easy import (
     MIN_N,
     NetEasy,
     SurveyRecord,
@@ -26,8 +28,6 @@ from console.net_easy import (
     series,
     trend,
 )
-from console.ports import Clock
-from console.survey_answers import SCALE_MAX, SCALE_MIN, AnswerKind, parse_answer
 from storage.errors import StorageError
 from storage.mentions import MentionRepo
 from storage.rows import MentionKind, MentionRow, MentionStatus

@@ -7,10 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 
 from console.channels.base import Connector
-from console.outbox import Outbox
-from console.phrases import PhraseChecker, PhraseHit
 from console.ports import Clock
-from console.reply_checks import (
+from console.replies.checks import (
     LengthCheck,
     PrivacyFinding,
     check_length,
@@ -18,8 +16,10 @@ from console.reply_checks import (
     is_public,
     length_rule,
 )
-from console.reply_limits import ReplyLimits
-from console.templates import Blank, TemplateService, blanks, format_due_time, placeholder_values
+from console.replies.limits import ReplyLimits
+from console.replies.outbox import Outbox
+from console.replies.phrases import PhraseChecker, PhraseHit
+from console.replies.templates import Blank, TemplateService, blanks, format_due_time, placeholder_values
 from storage.accounts import AccountRepo
 from storage.capacity import StatusPostRepo
 from storage.mentions import MentionRepo

@@ -15,8 +15,8 @@ import matplotlib
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from console.export.atomic import write_atomic
-from console.export.report import Report, Table, Tile, group_tiles
+from console.reports.export.atomic import write_atomic
+from console.reports.export.report import Report, Table, Tile, group_tiles
 
 Progress = Callable[[float, str], None]
 RGB = tuple[int, int, int]

@@ -10,8 +10,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from console.export.atomic import write_atomic
-from console.summary import ItemRow
+from console.reports.export.atomic import write_atomic
+from console.reports.summary import ItemRow
 
 Progress = Callable[[float, str], None]
 

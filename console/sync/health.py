@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 
 from console.channels.base import Backfill, Connector, InboundItem
 from console.channels.errors import AuthExpired, ChannelError
-from console.inbox import Poller, SyncReport
-from console.manual import MANUAL_KIND
+from console.model import SyncReport
 from console.ports import Clock
-from console.quarantine import Rereader, default_rereaders
-from console.store_worker import to_new_mention
+from console.sync.inbox import Poller
+from console.sync.manual import MANUAL_KIND
+from console.sync.quarantine import Rereader, default_rereaders
+from console.sync.store_worker import to_new_mention
 from console.wording import count
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.health import HealthRepo, QuarantineRow

@@ -13,9 +13,9 @@ from typing import Protocol, runtime_checkable
 from console.channels.base import Connector
 from console.channels.errors import ChannelError
 from console.channels.mastodon import StatusCheck
-from console.inbox import SyncReport
+from console.model import SyncReport
 from console.ports import Clock
-from console.store_worker import storable
+from console.sync.store_worker import storable
 from storage.errors import StorageError
 from storage.upstream import UpstreamEdit, UpstreamRepo
 

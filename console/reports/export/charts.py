@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
-from console.export.tables import local_datetime
-from console.summary import HourBucket, NetEasy
+from console.reports.export.tables import local_datetime
+from console.reports.summary import HourBucket, NetEasy
 
 if TYPE_CHECKING:  # matplotlib is imported when a chart is drawn, not when the app starts
     from matplotlib.figure import Figure

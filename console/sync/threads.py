@@ -10,8 +10,8 @@ from enum import StrEnum
 
 from console.channels.base import Connector
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Unreachable
+from console.channels.link_targets import link_targets
 from console.channels.youtube import MetersQuota, QuotaUsage
-from console.link_targets import link_targets
 from console.ports import Clock
 from storage.errors import StorageError
 from storage.thread_context import ContextMessage, MessageMarks, ThreadContextRepo

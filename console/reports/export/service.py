@@ -15,15 +15,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.export.atomic import ExportError
 from console.ports import Clock
+from console.reports.export.atomic import ExportError
 from storage.settings import SLA_POLICIES, SettingsRepo
 from storage.shifts import CURRENCY, HOURLY_RATE, ShiftRepo, open_shift_repo
 
 if TYPE_CHECKING:
-    from console.export.report import Report
-    from console.sla_policy import PolicySet
-    from console.summary import NetEasyScorer, ShiftSummary
+    from console.reports.export.report import Report
+    from console.reports.summary import NetEasyScorer, ShiftSummary
+    from console.sla.policy import PolicySet
 
 Progress = Callable[[float, str], None]
 
@@ -56,8 +56,8 @@ def summary_sheets(
     summary: ShiftSummary, tz: tzinfo | None
 ) -> list[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]:
     """XLSX worksheets: the items (one row each, no cap), the breaches, the hand-over and the channels."""
-    from console.export.report import KIND_LABELS  # here and below: see the module's docstring
-    from console.export.tables import item_sheet, local_datetime
+    from console.reports.export.report import KIND_LABELS  # here and below: see the module's docstring
+    from console.reports.export.tables import item_sheet, local_datetime
 
     s = summary
     figures: list[Sequence[Any]] = [
@@ -117,9 +117,9 @@ def write_summary(
     Raises:
         ExportError: the file could not be written; the message names it.
     """
-    from console.export.codec import write_json
-    from console.export.report import shift_report
-    from console.export.tables import write_csv, write_xlsx
+    from console.reports.export.codec import write_json
+    from console.reports.export.report import shift_report
+    from console.reports.export.tables import write_csv, write_xlsx
 
     if fmt is Format.JSON:
         return write_json(summary, path)
@@ -129,10 +129,10 @@ def write_summary(
         return write_xlsx(summary_sheets(summary, tz), path, progress=progress)
     report = shift_report(summary, tz=tz, progress=progress)
     if fmt is Format.HTML:
-        from console.export.html import write_html  # jinja2: loaded when a report is written, not at start-up
+        from console.reports.export.html import write_html  # jinja2: loaded when a report is written, not at start-up
 
         return write_html(report, path)
-    from console.export.pdf import write_pdf  # fpdf2 and matplotlib: likewise
+    from console.reports.export.pdf import write_pdf  # fpdf2 and matplotlib: likewise
 
     return write_pdf(report, path, progress=progress)
 
@@ -149,7 +149,7 @@ class ExportService:
         scorer: NetEasyScorer | None = None,
         open_repo: Callable[[Path], ShiftRepo] = open_shift_repo,
     ) -> None:
-        """``scorer``: how Net Easy is scored (default: console.summary.score_net_easy)."""
+        """``scorer``: how Net Easy is scored (default: console.reports.summary.score_net_easy)."""
         self._db_path = db_path
         self._clock = clock
         self._settings = settings
@@ -175,7 +175,7 @@ class ExportService:
         Raises:
             ExportError: there is no such shift.
         """
-        from console.summary import SummaryBuilder, business_calendar, score_net_easy
+        from console.reports.summary import SummaryBuilder, business_calendar, score_net_easy
 
         hourly, currency = rate if rate is not None else self.rate()
         scorer = self._scorer or score_net_easy
@@ -194,7 +194,7 @@ class ExportService:
 
     def policies(self) -> PolicySet:
         """The SLA policy in force (its business calendar measures first responses in business time)."""
-        from console.sla_policy import PolicyError, PolicySet, shipped_policy
+        from console.sla.policy import PolicyError, PolicySet, shipped_policy
 
         text = self._settings.get(SLA_POLICIES)
         if text:
@@ -266,7 +266,7 @@ class ExportService:
         policies = self.policies()
 
         def job() -> tuple[ShiftSummary, Report]:
-            from console.export.report import shift_report
+            from console.reports.export.report import shift_report
 
             summary = self.build(shift_id, rate=rate, policies=policies)
             return summary, shift_report(summary)

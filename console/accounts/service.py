@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from console.accounts.discourse_auth import REDIRECT_PORT as DISCOURSE_REDIRECT_PORT
+from console.accounts.discourse_auth import DiscourseAuthError, request_user_api_key
+from console.accounts.oauth import OAuthClient, OAuthError, OAuthTokens, authorize
 from console.channels import CHANNELS, ChannelKind, SecretKind, build_connector, secret_key
 from console.channels.base import AccountRef, Connector, Identity
 from console.channels.discourse import DiscourseConnector
@@ -28,9 +31,6 @@ from console.channels.x import AUTHORIZE_URL, DEFAULT_BASE_URL, SCOPES, XConnect
 from console.channels.youtube import DEFAULT_BASE_URL as YT_BASE_URL
 from console.channels.youtube import GOOGLE_AUTHORIZE_URL, GOOGLE_TOKEN_URL, YouTubeConnector
 from console.channels.youtube import SCOPES as YT_SCOPES
-from console.discourse_auth import REDIRECT_PORT as DISCOURSE_REDIRECT_PORT
-from console.discourse_auth import DiscourseAuthError, request_user_api_key
-from console.oauth import OAuthClient, OAuthError, OAuthTokens, authorize
 from console.ports import Clock, MemorySecretStore, SecretStore
 from storage.account_admin import AccountAdmin
 from storage.accounts import AccountRepo

@@ -30,11 +30,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from console.inbox import SyncReport
-from console.model import event_data
+from console.model import SyncReport, event_data
 from console.ports import Clock
-from console.sla_calendar import Calendar, Pause, elapsed_running, is_open, next_open
-from console.sla_policy import DeadlinePlan, PolicyError, PolicySet, follow_up_plan, shipped_policy
+from console.sla.calendar import Calendar, Pause, elapsed_running, is_open, next_open
+from console.sla.policy import DeadlinePlan, PolicyError, PolicySet, follow_up_plan, shipped_policy
 from storage.deadlines import Breach, DeadlineRepo, DeadlineValues, HeadInfo, NewEvent
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
 from storage.settings import SLA_POLICIES, SettingsRepo

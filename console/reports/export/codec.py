@@ -10,8 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from console.export.atomic import ExportError, write_atomic
-from console.summary import SCHEMA_ID, SCHEMA_VERSION, ShiftSummary
+from console.reports.export.atomic import ExportError, write_atomic
+from console.reports.summary import SCHEMA_ID, SCHEMA_VERSION, ShiftSummary
 
 #: A summary of a very long shift is a few MB; anything far larger is not a summary (or is an attack).
 MAX_BYTES = 100 * 1024 * 1024
