@@ -711,6 +711,26 @@ class BlueskyConnector:
         handle = str_field(payload, "handle") or self._account.handle
         return Identity(external_id=str_field(payload, "did"), handle=handle, display_name=handle)
 
+    async def _notifications_page(self, page_cursor: str | None) -> NotificationPage:
+        """One page of ``listNotifications`` from ``page_cursor`` (the newest without one), parsed; what it
+        skipped is added to this fetch's skipped and rejected lists.
+
+        Raises:
+            AuthExpired, RateLimited, Transient, Permanent: See :mod:`console.channels.errors`.
+        """
+        params: Params = [("reasons", reason) for reason in REASONS]
+        params.append(("limit", self._page_limit))
+        if page_cursor:
+            params.append(("cursor", page_cursor))
+        payload = await self._xrpc("GET", "app.bsky.notification.listNotifications", params=params)
+        try:
+            page = parse_notifications(payload)
+        except ValueError as exc:
+            raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
+        self._skipped.extend(page.skipped)
+        self._rejected.extend(page.rejected)
+        return page
+
     def backfill_cursor(self, horizon: int) -> Cursor:
         """The cursor of a first sync that reads posts back to ``horizon`` (epoch seconds; issue 20, sync 1)."""
         return {"backfill": {"horizon": int(horizon)}}
@@ -737,17 +757,7 @@ class BlueskyConnector:
         collected: list[tuple[float, InboundItem]] = []
         done = reached = False
         for _ in range(self._max_pages):
-            params: Params = [("reasons", reason) for reason in REASONS]
-            params.append(("limit", self._page_limit))
-            if page_cursor:
-                params.append(("cursor", page_cursor))
-            payload = await self._xrpc("GET", "app.bsky.notification.listNotifications", params=params)
-            try:
-                page = parse_notifications(payload)
-            except ValueError as exc:
-                raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
-            self._skipped.extend(page.skipped)
-            self._rejected.extend(page.rejected)
+            page = await self._notifications_page(page_cursor)
             if top is None and page.indexed_at:
                 top = max(page.indexed_at)  # the newest: where polling continues once the backfill is done
                 seen_list = [item.external_id for item in page.items][: self._seen_size]
@@ -850,17 +860,7 @@ class BlueskyConnector:
         page_cursor: str | None = None
         gap = False  # max_pages read without getting down to the watermark: a long gap since the last poll
         for pages in range(1, self._max_pages + 1):
-            params: Params = [("reasons", reason) for reason in REASONS]
-            params.append(("limit", self._page_limit))
-            if page_cursor:
-                params.append(("cursor", page_cursor))
-            payload = await self._xrpc("GET", "app.bsky.notification.listNotifications", params=params)
-            try:
-                page = parse_notifications(payload)
-            except ValueError as exc:
-                raise Transient(f"{self._host} returned malformed notifications: {exc}.") from exc
-            self._skipped.extend(page.skipped)
-            self._rejected.extend(page.rejected)
+            page = await self._notifications_page(page_cursor)
             collected.extend(zip(page.indexed_at, page.items, strict=True))
             page_cursor = page.cursor
             if watermark is None or page_cursor is None or page.oldest_indexed_at is None:
