@@ -268,6 +268,18 @@ def _max_id(ids: list[str]) -> str | None:
     return max(ids, key=id_key) if ids else None
 
 
+def _oldest_first_once(collected: list[tuple[str, InboundItem]]) -> list[InboundItem]:
+    """The items of ``(notification id, item)`` pairs, oldest notification first, each status once (a status
+    that several notifications name keeps the place of its oldest)."""
+    items: list[InboundItem] = []
+    seen_statuses: set[str] = set()
+    for _, item in sorted(collected, key=lambda pair: id_key(pair[0])):
+        if item.external_id not in seen_statuses:
+            seen_statuses.add(item.external_id)
+            items.append(item)
+    return items
+
+
 def _as_id(value: object) -> str | None:
     """A JSON id as a string; ints (some forks) become their decimal string, nothing is cast to int."""
     if isinstance(value, str) and value:
@@ -848,13 +860,7 @@ class MastodonConnector:
         self._has_more = not done and self._partial_error is None
         if self._skipped:
             log.warning("Skipped %d malformed Mastodon notifications: %s", len(self._skipped), self._skipped)
-        collected.sort(key=lambda pair: id_key(pair[0]))
-        items: list[InboundItem] = []
-        seen_statuses: set[str] = set()
-        for _, item in collected:
-            if item.external_id not in seen_statuses:
-                seen_statuses.add(item.external_id)
-                items.append(item)
+        items = _oldest_first_once(collected)
         next_cursor: Cursor | None
         if done:
             next_cursor = {"min_id": newest} if newest is not None else None
@@ -964,13 +970,7 @@ class MastodonConnector:
         if self._skipped:
             log.warning("Skipped %d malformed Mastodon notifications: %s", len(self._skipped), self._skipped)
 
-        collected.sort(key=lambda pair: id_key(pair[0]))
-        items: list[InboundItem] = []
-        seen_statuses: set[str] = set()
-        for _, item in collected:
-            if item.external_id not in seen_statuses:
-                seen_statuses.add(item.external_id)
-                items.append(item)
+        items = _oldest_first_once(collected)
         newest_seen = _max_id(seen_ids)
         next_cursor: Cursor | None = {"min_id": newest_seen} if newest_seen is not None else None
         return Batch(items=items, next_cursor=next_cursor)
