@@ -219,21 +219,23 @@ def _graph_error(body: object) -> tuple[int | None, int | None, str]:
     )
 
 
-def _regain_seconds(headers: Mapping[str, str]) -> float | None:
-    """``estimated_time_to_regain_access`` (minutes) from ``X-Business-Use-Case-Usage``."""
+def _usage_entries(headers: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The per-business entries of ``X-Business-Use-Case-Usage`` (``{business id: [entry, …]}``); none when the
+    header is missing or not that shape."""
     try:
         usage = json.loads(headers.get("x-business-use-case-usage", "") or "null")
     except ValueError:
-        return None
+        return []
     if not isinstance(usage, dict):
-        return None
-    minutes = [
-        entry.get("estimated_time_to_regain_access")
-        for entries in usage.values()
-        if isinstance(entries, list)
-        for entry in entries
-        if isinstance(entry, dict)
+        return []
+    return [
+        entry for entries in usage.values() if isinstance(entries, list) for entry in entries if isinstance(entry, dict)
     ]
+
+
+def _regain_seconds(headers: Mapping[str, str]) -> float | None:
+    """``estimated_time_to_regain_access`` (minutes) from ``X-Business-Use-Case-Usage``."""
+    minutes = [entry.get("estimated_time_to_regain_access") for entry in _usage_entries(headers)]
     values = [m for m in minutes if isinstance(m, int | float) and m > 0]
     return max(values) * 60 if values else None
 
@@ -242,18 +244,9 @@ def parse_budget(headers: Mapping[str, str], *, now: float) -> RateLimitInfo | N
     """The Page's budget from ``X-Business-Use-Case-Usage`` (channels.md §6): percent used of the most used
     measure (calls, CPU time, total time) out of 100, resetting when access is regained (None: no wait given).
     """
-    try:
-        usage = json.loads(headers.get("x-business-use-case-usage", "") or "null")
-    except ValueError:
-        return None
-    if not isinstance(usage, dict):
-        return None
     used = [
         value
-        for entries in usage.values()
-        if isinstance(entries, list)
-        for entry in entries
-        if isinstance(entry, dict)
+        for entry in _usage_entries(headers)
         for key in ("call_count", "total_cputime", "total_time")
         if isinstance(value := entry.get(key), int | float) and not isinstance(value, bool)
     ]
