@@ -77,6 +77,20 @@ class Rejected:
     raw: object = None  # the entry's JSON exactly as received
 
 
+@dataclass(slots=True)
+class Skips:
+    """What a page parser leaves out: ``skipped`` as ``(external id or "?", reason)`` for the log, and the same
+    entries in ``rejected`` with their raw JSON for the quarantine, in the same order."""
+
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def skip(self, external_id: str, reason: str, raw: object) -> None:
+        """Leave out one entry: logged with ``reason``, quarantined with ``raw``."""
+        self.skipped.append((external_id, reason))
+        self.rejected.append(Rejected(external_id, reason, raw))
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """What one fetch returns; every field is filled by every connector that has something to say in it."""

@@ -29,6 +29,7 @@ from console.channels.base import (
     Rejected,
     ReplyReceipt,
     ReplyTarget,
+    Skips,
 )
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -232,12 +233,8 @@ def parse_notifications(payload: object) -> NotificationPage:
         raise ValueError("expected a notifications list")
     items: list[InboundItem] = []
     stamps: list[float] = []
-    skipped: list[tuple[str, str]] = []
-    rejected: list[Rejected] = []
-
-    def skip(external_id: str, reason: str, entry: object) -> None:
-        skipped.append((external_id, reason))
-        rejected.append(Rejected(external_id, reason, entry))
+    skips = Skips()
+    skip = skips.skip
 
     oldest: float | None = None
     for entry in entries:
@@ -264,7 +261,7 @@ def parse_notifications(payload: object) -> NotificationPage:
         cid = str_field(entry, "cid")
         items.append(_with_raw(item, cid=cid, reason=str_field(entry, "reason")))
         stamps.append(indexed)
-    return NotificationPage(items, stamps, oldest, cursor, skipped, rejected)
+    return NotificationPage(items, stamps, oldest, cursor, skips.skipped, skips.rejected)
 
 
 def _with_raw(item: InboundItem, **extra: str) -> InboundItem:

@@ -25,6 +25,7 @@ from console.channels.base import (
     Rejected,
     ReplyReceipt,
     ReplyTarget,
+    Skips,
 )
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -133,12 +134,8 @@ def parse_mentions(payload: object) -> MentionsPage:
             if isinstance(user, dict) and str_field(user, "id"):
                 users[str_field(user, "id")] = user
     items: list[InboundItem] = []
-    skipped: list[tuple[str, str]] = []
-    rejected: list[Rejected] = []
-
-    def skip(external_id: str, reason: str, entry: object) -> None:
-        skipped.append((external_id, reason))
-        rejected.append(Rejected(external_id, reason, entry))
+    skips = Skips()
+    skip = skips.skip
 
     for tweet in data:
         if not isinstance(tweet, dict) or not str_field(tweet, "id"):
@@ -191,7 +188,7 @@ def parse_mentions(payload: object) -> MentionsPage:
     meta = payload.get("meta")
     newest = str_field(meta, "newest_id") if isinstance(meta, dict) else ""
     token = str_field(meta, "next_token") if isinstance(meta, dict) else ""
-    return MentionsPage(items, newest or None, token or None, skipped, rejected)
+    return MentionsPage(items, newest or None, token or None, skips.skipped, skips.rejected)
 
 
 def weighted_length(text: str) -> int:

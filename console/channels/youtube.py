@@ -24,6 +24,7 @@ from console.channels.base import (
     Rejected,
     ReplyReceipt,
     ReplyTarget,
+    Skips,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -158,12 +159,8 @@ def parse_threads(payload: object) -> ThreadPage:
     if not isinstance(items, list):
         raise ValueError("expected {items: [...]}")
     threads: list[Thread] = []
-    skipped: list[tuple[str, str]] = []
-    rejected: list[Rejected] = []
-
-    def skip(external_id: str, reason: str, raw: object) -> None:
-        skipped.append((external_id, reason))
-        rejected.append(Rejected(external_id, reason, raw))
+    skips = Skips()
+    skip = skips.skip
 
     for entry in items:
         if not isinstance(entry, dict) or not isinstance(entry.get("snippet"), dict):
@@ -197,7 +194,7 @@ def parse_threads(payload: object) -> ThreadPage:
             )
         )
     token = str_field(payload, "nextPageToken") if isinstance(payload, dict) else ""
-    return ThreadPage(threads, token or None, skipped, rejected)
+    return ThreadPage(threads, token or None, skips.skipped, skips.rejected)
 
 
 def parse_comments(payload: object, *, video_id: str = "") -> tuple[list[InboundItem], str | None]:
