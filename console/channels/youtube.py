@@ -149,8 +149,8 @@ class ThreadPage:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def parse_threads(payload: object) -> ThreadPage:
-    """Parse ``commentThreads.list``: each thread's top-level comment, reply count and included replies.
+def _items(payload: object) -> list[Any]:
+    """The ``items`` list of a YouTube list response.
 
     Raises:
         ValueError: The body has no ``items`` list.
@@ -158,6 +158,16 @@ def parse_threads(payload: object) -> ThreadPage:
     items = payload.get("items") if isinstance(payload, dict) else None
     if not isinstance(items, list):
         raise ValueError("expected {items: [...]}")
+    return items
+
+
+def parse_threads(payload: object) -> ThreadPage:
+    """Parse ``commentThreads.list``: each thread's top-level comment, reply count and included replies.
+
+    Raises:
+        ValueError: The body has no ``items`` list.
+    """
+    items = _items(payload)
     threads: list[Thread] = []
     skips = Skips()
     skip = skips.skip
@@ -203,9 +213,7 @@ def parse_comments(payload: object, *, video_id: str = "") -> tuple[list[Inbound
     Raises:
         ValueError: The body has no ``items`` list.
     """
-    items = payload.get("items") if isinstance(payload, dict) else None
-    if not isinstance(items, list):
-        raise ValueError("expected {items: [...]}")
+    items = _items(payload)
     out: list[InboundItem] = []
     for entry in items:
         try:
