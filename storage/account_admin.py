@@ -6,7 +6,7 @@ import sqlite3
 
 import sqlite_utils
 
-from storage.driver import fetch_all, repository, says, scalar
+from storage.driver import chunked, fetch_all, qmarks, repository, says, scalar
 
 __all__ = ["AccountAdmin"]
 
@@ -79,9 +79,8 @@ class AccountAdmin:
                 if fk["table"] != table:
                     continue
                 column = fk["from"]
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
+                for chunk in chunked(ids):
+                    marks = qmarks(len(chunk))
                     child_ids = [
                         rowid
                         for (rowid,) in self._conn.execute(

@@ -9,22 +9,16 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import fetch_one, named, repository, says, scalar
+from storage.driver import chunked, fetch_one, named, qmarks, repository, says, scalar
 from storage.events import event_json, event_row, write_events
 from storage.mentions import MentionRepo, deadline_row
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
-
-CHUNK = 500
 
 _DEADLINE_COLUMNS = "id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, cancelled_at"
 
 
 def _opt(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +85,10 @@ class DeadlineRepo:
     def heads(self, ids: Iterable[int]) -> dict[int, HeadInfo]:
         out: dict[int, HeadInfo] = {}
         wanted = list(dict.fromkeys(ids))
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
+        for chunk in chunked(wanted):
             for row in named(self._conn).execute(
                 "SELECT m.id, a.kind AS channel, m.priority, m.status, m.posted_at FROM mentions m "
-                f"JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({_marks(len(chunk))})",
+                f"JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({qmarks(len(chunk))})",
                 tuple(chunk),
             ):
                 out[int(row["id"])] = HeadInfo(
@@ -108,11 +101,10 @@ class DeadlineRepo:
         """Each item's events in log order (time, then insertion)."""
         out: dict[int, list[EventRow]] = {}
         wanted = list(dict.fromkeys(ids))
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
+        for chunk in chunked(wanted):
             for r in named(self._conn).execute(
                 "SELECT id, at, actor, mention_id, kind, data FROM events "
-                f"WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY mention_id, at, id",
+                f"WHERE mention_id IN ({qmarks(len(chunk))}) ORDER BY mention_id, at, id",
                 tuple(chunk),
             ):
                 out.setdefault(int(r["mention_id"]), []).append(event_row(r))
@@ -121,10 +113,9 @@ class DeadlineRepo:
     def deadlines(self, ids: Iterable[int]) -> dict[int, list[DeadlineRow]]:
         out: dict[int, list[DeadlineRow]] = {}
         wanted = list(dict.fromkeys(ids))
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
+        for chunk in chunked(wanted):
             for r in named(self._conn).execute(
-                f"SELECT {_DEADLINE_COLUMNS} FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) "
+                f"SELECT {_DEADLINE_COLUMNS} FROM deadlines WHERE mention_id IN ({qmarks(len(chunk))}) "
                 "ORDER BY mention_id, started_at, id",
                 tuple(chunk),
             ):

@@ -189,6 +189,24 @@ def scalar(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) ->
     return None if row is None else row[0]
 
 
+#: At most this many ids go into one ``IN (...)`` list: far below SQLite's bound-variable limit, and each
+#: statement stays short (STYLE B2).
+IN_CHUNK = 500
+
+_V = TypeVar("_V")
+
+
+def chunked(values: Sequence[_V], size: int = IN_CHUNK) -> Iterator[Sequence[_V]]:
+    """``values`` in consecutive slices of at most ``size``, in order (none for an empty sequence)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def qmarks(n: int) -> str:
+    """``?,?,?``: the bound-parameter marks of an ``IN (...)`` list of ``n`` values."""
+    return ",".join("?" * n)
+
+
 def fetch_all(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
     """Every row of ``sql``, read by column name."""
     return named(conn).execute(sql, params).fetchall()

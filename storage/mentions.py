@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import sqlite_utils
 
-from storage.driver import converted, fetch_all, named, repository, says, scalar
+from storage.driver import chunked, converted, fetch_all, named, qmarks, repository, says, scalar
 from storage.events import EventValues, event_json, write_events, write_received_events
 from storage.rows import (
     DeadlineKind,
@@ -23,9 +23,6 @@ from storage.rows import (
     OffsetPlan,
     UpsertResult,
 )
-
-#: SQLite allows far more, but 500 keeps each IN (...) statement short (STYLE B2: batches of <= 500).
-CHUNK = 500
 
 #: (kind, posted_at) -> (due_at, warn_at), or None for "no deadline of this kind". Supplied by console/sla.
 DeadlinePlan = Callable[[DeadlineKind, int], tuple[int, int] | None]
@@ -106,15 +103,6 @@ class QueueView(StrEnum):
     FOLLOW_UPS = "follow_ups"
     RESOLVED_TODAY = "resolved_today"
     ALL = "all"
-
-
-def _chunks(values: Sequence[str] | Sequence[int], size: int = CHUNK) -> Iterator[Sequence[str] | Sequence[int]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 def _mention(row: sqlite3.Row) -> MentionRow:
@@ -254,11 +242,11 @@ class MentionRepo:
         conn = self._conn
         existing: set[str] = set()
         ext_ids = [item.external_id for item in items]
-        for chunk in _chunks(ext_ids):
+        for chunk in chunked(ext_ids):
             existing.update(
                 external_id
                 for (external_id,) in conn.execute(
-                    f"SELECT external_id FROM mentions WHERE account_id = ? AND external_id IN ({_marks(len(chunk))})",
+                    f"SELECT external_id FROM mentions WHERE account_id = ? AND external_id IN ({qmarks(len(chunk))})",
                     (account_id, *chunk),
                 )
             )
@@ -380,8 +368,8 @@ class MentionRepo:
         """Map parent external ids to the thread head they belong to (stored messages or our replies)."""
         heads: dict[str, _Head] = {}
         wanted = list(dict.fromkeys(parent_ids))
-        for chunk in _chunks(wanted):
-            marks = _marks(len(chunk))
+        for chunk in chunked(wanted):
+            marks = qmarks(len(chunk))
             for ext, head_id, thread_key, status in self._conn.execute(
                 "SELECT m.external_id, coalesce(m.head_id, m.id), h.thread_key, h.status FROM mentions m "
                 "JOIN mentions h ON h.id = coalesce(m.head_id, m.id) "
@@ -420,9 +408,9 @@ class MentionRepo:
                 threads[author] += 1
         ids: dict[str, int] = {}
         keys = list(authors)
-        for chunk in _chunks(keys):
+        for chunk in chunked(keys):
             for ext, cid in conn.execute(
-                f"SELECT external_id, id FROM customers WHERE channel = ? AND external_id IN ({_marks(len(chunk))})",
+                f"SELECT external_id, id FROM customers WHERE channel = ? AND external_id IN ({qmarks(len(chunk))})",
                 (channel, *chunk),
             ):
                 ids[str(ext)] = int(cid)
@@ -469,11 +457,11 @@ class MentionRepo:
         # A customer message starts a next-response clock unless a response deadline is already running.
         ids = list(head_updates)
         running: set[int] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             running.update(
                 int(mention_id)
                 for (mention_id,) in conn.execute(
-                    f"SELECT mention_id FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) "
+                    f"SELECT mention_id FROM deadlines WHERE mention_id IN ({qmarks(len(chunk))}) "
                     "AND kind IN ('first_response', 'next_response') AND met_at IS NULL AND cancelled_at IS NULL",
                     tuple(chunk),
                 )
@@ -491,10 +479,10 @@ class MentionRepo:
             "FROM deadlines d WHERE d.mention_id = mentions.id AND d.met_at IS NULL AND d.cancelled_at IS NULL "
             "AND d.paused_at IS NULL ORDER BY d.due_at LIMIT 1"
         )
-        for chunk in _chunks(list(mention_ids)):
+        for chunk in chunked(list(mention_ids)):
             self._conn.execute(
                 f"UPDATE mentions SET due_at = (SELECT d.due_at {running}), warn_at = (SELECT d.warn_at {running}) "
-                f"WHERE id IN ({_marks(len(chunk))})",
+                f"WHERE id IN ({qmarks(len(chunk))})",
                 tuple(chunk),
             )
 
@@ -521,10 +509,10 @@ class MentionRepo:
         """Batch read for the visible rows of a view."""
         wanted = list(ids)
         out: dict[int, MentionRow] = {}
-        for chunk in _chunks(wanted):
+        for chunk in chunked(wanted):
             for row in named(self._conn).execute(
                 f"SELECT {_MENTION_COLUMNS} FROM mentions m JOIN accounts a ON a.id = m.account_id "
-                f"WHERE m.id IN ({_marks(len(chunk))})",
+                f"WHERE m.id IN ({qmarks(len(chunk))})",
                 tuple(chunk),
             ):
                 mention = _mention(row)

@@ -12,8 +12,8 @@ from enum import StrEnum
 
 import sqlite_utils
 
-from storage.driver import fetch_one, named, repository, says, scalar
-from storage.mentions import CHUNK, QueueView
+from storage.driver import chunked, fetch_one, named, qmarks, repository, says, scalar
+from storage.mentions import QueueView
 from storage.replies import WITHDRAWN_ERROR
 from storage.rows import MentionKind, ReplyState
 
@@ -207,16 +207,16 @@ class QueueQueryRepo:
             case QueueView.ALL:
                 order = "m.id DESC"
         if query.channels:
-            where.append(f"m.account_id IN (SELECT id FROM accounts WHERE kind IN ({_marks(len(query.channels))}))")
+            where.append(f"m.account_id IN (SELECT id FROM accounts WHERE kind IN ({qmarks(len(query.channels))}))")
             params.extend(sorted(query.channels))
         if query.account_ids:
-            where.append(f"m.account_id IN ({_marks(len(query.account_ids))})")
+            where.append(f"m.account_id IN ({qmarks(len(query.account_ids))})")
             params.extend(sorted(query.account_ids))
         if query.priorities:
-            where.append(f"m.priority IN ({_marks(len(query.priorities))})")
+            where.append(f"m.priority IN ({qmarks(len(query.priorities))})")
             params.extend(sorted(query.priorities))
         if query.kinds:
-            where.append(f"m.kind IN ({_marks(len(query.kinds))})")
+            where.append(f"m.kind IN ({qmarks(len(query.kinds))})")
             params.extend(sorted(k.value for k in query.kinds))
         if query.newcomer is not None:
             where.append("m.is_first_contact = ?")
@@ -328,12 +328,11 @@ class QueueQueryRepo:
         """The state of each item's latest unsent reply (draft, queued, sending, failed); absent when none."""
         out: dict[int, ReplyState] = {}
         shown = tuple(s.value for s in _SHOWN_REPLY_STATES)
-        for start in range(0, len(ids), CHUNK):
-            chunk = list(ids[start : start + CHUNK])
+        for chunk in chunked(ids):
             # A withdrawn reply is no failure (issue 19 #6): the agent took it back; it shows no state.
             rows = self._conn.execute(
-                f"SELECT mention_id, state FROM replies WHERE mention_id IN ({_marks(len(chunk))}) "
-                f"AND state IN ({_marks(len(shown))}) AND NOT (state = ? AND error = ?) ORDER BY id",
+                f"SELECT mention_id, state FROM replies WHERE mention_id IN ({qmarks(len(chunk))}) "
+                f"AND state IN ({qmarks(len(shown))}) AND NOT (state = ? AND error = ?) ORDER BY id",
                 (*chunk, *shown, ReplyState.FAILED.value, WITHDRAWN_ERROR),
             )
             for mention_id, state in rows:
@@ -344,10 +343,9 @@ class QueueQueryRepo:
         """The items among ``ids`` that a response (a reply or a holding reply) has reached: sent, or marked
         sent by hand. The queue's NEW badge stays only on first contacts nobody has answered yet."""
         out: set[int] = set()
-        for start in range(0, len(ids), CHUNK):
-            chunk = list(ids[start : start + CHUNK])
+        for chunk in chunked(ids):
             rows = self._conn.execute(
-                f"SELECT DISTINCT mention_id FROM replies WHERE mention_id IN ({_marks(len(chunk))}) "
+                f"SELECT DISTINCT mention_id FROM replies WHERE mention_id IN ({qmarks(len(chunk))}) "
                 "AND state = ? AND purpose IN ('reply', 'holding')",
                 (*chunk, ReplyState.SENT.value),
             )
@@ -446,7 +444,3 @@ class QueueQueryRepo:
 
 def _alert(row: sqlite3.Row) -> AlertItem:
     return AlertItem(int(row["id"]), str(row["author_handle"]), int(row["due_at"]))
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)

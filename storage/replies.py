@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import fetch_all, fetch_one, named, repository, says
+from storage.driver import chunked, fetch_all, fetch_one, named, qmarks, repository, says
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import ReplyRow, ReplyState
@@ -332,9 +332,8 @@ class ReplyRepo:
         """The state of each item's newest non-draft reply (for the queue's reply-state hint)."""
         result: dict[int, ReplyState] = {}
         ids = list(mention_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk in chunked(ids):
+            marks = qmarks(len(chunk))
             # A withdrawn reply is no failure: the queue shows the state of the reply before it, if any.
             for mention_id, state in self._conn.execute(
                 f"SELECT mention_id, state FROM replies WHERE id IN (SELECT max(id) FROM replies "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import open_database
-from storage.driver import fetch_all, fetch_one, named, repository, says, scalar
+from storage.driver import chunked, fetch_all, fetch_one, named, qmarks, repository, says, scalar
 from storage.errors import StorageError
 from storage.events import event_row, write_event
 from storage.mentions import deadline_row
@@ -22,8 +22,6 @@ from storage.settings import Setting
 HOURLY_RATE = Setting("report.hourly_rate", 30.0, float, 0.0, 10_000.0)
 #: Currency label printed next to costs in reports.
 CURRENCY = Setting("report.currency", "EUR", str)
-
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +81,6 @@ class LastMessage:
     at: int
     text: str
     from_customer: bool
-
-
-def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 def _opt(value: Any) -> int | None:
@@ -237,9 +226,9 @@ class ShiftRepo:
     def status_events(self, ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
         """Per head: its (at, kind, data) status-relevant events (survey answers too), oldest first."""
         out: dict[int, list[tuple[int, str, str]]] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunked(list(ids)):
             for mid, at, kind, data in self._conn.execute(
-                f"SELECT mention_id, at, kind, data FROM events WHERE mention_id IN ({_marks(len(chunk))}) "
+                f"SELECT mention_id, at, kind, data FROM events WHERE mention_id IN ({qmarks(len(chunk))}) "
                 "AND kind IN ('received', 'status_changed', 'reopened', 'survey_answered') ORDER BY at, id",
                 tuple(chunk),
             ):
@@ -248,13 +237,13 @@ class ShiftRepo:
 
     def items(self, ids: Sequence[int]) -> dict[int, ItemFacts]:
         out: dict[int, ItemFacts] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunked(list(ids)):
             for r in named(self._conn).execute(
                 "SELECT m.id, a.kind AS channel, m.customer_id, m.author_handle, m.author_name, m.text, m.url, "
                 "m.posted_at, m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count, "
                 "coalesce(c.external_id, '') AS customer_external_id FROM mentions m "
                 "JOIN accounts a ON a.id = m.account_id "
-                f"LEFT JOIN customers c ON c.id = m.customer_id WHERE m.id IN ({_marks(len(chunk))})",
+                f"LEFT JOIN customers c ON c.id = m.customer_id WHERE m.id IN ({qmarks(len(chunk))})",
                 tuple(chunk),
             ):
                 out[int(r["id"])] = ItemFacts(
@@ -270,19 +259,19 @@ class ShiftRepo:
     def heads_of(self, mention_ids: Sequence[int]) -> dict[int, int]:
         """Map message ids (heads or follow-ups) to their thread head."""
         out: dict[int, int] = {}
-        for chunk in _chunks(list(dict.fromkeys(mention_ids))):
+        for chunk in chunked(list(dict.fromkeys(mention_ids))):
             for mid, head in self._conn.execute(
-                f"SELECT id, coalesce(head_id, id) FROM mentions WHERE id IN ({_marks(len(chunk))})", tuple(chunk)
+                f"SELECT id, coalesce(head_id, id) FROM mentions WHERE id IN ({qmarks(len(chunk))})", tuple(chunk)
             ):
                 out[int(mid)] = int(head)
         return out
 
     def deadlines(self, ids: Sequence[int]) -> list[DeadlineRow]:
         out: list[DeadlineRow] = []
-        for chunk in _chunks(list(ids)):
+        for chunk in chunked(list(ids)):
             for r in named(self._conn).execute(
                 "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, "
-                f"cancelled_at FROM deadlines WHERE mention_id IN ({_marks(len(chunk))}) ORDER BY due_at, id",
+                f"cancelled_at FROM deadlines WHERE mention_id IN ({qmarks(len(chunk))}) ORDER BY due_at, id",
                 tuple(chunk),
             ):
                 out.append(deadline_row(r))
@@ -301,8 +290,8 @@ class ShiftRepo:
     def replies(self, ids: Sequence[int]) -> list[SentReply]:
         """Every reply written to these heads (or to their follow-ups), oldest first."""
         out: list[SentReply] = []
-        for chunk in _chunks(list(ids)):
-            marks = _marks(len(chunk))
+        for chunk in chunked(list(ids)):
+            marks = qmarks(len(chunk))
             for r in named(self._conn).execute(
                 "SELECT r.id, coalesce(m.head_id, m.id) AS head_id, r.purpose, r.state, r.text, r.created_at, "
                 "r.sent_at FROM replies r JOIN mentions m ON m.id = r.mention_id "
@@ -324,11 +313,11 @@ class ShiftRepo:
 
     def surveys(self, ids: Sequence[int]) -> list[SurveyFacts]:
         out: list[SurveyFacts] = []
-        for chunk in _chunks(list(ids)):
+        for chunk in chunked(list(ids)):
             for r in named(self._conn).execute(
                 "SELECT s.id, coalesce(m.head_id, m.id) AS head_id, s.sent_at, s.score, s.parsed_at "
                 "FROM surveys s JOIN mentions m ON m.id = s.mention_id "
-                f"WHERE coalesce(m.head_id, m.id) IN ({_marks(len(chunk))}) ORDER BY s.id",
+                f"WHERE coalesce(m.head_id, m.id) IN ({qmarks(len(chunk))}) ORDER BY s.id",
                 tuple(chunk),
             ):
                 out.append(_survey_facts(r))
@@ -346,8 +335,8 @@ class ShiftRepo:
     def last_messages(self, ids: Sequence[int], end: int) -> dict[int, LastMessage]:
         """Per head, the newest message up to ``end``: the customer's (thread) or ours (a sent reply)."""
         out: dict[int, LastMessage] = {}
-        for chunk in _chunks(list(ids)):
-            marks = _marks(len(chunk))
+        for chunk in chunked(list(ids)):
+            marks = qmarks(len(chunk))
             for head, at, text in self._conn.execute(
                 f"SELECT coalesce(head_id, id), posted_at, text FROM mentions WHERE (id IN ({marks}) "
                 f"OR head_id IN ({marks})) AND posted_at <= ? ORDER BY posted_at, id",

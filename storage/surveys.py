@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import fetch_all, fetch_one, named, repository, says, scalar
+from storage.driver import chunked, fetch_all, fetch_one, named, qmarks, repository, says, scalar
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import MentionStatus
@@ -249,12 +249,11 @@ class SurveyRepo:
         """Unanswered, delivered surveys of these customers sent after ``sent_after``, newest first."""
         wanted = list(dict.fromkeys(customer_ids))
         out: list[SurveyRow] = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for chunk in chunked(wanted):
             out.extend(
                 _survey(r)
                 for r in named(self._conn).execute(
-                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id IN ({','.join('?' * len(chunk))}) "
+                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id IN ({qmarks(len(chunk))}) "
                     f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.sent_at DESC, s.id DESC",
                     (*chunk, sent_after),
                 )
@@ -329,12 +328,11 @@ class SurveyRepo:
         """Unanswered, delivered surveys of these conversations sent after ``sent_after``."""
         wanted = list(dict.fromkeys(head_ids))
         out: list[SurveyRow] = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for chunk in chunked(wanted):
             out.extend(
                 _survey(r)
                 for r in named(self._conn).execute(
-                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.mention_id IN ({','.join('?' * len(chunk))}) "
+                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.mention_id IN ({qmarks(len(chunk))}) "
                     f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.id",
                     (*chunk, sent_after),
                 )
