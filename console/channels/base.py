@@ -8,6 +8,8 @@ the connector object anything else.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -108,6 +110,22 @@ class Batch:
     has_more: bool = False
     #: Some pages were read (they are in ``items`` and the cursor), then this error stopped the fetch.
     partial_error: ChannelError | None = None
+
+
+async def carrying_budget(fetch: Awaitable[Batch], budget: Callable[[], RateLimitInfo | None]) -> Batch:
+    """Await a connector's fetch so that what it returns and what it raises carry the request budget the
+    channel's last answer left (``budget()``, read once the fetch is over): ``Batch.rate_limit``, or
+    ``ChannelError.rate_limit`` on a failure.
+
+    Raises:
+        ChannelError: What the fetch raised, with its ``rate_limit`` set.
+    """
+    try:
+        batch = await fetch
+    except ChannelError as exc:
+        exc.rate_limit = budget()
+        raise
+    return dataclasses.replace(batch, rate_limit=budget())
 
 
 @dataclass(frozen=True, slots=True)

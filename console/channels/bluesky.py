@@ -30,8 +30,9 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
     Skips,
+    carrying_budget,
 )
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     bearer,
@@ -819,12 +820,8 @@ class BlueskyConnector:
         Raises:
             AuthExpired, RateLimited, Transient, Permanent: With the budget the answer left (``rate_limit``).
         """
-        try:
-            batch = await self._fetch(cursor)
-        except ChannelError as exc:
-            exc.rate_limit = self._rate_limit
-            raise
-        return dataclasses.replace(batch, rate_limit=self._rate_limit, rejected=tuple(self._rejected))
+        batch = await carrying_budget(self._fetch(cursor), lambda: self._rate_limit)
+        return dataclasses.replace(batch, rejected=tuple(self._rejected))
 
     async def _fetch(self, cursor: Cursor | None) -> Batch:
         """Fetch customer posts newer than the watermark (channels.md §2 "Cursor semantics").

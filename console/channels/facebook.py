@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import math
@@ -25,8 +24,9 @@ from console.channels.base import (
     Rejected,
     ReplyReceipt,
     ReplyTarget,
+    carrying_budget,
 )
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     DEFAULT_RETRY_SECONDS,
     Params,
@@ -398,12 +398,7 @@ class FacebookConnector:
         Raises:
             AuthExpired, RateLimited, Transient, Permanent: With the budget the answer left (``rate_limit``).
         """
-        try:
-            batch = await self._fetch(cursor)
-        except ChannelError as exc:
-            exc.rate_limit = self._rate_limit
-            raise
-        return dataclasses.replace(batch, rate_limit=self._rate_limit)
+        return await carrying_budget(self._fetch(cursor), lambda: self._rate_limit)
 
     async def _fetch(self, cursor: Cursor | None) -> Batch:
         """New comments on recently active posts and new Messenger messages.

@@ -27,6 +27,7 @@ from console.channels.base import (
     Rejected,
     ReplyReceipt,
     ReplyTarget,
+    carrying_budget,
 )
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -880,18 +881,13 @@ class MastodonConnector:
         quarantine), whether more pages are waiting and an error met after some pages were read; a raised
         :class:`ChannelError` carries the budget its answer left (issue 21 item 1).
         """
-        try:
-            batch = await self._fetch(cursor)
-        except ChannelError as exc:
-            exc.rate_limit = self.rate_limit
-            raise
+        batch = await carrying_budget(self._fetch(cursor), lambda: self.rate_limit)
         rejected = tuple(
             Rejected(str(external_id), str(reason), raw)
             for (external_id, reason), raw in zip(self._skipped, self._rejected_raw, strict=True)
         )
         return dataclasses.replace(
             batch,
-            rate_limit=self.rate_limit,
             rejected=rejected,
             has_more=self._has_more,
             partial_error=self._partial_error,

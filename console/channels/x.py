@@ -26,8 +26,9 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
     Skips,
+    carrying_budget,
 )
-from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
+from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
     Params,
     bearer,
@@ -439,12 +440,8 @@ class XConnector:
             AuthExpired, RateLimited, Transient, Permanent: With the budget the answer left (``rate_limit``).
         """
         self._rejected = []
-        try:
-            batch = await self._fetch(cursor)
-        except ChannelError as exc:
-            exc.rate_limit = self._rate_limit
-            raise
-        return dataclasses.replace(batch, rate_limit=self._rate_limit, rejected=tuple(self._rejected))
+        batch = await carrying_budget(self._fetch(cursor), lambda: self._rate_limit)
+        return dataclasses.replace(batch, rejected=tuple(self._rejected))
 
     async def _fetch(self, cursor: Cursor | None) -> Batch:
         """Mentions newer than ``since_id``, following ``next_token`` to the end (channels.md §3).
