@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import fetch_all, fetch_one, repository, says, scalar
+from storage.driver import fetch_all, fetch_one, qmarks, repository, says, scalar
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import ReplyState
@@ -98,32 +98,25 @@ class CapacityRepo:
     @says("Could not count the replies sent")
     def replies_sent(self, since: int, until: int, purposes: Iterable[str]) -> int:
         """How many replies of ``purposes`` reached customers in ``(since, until]`` ("reply_sent" events)."""
-        wanted = sorted(set(purposes))
-        if not wanted:
-            return 0
-        marks = ",".join("?" * len(wanted))
-        value = scalar(
-            self._conn,
-            "SELECT count(*) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
-            f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
-            (since, until, *wanted),
-        )
-        return int(value)
+        return int(self._replies_sent("count(*)", since, until, purposes) or 0)
 
     @says("Could not read the replies sent")
     def first_reply_sent(self, since: int, until: int, purposes: Iterable[str]) -> int | None:
         """When the first reply of ``purposes`` in ``(since, until]`` was sent (None when there was none)."""
+        value = self._replies_sent("min(at)", since, until, purposes)
+        return None if value is None else int(value)
+
+    def _replies_sent(self, aggregate: str, since: int, until: int, purposes: Iterable[str]) -> Any:
+        """``aggregate`` over the "reply_sent" events of ``purposes`` in ``(since, until]``; None for no purpose."""
         wanted = sorted(set(purposes))
         if not wanted:
             return None
-        marks = ",".join("?" * len(wanted))
-        value = scalar(
+        return scalar(
             self._conn,
-            "SELECT min(at) FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
-            f"AND at <= ? AND json_extract(data, '$.purpose') IN ({marks})",
+            f"SELECT {aggregate} FROM events INDEXED BY events_kind_at WHERE kind = 'reply_sent' AND at > ? "
+            f"AND at <= ? AND json_extract(data, '$.purpose') IN ({qmarks(len(wanted))})",
             (since, until, *wanted),
         )
-        return None if value is None else int(value)
 
 
 @repository

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import chunked, fetch_one, named, qmarks, repository, says, scalar
+from storage.driver import fetch_in, fetch_one, named, repository, says, scalar
 from storage.events import event_json, event_row, write_events
 from storage.mentions import MentionRepo, deadline_row
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
@@ -84,42 +84,45 @@ class DeadlineRepo:
 
     def heads(self, ids: Iterable[int]) -> dict[int, HeadInfo]:
         out: dict[int, HeadInfo] = {}
-        wanted = list(dict.fromkeys(ids))
-        for chunk in chunked(wanted):
-            for row in named(self._conn).execute(
+        for row in fetch_in(
+            self._conn,
+            lambda marks: (
                 "SELECT m.id, a.kind AS channel, m.priority, m.status, m.posted_at FROM mentions m "
-                f"JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({qmarks(len(chunk))})",
-                tuple(chunk),
-            ):
-                out[int(row["id"])] = HeadInfo(
-                    int(row["id"]), str(row["channel"]), int(row["priority"]), MentionStatus(row["status"]),
-                    int(row["posted_at"]),
-                )  # fmt: skip
+                f"JOIN accounts a ON a.id = m.account_id WHERE m.id IN ({marks})"
+            ),
+            dict.fromkeys(ids),
+        ):
+            out[int(row["id"])] = HeadInfo(
+                int(row["id"]), str(row["channel"]), int(row["priority"]), MentionStatus(row["status"]),
+                int(row["posted_at"]),
+            )  # fmt: skip
         return out
 
     def events(self, ids: Iterable[int]) -> dict[int, list[EventRow]]:
         """Each item's events in log order (time, then insertion)."""
         out: dict[int, list[EventRow]] = {}
-        wanted = list(dict.fromkeys(ids))
-        for chunk in chunked(wanted):
-            for r in named(self._conn).execute(
+        for r in fetch_in(
+            self._conn,
+            lambda marks: (
                 "SELECT id, at, actor, mention_id, kind, data FROM events "
-                f"WHERE mention_id IN ({qmarks(len(chunk))}) ORDER BY mention_id, at, id",
-                tuple(chunk),
-            ):
-                out.setdefault(int(r["mention_id"]), []).append(event_row(r))
+                f"WHERE mention_id IN ({marks}) ORDER BY mention_id, at, id"
+            ),
+            dict.fromkeys(ids),
+        ):
+            out.setdefault(int(r["mention_id"]), []).append(event_row(r))
         return out
 
     def deadlines(self, ids: Iterable[int]) -> dict[int, list[DeadlineRow]]:
         out: dict[int, list[DeadlineRow]] = {}
-        wanted = list(dict.fromkeys(ids))
-        for chunk in chunked(wanted):
-            for r in named(self._conn).execute(
-                f"SELECT {_DEADLINE_COLUMNS} FROM deadlines WHERE mention_id IN ({qmarks(len(chunk))}) "
-                "ORDER BY mention_id, started_at, id",
-                tuple(chunk),
-            ):
-                out.setdefault(int(r["mention_id"]), []).append(deadline_row(r))
+        for r in fetch_in(
+            self._conn,
+            lambda marks: (
+                f"SELECT {_DEADLINE_COLUMNS} FROM deadlines WHERE mention_id IN ({marks}) "
+                "ORDER BY mention_id, started_at, id"
+            ),
+            dict.fromkeys(ids),
+        ):
+            out.setdefault(int(r["mention_id"]), []).append(deadline_row(r))
         return out
 
     def open_heads(self) -> list[int]:

@@ -21,7 +21,7 @@ import functools
 import inspect
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -205,6 +205,23 @@ def chunked(values: Sequence[_V], size: int = IN_CHUNK) -> Iterator[Sequence[_V]
 def qmarks(n: int) -> str:
     """``?,?,?``: the bound-parameter marks of an ``IN (...)`` list of ``n`` values."""
     return ",".join("?" * n)
+
+
+def fetch_in(
+    conn: sqlite3.Connection,
+    sql: Callable[[str], str],
+    ids: Iterable[object],
+    *,
+    before: Sequence[object] = (),
+    after: Sequence[object] = (),
+) -> Iterator[sqlite3.Row]:
+    """The rows of one query over a list of ids of any length, read by column name, :data:`IN_CHUNK` ids at a time.
+
+    ``sql(marks)`` is the statement for one chunk, with ``IN ({marks})`` where the ids go; its parameters are
+    ``before``, the chunk's ids, then ``after``. Rows come chunk by chunk, each chunk in the statement's order.
+    """
+    for chunk in chunked(list(ids)):
+        yield from named(conn).execute(sql(qmarks(len(chunk))), (*before, *chunk, *after))
 
 
 def fetch_all(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.driver import fetch_all, repository, says, scalar
+from storage.driver import fetch_all, qmarks, repository, says, scalar
 from storage.rows import ReplyState
 
 #: Reply states that mean "not sent yet, will be" (the outbox owns the transitions).
@@ -89,7 +89,7 @@ class HealthRepo:
         wanted = sorted({int(i) for i in ids})
         if not wanted:
             return []
-        marks = ",".join("?" * len(wanted))
+        marks = qmarks(len(wanted))
         rows = fetch_all(
             self._conn,
             f"SELECT id, account_id, external_id, error, raw_json, at FROM quarantine WHERE id IN ({marks}) "

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.driver import chunked, fetch_all, fetch_one, named, qmarks, repository, says, scalar
+from storage.driver import fetch_all, fetch_in, fetch_one, named, qmarks, repository, says, scalar
 from storage.errors import StorageError
 from storage.events import write_event
 from storage.rows import MentionStatus
@@ -247,18 +247,7 @@ class SurveyRepo:
 
     def awaiting_for_customers(self, customer_ids: Iterable[int], *, sent_after: int) -> list[SurveyRow]:
         """Unanswered, delivered surveys of these customers sent after ``sent_after``, newest first."""
-        wanted = list(dict.fromkeys(customer_ids))
-        out: list[SurveyRow] = []
-        for chunk in chunked(wanted):
-            out.extend(
-                _survey(r)
-                for r in named(self._conn).execute(
-                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.customer_id IN ({qmarks(len(chunk))}) "
-                    f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.sent_at DESC, s.id DESC",
-                    (*chunk, sent_after),
-                )
-            )
-        return out
+        return self._awaiting("s.customer_id", customer_ids, sent_after, "s.sent_at DESC, s.id DESC")
 
     def _status_before_reopen(self, head_id: int) -> MentionStatus:
         """The status the item had before the customer's message reopened it (resolved unless logged otherwise)."""
@@ -326,18 +315,23 @@ class SurveyRepo:
 
     def awaiting_answer(self, head_ids: Iterable[int], *, sent_after: int) -> list[SurveyRow]:
         """Unanswered, delivered surveys of these conversations sent after ``sent_after``."""
-        wanted = list(dict.fromkeys(head_ids))
-        out: list[SurveyRow] = []
-        for chunk in chunked(wanted):
-            out.extend(
-                _survey(r)
-                for r in named(self._conn).execute(
-                    f"SELECT {_COLUMNS} FROM surveys s WHERE s.mention_id IN ({qmarks(len(chunk))}) "
-                    f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY s.id",
-                    (*chunk, sent_after),
-                )
+        return self._awaiting("s.mention_id", head_ids, sent_after, "s.id")
+
+    def _awaiting(self, column: str, ids: Iterable[int], sent_after: int, order: str) -> list[SurveyRow]:
+        """Unanswered, delivered surveys whose ``column`` is one of ``ids``, sent after ``sent_after``, in
+        ``order`` within each chunk of ids."""
+        return [
+            _survey(r)
+            for r in fetch_in(
+                self._conn,
+                lambda marks: (
+                    f"SELECT {_COLUMNS} FROM surveys s WHERE {column} IN ({marks}) "
+                    f"AND s.parsed_at IS NULL AND s.sent_at > ? AND {_DELIVERED} ORDER BY {order}"
+                ),
+                dict.fromkeys(ids),
+                after=(sent_after,),
             )
-        return out
+        ]
 
     def customer_messages(self, head_id: int, customer_id: int, *, after: int, until: int) -> list[CustomerMessage]:
         """The surveyed customer's messages in this thread posted in ``(after, until]``, oldest first."""
@@ -400,7 +394,7 @@ class SurveyRepo:
         if not wanted:
             return {}
         rows = fetch_all(
-            self._conn, f"SELECT id, name FROM templates WHERE id IN ({','.join('?' * len(wanted))})", tuple(wanted)
+            self._conn, f"SELECT id, name FROM templates WHERE id IN ({qmarks(len(wanted))})", tuple(wanted)
         )
         return {int(r["id"]): str(r["name"]) for r in rows}
 
@@ -411,7 +405,7 @@ class SurveyRepo:
             return {}
         rows = fetch_all(
             self._conn,
-            f"SELECT id, agent_name, started_at FROM shifts WHERE id IN ({','.join('?' * len(wanted))})",
+            f"SELECT id, agent_name, started_at FROM shifts WHERE id IN ({qmarks(len(wanted))})",
             tuple(wanted),
         )
         return {int(r["id"]): (str(r["agent_name"]), int(r["started_at"])) for r in rows}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.driver import fetch_one, repository, says
+from storage.driver import fetch_one, qmarks, repository, says
 from storage.events import write_event
 
 __all__ = ["UpstreamEdit", "UpstreamRepo"]
@@ -39,7 +39,7 @@ class UpstreamRepo:
         ``edited_at`` is read from the stored raw status (None when never edited). With ``fetched_since``, only
         messages fetched at or after it (the embedded sandbox forgets earlier sessions' posts on restart).
         """
-        marks = ",".join("?" * len(_CHECKED))
+        marks = qmarks(len(_CHECKED))
         rows = self._conn.execute(
             f"""SELECT m.external_id, json_extract(m.raw, '$.edited_at')
                 FROM mentions m JOIN mentions h ON h.id = COALESCE(m.head_id, m.id)
