@@ -8,12 +8,14 @@ the connector object anything else.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from console.channels.errors import ChannelError
+from console.channels.errors import AuthExpired, ChannelError
+from console.ports import SecretStore
 from storage.rows import MentionKind
 
 #: An opaque, JSON-serialisable per-account cursor (channels.md §0).
@@ -110,6 +112,18 @@ class Batch:
     has_more: bool = False
     #: Some pages were read (they are in ``items`` and the cursor), then this error stopped the fetch.
     partial_error: ChannelError | None = None
+
+
+async def read_secret(secrets: SecretStore, key: str, *, unreadable: str) -> str | None:
+    """``secrets.get(key)`` off the event loop (a keyring backend can block on an unlock prompt, STYLE B2).
+
+    Raises:
+        AuthExpired: The store could not be read: ``unreadable``, a colon, and the store's error.
+    """
+    try:
+        return await asyncio.to_thread(secrets.get, key)
+    except Exception as exc:
+        raise AuthExpired(f"{unreadable}: {exc}") from exc
 
 
 async def carrying_budget(fetch: Awaitable[Batch], budget: Callable[[], RateLimitInfo | None]) -> Batch:

@@ -31,6 +31,7 @@ from console.channels.base import (
     ReplyTarget,
     Skips,
     carrying_budget,
+    read_secret,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -567,10 +568,9 @@ class BlueskyConnector:
     # -- auth -----------------------------------------------------------------------------------------
 
     async def _secret(self, key: str) -> str | None:
-        try:
-            return await asyncio.to_thread(self._secrets.get, key)
-        except Exception as exc:
-            raise AuthExpired(f"Could not read the Bluesky credentials of {self._account.handle}: {exc}") from exc
+        return await read_secret(
+            self._secrets, key, unreadable=f"Could not read the Bluesky credentials of {self._account.handle}"
+        )
 
     async def _store_session(self, session: _Session) -> None:
         self._session = session

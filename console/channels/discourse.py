@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -22,6 +21,7 @@ from console.channels.base import (
     Rejected,
     ReplyReceipt,
     ReplyTarget,
+    read_secret,
 )
 from console.channels.errors import AuthExpired, Permanent, Transient
 from console.channels.http import (
@@ -281,10 +281,11 @@ class DiscourseConnector:
 
     async def _auth_headers(self) -> dict[str, str]:
         if self._headers is None:
-            try:
-                secret = await asyncio.to_thread(self._secrets.get, f"discourse:{self._account.id}")
-            except Exception as exc:
-                raise AuthExpired(f"Could not read the API key for {self._host}: {exc}") from exc
+            secret = await read_secret(
+                self._secrets,
+                f"discourse:{self._account.id}",
+                unreadable=f"Could not read the API key for {self._host}",
+            )
             if not secret:
                 raise AuthExpired(f"No API key stored for {self._account.handle} on {self._host}; add it again.")
             self._headers = _headers_for(secret, self._account.handle)

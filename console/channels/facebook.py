@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
     carrying_budget,
+    read_secret,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -313,10 +313,9 @@ class FacebookConnector:
 
     async def _load(self) -> str:
         if self._token is None:
-            try:
-                token = await asyncio.to_thread(self._secrets.get, f"facebook:{self._account.id}")
-            except Exception as exc:
-                raise AuthExpired(f"Could not read the Page token: {exc}") from exc
+            token = await read_secret(
+                self._secrets, f"facebook:{self._account.id}", unreadable="Could not read the Page token"
+            )
             if not token:
                 raise AuthExpired("No Page access token stored for this Page; paste a new one.")
             self._token = token

@@ -28,6 +28,7 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
     carrying_budget,
+    read_secret,
 )
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -655,13 +656,11 @@ class MastodonConnector:
 
     async def _access_token(self) -> str:
         if self._token is None:
-            try:
-                # Keyring backends can block on an unlock prompt (STYLE B2).
-                token = await asyncio.to_thread(self._secrets.get, self._token_key)
-            except Exception as exc:
-                raise AuthExpired(
-                    f"Could not read the access token for {self._account.handle} on {self._host}: {exc}"
-                ) from exc
+            token = await read_secret(
+                self._secrets,
+                self._token_key,
+                unreadable=f"Could not read the access token for {self._account.handle} on {self._host}",
+            )
             if not token:
                 raise AuthExpired(f"No access token stored for {self._account.handle} on {self._host}; sign in again.")
             self._token = token

@@ -27,6 +27,7 @@ from console.channels.base import (
     ReplyTarget,
     Skips,
     carrying_budget,
+    read_secret,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -304,10 +305,9 @@ class XConnector:
 
     async def _load(self) -> XTokens:
         if self._tokens is None:
-            try:
-                text = await asyncio.to_thread(self._secrets.get, self._key)
-            except Exception as exc:
-                raise AuthExpired(f"Could not read the X tokens of {self._account.handle}: {exc}") from exc
+            text = await read_secret(
+                self._secrets, self._key, unreadable=f"Could not read the X tokens of {self._account.handle}"
+            )
             tokens = parse_tokens(text)
             if tokens is None:
                 raise AuthExpired(f"No X sign-in stored for @{self._account.handle}; re-authenticate the account.")

@@ -25,6 +25,7 @@ from console.channels.base import (
     ReplyReceipt,
     ReplyTarget,
     Skips,
+    read_secret,
 )
 from console.channels.errors import AuthExpired, Permanent, RateLimited, Transient
 from console.channels.http import (
@@ -329,10 +330,7 @@ class YouTubeConnector:
 
     async def _load(self) -> dict[str, Any]:
         if self._tokens is None:
-            try:
-                text = await asyncio.to_thread(self._secrets.get, self._key)
-            except Exception as exc:
-                raise AuthExpired(f"Could not read the YouTube sign-in: {exc}") from exc
+            text = await read_secret(self._secrets, self._key, unreadable="Could not read the YouTube sign-in")
             try:
                 data = json.loads(text) if text else None
             except ValueError:
