@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import open_database
-from storage.driver import chunked, fetch_all, fetch_one, named, qmarks, repository, says, scalar
+from storage.driver import chunked, fetch_all, fetch_in, fetch_one, qmarks, repository, says, scalar
 from storage.errors import StorageError
 from storage.events import event_row, write_event
 from storage.mentions import deadline_row
@@ -237,23 +237,25 @@ class ShiftRepo:
 
     def items(self, ids: Sequence[int]) -> dict[int, ItemFacts]:
         out: dict[int, ItemFacts] = {}
-        for chunk in chunked(list(ids)):
-            for r in named(self._conn).execute(
+        for r in fetch_in(
+            self._conn,
+            lambda marks: (
                 "SELECT m.id, a.kind AS channel, m.customer_id, m.author_handle, m.author_name, m.text, m.url, "
                 "m.posted_at, m.status, m.priority, m.tags, m.is_first_contact, m.last_message_at, m.message_count, "
                 "coalesce(c.external_id, '') AS customer_external_id FROM mentions m "
                 "JOIN accounts a ON a.id = m.account_id "
-                f"LEFT JOIN customers c ON c.id = m.customer_id WHERE m.id IN ({qmarks(len(chunk))})",
-                tuple(chunk),
-            ):
-                out[int(r["id"])] = ItemFacts(
-                    id=int(r["id"]), channel=str(r["channel"]), customer_id=_opt(r["customer_id"]),
-                    author_handle=str(r["author_handle"]), author_name=str(r["author_name"]), text=str(r["text"]),
-                    url=str(r["url"]), posted_at=int(r["posted_at"]), status=MentionStatus(r["status"]),
-                    priority=int(r["priority"]), tags=str(r["tags"]), is_first_contact=bool(r["is_first_contact"]),
-                    last_message_at=int(r["last_message_at"]), message_count=int(r["message_count"]),
-                    customer_external_id=str(r["customer_external_id"]),
-                )  # fmt: skip
+                f"LEFT JOIN customers c ON c.id = m.customer_id WHERE m.id IN ({marks})"
+            ),
+            ids,
+        ):
+            out[int(r["id"])] = ItemFacts(
+                id=int(r["id"]), channel=str(r["channel"]), customer_id=_opt(r["customer_id"]),
+                author_handle=str(r["author_handle"]), author_name=str(r["author_name"]), text=str(r["text"]),
+                url=str(r["url"]), posted_at=int(r["posted_at"]), status=MentionStatus(r["status"]),
+                priority=int(r["priority"]), tags=str(r["tags"]), is_first_contact=bool(r["is_first_contact"]),
+                last_message_at=int(r["last_message_at"]), message_count=int(r["message_count"]),
+                customer_external_id=str(r["customer_external_id"]),
+            )  # fmt: skip
         return out
 
     def heads_of(self, mention_ids: Sequence[int]) -> dict[int, int]:
@@ -267,15 +269,17 @@ class ShiftRepo:
         return out
 
     def deadlines(self, ids: Sequence[int]) -> list[DeadlineRow]:
-        out: list[DeadlineRow] = []
-        for chunk in chunked(list(ids)):
-            for r in named(self._conn).execute(
-                "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, "
-                f"cancelled_at FROM deadlines WHERE mention_id IN ({qmarks(len(chunk))}) ORDER BY due_at, id",
-                tuple(chunk),
-            ):
-                out.append(deadline_row(r))
-        return out
+        return [
+            deadline_row(r)
+            for r in fetch_in(
+                self._conn,
+                lambda marks: (
+                    "SELECT id, mention_id, kind, started_at, due_at, warn_at, met_at, paused_at, breached_at, "
+                    f"cancelled_at FROM deadlines WHERE mention_id IN ({marks}) ORDER BY due_at, id"
+                ),
+                ids,
+            )
+        ]
 
     def deadlines_settled_between(self, start: int, end: int) -> list[DeadlineRow]:
         """Deadlines met or breached within ``[start, end]``, whatever item they belong to."""
@@ -289,17 +293,18 @@ class ShiftRepo:
 
     def replies(self, ids: Sequence[int]) -> list[SentReply]:
         """Every reply written to these heads (or to their follow-ups), oldest first."""
-        out: list[SentReply] = []
-        for chunk in chunked(list(ids)):
-            marks = qmarks(len(chunk))
-            for r in named(self._conn).execute(
-                "SELECT r.id, coalesce(m.head_id, m.id) AS head_id, r.purpose, r.state, r.text, r.created_at, "
-                "r.sent_at FROM replies r JOIN mentions m ON m.id = r.mention_id "
-                f"WHERE coalesce(m.head_id, m.id) IN ({marks}) ORDER BY coalesce(r.sent_at, r.created_at), r.id",
-                tuple(chunk),
-            ):
-                out.append(_sent_reply(r))
-        return out
+        return [
+            _sent_reply(r)
+            for r in fetch_in(
+                self._conn,
+                lambda marks: (
+                    "SELECT r.id, coalesce(m.head_id, m.id) AS head_id, r.purpose, r.state, r.text, r.created_at, "
+                    "r.sent_at FROM replies r JOIN mentions m ON m.id = r.mention_id "
+                    f"WHERE coalesce(m.head_id, m.id) IN ({marks}) ORDER BY coalesce(r.sent_at, r.created_at), r.id"
+                ),
+                ids,
+            )
+        ]
 
     def replies_sent_between(self, start: int, end: int) -> list[SentReply]:
         rows = fetch_all(
@@ -312,16 +317,18 @@ class ShiftRepo:
         return [_sent_reply(r) for r in rows]
 
     def surveys(self, ids: Sequence[int]) -> list[SurveyFacts]:
-        out: list[SurveyFacts] = []
-        for chunk in chunked(list(ids)):
-            for r in named(self._conn).execute(
-                "SELECT s.id, coalesce(m.head_id, m.id) AS head_id, s.sent_at, s.score, s.parsed_at "
-                "FROM surveys s JOIN mentions m ON m.id = s.mention_id "
-                f"WHERE coalesce(m.head_id, m.id) IN ({qmarks(len(chunk))}) ORDER BY s.id",
-                tuple(chunk),
-            ):
-                out.append(_survey_facts(r))
-        return out
+        return [
+            _survey_facts(r)
+            for r in fetch_in(
+                self._conn,
+                lambda marks: (
+                    "SELECT s.id, coalesce(m.head_id, m.id) AS head_id, s.sent_at, s.score, s.parsed_at "
+                    "FROM surveys s JOIN mentions m ON m.id = s.mention_id "
+                    f"WHERE coalesce(m.head_id, m.id) IN ({marks}) ORDER BY s.id"
+                ),
+                ids,
+            )
+        ]
 
     def surveys_sent_between(self, start: int, end: int) -> list[SurveyFacts]:
         rows = fetch_all(
