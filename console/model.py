@@ -19,6 +19,7 @@ from storage.rows import (
     ReplyState,
     UpsertResult,
 )
+from storage.triage import split_tags
 
 __all__ = [
     "OPEN_STATUSES",
@@ -34,6 +35,7 @@ __all__ = [
     "SyncReport",
     "UpsertResult",
     "event_data",
+    "split_tags",
 ]
 
 

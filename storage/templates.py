@@ -10,6 +10,7 @@ import sqlite_utils
 
 from storage.driver import fetch_all, repository, says, scalar
 from storage.errors import StorageError
+from storage.triage import split_tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +24,6 @@ class TemplateRow:
     created_at: int
     updated_at: int
     variants: dict[str, str]  # channel -> body
-
-
-def _tags(raw: str) -> tuple[str, ...]:
-    return tuple(t for t in (p.strip() for p in raw.split(",")) if t)
 
 
 @repository
@@ -43,7 +40,7 @@ class TemplateRepo:
             name=str(row["name"]),
             body=str(row["body"]),
             channel=None if row["channel"] is None else str(row["channel"]),
-            tags=_tags(str(row["tags"])),
+            tags=split_tags(str(row["tags"])),
             use_count=int(row["use_count"]),
             created_at=int(row["created_at"]),
             updated_at=int(row["updated_at"]),

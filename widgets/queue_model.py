@@ -19,7 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from typing_extensions import override
 
-from console.model import OPEN_STATUSES, MentionKind, MentionRow, ReplyState
+from console.model import OPEN_STATUSES, MentionKind, MentionRow, ReplyState, split_tags
 from console.ports import Clock
 from console.queue import QueueQuery, search_terms
 from console.sla.bands import Band, band, format_age, format_countdown, next_change
@@ -119,10 +119,6 @@ def priority_badge(priority: int) -> str:
     except ValueError:
         return ""
     return "" if level is Priority.NORMAL else PRIORITY_LABELS[level]
-
-
-def split_tags(tags: str) -> tuple[str, ...]:
-    return tuple(t for t in (part.strip() for part in tags.split(",")) if t)
 
 
 def preview_line(text: str) -> str:
