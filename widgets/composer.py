@@ -755,6 +755,14 @@ class Composer(QWidget):
             self._desk.outbox.wake()
             self.refresh_replies()
 
+    def _run_outbox_action(self, action: Callable[[int], object], reply_id: int) -> None:
+        """Run ``action`` on the reply; the outbox's refusal (OutboxError) shows in the hints. The list refreshes."""
+        try:
+            action(reply_id)
+        except OutboxError as exc:
+            self._hints.setText(str(exc))
+        self.refresh_replies()
+
     def _selected_hand_off(self) -> tuple[ReplyRow, ManualReply] | None:
         reply = self._selected_reply()
         handoff = self._desk.outbox.hand_off(reply.id) if reply is not None else None
@@ -781,24 +789,14 @@ class Composer(QWidget):
     @Slot()
     def _on_mark_sent_clicked(self) -> None:
         selected = self._selected_hand_off()
-        if selected is None:
-            return
-        try:
-            self._desk.outbox.mark_sent_by_hand(selected[0].id)
-        except OutboxError as exc:
-            self._hints.setText(str(exc))
-        self.refresh_replies()
+        if selected is not None:
+            self._run_outbox_action(self._desk.outbox.mark_sent_by_hand, selected[0].id)
 
     @Slot()
     def _on_retry_clicked(self) -> None:
         reply = self._selected_reply()
-        if reply is None:
-            return
-        try:
-            self._desk.outbox.retry(reply.id)
-        except OutboxError as exc:
-            self._hints.setText(str(exc))
-        self.refresh_replies()
+        if reply is not None:
+            self._run_outbox_action(self._desk.outbox.retry, reply.id)
 
     @Slot()
     def _on_edit_again_clicked(self) -> None:
@@ -815,13 +813,8 @@ class Composer(QWidget):
     @Slot()
     def _on_withdraw_clicked(self) -> None:
         reply = self._selected_reply()
-        if reply is None:
-            return
-        try:
-            self._desk.outbox.withdraw(reply.id)
-        except OutboxError as exc:
-            self._hints.setText(str(exc))
-        self.refresh_replies()
+        if reply is not None:
+            self._run_outbox_action(self._desk.outbox.withdraw, reply.id)
 
     @Slot()
     def _on_correct_clicked(self) -> None:
