@@ -13,6 +13,7 @@ import pytest
 import sqlite_utils
 
 from console.channels.base import Batch, Cursor, Identity, InboundItem, ReplyReceipt, ReplyTarget
+from console.channels.errors import Permanent
 from console.sync.inbox import Poller
 from console.sync.store_worker import BackgroundStore, BatchStore, InlineStore
 from storage.accounts import AccountRepo, SyncStateRepo
@@ -61,7 +62,7 @@ class OnePage:
     async def send_reply(
         self, target: ReplyTarget, text: str, *, idempotency_key: str, visibility: str | None = None
     ) -> ReplyReceipt:
-        raise NotImplementedError
+        raise Permanent("this connector only serves pages to store; it sends nothing")
 
     async def aclose(self) -> None:
         return None
