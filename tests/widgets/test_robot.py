@@ -166,6 +166,15 @@ class AgentRobot(RuleBasedStateMachine):
         box.apply_now()
         self.app.settle()
 
+    @rule()
+    def escape_in_the_queue(self) -> None:
+        """Esc with the queue focused clears an active search (an empty view's sentence promises it)."""
+        view = self.win.queue_view
+        self.app.focus(view)
+        self.app.key(view, Qt.Key.Key_Escape)
+        self.app.settle()
+        TALLY["Esc pressed in the queue"] += 1
+
     @rule(
         chip=st.sampled_from(
             [
@@ -329,7 +338,7 @@ class AgentRobot(RuleBasedStateMachine):
     @rule(
         row=ROWS,
         which=st.integers(min_value=0, max_value=5),
-        button=st.sampled_from(["Correct…", "Retry", "Edit again"]),
+        button=st.sampled_from(["Correct…", "Retry", "Edit again", "Mark as sent"]),
     )
     def act_on_a_reply(self, row: int | None, which: int, button: str) -> None:
         """Go to an item with replies, pick one in the reply box and press one of its buttons, if it offers it."""
