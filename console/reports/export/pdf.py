@@ -39,7 +39,8 @@ MARGIN = 15.0
 
 
 def _bundled_font(name: str) -> str:
-    return str(resources.files("resources").joinpath("fonts", name))
+    # One name a step: in the bundle, files() is a MultiplexedPath whose joinpath takes a single name.
+    return str(resources.files("resources") / "fonts" / name)
 
 
 class _Document(FPDF):
