@@ -159,6 +159,18 @@ class ReferenceNetwork:
         response = self._control.post(f"{self.control_url}/process")
         response.raise_for_status()
 
+    def process_until_notified(self, customer: Customer, uris: list[str], *, rounds: int = 20) -> None:
+        """``process_all`` until the AppView lists a notification of ``customer`` for each of ``uris``: a busy
+        AppView can need more than one pass before a reply's notification is written (seen in CI)."""
+        wanted, seen = set(uris), set[str]()
+        for _ in range(rounds):
+            self.process_all()
+            out = customer.call("GET", "app.bsky.notification.listNotifications", params={"limit": 100})
+            seen = {str(n["uri"]) for n in out["notifications"]}
+            if wanted <= seen:
+                return
+        raise AssertionError(f"the AppView never notified {customer.handle} of {sorted(wanted - seen)}")
+
     def expired_access_jwt(self, did: str) -> str:
         """An app-password access JWT for ``did``, signed by the PDS, that expired an hour ago."""
         response = self._control.post(f"{self.control_url}/expired-access", json={"did": did})
