@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, settings
 from console.ports import MemorySecretStore
 from storage.db import open_database
 from tests.fakes.clock import FakeClock
+from tests.team_pg import team_pg, team_pg_server  # noqa: F401 (fixtures: a real PostgreSQL schema per test)
 
 # CI runs on a 2-core machine shared with Qt and SQLite work: no per-example deadline (timing is bench/'s job,
 # never a test's), and a fixed seed there so that a run is reproducible; locally, new examples every run.
