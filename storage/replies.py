@@ -246,6 +246,51 @@ class ReplyRepo:
                         purpose=row.purpose, retry=True)  # fmt: skip
         return self._one(reply_id)
 
+    def mark_override(self, reply_id: int, *, reason: str, now: int, actor: str) -> ReplyRow:
+        """The agent chose to "send anyway" (team mode): over a colleague's claim, after a colleague's reply was
+        recorded first, or while cut off from the team server.
+
+        In one transaction: the reply is marked ``override`` (the outbox's send gate lets it pass) and for review
+        (``review_reason``), a failed one is queued again at the back of the queue (its idempotency key kept, so
+        it is never posted twice), a waiting one is made due now, and a ``send_anyway`` event (the team log's
+        audit of the choice) is written.
+
+        Raises:
+            StorageError: The reply is unknown, withdrawn, already sending or sent; nothing changed.
+        """
+        with self._db.atomic():
+            row = self._one(reply_id)
+            if row.state not in (ReplyState.QUEUED, ReplyState.FAILED) or row.error == WITHDRAWN_ERROR:
+                raise StorageError("Only a reply that has not left (queued, or refused) can be sent anyway.")
+            if row.state is ReplyState.FAILED:
+                self._conn.execute(
+                    "UPDATE replies SET state = ?, error = '', next_attempt_at = NULL, hold_reason = '', "
+                    "queued_at = ? WHERE id = ?",
+                    (ReplyState.QUEUED.value, now, reply_id),
+                )
+            else:
+                self._conn.execute("UPDATE replies SET next_attempt_at = NULL WHERE id = ?", (reply_id,))
+            self._conn.execute("UPDATE replies SET override = 1, review_reason = ? WHERE id = ?", (reason, reply_id))
+            self._event(at=now, actor=actor, mention_id=row.mention_id, kind="send_anyway", reply_id=reply_id,
+                        reply_key=row.idempotency_key, reason=reason)  # fmt: skip
+        return self._one(reply_id)
+
+    def is_override(self, reply_id: int) -> bool:
+        """Whether the agent chose to send this reply anyway (see :meth:`mark_override`)."""
+        row = fetch_one(self._conn, "SELECT override FROM replies WHERE id = ?", (reply_id,))
+        return row is not None and bool(row["override"])
+
+    def review_marks(self, reply_ids: Sequence[int]) -> dict[int, str]:
+        """The review reason of each reply marked for review among ``reply_ids`` (unmarked ones are left out)."""
+        result: dict[int, str] = {}
+        for chunk in chunked(list(reply_ids)):
+            for reply_id, reason in self._conn.execute(
+                f"SELECT id, review_reason FROM replies WHERE id IN ({qmarks(len(chunk))}) AND review_reason != ''",
+                chunk,
+            ):
+                result[int(reply_id)] = str(reason)
+        return result
+
     # ------------------------------------------------------------------ reads
     def get(self, reply_id: int) -> ReplyRow | None:
         row = fetch_one(self._conn, f"SELECT {_COLUMNS} FROM replies WHERE id = ?", (reply_id,))
