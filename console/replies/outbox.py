@@ -32,8 +32,11 @@ __all__ = [
     "DEFAULT_FRESHNESS_SECONDS",
     "HAND_OFF",
     "EditingConnector",
+    "GateOutcome",
+    "GateVerdict",
     "Outbox",
     "OutboxError",
+    "SendGate",
     "SendOutcome",
     "StatusConnector",
     "StatusIdempotence",
@@ -52,6 +55,10 @@ RETRY_BASE_SECONDS = 15.0
 AUTH_RETRY_SECONDS = 300
 #: The run loop wakes at least this often to look for due retries.
 IDLE_SECONDS = 30.0
+#: A reply the team's send gate held (the team server unreachable) is asked about again after this long.
+GATE_RETRY_SECONDS = 30
+#: Why a reply was sent anyway when the window gives no reason of its own (it is marked for review).
+SEND_ANYWAY_REASON = "Sent anyway: a colleague may have been answering this customer."
 
 #: Why a reply to a hand-added post waits: no API sends it; the agent does (issue 19 #3).
 HAND_OFF = "Send it by hand: copy the reply, post it at the original link, then mark it as sent."
@@ -113,6 +120,54 @@ class SendOutcome(StrEnum):
     HELD = "held"  # the thread moved on since the agent wrote it; waits for the agent's confirmation
     WAITING = "waiting"  # offline, rate limited or signed out; stays queued
     FAILED = "failed"  # the channel refused it for good
+
+
+class GateOutcome(StrEnum):
+    PROCEED = "proceed"  # send now
+    HOLD = "hold"  # cannot tell now (the team server unreachable): stays queued with the reason, asked again later
+    REFUSED = "refused"  # a colleague answered first or is answering: the reply fails with the reason
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """What the send gate decided about one reply, with the reason in words the agent reads."""
+
+    outcome: GateOutcome
+    reason: str = ""
+    #: For REFUSED: the colleague who answered or holds the item.
+    by: str = ""
+
+    @classmethod
+    def proceed(cls) -> GateVerdict:
+        return cls(GateOutcome.PROCEED)
+
+    @classmethod
+    def hold(cls, reason: str) -> GateVerdict:
+        return cls(GateOutcome.HOLD, reason)
+
+    @classmethod
+    def refused(cls, reason: str, by: str) -> GateVerdict:
+        return cls(GateOutcome.REFUSED, reason, by)
+
+
+class SendGate(Protocol):
+    """Asked right before a reply leaves whether it may (team mode: no two members answer one item).
+
+    The outbox owns this port so replies never import the team package (docs/TEAM.md); team mode fills it
+    (``console.team.claims.TeamSendGate``), solo leaves it None and nothing changes. An implementation records
+    the send on the team server before answering PROCEED (so a crash after the post is recovered by the
+    outbox's thread lookup, and two members can never both pass), and never raises: trouble is HOLD.
+    """
+
+    async def check(self, reply: ReplyRow, mention: MentionRow, *, override: bool) -> GateVerdict:
+        """Whether ``reply`` (to queue item ``mention``, the thread head) may leave now.
+
+        Args:
+            reply: The reply about to be posted.
+            mention: The queue item it belongs to (the thread head).
+            override: The agent chose to send it anyway (over a claim, or while offline from the team).
+        """
+        ...
 
 
 @runtime_checkable
@@ -199,6 +254,7 @@ class Outbox:
         freshness_seconds: int = DEFAULT_FRESHNESS_SECONDS,
         rng: random.Random | None = None,
         statuses: StatusPostRepo | None = None,
+        gate: SendGate | None = None,
     ) -> None:
         """Wire the outbox; nothing is sent until :meth:`drain` or :meth:`run`.
 
@@ -213,6 +269,7 @@ class Outbox:
             freshness_seconds: Replies written longer ago are checked against the thread before they leave.
             rng: Jitter for retry backoff.
             statuses: The status-post table (capacity updates); without it :meth:`post_status` refuses.
+            gate: Team mode's send gate, asked before each reply leaves (not status posts); None when solo.
         """
         self._replies = replies
         self._mentions = mentions
@@ -228,6 +285,7 @@ class Outbox:
         self._listeners: list[Callable[[int], None]] = []
         self._statuses = statuses
         self._status_listeners: list[Callable[[int], None]] = []
+        self.gate = gate
 
     # ------------------------------------------------------------------ agent actions (synchronous, no network)
     def queue(
@@ -240,6 +298,8 @@ class Outbox:
         template_id: int | None = None,
         holding_until: int | None = None,
         seen_at: int | None = None,
+        override: bool = False,
+        override_reason: str = "",
     ) -> int:
         """Commit a reply as ``queued`` and wake the sender (when :meth:`run` is running).
 
@@ -255,6 +315,10 @@ class Outbox:
             holding_until: For holding replies: when the promised follow-up is due.
             seen_at: When the agent last looked at the thread (default now); older than the freshness window
                 means the thread is re-read before sending.
+            override: The agent chose to "send anyway" (team mode: over a colleague's claim, or while cut off
+                from the team server): the send gate lets it pass and it is marked for review (see
+                :meth:`send_anyway`).
+            override_reason: Why, in the agent's words or the window's; a general sentence by default.
 
         Returns:
             The reply id.
@@ -282,6 +346,11 @@ class Outbox:
             seen_at=seen_at,
             holding_until=holding_until,
         )
+        if override:
+            # Same loop turn as the enqueue (no await between): the sender cannot see it without the mark.
+            self._replies.mark_override(
+                row.id, reason=override_reason or SEND_ANYWAY_REASON, now=int(self._clock.now()), actor=self._actor()
+            )
         self._changed(row.mention_id)
         self.wake()
         return row.id
@@ -373,6 +442,23 @@ class Outbox:
         """
         try:
             row = self._replies.requeue(reply_id, now=int(self._clock.now()), actor=self._actor())
+        except StorageError as exc:
+            raise OutboxError(str(exc)) from exc
+        self._changed(row.mention_id)
+        self.wake()
+
+    def send_anyway(self, reply_id: int, *, reason: str = "") -> None:
+        """The agent sends a reply anyway (team mode): one the gate refused (a colleague answered or is
+        answering) or one waiting while the team server is unreachable. It passes the gate, is marked for review
+        and leaves with the next pass; a ``send_anyway`` event records the choice for the team.
+
+        Raises:
+            OutboxError: It is sending or sent already, or was withdrawn.
+        """
+        try:
+            row = self._replies.mark_override(
+                reply_id, reason=reason or SEND_ANYWAY_REASON, now=int(self._clock.now()), actor=self._actor()
+            )
         except StorageError as exc:
             raise OutboxError(str(exc)) from exc
         self._changed(row.mention_id)
@@ -679,6 +765,8 @@ class Outbox:
                     if reason:
                         self._replies.hold(row.id, reason=reason)
                         return SendOutcome.HELD
+            if not editing and (gated := await self._pass_gate(row, now)) is not None:
+                return gated
             if self._replies.mark_sending(row.id, now=now) is None:
                 return SendOutcome.FAILED  # withdrawn while the thread was being checked: never send it
             if editing:
@@ -701,6 +789,34 @@ class Outbox:
             )
         self._sent(row, receipt.external_id, receipt.url, receipt.posted_at)
         return SendOutcome.SENT
+
+    async def _pass_gate(self, row: ReplyRow, now: int) -> SendOutcome | None:
+        """Ask the team's send gate whether ``row`` may leave; None means it may (or there is no gate).
+
+        Right before the network call: the gate records the send on the team server first, so after a crash in
+        ``sending`` the thread lookup above still finds a posted reply, and a retry is recorded again under the
+        same reply key (idempotent). An edit in place answers no one anew and is not asked about.
+        """
+        if self.gate is None:
+            return None
+        head = self._mentions.rows_by_id([row.mention_id]).get(row.mention_id)
+        if head is None:
+            return None
+        try:
+            verdict = await self.gate.check(row, head, override=self._replies.is_override(row.id))
+        except Exception:  # a gate must not stop the outbox; not knowing is waiting
+            log.exception("send gate failed for reply %s", row.id)
+            verdict = GateVerdict.hold("Waiting: could not ask the team whether a colleague answered this.")
+        current = self._replies.get(row.id)
+        if current is None or current.state not in (ReplyState.QUEUED, ReplyState.SENDING):
+            return SendOutcome.FAILED  # withdrawn while the gate was asked: never send it, never revive it
+        if verdict.outcome is GateOutcome.PROCEED:
+            return None
+        if verdict.outcome is GateOutcome.HOLD:
+            self._replies.mark_waiting(row.id, error=verdict.reason, next_attempt_at=now + GATE_RETRY_SECONDS)
+            return SendOutcome.WAITING
+        self._replies.mark_failed(row.id, error=verdict.reason, at=now)
+        return SendOutcome.FAILED
 
     def _sent(self, row: ReplyRow, external_id: str, url: str, posted_at: int) -> None:
         at = posted_at if posted_at > 0 else int(self._clock.now())
