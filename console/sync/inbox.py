@@ -10,6 +10,7 @@ import math
 import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from console.channels.base import Backfills, Batch, Connector, InboundItem, RateLimitInfo
 from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLimited, Transient, Unreachable
@@ -88,6 +89,22 @@ def _rejected_of(batch: Batch) -> list[QuarantineEntry]:
     return entries
 
 
+class PollGate(Protocol):
+    """Whether this machine polls an account now (team mode: one poller per channel account, docs/TEAM.md).
+
+    The poller owns this port so sync never imports the team package; team mode fills it (the lease keeper,
+    ``console.team.leases.LeaseKeeper``), solo leaves it None and every account is polled.
+    """
+
+    def may_poll(self, account_id: int) -> bool:
+        """True when this machine should poll the account now."""
+        ...
+
+    def refusal(self, account_id: int) -> str:
+        """Why it should not, for the account's health line ("Polled by Sam's machine")."""
+        ...
+
+
 @dataclass
 class Poller:
     """Polls every enabled account on its own persisted schedule. One instance per app; its task is owned.
@@ -113,6 +130,8 @@ class Poller:
     store: BatchStore | None = None
     #: How far back a first sync reads (seconds), on channels whose API can page back in time.
     horizon: float = DEFAULT_HORIZON_SECONDS
+    #: Team mode: accounts another member's machine polls are skipped (None when solo).
+    poll_gate: PollGate | None = None
     _listeners: list[Callable[[SyncReport], None]] = field(default_factory=list, init=False)
     _wake: asyncio.Event | None = field(default=None, init=False)
     _last: dict[int, SyncReport] = field(default_factory=dict, init=False)
@@ -246,7 +265,7 @@ class Poller:
                 backfill=batch.backfill,
             )
             return self._emit(progress)
-        if account.health is not Health.OK:
+        if account.health is not Health.OK or account.health_reason:
             self.accounts.set_health(account.id, Health.OK)
         return self._emit(
             SyncReport(
@@ -381,8 +400,22 @@ class Poller:
         Returns:
             One report per account, in account order; a backfill's batches are added up in it.
         """
-        accounts = [a for a in self.accounts.list(enabled_only=True) if a.id in self.connectors]
+        enabled = self.accounts.list(enabled_only=True)
+        accounts = [a for a in enabled if a.id in self.connectors and not self._polled_elsewhere(a)]
         return list(await asyncio.gather(*(self._sync_fully(account) for account in accounts)))
+
+    def _polled_elsewhere(self, account: AccountRow) -> bool:
+        """Team mode: another member's machine polls this account now; its health line says so, in plain words.
+
+        The account stays OK (nothing is wrong with it); once this machine may poll it again, it is due at once
+        (its schedule was left alone) and the first good poll clears the line.
+        """
+        if self.poll_gate is None or self.poll_gate.may_poll(account.id):
+            return False
+        reason = self.poll_gate.refusal(account.id)
+        if account.health is not Health.OK or account.health_reason != reason:
+            self.accounts.set_health(account.id, Health.OK, reason)
+        return True
 
     async def _sync_fully(self, account: AccountRow) -> SyncReport:
         now = self.clock.now()
@@ -435,7 +468,7 @@ class Poller:
         soonest = now + self.interval
         polled: list[AccountRow] = []
         for account in self.accounts.list(enabled_only=True):
-            if account.id not in self.connectors or account.id in busy:
+            if account.id not in self.connectors or account.id in busy or self._polled_elsewhere(account):
                 continue
             due = self.sync_state.get(account.id).next_attempt_at
             waiting_for_channel = account.health is Health.RATE_LIMITED and due is not None and due > now
