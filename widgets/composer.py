@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import weakref
 from collections.abc import Callable
 
@@ -27,6 +29,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QTextEdit,
@@ -42,9 +45,19 @@ from console.replies.outbox import HAND_OFF, OutboxError, is_withdrawn, plain_re
 from console.replies.phrases import PhraseHit
 from console.replies.templates import Blank, combine
 from console.sync.manual import ManualReply
+from widgets.claims import (
+    CLAIMED_DETAIL,
+    OFFLINE_DETAIL,
+    OFFLINE_QUESTION,
+    TeamPort,
+    claimed_question,
+    is_offline,
+)
 from widgets.elided_label import ElidedLabel
 from widgets.template_manager import TemplateManager
 from widgets.theme import local_time
+
+log = logging.getLogger(__name__)
 
 #: How long typing pauses before the draft is saved.
 DRAFT_SAVE_MS = 400
@@ -189,6 +202,8 @@ class Composer(QWidget):
     reply_queued = Signal(int)
     #: The draft of this queue item was saved (or cleared).
     draft_saved = Signal(int)
+    #: Team mode: our claim on this item was asked for, given or let go (the list and banner re-read it).
+    claim_changed = Signal(int)
 
     def __init__(self, desk: ReplyDesk, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -205,6 +220,12 @@ class Composer(QWidget):
         self._replies: list[ReplyRow] = []
         self._replies_shown: tuple[int | None, int] = (None, 0)  # (mention id, number of replies) last listed
         self._manager: TemplateManager | None = None
+        #: Team mode (issue 22): opening the reply box claims the item, typing renews, send/cancel/close releases.
+        self._team: TeamPort | None = None
+        self._claimed: int | None = None  # the item we asked to claim and have not released
+        self._claim_tasks: set[asyncio.Future[None]] = set()
+        self._team_question: QMessageBox | None = None
+        self._override_reason = ""
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 8, 16, 12)
@@ -269,6 +290,7 @@ class Composer(QWidget):
 
         self._edit = ReplyEdit()
         self._edit.setMinimumHeight(90)
+        self._edit.installEventFilter(self)  # focus in: the agent opens the reply box (team mode claims the item)
         self._edit.textChanged.connect(self._on_edit_text_changed)
         self._edit.send_requested.connect(self._on_send_requested)
         self._edit.templates_requested.connect(self.open_picker)
@@ -395,6 +417,106 @@ class Composer(QWidget):
     def text(self) -> str:
         return self._edit.toPlainText()
 
+    # ------------------------------------------------------------------ team mode (issue 22 item 4)
+    def set_team(self, team: TeamPort | None) -> None:
+        """Work in a team: the reply box claims its item, and Send asks before answering over a colleague."""
+        self._team = team
+
+    @property
+    def claimed(self) -> int | None:
+        """The item whose claim we hold (or asked for), if any."""
+        return self._claimed
+
+    def team_question(self) -> QMessageBox | None:
+        """The open "Send anyway?" question (offline, or a colleague replying), if Send asked one."""
+        box = self._team_question
+        return box if box is not None and box.isVisible() else None
+
+    def claim_current(self) -> None:
+        """Claim the item shown (the agent opened the reply box on it); once per item until released."""
+        team, context = self._team, self._context
+        if team is None or context is None or self._claimed == context.mention_id:
+            return
+        self._release_claim()
+        mention_id = context.mention_id
+        self._claimed = mention_id
+        self._track(asyncio.ensure_future(self._claim(team, mention_id)))
+
+    def adopt_claim(self, mention_id: int) -> None:
+        """Take next claimed this item for us: hold it as if the reply box had claimed it (released alike)."""
+        if self._claimed != mention_id:
+            self._release_claim()
+        self._claimed = mention_id
+
+    def release_claim(self) -> None:
+        """Let go of our claim (sent, cancelled, the window closes); fire and forget, fine offline."""
+        self._release_claim()
+
+    def _release_claim(self) -> None:
+        mention_id, self._claimed = self._claimed, None
+        if self._team is not None and mention_id is not None:
+            try:
+                self._team.claims.release(mention_id)
+            except Exception:  # the team may be gone (left meanwhile): a claim expires on its own
+                log.exception("could not release the claim on item %s", mention_id)
+            self.claim_changed.emit(mention_id)
+
+    async def _claim(self, team: TeamPort, mention_id: int) -> None:
+        try:
+            await team.claims.claim(mention_id)
+        except Exception:  # offline or refused: the claim is only advice; Send asks when it matters
+            log.warning("could not claim item %s", mention_id, exc_info=True)
+        with contextlib.suppress(RuntimeError):  # the widget was deleted meanwhile
+            self.claim_changed.emit(mention_id)
+
+    def _track(self, task: asyncio.Future[None]) -> None:
+        self._claim_tasks.add(task)
+        task.add_done_callback(self._claim_tasks.discard)
+
+    def _question_for(self, mention_id: int) -> tuple[str, str, str] | None:
+        """What Send must ask first in team mode (question, detail, the review reason if sent anyway): offline
+        from the team, or a colleague holds the item."""
+        team = self._team
+        if team is None:
+            return None
+        if is_offline(team.status()):
+            return OFFLINE_QUESTION, OFFLINE_DETAIL, "Sent while offline from the team"
+        claim = team.claims.claim_of(mention_id)
+        if claim is not None and not claim.ours:
+            now = self._desk.clock.now()
+            return claimed_question(claim, now), CLAIMED_DETAIL, f"Sent while {claim.holder} was replying"
+        return None
+
+    def _ask_send_anyway(self, question: tuple[str, str, str], *, visibility: str) -> None:
+        """Ask (non-modal, never exec()); "Send anyway" queues with override, Cancel keeps the draft."""
+        if self._team_question is not None:
+            self._team_question.close()
+        box = QMessageBox(self)
+        box.setObjectName("sendAnywayQuestion")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Send anyway?")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(question[0])
+        box.setInformativeText(question[1])
+        send_button = box.addButton("Send anyway", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        mention_id = self.mention_id
+
+        def answered(_result: int) -> None:
+            self._team_question = None
+            if box.clickedButton() is send_button and self.mention_id == mention_id:
+                self._override_reason = question[2]
+                self.send(visibility=visibility, confirmed=True, override=True)
+            else:
+                self._edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+        box.finished.connect(answered)
+        self._team_question = box
+        box.open()
+
     def counter_text(self) -> str:
         return self._counter.text()
 
@@ -427,6 +549,8 @@ class Composer(QWidget):
     def set_mention(self, mention_id: int | None) -> None:
         """Show the composer for this item (loading its draft), or disable it for None."""
         self._flush_draft()
+        if self._claimed is not None and self._claimed != mention_id:
+            self._release_claim()  # the agent moved on without sending: cancel (the draft stays)
         self._context = None if mention_id is None else self._desk.context(mention_id)
         self._correcting = None
         self._correction_bar.hide()
@@ -534,8 +658,11 @@ class Composer(QWidget):
         if not self._edit.select_next_blank():
             self._edit.moveCursor(QTextCursor.MoveOperation.End)
 
-    def send(self, *, visibility: str | None = None, confirmed: bool = False) -> int | None:
+    def send(self, *, visibility: str | None = None, confirmed: bool = False, override: bool = False) -> int | None:
         """Queue the reply if nothing blocks it; a public reply with personal data asks first.
+
+        In team mode, Send asks first while a colleague replies to the item or the team server is unreachable;
+        ``override`` is the agent's "Send anyway" (the reply passes the team's check and is marked for review).
 
         Returns:
             The reply id, or None when it was not queued (blocked, or waiting for the privacy answer).
@@ -556,6 +683,11 @@ class Composer(QWidget):
             self._privacy_bar.show()
             self._as_dm_button.setFocus(Qt.FocusReason.OtherFocusReason)
             return None
+        if not override and self._correcting is None:
+            question = self._question_for(context.mention_id)
+            if question is not None:
+                self._ask_send_anyway(question, visibility=chosen)
+                return None
         try:
             if self._correcting is not None:
                 reply_id = self._desk.correct(self._correcting.id, text)
@@ -566,6 +698,8 @@ class Composer(QWidget):
                     visibility=chosen,
                     seen_at=self._seen_at,
                     template_ids=self._template_ids,
+                    override=override,
+                    override_reason=self._override_reason if override else "",
                 )
         except OutboxError as exc:
             self._hints.setText(str(exc))
@@ -582,6 +716,8 @@ class Composer(QWidget):
             self._loading = False
         self._update_checks()
         self.refresh_replies()
+        if self._claimed == context.mention_id:
+            self._release_claim()  # sent: the item is free again (the server records the send itself)
         self.reply_queued.emit(reply_id)
         return reply_id
 
@@ -666,10 +802,13 @@ class Composer(QWidget):
     def hideEvent(self, event: QHideEvent) -> None:
         # The draft is saved now, not by a timer that could fire after the window closed the database at quit.
         self._flush_draft()
+        self._release_claim()  # closed: colleagues need not wait for the claim to expire
         super().hideEvent(event)
 
     @override
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if isinstance(watched, ReplyEdit) and event.type() == QEvent.Type.FocusIn and self._correcting is None:
+            self.claim_current()  # (the search box's filter runs before the editor exists: no self._edit here)
         if watched is self._search and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             key = event.key()
             if key in (Qt.Key.Key_Down, Qt.Key.Key_Up) and self._results.count():
@@ -716,6 +855,11 @@ class Composer(QWidget):
         self._update_checks()
         if not self._loading and self._context is not None and self._correcting is None:
             self._draft_timer.start()
+            if self._team is not None:
+                if self._claimed != self._context.mention_id:
+                    self.claim_current()
+                else:
+                    self._team.claims.typing(self._context.mention_id)  # renews (rate-limited by the service)
 
     @Slot()
     def _on_draft_timer_timeout(self) -> None:

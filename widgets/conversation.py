@@ -315,6 +315,10 @@ class ConversationPane(QWidget):
         """The item's page (header, deadlines, thread, sections, history), for measuring; hidden when empty."""
         return self._page
 
+    def add_banner(self, widget: QWidget) -> None:
+        """Show ``widget`` right under the header, above the deadlines (e.g. team mode's "Sam is replying")."""
+        self._content.insertWidget(self._content.indexOf(self._deadline_box), widget)
+
     def add_section(self, widget: QWidget) -> None:
         """Show ``widget`` between the thread and the history (e.g. the customer panel)."""
         self._content.insertWidget(self._content.indexOf(self._history_title), widget)

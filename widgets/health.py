@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 from console.model import Health
 from console.sync.health import AccountHealth, HealthSnapshot
 from console.wording import count
+from widgets.claims import TeamStatusLike, team_line, team_state
 from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text
 from widgets.theme import channel_label, local_time
@@ -142,6 +143,14 @@ class HealthStrip(QWidget):
         self._banner.setTextFormat(Qt.TextFormat.PlainText)
         self._banner.hide()
         layout.addWidget(self._banner)
+        # Team mode (issue 22): "Team · live", "Team · polling (reason)", "Team · offline since 14:02, 3 changes
+        # to send". Shown whenever a team is joined: where the shared queue stands matters before every send.
+        self._team = QLabel()
+        self._team.setObjectName("teamStatus")
+        self._team.setTextFormat(Qt.TextFormat.PlainText)
+        self._team.hide()
+        self._team_state = ""
+        layout.addWidget(self._team)
         self._chips_layout = QHBoxLayout()
         self._chips_layout.setSpacing(8)
         layout.addLayout(self._chips_layout)
@@ -176,6 +185,11 @@ class HealthStrip(QWidget):
         )
         for chip in self._chips.values():
             chip.restyle()
+        background, border, ink = _CHIP_COLOURS.get(self._team_state, _CHIP_COLOURS["ok"])
+        self._team.setStyleSheet(
+            f"QLabel#teamStatus{{background:{_surface(background)};border:1px solid {_surface(border)};"
+            f"border-radius:11px;padding:2px 10px;color:{_ink(ink)};}}"
+        )
 
     # ------------------------------------------------------------------ accessors (tests)
     def chip_text(self, account_id: int) -> str:
@@ -195,6 +209,13 @@ class HealthStrip(QWidget):
 
     def message_text(self) -> str:
         return self._message.text()
+
+    def team_text(self) -> str:
+        """The team line, or "" when solo."""
+        return self._team.text() if not self._team.isHidden() else ""
+
+    def team_state(self) -> str:
+        return self._team_state
 
     @property
     def snapshot(self) -> HealthSnapshot | None:
@@ -227,7 +248,36 @@ class HealthStrip(QWidget):
         unreadable = sum(a.quarantined for a in snapshot.accounts)
         self._quarantine_button.setText(f"{unreadable} unreadable item{'' if unreadable == 1 else 's'}…")
         self._quarantine_button.setVisible(unreadable > 0)
-        trouble = banner is not None or any(a.health is not Health.OK or a.quarantined for a in snapshot.accounts)
+        self._update_visibility()
+
+    def set_team(self, status: TeamStatusLike | None, now: float) -> None:
+        """Show the team line (None: solo, no line)."""
+        if status is None:
+            self._team.hide()
+            self._update_visibility()
+            return
+        text = team_line(status, now=now)
+        if text != self._team.text():
+            self._team.setText(text)
+        details = [f"Team server {status.server}", f"You are {status.member} ({status.role})"]
+        if status.reason and status.mode != "live":
+            details.append(status.reason)
+        if status.mode == "offline":
+            details.append("You keep working on your copy; your changes go up when the server is back.")
+        self._team.setToolTip("\n".join(details))
+        self._team.setAccessibleName(text)
+        state = team_state(status)
+        if state != self._team_state:
+            self._team_state = state
+            self.restyle()
+        self._team.show()
+        self._update_visibility()
+
+    def _update_visibility(self) -> None:
+        snapshot = self._snapshot
+        trouble = not self._banner.isHidden() or not self._team.isHidden()
+        if snapshot is not None:
+            trouble = trouble or any(a.health is not Health.OK or a.quarantined for a in snapshot.accounts)
         self.setVisible(trouble)
 
     @Slot(str)

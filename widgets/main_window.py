@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import platform
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -48,11 +50,13 @@ from PySide6.QtWidgets import (
 from typing_extensions import override
 
 from console.ports import Clock
+from console.queue import QueueQuery
 from console.queue import QueueView as QueueViewName
 from console.sla.bands import format_age, format_countdown
 from console.sync.health import backfill_sentence
 from console.wording import count
 from widgets.capacity import CapacityIndicator, CapacitySource
+from widgets.claims import ClaimBanner, TeamBridge, TeamPort
 from widgets.composer import Composer
 from widgets.conversation import ConversationPane
 from widgets.dark import ThemeFollower
@@ -77,6 +81,8 @@ if TYPE_CHECKING:
     from console.sync.health import HealthSnapshot
     from console.triage import Triage
 
+log = logging.getLogger(__name__)
+
 APP_NAME = "Care Console"
 #: How long a passing note ("Opened the logs folder…") stays in the status bar.
 MESSAGE_MS = 6_000
@@ -92,6 +98,9 @@ NARROW_QUEUE_SHARE = 0.5
 ALERT_MIN_WIDTH = 280
 #: When a window is made narrow by hand, the queue keeps at least this width (or its own minimum).
 QUEUE_MIN_WIDTH = 300
+#: Team mode: "Take next" (the most urgent unclaimed item, claimed for us); its name in the agent's key map.
+TAKE_NEXT_ACTION = "team_take_next"
+TAKE_NEXT_KEYS = ("Ctrl+N",)
 
 
 class FitScrollArea(QScrollArea):
@@ -168,6 +177,7 @@ class MainWindow(QMainWindow):
         keymap: KeyMap | None = None,
         threads: ThreadExtrasSource | None = None,
         capacity: CapacitySource | None = None,
+        team: TeamPort | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -193,6 +203,11 @@ class MainWindow(QMainWindow):
         #: The agent chose "Quit anyway" with replies still waiting to send.
         self._quit_anyway = False
         self._composer = Composer(replies) if replies is not None else None
+        #: Team mode (issue 22): None when solo, and then only File → Team… shows anything of it.
+        self._team = team
+        self._keymap = keymap
+        self._team_tasks: set[asyncio.Future[None]] = set()
+        self._taking_next = False
         self._error_bar = ErrorBar()
         self._health_strip = HealthStrip()
         self._workbench = Workbench(
@@ -213,6 +228,8 @@ class MainWindow(QMainWindow):
         self._pane.add_section(self._workbench.customer_panel)
         self._net_easy: NetEasyPanel | None = None
         self._survey_panel = self._wire_surveys(surveys)
+
+        self._claim_banner = self._wire_team(team)
 
         self._view.first_painted.connect(self.first_paint)
         self._view.mention_selected.connect(self._pane.show_mention)
@@ -249,7 +266,7 @@ class MainWindow(QMainWindow):
         left_layout.setSpacing(0)
         heading = QWidget()
         heading.setObjectName("panelHeading")
-        heading_layout = QHBoxLayout(heading)
+        heading_layout = self._heading_layout = QHBoxLayout(heading)
         heading_layout.setContentsMargins(14, 10, 14, 10)
         title = self._panel_title = QLabel("Open")
         title.setObjectName("panelTitle")
@@ -311,6 +328,102 @@ class MainWindow(QMainWindow):
         if menus:
             menus[0].addAction(self.net_easy_action)
         return panel
+
+    def _wire_team(self, team: TeamPort | None) -> ClaimBanner | None:
+        """Team mode: claims in the list and the conversation, the composer's claims, Take next, the team line."""
+        if team is None:
+            return None
+        banner = ClaimBanner(team.claims, self._clock)
+        self._pane.add_banner(banner)
+        self._view.mention_selected.connect(banner.set_mention)
+        self._view.ticked.connect(banner.on_tick)
+        self._view.ticked.connect(self._on_team_ticked)
+        self._theme.changed.connect(lambda _dark: banner.restyle())
+        self._model.set_claims(team.claims)
+        if self._composer is not None:
+            self._composer.set_team(team)
+            self._composer.claim_changed.connect(self._on_team_changed)
+        self._team_bridge = TeamBridge(team, self)
+        self._team_bridge.changed.connect(self._on_team_changed)
+        self.take_next_action = QAction("Take &next", self)
+        self.take_next_action.setObjectName(TAKE_NEXT_ACTION)
+        keys = self._keymap.keys(TAKE_NEXT_ACTION, TAKE_NEXT_KEYS) if self._keymap is not None else TAKE_NEXT_KEYS
+        self.take_next_action.setShortcuts([QKeySequence(k) for k in keys])
+        self.take_next_action.setStatusTip("Open the most urgent item nobody is answering, and hold it for you")
+        self.take_next_action.triggered.connect(self._on_take_next_triggered)
+        self.addAction(self.take_next_action)
+        self._file_menu.insertAction(self.sla_settings_action, self.take_next_action)
+        self._take_next_button = QToolButton()
+        self._take_next_button.setObjectName("takeNextButton")
+        self._take_next_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self._take_next_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._take_next_button.setDefaultAction(self.take_next_action)
+        shortcut = self.take_next_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self._take_next_button.setToolTip(f"Take next ({shortcut})" if shortcut else "Take next")
+        self._heading_layout.insertWidget(self._heading_layout.indexOf(self._sync_button), self._take_next_button)
+        self._health_strip.set_team(team.status(), self._clock.now())
+        return banner
+
+    @property
+    def claim_banner(self) -> ClaimBanner | None:
+        """Team mode: "Sam is replying · 40 s" above the conversation."""
+        return self._claim_banner
+
+    @Slot()
+    def _on_team_changed(self) -> None:
+        """Claims or the team's state changed: repaint only the rows whose claim changed, the banner, the line."""
+        if self._team is None:
+            return
+        self._model.refresh_claims()
+        if self._claim_banner is not None:
+            self._claim_banner.refresh()
+        self._health_strip.set_team(self._team.status(), self._clock.now())
+
+    @Slot(float)
+    def _on_team_ticked(self, now: float) -> None:
+        if self._team is not None:
+            self._health_strip.set_team(self._team.status(), now)
+
+    @Slot()
+    def _on_take_next_triggered(self) -> None:
+        if self._team is None or self._taking_next:
+            return
+        self._taking_next = True
+        self.statusBar().showMessage("Taking the next item…", MESSAGE_MS)
+        task = asyncio.ensure_future(self._take_next(self._team))
+        self._team_tasks.add(task)
+        task.add_done_callback(self._team_tasks.discard)
+
+    async def _take_next(self, team: TeamPort) -> None:
+        try:
+            mention_id = await team.claims.take_next()
+        except Exception as exc:  # the service says why in plain words
+            log.warning("take next failed", exc_info=True)
+            self._taking_next = False
+            self.statusBar().showMessage(f"Could not take the next item: {exc}", MESSAGE_MS)
+            return
+        self._taking_next = False
+        if mention_id is None:
+            self.statusBar().showMessage(
+                "Nothing left to take: every open item is answered or a colleague is on it.", MESSAGE_MS
+            )
+            return
+        self.open_taken(mention_id)
+
+    def open_taken(self, mention_id: int) -> None:
+        """Show the item Take next claimed for us, in the Open view when the current view hides it, and put the
+        cursor in the reply box."""
+        self._reload(changed=[mention_id])
+        if self._model.row_of(mention_id) is None:
+            self._workbench.filter_bar.set_query(QueueQuery())
+        if not self._view.select_mention(mention_id):
+            self.statusBar().showMessage("The item taken is not in the queue yet; it shows after the next sync.")
+            return
+        if self._composer is not None:
+            self._composer.adopt_claim(mention_id)
+            self._composer.editor.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self._on_team_changed()
+        self.statusBar().showMessage("Yours: nobody else was answering this one.", MESSAGE_MS)
 
     def _show_net_easy(self, surveys: SurveySource) -> None:
         """Open (or raise) the non-modal Net Easy report."""
@@ -415,6 +528,10 @@ class MainWindow(QMainWindow):
         self.accounts_action = QAction("&Accounts…", self)
         self.manual_intake_action = QAction("Add a post by &hand…", self)
         self.manual_intake_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
+        #: File → Team… (issue 22): join, host, invite, leave, and where the team stands; connected by main.py.
+        self.team_action = QAction("&Team…", self)
+        self.team_action.setObjectName("app_team")
+        self.team_action.setStatusTip("Share one queue with colleagues: join or host a team, see its state")
         #: File → Settings… (Ctrl+,); connected by main.py to widgets/settings_dialog.open_settings_dialog.
         self.settings_action = QAction("Se&ttings…", self)
         self.settings_action.setObjectName("app_settings")
@@ -426,11 +543,12 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self._on_about_action_triggered)
 
         menu_bar = self.menuBar()
-        file_menu = menu_bar.addMenu("&File")
+        file_menu = self._file_menu = menu_bar.addMenu("&File")
         file_menu.addAction(self.sync_action)
         file_menu.addAction(self.sla_settings_action)
         file_menu.addAction(self.accounts_action)
         file_menu.addAction(self.manual_intake_action)
+        file_menu.addAction(self.team_action)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
@@ -671,6 +789,10 @@ class MainWindow(QMainWindow):
         # Work started from the window stops before main.py closes the database and the HTTP clients (STYLE B2);
         # a thread fetch finishing after that wrote to a closed database (found by the robot, issue 19).
         self._pane.cancel_fetches()
+        if self._composer is not None:
+            self._composer.release_claim()  # colleagues need not wait for the claim to expire
+        for task in list(self._team_tasks):
+            task.cancel()
         if self._survey_panel is not None:
             self._survey_panel.cancel_pending()
         self._save_state()

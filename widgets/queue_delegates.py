@@ -26,6 +26,11 @@ PRIORITY_PILLS: dict[str, PillColours] = {
     "Urgent": PillColours("#FBE3E1", "#B3261E"),
     "Low": PillColours("#ECEEF2", "#5F6B7A"),
 }
+#: The team's claim marker (issue 22): amber while a colleague replies, blue for our own claim.
+CLAIM_PILLS: dict[bool, PillColours] = {
+    False: PillColours("#FDEBC8", "#7A4B00"),
+    True: PillColours("#E2ECFE", "#1F4FB8"),
+}
 REPLY_PILLS: dict[ReplyState, PillColours] = {
     ReplyState.DRAFT: PillColours("#ECEEF2", "#4A5563"),
     ReplyState.QUEUED: PillColours("#E2ECFE", "#1F4FB8"),
@@ -52,8 +57,8 @@ def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
 
 
 class HighlightDelegate(PlainTextDelegate):
-    """The preview text, elided, after the priority badge (urgent or low), with the search words marked
-    (Role.HIGHLIGHT); plain text, never HTML."""
+    """The preview text, elided, after the claim marker ("Sam · 40 s", team mode) and the priority badge (urgent
+    or low), with the search words marked (Role.HIGHLIGHT); plain text, never HTML."""
 
     @override
     def paint(
@@ -61,7 +66,8 @@ class HighlightDelegate(PlainTextDelegate):
     ) -> None:
         terms = index.data(Role.HIGHLIGHT)
         badge = index.data(Role.PRIORITY_LABEL)
-        if not terms and not badge:
+        claim = index.data(Role.CLAIM_LABEL)
+        if not terms and not badge and not claim:
             super().paint(painter, option, index)
             return
         opt = self._background(painter, option, index)
@@ -71,6 +77,12 @@ class HighlightDelegate(PlainTextDelegate):
         cell: QRect = opt.rect
         left = cell.left() + _PAD
         painter.save()
+        if isinstance(claim, str) and claim:  # who is replying comes first: it decides whether to open the item
+            font = _pill_font(opt.font, scale=0.8)
+            marker = f"✎ {claim}"
+            pill = _small_pill_rect(cell, left, marker, font)
+            _draw_pill(painter, pill, marker, CLAIM_PILLS[bool(index.data(Role.CLAIM_OURS))], font)
+            left = int(pill.right()) + _GAP + 2
         if isinstance(badge, str) and badge:
             font = _pill_font(opt.font, scale=0.8)
             pill = _small_pill_rect(cell, left, badge, font)

@@ -24,6 +24,7 @@ from console.ports import Clock
 from console.queue import QueueQuery, search_terms
 from console.sla.bands import Band, band, format_age, format_countdown, next_change
 from console.triage import PRIORITY_LABELS, Priority
+from widgets.claims import ClaimLike, ClaimPort, claim_age, marker_text
 from widgets.theme import BAND_TEXT, SECONDARY_TEXT, channel_label, local_time
 
 #: Rows fetched per cache miss: the visible neighbourhood of the missing row.
@@ -73,6 +74,8 @@ class Role(IntEnum):
     STATUS = auto()  # a MentionStatus value
     PRIORITY = auto()  # 1 urgent, 2 normal, 3 low
     PRIORITY_LABEL = auto()  # "Urgent", "Low", or "" for normal (only what differs from normal is shown)
+    CLAIM_LABEL = auto()  # team mode: "Sam · 40 s" (a colleague is replying), "You · 12 s", or "" (issue 22)
+    CLAIM_OURS = auto()  # the claim is ours (True), a colleague's (False), or None without a claim
 
 
 _HEADERS: dict[Col, str] = {
@@ -98,6 +101,8 @@ DELETED_UPSTREAM = "Deleted upstream"
 
 #: What a tick can change: the countdown text, its colour and its band (B5 rule 3).
 TICK_ROLES: list[int] = [_DISPLAY, Qt.ItemDataRole.ForegroundRole, Role.BAND]
+#: What a claim changes in the message column: its marker and the tooltip that names the holder.
+CLAIM_ROLES: list[int] = [Role.CLAIM_LABEL, Role.CLAIM_OURS, Qt.ItemDataRole.ToolTipRole]
 
 
 class QueueSource(Protocol):
@@ -135,6 +140,11 @@ def preview_line(text: str) -> str:
     return line
 
 
+def _claim_key(claim: ClaimLike | None) -> tuple[str, float, bool] | None:
+    """What makes two reads of a claim differ on screen (a renewal only moves ``expires_at``: no repaint)."""
+    return None if claim is None else (claim.holder, claim.since, claim.ours)
+
+
 def _runs(positions: Iterable[int]) -> Iterator[tuple[int, int]]:
     """Consecutive runs ``(first, last)`` of sorted positions."""
     for _key, group in itertools.groupby(enumerate(positions), key=lambda pair: pair[1] - pair[0]):
@@ -170,6 +180,8 @@ class QueueModel(QAbstractTableModel):
         self._cache: OrderedDict[int, MentionRow | None] = OrderedDict()  # None: the id no longer exists
         self._replies: dict[int, ReplyState] = {}  # of the cached rows only
         self._answered: set[int] = set()  # of the cached rows only: a sent reply reached the customer
+        self._claim_source: ClaimPort | None = None  # team mode: who is replying (the claims mirror, no I/O)
+        self._claims: dict[int, ClaimLike] = {}  # of the cached rows only
         self._now = clock.now()
         self._query = QueueQuery()
         self._highlight: tuple[str, ...] = ()
@@ -289,6 +301,7 @@ class QueueModel(QAbstractTableModel):
             self._cache.pop(mention_id, None)
             self._replies.pop(mention_id, None)
             self._answered.discard(mention_id)
+            self._claims.pop(mention_id, None)
         positions = sorted({pos for mention_id in wanted if (pos := self.row_of(mention_id)) is not None})
         for first, last in _runs(positions):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(Col) - 1))
@@ -305,6 +318,35 @@ class QueueModel(QAbstractTableModel):
         if bottom < top:
             return
         self.dataChanged.emit(self.index(top, Col.SLA), self.index(bottom, Col.SLA), TICK_ROLES)
+        if self._claims:  # team mode: the claim markers' seconds count on, on the visible claimed rows only
+            rows_now = (self.row_of(mention_id) for mention_id in self._claims)
+            claimed = sorted(pos for pos in rows_now if pos is not None and top <= pos <= bottom)
+            for first, last in _runs(claimed):
+                self.dataChanged.emit(self.index(first, Col.PREVIEW), self.index(last, Col.PREVIEW), CLAIM_ROLES)
+
+    def set_claims(self, claims: ClaimPort | None) -> None:
+        """Team mode: show who is replying to each row (None when solo); repaints the rows whose claim changed."""
+        self._claim_source = claims
+        self.refresh_claims()
+
+    def refresh_claims(self) -> None:
+        """The team's claims changed: re-read them for the cached rows (the mirror, no I/O) and repaint only the
+        rows whose claim appeared, went or changed hands (issue 22: the list shows it within a second)."""
+        cached = [mention_id for mention_id, row in self._cache.items() if row is not None]
+        fresh = dict(self._claim_source.claims_for(cached)) if self._claim_source is not None and cached else {}
+        changed = [
+            mention_id
+            for mention_id in set(fresh) | set(self._claims)
+            if _claim_key(fresh.get(mention_id)) != _claim_key(self._claims.get(mention_id))
+        ]
+        self._claims = fresh
+        positions = sorted(pos for mention_id in changed if (pos := self.row_of(mention_id)) is not None)
+        for first, last in _runs(positions):
+            self.dataChanged.emit(self.index(first, Col.PREVIEW), self.index(last, Col.PREVIEW), CLAIM_ROLES)
+
+    def claim_of(self, mention_id: int) -> ClaimLike | None:
+        """The claim the list shows for this item (team mode), if any."""
+        return self._claims.get(mention_id)
 
     @property
     def now(self) -> float:
@@ -358,6 +400,7 @@ class QueueModel(QAbstractTableModel):
         found = self._source.rows_by_id(wanted)
         replies = self._source.reply_states(wanted)
         answered = self._source.answered(wanted)
+        claims = self._claim_source.claims_for(wanted) if self._claim_source is not None and wanted else {}
         for mention_id in wanted:
             self._cache[mention_id] = found.get(mention_id)
             state = replies.get(mention_id)
@@ -365,10 +408,14 @@ class QueueModel(QAbstractTableModel):
                 self._replies[mention_id] = state
             if mention_id in answered:
                 self._answered.add(mention_id)
+            claim = claims.get(mention_id)
+            if claim is not None:
+                self._claims[mention_id] = claim
         while len(self._cache) > self._cache_size:
             evicted, _row = self._cache.popitem(last=False)
             self._replies.pop(evicted, None)
             self._answered.discard(evicted)
+            self._claims.pop(evicted, None)
 
     # ------------------------------------------------------------------ set_ids diffs
     def _insert(self, at: int, ids: list[int]) -> None:
@@ -385,6 +432,7 @@ class QueueModel(QAbstractTableModel):
             self._cache.pop(mention_id, None)
             self._replies.pop(mention_id, None)
             self._answered.discard(mention_id)
+            self._claims.pop(mention_id, None)
         del self._ids[first : last + 1]
         self._positions = None
         self.endRemoveRows()
@@ -400,6 +448,7 @@ class QueueModel(QAbstractTableModel):
             self._cache = OrderedDict((k, v) for k, v in self._cache.items() if k in new_set)
             self._replies = {k: v for k, v in self._replies.items() if k in new_set}
             self._answered &= new_set
+            self._claims = {k: v for k, v in self._claims.items() if k in new_set}
             self.endResetModel()
             return
         for first, last in reversed(removed):
@@ -458,6 +507,10 @@ class QueueModel(QAbstractTableModel):
         if col is Col.PREVIEW:
             badge = priority_badge(mention.priority)
             text = f"Priority: {badge}\n\n{mention.text}" if badge else mention.text
+            claim = self._claims.get(mention.id)
+            if claim is not None:
+                who = "You are" if claim.ours else f"{claim.holder} is"
+                text = f"{who} replying ({claim_age(claim.since, self._now)})\n\n{text}"
             if mention.upstream_deleted_at is not None:
                 deleted = local_time(mention.upstream_deleted_at, now=self._now)
                 return f"The customer deleted this on the channel ({deleted}); the text is kept here.\n\n{text}"
@@ -520,3 +573,9 @@ class QueueModel(QAbstractTableModel):
                 return mention.priority
             case Role.PRIORITY_LABEL:
                 return priority_badge(mention.priority)
+            case Role.CLAIM_LABEL:
+                claim = self._claims.get(mention.id)
+                return "" if claim is None else marker_text(claim, self._now)
+            case Role.CLAIM_OURS:
+                claim = self._claims.get(mention.id)
+                return None if claim is None else claim.ours

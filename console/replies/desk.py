@@ -223,11 +223,15 @@ class ReplyDesk:
         visibility: str,
         seen_at: int,
         template_ids: Sequence[int] = (),
+        override: bool = False,
+        override_reason: str = "",
     ) -> int:
         """Queue the reply in the outbox (committed before any network call) and wake the sender.
 
         A reply built from a holding template (tag "holding") is a holding reply: it promises a follow-up by
-        the item's next deadline ({due_time}), or in an hour when none runs.
+        the item's next deadline ({due_time}), or in an hour when none runs. ``override``: in team mode the agent
+        chose "Send anyway" (offline from the team, or over a colleague's claim): the reply passes the team's
+        check and is marked for review with ``override_reason`` (docs/TEAM.md).
         """
         holding = any("holding" in t.tags for t in (self.templates.get(i) for i in template_ids) if t is not None)
         holding_until = None
@@ -243,6 +247,8 @@ class ReplyDesk:
             template_id=template_ids[0] if template_ids else None,
             seen_at=seen_at,
             holding_until=holding_until,
+            override=override,
+            override_reason=override_reason,
         )
         self.outbox.wake()
         return reply_id
