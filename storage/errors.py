@@ -8,7 +8,10 @@ StorageError
  ├── DatabaseTooNew       written by a newer app; refused, never modified
  ├── DatabaseLocked       another instance holds the data directory
  ├── DatabaseUnwritable   the disk is full, the folder read-only, or the file busy: the data is fine
- └── SecretStoreUnavailable   no usable OS keyring backend
+ ├── SecretStoreUnavailable   no usable OS keyring backend
+ ├── TeamUnavailable      the team database cannot be reached now (network, server down, pool exhausted)
+ ├── TeamSchemaTooNew     the team database was set up by a newer Care Console; refused, never modified
+ └── TeamRefused          the team database refused the operation to this member (grants, row-level security)
 """
 
 from __future__ import annotations
@@ -65,3 +68,32 @@ class DatabaseUnwritable(StorageError):
 
 class SecretStoreUnavailable(StorageError):
     """No OS keyring backend is usable; tokens can only be kept for this session."""
+
+
+class TeamUnavailable(StorageError):
+    """The team database cannot be reached now; the local copy keeps working and changes wait to be pushed.
+
+    The message never holds the password: it is made from the server's address and the driver's reason.
+    """
+
+    def __init__(self, reason: str, *, message: str | None = None) -> None:
+        super().__init__(message or f"The team database cannot be reached: {reason}")
+        self.reason = reason
+
+
+class TeamSchemaTooNew(StorageError):
+    def __init__(self, found: int, supported: int) -> None:
+        super().__init__(
+            f"The team database was set up by a newer Care Console (schema {found}, this app knows {supported}): "
+            "update the app."
+        )
+        self.found = found
+        self.supported = supported
+
+
+class TeamRefused(StorageError):
+    """The team database refused the operation for this member (a grant or a row-level security policy).
+
+    Enforced by PostgreSQL (issue #23): an agent may not rewrite history, write as someone else, or take a
+    supervisor's action; the window hides those actions too, but the server is what decides.
+    """
