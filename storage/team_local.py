@@ -208,6 +208,19 @@ class TeamLocalRepo:
     def max_event_id(self) -> int:
         return int(scalar(self._conn, "SELECT coalesce(max(id), 0) FROM events"))
 
+    def max_mention_id(self) -> int:
+        return int(scalar(self._conn, "SELECT coalesce(max(id), 0) FROM mentions"))
+
+    def skip_applied_mentions(self, before_max: int) -> None:
+        """Messages just stored from the team need no push: when every message up to ``before_max`` (the
+        highest id before they were stored) was pushed already, the mentions watermark moves past them."""
+        if self.watermarks().pushed_mention_id >= before_max:
+            self._conn.execute(
+                "INSERT INTO team_state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+                (PUSHED_MENTION_ID, self.max_mention_id()),
+            )
+
     # ------------------------------------------------------------------ push
     @says("Could not read the changes to push")
     def outgoing_events(self, after_id: int, limit: int = 500) -> list[OutgoingEvent]:
