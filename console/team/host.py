@@ -6,17 +6,17 @@ side is the TLS front (``tls_front.py``, its own detached process): TLS only, wi
 generated here (CN and SAN: the machine's host name and addresses); every login needs its scram-sha-256
 password. The superuser (``postgres``) is the team's owner; its password is generated and kept in the keyring.
 
-A colleague cannot know the certificate in advance, so the connection string ``team host`` prints (and the one
-``team invite`` prints) carries its SHA-256 fingerprint: ``team join`` fetches the server's certificate, compares
-the fingerprint, saves it as the trusted root (``sslrootcert``) and connects with ``sslmode=verify-full`` from then
-on. A certificate that does not match is refused before any password is sent.
+A colleague cannot know the certificate in advance, so the connection string ``team invite`` prints carries its
+SHA-256 fingerprint: ``team join`` fetches the server's certificate (``storage.team.connect.pin_certificate``),
+compares the fingerprint, saves it as the trusted root (``sslrootcert``) and connects with ``sslmode=verify-full``
+(the certificate names the machine's host name and addresses). A certificate that does not match is refused
+before any password is sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import ipaddress
 import json
 import os
@@ -33,23 +33,21 @@ from pathlib import Path
 
 from console.ports import SecretStore
 from storage.team import server as pgserver
+from storage.team.connect import certificate_fingerprint
 
 __all__ = [
-    "CERT_FILE",
     "HOST_DB",
     "HOST_DIR",
     "HOST_SUPERUSER",
     "HostError",
     "HostInfo",
     "backup_file_name",
-    "certificate_fingerprint",
-    "fetch_server_certificate",
     "generate_certificate",
     "generate_password",
     "host_password_key",
     "hosted",
     "lan_addresses",
-    "pin_certificate",
+    "pem_fingerprint",
     "start_host",
     "stop_host",
 ]
@@ -59,8 +57,6 @@ HOST_DIR = "team-server"
 #: The database the hosted server keeps the team in, and its superuser (the team's owner).
 HOST_DB = "care"
 HOST_SUPERUSER = "postgres"
-#: A member's pinned copy of the team server's certificate, inside its data folder.
-CERT_FILE = "team-server.crt"
 _STATE = "host.json"
 _FRONT_PID = "tls-front.pid"
 _FRONT_WAIT = 15.0
@@ -84,7 +80,7 @@ class HostInfo:
     upstream: int
     #: The machine's local-network addresses (the first is the one printed for colleagues).
     addresses: tuple[str, ...]
-    #: ``sha256:`` + 64 hex digits of the certificate (DER).
+    #: sha256 of the certificate (DER), 64 hex digits.
     fingerprint: str
     cert_file: Path
     #: True when this call started it (False: it was already running).
@@ -93,6 +89,14 @@ class HostInfo:
     @property
     def address(self) -> str:
         return self.addresses[0] if self.addresses else "127.0.0.1"
+
+    @property
+    def connection_string(self) -> str:
+        """The server's address for colleagues, without a login: each gets theirs from ``team invite``."""
+        return (
+            f"postgresql://{_uri_host(self.address)}:{self.port}/{HOST_DB}"
+            f"?sslmode=verify-full&fingerprint={self.fingerprint}"
+        )
 
     def owner_dsn(self) -> str:
         """The owner's connection (libpq key=value, no password): over loopback on this machine."""
@@ -190,59 +194,19 @@ def generate_certificate(names: tuple[str, ...], addresses: tuple[str, ...]) -> 
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def certificate_fingerprint(cert: bytes) -> str:
-    """``sha256:<hex>`` of a certificate, given as PEM or DER (the DER is what is hashed)."""
-    der = ssl.PEM_cert_to_DER_cert(cert.decode("ascii")) if cert.lstrip().startswith(b"-----") else cert
-    return "sha256:" + hashlib.sha256(der).hexdigest()
+def pem_fingerprint(pem: bytes) -> str:
+    """The sha256 (hex) of a PEM certificate's DER: what the join string's ``fingerprint=`` carries."""
+    return certificate_fingerprint(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
 
 
-def _normalise_fingerprint(text: str) -> str:
-    digits = text.strip().lower().removeprefix("sha256:").replace(":", "")
-    return f"sha256:{digits}"
-
-
-def fetch_server_certificate(host: str, port: int, *, timeout: float = 10.0) -> bytes:
-    """The certificate (DER) a PostgreSQL server presents, read without trusting it (blocking; run in a thread).
-
-    PostgreSQL starts TLS inside its own protocol: an SSLRequest, the answer ``S``, then the handshake.
-
-    Raises:
-        HostError: the server cannot be reached or does not offer TLS.
-    """
+def _answers_tls(port: int) -> bool:
+    """True when something on loopback ``port`` answers PostgreSQL's SSLRequest with ``S`` (the front is up)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            raw.sendall(_SSL_REQUEST)
-            answer = raw.recv(1)
-            if answer != b"S":
-                raise HostError(f"the server at {host}:{port} does not offer TLS")
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # read only; the fingerprint comparison is the check
-            with context.wrap_socket(raw, server_hostname=host) as tls:
-                der = tls.getpeercert(binary_form=True)
-    except OSError as exc:
-        raise HostError(f"could not reach the team server at {host}:{port}: {exc}") from exc
-    if not der:
-        raise HostError(f"the server at {host}:{port} presented no certificate")
-    return der
-
-
-def pin_certificate(host: str, port: int, fingerprint: str, dest: Path) -> Path:
-    """Fetch the server's certificate, compare it with the fingerprint the join string gave, and save it.
-
-    Raises:
-        HostError: unreachable, or the certificate does not match (someone else may be answering).
-    """
-    der = fetch_server_certificate(host, port)
-    got = certificate_fingerprint(der)
-    if got != _normalise_fingerprint(fingerprint):
-        raise HostError(
-            f"the team server at {host}:{port} presented a certificate with fingerprint {got}, not the one in the "
-            "connection string: not joining (ask the colleague who hosts it for a fresh connection string)"
-        )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(ssl.DER_cert_to_PEM_cert(der), encoding="ascii")
-    return dest
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
+            sock.sendall(_SSL_REQUEST)
+            return sock.recv(1) == b"S"
+    except OSError:
+        return False
 
 
 def _port_free(port: int) -> bool:
@@ -343,10 +307,8 @@ def _start_front(folder: Path, port: int, upstream: int, cert: Path, key: Path) 
         if proc.poll() is not None:
             tail = (folder / "tls-front.log").read_text(encoding="utf-8", errors="replace")[-2000:]
             raise HostError(f"the team server's TLS front stopped at start: {tail.strip()}")
-        if pid_file.exists():
-            with contextlib.suppress(HostError):
-                fetch_server_certificate("127.0.0.1", port, timeout=2.0)
-                return proc.pid
+        if pid_file.exists() and _answers_tls(port):
+            return proc.pid
         time.sleep(0.05)
     proc.terminate()
     raise HostError(f"the team server's TLS front did not answer on port {port} within {_FRONT_WAIT:.0f} s")
@@ -431,7 +393,7 @@ def start_host(data_dir: Path, secrets: SecretStore, *, port: int | None = None)
         key_file.touch(mode=0o600)
         key_file.write_bytes(key)
         cert_file.write_bytes(cert)
-    fingerprint = certificate_fingerprint(cert_file.read_bytes())
+    fingerprint = pem_fingerprint(cert_file.read_bytes())
     hba = ("host all all 127.0.0.1/32 scram-sha-256", "host all all ::1/128 scram-sha-256")
     pgserver.configure(pgdata, pgserver.ServerSettings(upstream, "127.0.0.1", hba))
     if not server_running:

@@ -211,9 +211,10 @@ def is_running(pgdata: Path) -> bool:
 
 
 def dump(*, host: str, port: int, dbname: str, user: str, password: str, out: Path, sslmode: str,
-         sslrootcert: str | None = None) -> None:  # fmt: skip
-    """``pg_dump -Fc`` of a database into ``out``: the wheel's pg_dump (PostgreSQL 18) for a plain connection;
-    for TLS (``sslmode`` require or stricter) the machine's own ``pg_dump``, as the wheel's has no OpenSSL.
+         sslrootcert: str | None = None, schema: str | None = None) -> None:  # fmt: skip
+    """``pg_dump -Fc`` of a database (or only ``schema``) into ``out``: the wheel's pg_dump (PostgreSQL 18) for a
+    plain connection; for TLS (``sslmode`` require or stricter) the machine's own ``pg_dump``, as the wheel's has
+    no OpenSSL.
 
     The password reaches pg_dump through ``PGPASSWORD`` in the child's environment only, never its arguments.
 
@@ -233,8 +234,9 @@ def dump(*, host: str, port: int, dbname: str, user: str, password: str, out: Pa
     env.update(PGPASSWORD=password, PGSSLMODE=sslmode, PGCONNECT_TIMEOUT="10")
     if sslrootcert:
         env["PGSSLROOTCERT"] = sslrootcert
+    only = ["-n", schema] if schema else []
     _run(
-        [program, "-Fc", "-h", host, "-p", str(port), "-U", user, "-d", dbname, "-f", str(out), "--no-password"],
+        [program, "-Fc", "-h", host, "-p", str(port), "-U", user, "-d", dbname, "-f", str(out), "--no-password", *only],
         user=None,
         env=env,
         timeout=3600.0,
