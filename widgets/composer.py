@@ -427,6 +427,10 @@ class Composer(QWidget):
         """The item whose claim we hold (or asked for), if any."""
         return self._claimed
 
+    def claims_pending(self) -> int:
+        """Claims asked of the team server and not answered yet."""
+        return len(self._claim_tasks)
+
     def team_question(self) -> QMessageBox | None:
         """The open "Send anyway?" question (offline, or a colleague replying), if Send asked one."""
         box = self._team_question
@@ -437,10 +441,15 @@ class Composer(QWidget):
         team, context = self._team, self._context
         if team is None or context is None or self._claimed == context.mention_id:
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs (a test without one): the claim is advice, Send still asks
+            log.warning("no event loop runs: item %s is not claimed", context.mention_id)
+            return
         self._release_claim()
         mention_id = context.mention_id
         self._claimed = mention_id
-        self._track(asyncio.ensure_future(self._claim(team, mention_id)))
+        self._track(loop.create_task(self._claim(team, mention_id), name=f"claim-{mention_id}"))
 
     def adopt_claim(self, mention_id: int) -> None:
         """Take next claimed this item for us: hold it as if the reply box had claimed it (released alike)."""

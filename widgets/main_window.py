@@ -390,7 +390,12 @@ class MainWindow(QMainWindow):
             return
         self._taking_next = True
         self.statusBar().showMessage("Taking the next item…", MESSAGE_MS)
-        task = asyncio.ensure_future(self._take_next(self._team))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs (a test without one): nothing can be asked of the server
+            self._taking_next = False
+            return
+        task = loop.create_task(self._take_next(self._team), name="take-next")
         self._team_tasks.add(task)
         task.add_done_callback(self._team_tasks.discard)
 

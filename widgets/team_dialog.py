@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
@@ -281,14 +281,19 @@ class TeamDialog(QDialog):
         self._run(self._read_online(), busy=False)
 
     # ------------------------------------------------------------------ work
-    def _run(self, work: Awaitable[None], *, busy: bool = True) -> None:
+    def _run(self, work: Coroutine[Any, Any, None], *, busy: bool = True) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs (a test without one): nothing can be asked of the server
+            work.close()
+            return
         if busy:
             self._set_busy(True)
-        task = asyncio.ensure_future(self._guarded(work, busy=busy))
+        task = loop.create_task(self._guarded(work, busy=busy))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, work: Awaitable[None], *, busy: bool) -> None:
+    async def _guarded(self, work: Coroutine[Any, Any, None], *, busy: bool) -> None:
         try:
             await work
         except asyncio.CancelledError:
