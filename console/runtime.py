@@ -19,6 +19,7 @@ from console.ports import Clock, MemorySecretStore, SecretStore
 from console.queue import QueueService
 from console.replies.capacity import CapacityService
 from console.replies.desk import ReplyDesk, build_reply_desk
+from console.replies.outbox import Outbox
 from console.reports.export.service import ExportService
 from console.sandbox import SandboxServer
 from console.sandbox.faults import FaultRule
@@ -29,6 +30,7 @@ from console.surveys.service import SurveyService
 from console.sync.health import ChannelHealth
 from console.sync.inbox import Poller
 from console.sync.manual import MANUAL_KIND, ManualIntake
+from console.sync.own_posts import OwnPostsReader, SeenRecord
 from console.sync.store_worker import BackgroundStore
 from console.sync.threads import ThreadService
 from console.sync.upstream import UpstreamChecker
@@ -46,6 +48,7 @@ from storage.lock import InstanceLock
 from storage.mentions import MentionRepo
 from storage.replies import ReplyRepo
 from storage.rows import AccountRow, ReplyRow
+from storage.seen_replies import SeenReplyRepo
 from storage.settings import (
     AGENT_NAME,
     FIRST_RESPONSE_MINUTES,
@@ -363,6 +366,7 @@ def open_runtime(
         health=health,
         store=store,
         horizon=settings.get(SYNC_HORIZON_DAYS) * 24 * 3600,
+        own_posts=OwnPostsReader(SeenReplyRepo(db), clock),
     )
     shifts = ShiftService(ShiftRepo(db), settings, clock)
     # Mastodon sends no notification for edits and deletions: re-read open threads now and then (issue 6).
@@ -392,6 +396,8 @@ def open_runtime(
     poller.subscribe(sla.on_synced)
     poller.subscribe(upstream.on_synced)
     poller.subscribe(surveys.on_sync)
+    if poller.own_posts is not None:
+        poller.own_posts.subscribe(_seen_replies_hook(sla, outbox))
     return Runtime(
         data_dir=data_dir,
         clock=clock,
@@ -444,6 +450,18 @@ def _reply_sent_hook(engine: SlaEngine) -> Callable[[ReplyRow], None]:
             engine.reply_sent(row.mention_id, row.sent_at, purpose=row.purpose, holding_until=row.holding_until)
 
     return on_sent
+
+
+def _seen_replies_hook(engine: SlaEngine, outbox: Outbox) -> Callable[[list[SeenRecord]], None]:
+    """Replies posted from elsewhere, found on the channel: they meet the SLA like a reply of ours (first or
+    next response) and the thread and the queue show them (issue #22 item 5)."""
+
+    def on_seen(records: list[SeenRecord]) -> None:
+        for record in records:
+            engine.record_response(record.mention_id, record.posted_at)
+            outbox.notify_changed(record.mention_id)
+
+    return on_seen
 
 
 def _ref(row: AccountRow) -> AccountRef:

@@ -157,8 +157,18 @@ class ReplyRepo:
         return self._one(reply_id) if updated else None
 
     def mark_sent(self, reply_id: int, *, external_id: str, url: str, at: int, actor: str = "outbox") -> ReplyRow:
-        """Record the posted reply's id and URL, with a ``reply_sent`` event."""
+        """Record the posted reply's id and URL, with a ``reply_sent`` event.
+
+        A sync that read the account's own posts while this reply was on its way may have stored the same post
+        as a reply seen on the channel: that row goes, the reply is ours (its ``reply_seen`` event stays in the
+        append-only log).
+        """
         with self._db.atomic():
+            self._conn.execute(
+                "DELETE FROM replies WHERE external_id = ? AND idempotency_key LIKE 'seen:%' AND mention_id = "
+                "(SELECT mention_id FROM replies WHERE id = ?)",
+                (external_id, reply_id),
+            )
             self._conn.execute(
                 "UPDATE replies SET state = ?, external_id = ?, url = ?, sent_at = ?, error = '', "
                 "next_attempt_at = NULL, hold_reason = '' WHERE id = ?",
@@ -349,6 +359,22 @@ class ReplyRepo:
             params.append(account_id)
         rows = fetch_all(self._conn, sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit])
         return [_reply(r) for r in rows]
+
+    def answered_elsewhere(self, mention_id: int, *, after: int, found_since: int) -> ReplyRow | None:
+        """The newest reply of the item seen on the channel (posted from another app or install, see
+        storage.seen_replies) that was posted at or after ``after`` (the customer's latest message) and found at
+        or after ``found_since`` (when the agent last saw the thread): an answer the agent has not seen.
+
+        Returns:
+            That reply, or None.
+        """
+        row = fetch_one(
+            self._conn,
+            f"SELECT {_COLUMNS} FROM replies WHERE mention_id = ? AND state = ? AND idempotency_key LIKE 'seen:%' "
+            "AND sent_at >= ? AND created_at >= ? ORDER BY sent_at DESC, id DESC LIMIT 1",
+            (mention_id, ReplyState.SENT.value, after, found_since),
+        )
+        return None if row is None else _reply(row)
 
     def account_of(self, reply_id: int) -> int:
         row = (

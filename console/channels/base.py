@@ -167,6 +167,52 @@ class ReplyTarget:
     visibility: str
 
 
+@dataclass(frozen=True, slots=True)
+class OwnPost:
+    """One of the brand account's own posts that answers something: a reply posted from anywhere (another
+    install, a colleague, the channel's own app), found on the channel (issue #22 item 5)."""
+
+    external_id: str
+    parent_external_id: str  # the post it answers
+    text: str  # plain text
+    url: str
+    posted_at: int  # UTC epoch seconds
+    visibility: str
+    client: str = ""  # the app that posted it, when the channel says ("Mastodon for iOS"); "" when unknown
+
+
+@dataclass(frozen=True, slots=True)
+class OwnPostsBatch:
+    """What one read of the account's own posts returns."""
+
+    posts: list[OwnPost]  # oldest first; replies only
+    next_cursor: Cursor | None  # None: nothing new, keep the old cursor
+    #: A full page came back: more may be waiting (the next poll reads on; one request per poll).
+    has_more: bool = False
+
+
+@runtime_checkable
+class SeesOwnPosts(Protocol):
+    """A connector that can list the brand account's own recent replies, cheaply: one request per poll.
+
+    Mastodon (``GET /api/v1/accounts/:id/statuses``), Bluesky (``app.bsky.feed.getAuthorFeed`` with
+    ``posts_with_replies``) and Discourse (the user's posts) implement it; the others have no such list yet.
+    """
+
+    async def fetch_own_posts(self, cursor: Cursor | None, *, since: int | None) -> OwnPostsBatch:
+        """The account's own replies newer than ``cursor``.
+
+        Args:
+            cursor: Where the previous read stopped; None on the first read.
+            since: On the first read, how far back to look (epoch seconds: the oldest open item), read in a
+                few pages at most; None reads the newest page only. Ignored once there is a cursor.
+
+        Raises:
+            ChannelError: The list could not be read.
+        """
+        ...
+
+
 @runtime_checkable
 class Backfills(Protocol):
     """A connector whose API pages back in time: its first sync reads back to a horizon, not the newest page."""

@@ -23,6 +23,8 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    OwnPost,
+    OwnPostsBatch,
     RateLimitInfo,
     Rejected,
     ReplyReceipt,
@@ -69,6 +71,10 @@ log = logging.getLogger(__name__)
 
 #: Mastodon's defaults when an instance does not publish its own (channels.md §1 "Text limit").
 DEFAULT_MAX_CHARACTERS = 500
+#: Statuses per read of the account's own posts (Mastodon's maximum for this list).
+OWN_POSTS_LIMIT = 40
+#: A first read of the account's own posts goes back at most this many pages.
+OWN_POSTS_FIRST_PAGES = 3
 DEFAULT_CHARACTERS_RESERVED_PER_URL = 23
 
 # --------------------------------------------------------------------------------------------------------
@@ -424,6 +430,52 @@ def parse_notifications(payload: object) -> ParsedPage:
         size=len(payload),
         rejected=rejected,
     )
+
+
+def parse_own_posts(payload: object, *, own_id: str | None = None) -> tuple[list[OwnPost], list[str]]:
+    """Parse a page of ``GET /api/v1/accounts/:id/statuses``: the replies among the account's own statuses.
+
+    Statuses that answer nothing, reblogs, statuses of another account (when ``own_id`` is given) and
+    malformed entries are left out (malformed ones logged); every readable id still counts for paging.
+
+    Args:
+        payload: The decoded JSON body, a list of Status objects (newest first).
+        own_id: The account's id, when known.
+
+    Returns:
+        The replies, oldest first, and every status id on the page.
+
+    Raises:
+        ValueError: ``payload`` is not a list.
+    """
+    if not isinstance(payload, list):
+        raise ValueError(f"expected a list of statuses, got {type(payload).__name__}")
+    posts: list[OwnPost] = []
+    ids: list[str] = []
+    for entry in payload:
+        try:
+            item = parse_status(entry)
+        except ValueError as exc:
+            log.warning("Skipped a malformed status among the account's own posts: %s", exc)
+            continue
+        ids.append(item.external_id)
+        if item.parent_external_id is None or entry.get("reblog") or (own_id and item.author_id != own_id):
+            continue
+        application = entry.get("application")
+        client = str_field(application, "name") if isinstance(application, dict) else ""
+        posts.append(
+            OwnPost(
+                external_id=item.external_id,
+                parent_external_id=item.parent_external_id,
+                text=item.text,
+                url=item.url,
+                posted_at=item.posted_at,
+                visibility=item.visibility,
+                client=client,
+            )
+        )
+    posts.sort(key=lambda post: id_key(post.external_id))
+    return posts, ids
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
@@ -1179,6 +1231,57 @@ class MastodonConnector:
             if isinstance(edited_at, str) and edited_at and edited_at != stored_edit:
                 edited.append(item)
         return StatusCheck(edited=edited, deleted=deleted)
+
+    async def fetch_own_posts(self, cursor: Cursor | None, *, since: int | None) -> OwnPostsBatch:
+        """The account's own replies, posted from any app (``GET /api/v1/accounts/:id/statuses``, reblogs
+        excluded, replies included): one request per call once there is a cursor.
+
+        The cursor is ``{"account_id": id, "min_id": newest status id read}``; forward paging with ``min_id``
+        returns the oldest statuses after it first, so a busy account loses nothing between polls. A first
+        read (no cursor) looks up the account's id and reads back from the newest status, at most
+        ``OWN_POSTS_FIRST_PAGES`` pages, until a status older than ``since``.
+
+        Raises:
+            ChannelError: The account or its statuses could not be read.
+        """
+        own_id = _as_id(cursor.get("account_id")) if cursor else None
+        if own_id is None:
+            own_id = (await self.verify()).external_id
+        path = f"/api/v1/accounts/{quote(own_id, safe='')}/statuses"
+        params: Params = [("limit", OWN_POSTS_LIMIT), ("exclude_reblogs", "true")]
+        start = _as_id(cursor.get("min_id")) if cursor else None
+        if start is not None:
+            payload = await self._json("GET", path, params=[*params, ("min_id", start)])
+            try:
+                posts, ids = parse_own_posts(payload, own_id=own_id)
+            except ValueError as exc:
+                raise self._malformed("GET", path, str(exc)) from exc
+            posts = [post for post in posts if id_key(post.external_id) > id_key(start)]
+            newest = _max_id([i for i in ids if id_key(i) > id_key(start)])
+            next_cursor = None if newest is None else {"account_id": own_id, "min_id": newest}
+            return OwnPostsBatch(posts, next_cursor, has_more=len(ids) >= OWN_POSTS_LIMIT)
+        collected: list[OwnPost] = []
+        newest = None
+        max_id: str | None = None
+        for _page in range(OWN_POSTS_FIRST_PAGES):
+            page_params = params if max_id is None else [*params, ("max_id", max_id)]
+            payload = await self._json("GET", path, params=page_params)
+            try:
+                posts, ids = parse_own_posts(payload, own_id=own_id)
+            except ValueError as exc:
+                raise self._malformed("GET", path, str(exc)) from exc
+            if not ids:
+                break
+            newest = newest or _max_id(ids)
+            collected += [post for post in posts if since is None or post.posted_at >= since]
+            oldest = min(ids, key=id_key)
+            if since is None or len(ids) < OWN_POSTS_LIMIT or any(p.posted_at < since for p in posts):
+                break
+            if max_id is not None and id_key(oldest) >= id_key(max_id):
+                break  # the server ignored max_id
+            max_id = oldest
+        collected.sort(key=lambda post: id_key(post.external_id))
+        return OwnPostsBatch(collected, {"account_id": own_id, "min_id": newest or "0"})
 
     async def aclose(self) -> None:
         """Forget the cached token and instance limits.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from console.model import event_data
 from console.replies.outbox import plain_reason
 from storage.rows import EventRow, MentionRow, ReplyRow, ReplyState
+from storage.seen_replies import REPLY_SEEN, is_seen_key
 
 __all__ = ["OurReply", "ReplyRow", "ThreadEntry", "merge_thread", "our_replies"]
 
@@ -15,6 +16,8 @@ __all__ = ["OurReply", "ReplyRow", "ThreadEntry", "merge_thread", "our_replies"]
 WITHDRAWN = "withdrawn"
 
 _PURPOSES = {"holding": "Holding reply", "survey": "Net Easy survey", "status": "Status post"}
+#: Who a reply seen on the channel is shown as when the channel did not name the app it came from.
+ANOTHER_APP = "Another app"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,10 @@ class OurReply:
     correction: bool = False
     error: str = ""
     external_id: str | None = None  # its id on the channel once sent
+    #: Posted by the brand's account from elsewhere (another install, the channel's own app) and found on the
+    #: channel by the sync; ``agent`` then names the app, ``where`` the channel ("on Mastodon").
+    elsewhere: bool = False
+    where: str = ""
 
     @property
     def posted_at(self) -> int:
@@ -48,7 +55,7 @@ class OurReply:
         """The state in words: "Sent", "Queued", "Sending…" or "Not sent – reason"."""
         match self.state:
             case ReplyState.SENT:
-                return "Sent"
+                return "Sent from elsewhere" if self.elsewhere else "Sent"
             case ReplyState.SENDING:
                 return "Sending…"
             case ReplyState.FAILED:
@@ -60,6 +67,8 @@ class OurReply:
     def labels(self) -> list[str]:
         """Short markers after the state: "edited", "correction", the kind of reply, "Direct message"."""
         out = []
+        if self.where:
+            out.append(self.where)
         if self.edited:
             out.append("edited")
         if self.correction:
@@ -78,7 +87,9 @@ ThreadEntry = MentionRow | OurReply
 def our_replies(replies: Sequence[ReplyRow], events: Sequence[EventRow]) -> list[OurReply]:
     """Turn an item's outbox rows into thread entries, oldest first.
 
-    The agent's name comes from each reply's ``reply_queued`` event (the actor who queued it). Withdrawn
+    The agent's name comes from each reply's ``reply_queued`` event (the actor who queued it); a reply seen on
+    the channel (posted from elsewhere) names the app it came from and the channel, from its ``reply_seen``
+    event, and reads "Sent from elsewhere". Withdrawn
     replies never left and are left out. A correction sent as an edit in place (same id on the channel as
     the reply it corrects) is folded into that reply, which shows the new text marked "edited"; a correction
     posted as its own reply, or one not sent yet, is an entry of its own marked "correction".
@@ -91,6 +102,7 @@ def our_replies(replies: Sequence[ReplyRow], events: Sequence[EventRow]) -> list
         The entries in thread order (by ``at``, then reply id).
     """
     agents: dict[int, str] = {}
+    seen_where: dict[int, str] = {}
     withdrawn: set[int] = set()
     for event in events:
         data = event_data(event.data)
@@ -99,6 +111,10 @@ def our_replies(replies: Sequence[ReplyRow], events: Sequence[EventRow]) -> list
             continue
         if event.kind == "reply_queued":
             agents[reply_id] = event.actor
+        elif event.kind == REPLY_SEEN:
+            client = data.get("client")
+            agents[reply_id] = client if isinstance(client, str) and client else ANOTHER_APP
+            seen_where[reply_id] = event.actor
         elif event.kind == "reply_failed" and data.get("error") == WITHDRAWN:
             withdrawn.add(reply_id)
     by_id = {r.id: r for r in replies}
@@ -120,11 +136,12 @@ def our_replies(replies: Sequence[ReplyRow], events: Sequence[EventRow]) -> list
         if row.state is ReplyState.FAILED and row.id in withdrawn:
             continue
         edit = edits.get(row.id)
+        elsewhere = is_seen_key(row.idempotency_key)
         out.append(
             OurReply(
                 reply_id=row.id,
                 at=row.sent_at if row.sent_at is not None else (row.queued_at or row.created_at),
-                agent=agents.get(row.id, "") or "agent",
+                agent=agents.get(row.id, "") or (ANOTHER_APP if elsewhere else "agent"),
                 state=row.state,
                 text=edit.text if edit is not None else row.text,
                 visibility=row.visibility,
@@ -133,6 +150,8 @@ def our_replies(replies: Sequence[ReplyRow], events: Sequence[EventRow]) -> list
                 correction=row.purpose == "correction" or row.corrects_id is not None,
                 error=row.error,
                 external_id=row.external_id,
+                elsewhere=elsewhere,
+                where=seen_where.get(row.id, "") if elsewhere else "",
             )
         )
     out.sort(key=lambda r: (r.at, r.reply_id))

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import re
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLi
 from console.ports import Clock
 from console.sync.inbox import backoff_seconds
 from console.sync.manual import MANUAL_KIND, ManualReply, reply_handoff
+from console.sync.own_posts import channel_label
 from storage.accounts import AccountRepo
 from storage.capacity import StatusPostRepo, StatusPostRow
 from storage.errors import StorageError
@@ -748,6 +750,9 @@ class Outbox:
         if target is None:
             self._replies.mark_failed(row.id, error="The message this reply answers is no longer stored.", at=now)
             return SendOutcome.FAILED
+        if (elsewhere := self._answered_elsewhere(row)) is not None:
+            self._replies.mark_failed(row.id, error=elsewhere, at=now)
+            return SendOutcome.FAILED
         reply_target = ReplyTarget(target.external_id, target.author_handle, target.visibility)
         editing = row.corrects_id is not None and isinstance(connector, EditingConnector)
         stale = row.seen_at is not None and now - row.seen_at > self._freshness
@@ -818,6 +823,27 @@ class Outbox:
         self._replies.mark_failed(row.id, error=verdict.reason, at=now)
         return SendOutcome.FAILED
 
+    def _answered_elsewhere(self, row: ReplyRow) -> str | None:
+        """Why ``row`` must not leave blindly: the brand answered the customer from elsewhere (another install, a
+        colleague, the channel's own app; found by the sync, see console.sync.own_posts) after the customer's
+        latest message, and the agent had not seen that answer when writing. None: nothing in the way.
+
+        Only a first attempt is checked: a reply tried before may be the very post the sync found (the thread
+        lookup then reconciles it as ours). Retry queues it anew as seen now, so the agent's second word sends.
+        """
+        if row.attempts > 0 or row.purpose not in ("reply", "holding") or row.corrects_id is not None:
+            return None
+        head = self._mentions.rows_by_id([row.mention_id]).get(row.mention_id)
+        if head is None:
+            return None
+        seen = self._replies.answered_elsewhere(
+            row.mention_id, after=head.last_message_at, found_since=row.seen_at or row.queued_at or row.created_at
+        )
+        if seen is None or seen.sent_at is None:
+            return None
+        at = time.strftime("%H:%M", time.localtime(seen.sent_at))
+        return f"Answered on {channel_label(head.channel)} at {at} from another app; your reply was not sent."
+
     def _sent(self, row: ReplyRow, external_id: str, url: str, posted_at: int) -> None:
         at = posted_at if posted_at > 0 else int(self._clock.now())
         sent = self._replies.mark_sent(row.id, external_id=external_id, url=url, at=at)
@@ -869,6 +895,10 @@ class Outbox:
     def _target_of(self, row: ReplyRow) -> MentionRow | None:
         target_id = row.target_id if row.target_id is not None else row.mention_id
         return self._mentions.rows_by_id([target_id]).get(target_id)
+
+    def notify_changed(self, mention_id: int) -> None:
+        """Tell the listeners an item's replies changed outside the outbox (a reply seen on the channel)."""
+        self._changed(mention_id)
 
     def _changed(self, mention_id: int) -> None:
         for listener in list(self._listeners):

@@ -62,6 +62,10 @@ MAX_BODY_BYTES: Final = 1_000_000
 MAX_FOLLOW_UP_DEPTH: Final = 2  # a simulated customer answers at most this many agent replies per thread
 VISIBILITIES: Final = ("public", "unlisted", "private", "direct")
 NOT_FOUND: Final = "Record not found"
+#: The app a status posted through the API names (every install of the app posts with the sandbox's token).
+API_APPLICATION: Final = "Care Console"
+DEFAULT_ACCOUNT_STATUSES_LIMIT: Final = 20
+MAX_ACCOUNT_STATUSES_LIMIT: Final = 40
 #: The version of the saved-world file (``sandbox.json`` in the data folder); another version starts afresh.
 SAVED_FORMAT: Final = 1
 #: How long the saved world keeps a post nobody refers to any more: the file stays small on a data folder used
@@ -212,6 +216,7 @@ class _Status:
     depth: int = 0  # how many customer follow-ups to agent replies precede this status in its thread
     pinned: bool = False
     edited_at: float | None = None  # set by PUT /api/v1/statuses/:id
+    application: str = ""  # the app a brand status was posted from ("" for customers' statuses)
 
 
 @dataclass(slots=True)
@@ -346,6 +351,7 @@ class _World:
                     "depth": st.depth,
                     "pinned": st.pinned,
                     "edited_at": st.edited_at,
+                    "application": st.application,
                 }
                 for st in statuses
             ],
@@ -385,6 +391,8 @@ class _World:
                 in_reply_to=parent, spoiler_text=str(st["spoiler_text"]), sensitive=bool(st["sensitive"]),
                 replies_count=int(st["replies_count"]), topic=Topic(st["topic"]), depth=int(st["depth"]),
                 pinned=bool(st["pinned"]), edited_at=None if st["edited_at"] is None else float(st["edited_at"]),
+                # A world saved before statuses named their app: the brand's came through the API.
+                application=str(st.get("application", API_APPLICATION if st["account"] == saved["brand"] else "")),
             )  # fmt: skip
         for n in saved["notifications"]:
             notification = _Notification(
@@ -436,6 +444,10 @@ class _World:
         )
         self._accounts[acct] = created
         return created
+
+    def known_account_list(self) -> list[_Account]:
+        """Every account of the instance."""
+        return list(self._accounts.values())
 
     @property
     def known_accounts(self) -> int:
@@ -553,8 +565,10 @@ class _World:
         in_reply_to: _Status | None,
         spoiler_text: str,
         sensitive: bool,
+        application: str = API_APPLICATION,
     ) -> _Status:
-        """Store a status the brand posted, and decide whether the customer it answers will write back."""
+        """Store a status the brand posted (from ``application``), and decide whether the customer it answers
+        will write back."""
         now = self.clock.now()
         status = self._add_status(
             account=self.brand,
@@ -567,6 +581,7 @@ class _World:
             sensitive=sensitive,
             depth=in_reply_to.depth if in_reply_to is not None else 0,
         )
+        status.application = application
         self.agent_statuses.append(status)
         if in_reply_to is not None and in_reply_to.account is not self.brand:
             ordinal = len(self._replies)
@@ -787,7 +802,7 @@ class _Renderer:
             "content": rendered.html,
             "filtered": [],
             "reblog": None,
-            "application": None,
+            "application": {"name": status.application, "website": None} if status.application else None,
             "account": self.account(status.account),
             "media_attachments": [],
             "mentions": [
@@ -1078,6 +1093,7 @@ class _Api:
             ),
             (re.compile(r"/api/v1/statuses/(?P<id>[^/]+)/context"), {"GET": self._context}, True),
             (re.compile(r"/api/v1/accounts/verify_credentials"), {"GET": self._verify_credentials}, True),
+            (re.compile(r"/api/v1/accounts/(?P<id>[^/]+)/statuses"), {"GET": self._account_statuses}, True),
             (re.compile(r"/api/v2/instance"), {"GET": self._instance}, False),
             # What a standard client needs to sign in (Mastodon.py, Tusky, Ivory…): the sandbox approves at once.
             (re.compile(r"/api/v1/instance"), {"GET": self._instance_v1}, False),
@@ -1410,6 +1426,37 @@ class _Api:
     def _oauth_revoke(self, _request: _Request, _match: re.Match[str]) -> _Response:
         # The sandbox has one token (the app's own account uses it): revoking it is acknowledged, not done.
         return _Response(int(HTTPStatus.OK), {})
+
+    def _account_statuses(self, request: _Request, match: re.Match[str]) -> _Response:
+        """``GET /api/v1/accounts/:id/statuses``: an account's statuses, newest first, with ``max_id``,
+        ``since_id``, ``min_id`` (the oldest ones after it, still listed newest first), ``limit`` (at most 40),
+        ``exclude_replies`` and ``exclude_reblogs`` (the sandbox has no reblogs). The brand's list holds every
+        status it posted, from this app or any other (a second install, the channel's own app)."""
+        world = self._world
+        account = next((a for a in world.known_account_list() if a.id == match["id"]), None)
+        if account is None:
+            return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
+        query = request.query
+        raw_limit = _first(query, "limit")
+        limit = DEFAULT_ACCOUNT_STATUSES_LIMIT if raw_limit is None else _limit(raw_limit)
+        limit = max(1, min(limit, MAX_ACCOUNT_STATUSES_LIMIT))
+        max_id, since_id, min_id = (_first(query, k) or None for k in ("max_id", "since_id", "min_id"))
+        if account is world.brand:
+            own = [world.announcement, *world.agent_statuses]
+        else:
+            own = [st for st in world.statuses.values() if st.account is account]
+        own = [st for st in own if st.id in world.statuses]
+        if _truthy(_first(query, "exclude_replies") or False):
+            own = [st for st in own if st.in_reply_to is None]
+        own.sort(key=lambda st: _id_key(st.id))
+        if max_id is not None:
+            own = [st for st in own if _id_key(st.id) < _id_key(max_id)]
+        if since_id is not None:
+            own = [st for st in own if _id_key(st.id) > _id_key(since_id)]
+        if min_id is not None:
+            own = [st for st in own if _id_key(st.id) > _id_key(min_id)][:limit]  # the oldest after min_id
+        page = own[-limit:]
+        return _Response(int(HTTPStatus.OK), [self.render.status(st) for st in reversed(page)])
 
     def _verify_credentials(self, _request: _Request, _match: re.Match[str]) -> _Response:
         return _Response(int(HTTPStatus.OK), self.render.credential_account(self._world.brand))
@@ -1917,10 +1964,48 @@ class SandboxServer:
         with self._world.lock:
             return [n.id for n in self._world.post_follow_ups(now=None, force=force)]
 
-    def statuses_posted(self) -> list[dict[str, Any]]:
-        """The statuses created through ``POST /api/v1/statuses``, oldest first, as API JSON (copies)."""
+    def post_as_brand(
+        self, *, in_reply_to_id: str, text: str, application: str = "Mastodon for iOS", visibility: str | None = None
+    ) -> str:
+        """Post a reply as the brand from elsewhere (a colleague on the channel's own app, another install), not
+        through this API: what a copy of the app then finds on the channel as a reply it did not write.
+
+        Args:
+            in_reply_to_id: The status answered.
+            text: The reply, verbatim.
+            application: The app it was posted from (Mastodon names it in the status's ``application``).
+            visibility: Default: the answered status's.
+
+        Returns:
+            The new status id.
+
+        Raises:
+            ValueError: No status ``in_reply_to_id``.
+        """
         with self._world.lock:
-            return [self._api.render.status(status) for status in self._world.agent_statuses]
+            parent = self._world.statuses.get(in_reply_to_id)
+            if parent is None:
+                raise ValueError(f"no status with id {in_reply_to_id!r}")
+            status = self._world.add_agent_status(
+                text=text,
+                visibility=visibility or parent.visibility,
+                language="en",
+                in_reply_to=parent,
+                spoiler_text="",
+                sensitive=False,
+                application=application,
+            )
+            return status.id
+
+    def statuses_posted(self) -> list[dict[str, Any]]:
+        """The statuses created through ``POST /api/v1/statuses``, oldest first, as API JSON (copies); not those
+        :meth:`post_as_brand` made."""
+        with self._world.lock:
+            return [
+                self._api.render.status(status)
+                for status in self._world.agent_statuses
+                if status.application == API_APPLICATION
+            ]
 
     def pump(self) -> list[str]:
         """Do now what the background traffic thread does when it wakes up.

@@ -17,6 +17,7 @@ from console.channels.errors import AuthExpired, ChannelError, Permanent, RateLi
 from console.model import SyncReport
 from console.ports import Clock
 from console.sla.bands import SlaPolicy
+from console.sync.own_posts import OwnPostsReader
 from console.sync.store_worker import BatchStore, InlineStore
 from storage.accounts import AccountRepo, SyncStateRepo
 from storage.errors import StorageError
@@ -132,6 +133,8 @@ class Poller:
     horizon: float = DEFAULT_HORIZON_SECONDS
     #: Team mode: accounts another member's machine polls are skipped (None when solo).
     poll_gate: PollGate | None = None
+    #: Reads the account's own replies after each caught-up poll (replies seen on the channel, #22 item 5).
+    own_posts: OwnPostsReader | None = None
     _listeners: list[Callable[[SyncReport], None]] = field(default_factory=list, init=False)
     _wake: asyncio.Event | None = field(default=None, init=False)
     _last: dict[int, SyncReport] = field(default_factory=dict, init=False)
@@ -265,6 +268,9 @@ class Poller:
                 backfill=batch.backfill,
             )
             return self._emit(progress)
+        if self.own_posts is not None and not catching_up and throttle is None:
+            # The brand's replies posted elsewhere, once the mentions they answer are stored (never raises).
+            await self.own_posts.read(account, connector)
         if account.health is not Health.OK or account.health_reason:
             self.accounts.set_health(account.id, Health.OK)
         return self._emit(

@@ -1,0 +1,261 @@
+"""Replies seen on the channel (issue #22 item 5): the brand's own replies posted from anywhere are recognised
+during sync, shown in the thread, meet the SLA, and keep a second copy of the app from answering twice.
+
+Everything runs against the sandbox's real loopback Mastodon API; time comes from a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from console.channels.base import AccountRef
+from console.channels.mastodon import MastodonConnector, parse_own_posts
+from console.ports import MemorySecretStore
+from console.replies.our_replies import merge_thread, our_replies
+from console.replies.outbox import SendOutcome
+from console.runtime import Runtime, open_runtime
+from console.sandbox import SandboxServer
+from storage.accounts import AccountRepo
+from storage.db import DB_FILENAME, open_database
+from storage.rows import DeadlineKind, ReplyState
+from storage.seen_replies import is_seen_key
+from tests.fakes.clock import FakeClock
+
+Arun = Callable[..., Any]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def server(clock: FakeClock) -> Iterator[SandboxServer]:
+    with SandboxServer(clock=clock, seed=5) as running:
+        yield running
+
+
+def _install(path: Path, server: SandboxServer, clock: FakeClock) -> Runtime:
+    """A solo install of the app with the brand's Mastodon account on the sandbox (its own data folder)."""
+    db = open_database(path / DB_FILENAME)
+    account = AccountRepo(db).add(kind="mastodon", handle="care", base_url=server.base_url, now=int(clock.now()))
+    db.conn.close()
+    secrets = MemorySecretStore()
+    secrets.set(f"mastodon:{account.id}", server.token)
+    return open_runtime(path, clock=clock, secrets=secrets)
+
+
+def _status_of(server: SandboxServer, notification_id: str) -> str:
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.token}"}) as client:
+        return str(client.get(f"/api/v1/notifications/{notification_id}").json()["status"]["id"])
+
+
+def _met(runtime: Runtime, item: int, kind: DeadlineKind) -> int | None:
+    (deadline,) = [d for d in runtime.queue.deadlines(item) if d.kind is kind]
+    return deadline.met_at
+
+
+def test_two_solo_installs_on_one_account_never_answer_the_same_customer_twice(
+    tmp_path: Path, server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    server.post_mention(author="alice", text="@care my parcel never arrived", display_name="Alice")
+    a = _install(tmp_path / "a", server, clock)
+    b = _install(tmp_path / "b", server, clock)
+    try:
+        for runtime in (a, b):
+            (report,) = arun(runtime.poller.sync_once())
+            assert report.ok and report.stored == 1, report.error
+        (item_a,) = a.mentions.queue_ids()
+        (item_b,) = b.mentions.queue_ids()
+        # B's agent writes an answer; before it leaves, A's agent answers and A's outbox posts it.
+        clock.advance(30)
+        queued = b.replies.outbox.queue(item_b, "Sorry about that, Alice! Could you DM the order number?")
+        clock.advance(30)
+        a.replies.outbox.queue(item_a, "Hi Alice, we are on it: please DM us the order number.")
+        assert list(arun(a.replies.outbox.drain()).values()) == [SendOutcome.SENT]
+        posted_by_a = clock.now()
+        assert len(server.statuses_posted()) == 1
+
+        clock.advance(60)
+        (report,) = arun(b.poller.sync_once())
+        assert report.ok, report.error
+        # B's thread shows A's answer, as sent from elsewhere.
+        rows = b.replies.outbox.replies(item_b)
+        (seen,) = [r for r in rows if is_seen_key(r.idempotency_key)]
+        assert seen.state is ReplyState.SENT and seen.text.endswith("please DM us the order number.")
+        entries = our_replies(rows, b.queue.history(item_b))
+        (shown,) = [e for e in entries if e.elsewhere]
+        assert shown.state_text == "Sent from elsewhere" and shown.agent == "Care Console"
+        assert "on Mastodon" in shown.labels
+        # The item met its first response at A's send, and counts as answered.
+        assert _met(b, item_b, DeadlineKind.FIRST_RESPONSE) == int(posted_by_a)
+        assert item_b in b.queue.answered([item_b])
+        # B's queued reply is not posted blindly: it fails with a plain reason, and the sandbox got one post.
+        assert arun(b.replies.outbox.drain()) == {queued: SendOutcome.FAILED}
+        failed = b.replies.outbox.reply(queued)
+        assert failed is not None and failed.state is ReplyState.FAILED
+        assert failed.error.startswith("Answered on Mastodon at ") and "your reply was not sent" in failed.error
+        assert len(server.statuses_posted()) == 1
+        # The agent decides: Retry sends it after all.
+        clock.advance(5)
+        b.replies.outbox.retry(queued)
+        assert arun(b.replies.outbox.drain()) == {queued: SendOutcome.SENT}
+        assert len(server.statuses_posted()) == 2
+        # And A, syncing, sees B's reply (not its own again).
+        clock.advance(60)
+        arun(a.poller.sync_once())
+        seen_by_a = [r for r in a.replies.outbox.replies(item_a) if is_seen_key(r.idempotency_key)]
+        assert [r.text for r in seen_by_a] == ["@alice Sorry about that, Alice! Could you DM the order number?"]
+    finally:
+        arun(a.aclose())
+        arun(b.aclose())
+
+
+def test_a_reply_from_the_channels_own_app_is_recorded_once_with_its_event(
+    tmp_path: Path, server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    notification = server.post_mention(author="bob@elsewhere.example", text="@care is the shop open on Sunday?")
+    runtime = _install(tmp_path / "solo", server, clock)
+    try:
+        arun(runtime.poller.sync_once())
+        (item,) = runtime.mentions.queue_ids()
+        clock.advance(120)
+        status = server.post_as_brand(
+            in_reply_to_id=_status_of(server, notification), text="@bob Yes, 10 to 16.", application="Tusky"
+        )
+        clock.advance(60)
+        for _ in range(2):  # a second sync finds nothing new: recorded once
+            (report,) = arun(runtime.poller.sync_once())
+            assert report.ok, report.error
+        rows = [r for r in runtime.replies.outbox.replies(item) if is_seen_key(r.idempotency_key)]
+        assert [(r.external_id, r.text) for r in rows] == [(status, "@bob Yes, 10 to 16.")]
+        events = [e for e in runtime.queue.history(item) if e.kind == "reply_seen"]
+        assert len(events) == 1 and events[0].actor == "on Mastodon"
+        assert '"external_id": "' + status + '"' in events[0].data and '"client": "Tusky"' in events[0].data
+        thread = merge_thread(runtime.queue.thread(item), rows, runtime.queue.history(item))
+        assert [getattr(e, "agent", None) for e in thread][-1] == "Tusky"
+        assert _met(runtime, item, DeadlineKind.FIRST_RESPONSE) == int(clock.now()) - 60
+    finally:
+        arun(runtime.aclose())
+
+
+def test_our_own_outbox_replies_are_never_recorded_as_seen(
+    tmp_path: Path, server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    server.post_mention(author="carol", text="@care hello?")
+    runtime = _install(tmp_path / "solo", server, clock)
+    try:
+        arun(runtime.poller.sync_once())
+        (item,) = runtime.mentions.queue_ids()
+        runtime.replies.outbox.queue(item, "Hello Carol, how can we help?")
+        arun(runtime.replies.outbox.drain())
+        clock.advance(60)
+        arun(runtime.poller.sync_once())
+        rows = runtime.replies.outbox.replies(item)
+        assert [(r.state, is_seen_key(r.idempotency_key)) for r in rows] == [(ReplyState.SENT, False)]
+        assert not [e for e in runtime.queue.history(item) if e.kind == "reply_seen"]
+    finally:
+        arun(runtime.aclose())
+
+
+def test_a_reply_to_a_conversation_never_stored_is_left_alone_and_a_reply_in_a_thread_is_found(
+    tmp_path: Path, server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    first = server.post_mention(author="dana", text="@care my card was charged twice")
+    runtime = _install(tmp_path / "solo", server, clock)
+    try:
+        arun(runtime.poller.sync_once())
+        (item,) = runtime.mentions.queue_ids()
+        clock.advance(30)
+        # A reply to the pinned announcement (no stored item) is not a reply to any customer here.
+        announcement = [s for s in _own_statuses(server) if s["in_reply_to_id"] is None][0]["id"]
+        server.post_as_brand(in_reply_to_id=announcement, text="Update: the shop is open again.")
+        # Two answers in a row from the app: the second answers the first (a thread of the brand's own posts).
+        one = server.post_as_brand(in_reply_to_id=_status_of(server, first), text="@dana Sorry! Checking now.")
+        server.post_as_brand(in_reply_to_id=one, text="@dana Refunded: it shows in 3 days.")
+        clock.advance(30)
+        arun(runtime.poller.sync_once())
+        rows = [r for r in runtime.replies.outbox.replies(item) if is_seen_key(r.idempotency_key)]
+        assert [r.text for r in rows] == ["@dana Sorry! Checking now.", "@dana Refunded: it shows in 3 days."]
+        assert {r.mention_id for r in rows} == {item}
+    finally:
+        arun(runtime.aclose())
+
+
+def _own_statuses(server: SandboxServer, **params: str) -> list[dict[str, Any]]:
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.token}"}) as client:
+        me = client.get("/api/v1/accounts/verify_credentials").json()["id"]
+        response = client.get(f"/api/v1/accounts/{me}/statuses", params={"limit": "40", **params})
+        assert response.status_code == 200
+        body: list[dict[str, Any]] = response.json()
+        return body
+
+
+def test_sandbox_account_statuses_pages_like_mastodon(server: SandboxServer, clock: FakeClock) -> None:
+    notification = server.post_mention(author="erin", text="@care hi")
+    parent = _status_of(server, notification)
+    ids = []
+    for n in range(5):
+        clock.advance(1)
+        ids.append(server.post_as_brand(in_reply_to_id=parent, text=f"reply {n}"))
+    newest_first = [s["id"] for s in _own_statuses(server)]
+    assert newest_first[:5] == ids[::-1]  # then the announcement
+    assert [s["id"] for s in _own_statuses(server, min_id=ids[1], limit="2")] == [ids[3], ids[2]]
+    assert [s["id"] for s in _own_statuses(server, since_id=ids[1], limit="2")] == [ids[4], ids[3]]
+    assert [s["id"] for s in _own_statuses(server, max_id=ids[1])][:1] == [ids[0]]
+    assert [s["in_reply_to_id"] for s in _own_statuses(server, exclude_replies="true")] == [None]
+    assert _own_statuses(server)[0]["application"] == {"name": "Mastodon for iOS", "website": None}
+
+
+def test_connector_reads_own_replies_with_one_request_per_poll(
+    server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    notification = server.post_mention(author="finn", text="@care hi")
+    parent = _status_of(server, notification)
+    secrets = MemorySecretStore()
+    secrets.set("mastodon:1", server.token)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient() as client:
+            connector = MastodonConnector(
+                client, account=AccountRef(1, "mastodon", "care", server.base_url), secrets=secrets, clock=clock
+            )
+            first = await connector.fetch_own_posts(None, since=None)
+            assert first.posts == [] and first.next_cursor is not None
+            clock.advance(5)
+            posted = server.post_as_brand(in_reply_to_id=parent, text="@finn hello!")
+            before = len(server.requests)
+            batch = await connector.fetch_own_posts(first.next_cursor, since=None)
+            assert len(server.requests) - before == 1
+            assert [(p.external_id, p.parent_external_id, p.text, p.client) for p in batch.posts] == [
+                (posted, parent, "@finn hello!", "Mastodon for iOS")
+            ]
+            again = await connector.fetch_own_posts(batch.next_cursor, since=None)
+            assert again.posts == [] and again.next_cursor is None
+
+    arun(scenario())
+
+
+def test_parse_own_posts_keeps_replies_only_and_skips_malformed_entries() -> None:
+    base: dict[str, Any] = {
+        "created_at": "2026-08-01T13:51:42.823Z",
+        "visibility": "public",
+        "content": "<p>hi</p>",
+        "account": {"id": "7", "acct": "care"},
+    }
+    payload = [
+        {**base, "id": "12", "in_reply_to_id": "3", "application": {"name": "Ivory"}},
+        {**base, "id": "11", "in_reply_to_id": None},
+        {**base, "id": "10", "in_reply_to_id": "2", "account": {"id": "8", "acct": "someone"}},
+        {"id": "9"},
+    ]
+    posts, ids = parse_own_posts(payload, own_id="7")
+    assert [(p.external_id, p.parent_external_id, p.client, p.text) for p in posts] == [("12", "3", "Ivory", "hi")]
+    assert ids == ["12", "11", "10"]
+    with pytest.raises(ValueError):
+        parse_own_posts({"error": "nope"})
