@@ -44,10 +44,23 @@ class ClaimLike(Protocol):
     def ours(self) -> bool: ...
 
 
+class AdviceLike(Protocol):
+    """What to ask before Send (``console.team.claims.SendAdvice``): kind "ok", "claimed" (holder, since) or
+    "offline"."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def holder(self) -> str: ...
+    @property
+    def since(self) -> float | None: ...
+
+
 class ClaimPort(Protocol):
     """What the window asks of the claims (``ClaimService``): the mirror without I/O, claim/renew/release."""
 
     def claim_of(self, mention_id: int) -> ClaimLike | None: ...
+    def advice(self, mention_id: int) -> AdviceLike: ...
     def claims_for(self, mention_ids: Sequence[int]) -> Mapping[int, ClaimLike]: ...
     async def claim(self, mention_id: int) -> ClaimLike | None: ...
     def typing(self, mention_id: int) -> None: ...
@@ -103,9 +116,10 @@ def banner_text(claim: ClaimLike, now: float) -> str:
     return f"{who} replying · {claim_age(claim.since, now)}"
 
 
-def claimed_question(claim: ClaimLike, now: float) -> str:
-    """What Send asks over a colleague's claim."""
-    return f"{claim.holder} is replying to this customer ({claim_age(claim.since, now)}). Send yours anyway?"
+def claimed_question(holder: str, since: float | None, now: float) -> str:
+    """What Send asks over a colleague's claim: ``Sam is replying to this customer (40 s). Send yours anyway?``"""
+    age = "" if since is None else f" ({claim_age(since, now)})"
+    return f"{holder} is replying to this customer{age}. Send yours anyway?"
 
 
 OFFLINE_QUESTION = "You're offline from the team: a colleague may be answering. Send anyway?"

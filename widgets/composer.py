@@ -488,12 +488,12 @@ class Composer(QWidget):
         team = self._team
         if team is None:
             return None
-        if is_offline(team.status()):
+        advice = team.claims.advice(mention_id)  # the claims service knows whether its last call reached the server
+        if advice.kind == "offline" or is_offline(team.status()):
             return OFFLINE_QUESTION, OFFLINE_DETAIL, "Sent while offline from the team"
-        claim = team.claims.claim_of(mention_id)
-        if claim is not None and not claim.ours:
-            now = self._desk.clock.now()
-            return claimed_question(claim, now), CLAIMED_DETAIL, f"Sent while {claim.holder} was replying"
+        if advice.kind == "claimed":
+            question = claimed_question(advice.holder, advice.since, self._desk.clock.now())
+            return question, CLAIMED_DETAIL, f"Sent while {advice.holder} was replying"
         return None
 
     def _ask_send_anyway(self, question: tuple[str, str, str], *, visibility: str) -> None:

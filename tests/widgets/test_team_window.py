@@ -42,6 +42,13 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Advice:
+    kind: str
+    holder: str = ""
+    since: float | None = None
+
+
+@dataclass(frozen=True)
 class Status:
     member: str = "Alex"
     role: str = "agent"
@@ -76,6 +83,12 @@ class MemoryClaims:
             now = self.clock.now()
             self.held[mention_id] = Claim(mention_id, self.me, now, now + 90, True)
         return self.held[mention_id]
+
+    def advice(self, mention_id: int) -> Advice:
+        claim = self.held.get(mention_id)
+        if claim is not None and not claim.ours:
+            return Advice("claimed", claim.holder, claim.since)
+        return Advice("ok")
 
     def typing(self, mention_id: int) -> None:
         self.typed.append(mention_id)
