@@ -142,13 +142,11 @@ class LocalEventRow:
     data: dict[str, Any]
 
 
-def uid_digest(uids: Iterable[str]) -> str:
-    """sha256 (hex) over the sorted uids, each followed by a newline: the server's formula too."""
-    h = hashlib.sha256()
-    for uid in sorted(uids):
-        h.update(uid.encode())
-        h.update(b"\n")
-    return h.hexdigest()
+def uid_digest(uids: Iterable[str]) -> tuple[int, str]:
+    """``(count, sha256 hex)`` of the sorted uid strings joined by newlines: the server's formula
+    (storage/team/events.py ``digest_of``), repeated here so the local copy needs no PostgreSQL driver."""
+    texts = sorted(uids)
+    return len(texts), hashlib.sha256("\n".join(texts).encode("ascii")).hexdigest()
 
 
 def _data(text: object) -> dict[str, Any]:
@@ -383,8 +381,8 @@ class TeamLocalRepo:
     def applied_count(self) -> int:
         return int(scalar(self._conn, "SELECT count(*) FROM team_applied"))
 
-    def digest(self) -> str:
-        """sha256 over the sorted uids this copy holds: equal to the server's when the copy holds the whole log."""
+    def digest(self) -> tuple[int, str]:
+        """``(count, sha256)`` over the uids this copy holds: equal to the server's when it holds the whole log."""
         return uid_digest(str(uid) for (uid,) in self._conn.execute("SELECT uid FROM team_applied"))
 
     # ------------------------------------------------------------------ resolving keys

@@ -277,9 +277,8 @@ class ApplyCore:
             out.follow_ups.extend(result.follow_up_heads)
             out.changed.extend(result.follow_up_heads)
         self._local.skip_applied_mentions(before_max)
+        self._local.relink_claims()  # a claim mirrored before its item arrived now names it
         parked = self._local.parked_for(keys)
-        if parked:
-            self._local.relink_claims()
         for event in parked:
             self._apply_one(event, out, held_already=True)
 

@@ -15,12 +15,28 @@ catches up. :meth:`Replicator.run` never dies.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from console.ports import Clock
+from console.sla.engine import SlaEngine
+from console.team.applier import Applier, ApplyReport, follow_through
 from console.team.keys import local_event_uid, mention_uid
-from storage.team_local import OutgoingEvent, OutgoingMention
+from storage.errors import StorageError, TeamUnavailable
+from storage.team.claims import ClaimRepo
+from storage.team.connect import TeamConnection, TeamPool
+from storage.team.events import TeamEvent, TeamEventRepo
+from storage.team.notify import Notice, TeamListener, notify
+from storage.team_local import OutgoingEvent, OutgoingMention, SharedEvent, TeamLocalRepo
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["live", "polling", "offline", "connecting"]
 
 #: Own changes sent in one INSERT (one transaction on the server).
 PUSH_BATCH = 500
@@ -82,3 +98,347 @@ def push_mention(mention: OutgoingMention, *, member: str) -> PushEvent:
         mention_uid(mention.item_key), member, int(mention.data["posted_at"]), "mention", mention.item_key,
         dict(mention.data),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TeamStatus:
+    """The team line of the health strip and File → Team… (docs/TEAM.md)."""
+
+    member: str
+    role: str  # 'agent' | 'supervisor' | 'owner'
+    server: str  # host:port/db, never a password
+    mode: Mode
+    since: float  # when the mode began (epoch seconds)
+    reason: str  # plain words for offline and polling
+    to_push: int  # own changes waiting to go up
+    conflicts: int  # own changes a colleague's overrode (or the other way round), to show
+
+
+@dataclass(frozen=True)
+class TeamChange:
+    """What a listener hears: items changed by the team (an applied page) or claims that changed (mention ids)."""
+
+    report: ApplyReport | None = None
+    claims: tuple[int, ...] = ()
+
+    @property
+    def mention_ids(self) -> tuple[int, ...]:
+        """Every local item this change touched (for the window's refresh)."""
+        ids: list[int] = list(self.claims)
+        if self.report is not None:
+            ids += list(self.report.new_mentions) + list(self.report.changed)
+        return tuple(dict.fromkeys(ids))
+
+
+class Replicator:
+    """Push own changes, pull the team's, keep the claims mirror; one per running team copy.
+
+    :meth:`run` is the long-lived task (started by the team service, cancelled to stop); :meth:`sync_once` is one
+    push-then-pull round for tests, the command line and ``team status``.
+    """
+
+    def __init__(
+        self,
+        *,
+        local: TeamLocalRepo,
+        applier: Applier,
+        member: str,
+        member_uuid: str,
+        role: str,
+        server: str,
+        schema: str,
+        open_pool: Callable[[], Awaitable[TeamPool]],
+        open_listener: Callable[[], Awaitable[TeamConnection]],
+        clock: Clock,
+        sla: SlaEngine | None = None,
+        notify: bool = True,
+        poll_s: float = POLL_S,
+        safety_s: float = SAFETY_PULL_S,
+        probe_s: float = NOTIFY_PROBE_S,
+    ) -> None:
+        """Args:
+        local: the team tables of the local copy.
+        applier: applies pulled pages to the local copy.
+        member: this member's name (the author of every pushed event).
+        member_uuid: this copy's member uuid (own event uids).
+        role: 'agent', 'supervisor' or 'owner', for the status.
+        server: ``host:port/db`` for the status.
+        schema: the team schema (notification channels).
+        open_pool: opens the pool of connections to the team database (``connect.open_pool``).
+        open_listener: opens the dedicated LISTEN connection (``connect.listen_connection``).
+        clock: when modes begin.
+        sla: told what applied events mean for deadlines (None: nothing to tell, as in some tests).
+        notify: False where LISTEN/NOTIFY cannot work (a transaction-mode pooler): poll instead.
+        poll_s, safety_s, probe_s: the polling interval, the safety pull and the NOTIFY probe's wait.
+        """
+        self._local = local
+        self._applier = applier
+        self._member = member
+        self._member_uuid = member_uuid
+        self._role = role
+        self._server = server
+        self._schema = schema
+        self._open_pool = open_pool
+        self._open_listener = open_listener
+        self._clock = clock
+        self._sla = sla
+        self._notify = notify
+        self._poll_s = poll_s
+        self._safety_s = safety_s
+        self._probe_s = probe_s
+        self._pool: TeamPool | None = None
+        self._listener: TeamListener | None = None
+        self._listen_task: asyncio.Task[None] | None = None
+        self._probe: tuple[str, asyncio.Event] | None = None
+        self._kick: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._listeners: list[Callable[[TeamChange], None]] = []
+        self._mode: Mode = "connecting"
+        self._since = clock.now()
+        self._reason = ""
+
+    # ------------------------------------------------------------------ what others call
+    def status(self) -> TeamStatus:
+        """The team line's facts now (local reads only)."""
+        return TeamStatus(
+            self._member, self._role, self._server, self._mode, self._since, self._reason,
+            self._local.to_push(), self._local.conflict_count(unseen_only=False),
+        )  # fmt: skip
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    def subscribe(self, listener: Callable[[TeamChange], None]) -> None:
+        """Call ``listener`` on the loop after each applied page that changed something and each claims change."""
+        self._listeners.append(listener)
+
+    def wake(self) -> None:
+        """A local change happened: push soon (no await; safe before :meth:`run` starts)."""
+        if self._kick is not None:
+            self._kick.set()
+
+    async def sync_once(self) -> ApplyReport:
+        """Push own changes, then pull until caught up; the claims mirror is refreshed too.
+
+        Returns:
+            What the pull applied.
+
+        Raises:
+            StorageError: the team database could not be reached (the mode becomes "offline") or the local copy
+                could not be written.
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            try:
+                pool = await self._ensure_pool()
+                await self._push(pool)
+                report = await self._pull(pool)
+                await self._refresh_claims(pool)
+            except StorageError as exc:
+                if isinstance(exc, TeamUnavailable):
+                    await self._drop_pool()
+                self._set_mode("offline", _plain(exc))
+                raise
+            if self._mode in ("offline", "connecting"):
+                self._set_mode("live" if self._listen_task is not None else "polling", self._polling_reason())
+            return report
+
+    async def run(self) -> None:
+        """Replicate until cancelled; never dies: a lost server means "offline" and a reconnect with backoff."""
+        self._kick = asyncio.Event()
+        backoff = BACKOFF_FIRST_S
+        try:
+            while True:
+                try:
+                    await self._connect()
+                    backoff = BACKOFF_FIRST_S
+                    await self._serve()
+                except asyncio.CancelledError:
+                    raise
+                except StorageError as exc:
+                    self._set_mode("offline", _plain(exc))
+                except Exception as exc:  # a bug must not end replication: log it, back off, try again
+                    log.exception("team replication failed")
+                    self._set_mode("offline", f"unexpected error: {exc}")
+                await self._disconnect()
+                await self._pause(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        finally:
+            await self._disconnect()
+
+    async def aclose(self) -> None:
+        """Close the connections and the applier's worker (after cancelling :meth:`run`)."""
+        await self._disconnect()
+        await self._applier.aclose()
+
+    # ------------------------------------------------------------------ connection and modes
+    def _set_mode(self, mode: Mode, reason: str = "") -> None:
+        if mode != self._mode:
+            self._since = self._clock.now()
+            log.info("team: %s%s", mode, f" ({reason})" if reason else "")
+        self._mode = mode
+        self._reason = reason
+
+    def _polling_reason(self) -> str:
+        if self._listen_task is not None:
+            return ""
+        if not self._notify:
+            return f"notifications are switched off for this team; reading the team's changes every {self._poll_s:g} s"
+        return (
+            f"notifications unavailable (behind a pooler?): a test notification did not come back within "
+            f"{self._probe_s:g} s; reading the team's changes every {self._poll_s:g} s"
+        )
+
+    async def _ensure_pool(self) -> TeamPool:
+        if self._pool is None:
+            self._pool = await self._open_pool()
+        return self._pool
+
+    async def _drop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.close()
+
+    async def _connect(self) -> None:
+        """Open the pool and, unless switched off, the listener; probe that a NOTIFY comes back."""
+        pool = await self._ensure_pool()
+        if self._notify and await self._listen(pool):
+            self._set_mode("live")
+        else:
+            self._set_mode("polling", self._polling_reason())
+
+    async def _listen(self, pool: TeamPool) -> bool:
+        listener = TeamListener(await self._open_listener(), self._schema)
+        try:
+            await listener.start()
+        except BaseException:
+            await listener.aclose()
+            raise
+        self._listener = listener
+        self._listen_task = asyncio.create_task(listener.run(self._on_notice), name="team-listen")
+        token = f"probe:{uuid.uuid4()}"
+        arrived = asyncio.Event()
+        self._probe = (token, arrived)
+        try:
+            await notify(pool, self._schema, "events", token)
+            await asyncio.wait_for(arrived.wait(), self._probe_s)
+            return True
+        except TimeoutError:
+            await self._stop_listening()
+            return False
+        finally:
+            self._probe = None
+
+    def _on_notice(self, notice: Notice) -> None:
+        if self._probe is not None and notice.payload == self._probe[0]:
+            self._probe[1].set()
+            return
+        if self._kick is not None:
+            self._kick.set()
+
+    async def _stop_listening(self) -> None:
+        task, self._listen_task = self._listen_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.aclose()
+
+    async def _disconnect(self) -> None:
+        await self._stop_listening()
+        await self._drop_pool()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (a reconnect backoff); a local change does not cut it short: nothing could be sent."""
+        await asyncio.sleep(seconds)
+
+    async def _serve(self) -> None:
+        """Sync, then wait for a notification, a local change or the interval; until the connection fails."""
+        assert self._kick is not None
+        while True:
+            self._kick.clear()
+            await self.sync_once()  # a claims notification lands here too: every round refreshes the mirror
+            interval = self._safety_s if self._listen_task is not None else self._poll_s
+            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._kick.wait())}
+            if self._listen_task is not None:
+                waiters.add(self._listen_task)
+            done, pending = await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for future in pending:
+                if future is not self._listen_task:
+                    future.cancel()
+            if self._listen_task is not None and self._listen_task.done():
+                task, self._listen_task = self._listen_task, None
+                task.result()  # raises TeamUnavailable: reconnect
+                raise TeamUnavailable("the team's notifications stopped")
+            del done
+
+    # ------------------------------------------------------------------ push and pull
+    async def _push(self, pool: TeamPool) -> int:
+        """Own messages first (their items must exist before changes to them), then own changes, by batches."""
+        repo = TeamEventRepo(pool, self._schema)
+        sent = 0
+        while True:
+            marks = self._local.watermarks()
+            mentions = self._local.outgoing_mentions(marks.pushed_mention_id, PUSH_BATCH)
+            if mentions:
+                held = self._local.applied_seqs(mention_uid(m.item_key) for m in mentions)
+                batch = [push_mention(m, member=self._member) for m in mentions if mention_uid(m.item_key) not in held]
+                sent += await repo.append([_team_event(p) for p in batch])
+                self._local.record_pushed(
+                    [(p.uid, p.kind, p.item_key) for p in batch], mention_id=mentions[-1].mention_id
+                )
+                continue
+            changes = self._local.outgoing_events(marks.pushed_event_id, PUSH_BATCH)
+            if not changes:
+                return sent
+            batch = [push_event(c, member=self._member, member_uuid=self._member_uuid) for c in changes]
+            sent += await repo.append([_team_event(p) for p in batch])
+            self._local.record_pushed([(p.uid, p.kind, p.item_key) for p in batch], event_id=changes[-1].event_id)
+
+    async def _pull(self, pool: TeamPool) -> ApplyReport:
+        repo = TeamEventRepo(pool, self._schema)
+        total = ApplyReport()
+        while True:
+            page = await repo.since(self._local.watermarks().pulled_seq, PULL_PAGE)
+            if not page:
+                return total
+            report = await self._applier.apply([_shared_event(e) for e in page])
+            if self._sla is not None:
+                follow_through(report, self._sla, self._local)
+            if not report.empty:
+                self._tell(TeamChange(report=report))
+            total = total.merged(report)
+            if len(page) < PULL_PAGE:
+                return total
+
+    async def _refresh_claims(self, pool: TeamPool) -> None:
+        rows = await ClaimRepo(pool, self._schema).active()
+        changed = self._local.replace_claims((r.item_key, r.holder, r.claimed_at, r.expires_at) for r in rows)
+        if changed:
+            self._tell(TeamChange(claims=tuple(changed)))
+
+    def _tell(self, change: TeamChange) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(change)
+            except Exception:  # a listener's bug must not stop replication
+                log.exception("team change listener failed")
+
+
+def _team_event(p: PushEvent) -> TeamEvent:
+    return TeamEvent(uid=uuid.UUID(p.uid), author=p.author, at=p.at, kind=p.kind, item_key=p.item_key, data=p.data)
+
+
+def _shared_event(e: TeamEvent) -> SharedEvent:
+    return SharedEvent(int(e.seq or 0), str(e.uid), e.author, e.at, e.kind, e.item_key, e.data)
+
+
+def _plain(exc: StorageError) -> str:
+    """The error's words for the status line (never a password: storage/team keeps them out of messages)."""
+    return str(exc) or type(exc).__name__
