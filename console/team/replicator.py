@@ -30,7 +30,7 @@ from console.team.keys import local_event_uid, mention_uid
 from storage.errors import StorageError, TeamUnavailable
 from storage.team.claims import ClaimRepo
 from storage.team.connect import TeamConnection, TeamPool
-from storage.team.events import TeamEvent, TeamEventRepo
+from storage.team.events import TeamEvent, TeamEventRepo, reply_event_uid
 from storage.team.notify import Notice, TeamListener, notify
 from storage.team_local import OutgoingEvent, OutgoingMention, SharedEvent, TeamLocalRepo
 
@@ -87,9 +87,13 @@ def push_event(change: OutgoingEvent, *, member: str, member_uuid: str) -> PushE
         data.pop(name, None)
     if change.actor != member:
         data["by"] = change.actor
-    return PushEvent(
-        local_event_uid(member_uuid, change.event_id), member, change.at, change.kind, change.item_key, data
-    )
+    uid = local_event_uid(member_uuid, change.event_id)
+    reply_key = data.get("reply_key")
+    if change.kind == "send_anyway" and isinstance(reply_key, str):
+        # The uid ClaimRepo.record_send gives the server's own record of the same choice: one audit entry
+        # however the override reached the server (sent online, or pushed after working offline).
+        uid = str(reply_event_uid("send_anyway", reply_key))
+    return PushEvent(uid, member, change.at, change.kind, change.item_key, data)
 
 
 def push_mention(mention: OutgoingMention, *, member: str) -> PushEvent:
