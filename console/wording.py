@@ -37,3 +37,62 @@ def count(n: int, noun: str, plural_form: str | None = None) -> str:
     """
     word = noun if n == 1 else (plural_form or plural(noun))
     return f"{n:,} {word}"
+
+
+#: Team actions on an item, in the words the item's history and the reports' audit list use (issue 23).
+TEAM_ACTIONS: dict[str, str] = {
+    "claimed": "Claimed to reply",
+    "released": "Claim released",
+    "claim_broken": "Claim released by a supervisor",
+    "reassigned": "Reassigned",
+    "handed_over": "Handed over",
+    "send_anyway": "Sent anyway",
+    "shift_started": "Shift started",
+    "shift_ended": "Shift ended",
+}
+
+
+def _anyway_reason(reason: str) -> str:
+    """Why a reply was sent anyway, in words (``send_anyway.reason``: "claimed by Sam", "answered by Sam", ...)."""
+    word, _, who = reason.partition(" by ")
+    if word == "claimed":
+        return f"over {who}'s claim" if who else "over a colleague's claim"
+    if word == "answered":
+        return f"after {who} had answered" if who and who != "?" else "after a colleague had answered"
+    if word == "offline":
+        return "while offline from the team"
+    return ""
+
+
+def team_action(kind: str, data: dict[str, object]) -> str | None:
+    """A team action in plain words, or None when ``kind`` is not one.
+
+    ``"Reassigned to Sam · back from holiday"``, ``"Handed back to the pool · 3 items"``,
+    ``"Claim of Alex released by a supervisor"``, ``"Sent anyway over a colleague's claim (needs review)"``.
+    The author and time are shown beside it by the caller (the history line, the report's audit row).
+    """
+    label = TEAM_ACTIONS.get(kind)
+    if label is None:
+        return None
+    note = str(data.get("note") or "").strip()
+    if kind == "claim_broken" and data.get("holder"):
+        label = f"Claim of {data['holder']} released by a supervisor"
+    elif kind == "reassigned":
+        to = data.get("to")
+        label = f"Reassigned to {to}" if to else "Reassigned to the pool"
+    elif kind == "handed_over":
+        to = data.get("to")
+        label = f"Handed over to {to}" if to else "Handed back to the pool"
+        items = data.get("items")
+        if isinstance(items, list) and len(items) != 1:
+            label += f" · {count(len(items), 'item')}"
+    elif kind == "send_anyway":
+        reason = _anyway_reason(str(data.get("reason") or ""))
+        label = f"Sent anyway {reason} (needs review)" if reason else "Sent anyway (needs review)"
+    return f"{label} · {note}" if note else label
+
+
+def handed_over_by(author: str, note: str) -> str:
+    """The mark on an item the receiver got in a hand-over: ``"handed over by Alex · call back at 3"``."""
+    note = note.strip()
+    return f"handed over by {author} · {note}" if note else f"handed over by {author}"

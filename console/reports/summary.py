@@ -7,9 +7,10 @@ import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
+from typing import Protocol
 
 from console.model import event_data
 from console.ports import Clock
@@ -18,7 +19,7 @@ from console.sla.policy import PolicySet
 from console.surveys.net_easy import MIN_N, adjusted_wald
 from console.sync.manual import MANUAL_ACTOR
 from storage.rows import DeadlineKind, DeadlineRow, EventRow, MentionStatus
-from storage.shifts import ItemFacts, SentReply, ShiftRepo, ShiftRow, SurveyFacts
+from storage.shifts import ItemFacts, LastMessage, SentReply, ShiftRow, SurveyFacts
 
 SCHEMA_ID = "care-console/shift-summary"
 #: 2: inherited breaches (SlaKind.inherited, Breach.inherited), business-time first responses, stable customer
@@ -214,6 +215,23 @@ class ItemRow:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One audited action of the period (issue 23): a claim, release, reassignment, hand-over or "send anyway".
+
+    Team reports list them so that who did what to which item, and when, is on the record; a solo shift has none.
+    """
+
+    at: int
+    actor: str
+    kind: str
+    #: The item's number in this summary (0 for an action about several items, such as a hand-over).
+    mention_id: int
+    channel: str
+    #: In plain words ("Reassigned to Sam · back from holiday"), the same wording the conversation's history uses.
+    text: str
+
+
+@dataclass(frozen=True)
 class ShiftSummary:
     schema: str
     version: int
@@ -232,6 +250,8 @@ class ShiftSummary:
     handover: list[HandoverItem]
     hours: list[HourBucket]
     items: list[ItemRow] = field(default_factory=list)
+    #: Audited team actions (claims, releases, reassignments, hand-overs, "send anyway"); empty for a solo shift.
+    audit: list[AuditEntry] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -454,12 +474,31 @@ def theme_stopwords(languages: Iterable[str]) -> frozenset[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- builder
+class SummaryFacts(Protocol):
+    """The reads a summary is computed from: storage.shifts.ShiftRepo on the local file, or a team period's log
+    (console/reports/team.py), so that a team report is the same computation as a shift summary."""
+
+    def events_between(self, start: int, end: int) -> list[EventRow]: ...
+    def heads_of(self, mention_ids: Sequence[int]) -> dict[int, int]: ...
+    def replies_sent_between(self, start: int, end: int) -> list[SentReply]: ...
+    def heads_received_between(self, start: int, end: int) -> list[int]: ...
+    def deadlines_settled_between(self, start: int, end: int) -> list[DeadlineRow]: ...
+    def surveys_sent_between(self, start: int, end: int) -> list[SurveyFacts]: ...
+    def open_head_candidates(self, end: int) -> list[int]: ...
+    def items(self, ids: Sequence[int]) -> dict[int, ItemFacts]: ...
+    def status_events(self, ids: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]: ...
+    def replies(self, ids: Sequence[int]) -> list[SentReply]: ...
+    def deadlines(self, ids: Sequence[int]) -> list[DeadlineRow]: ...
+    def surveys(self, ids: Sequence[int]) -> list[SurveyFacts]: ...
+    def last_messages(self, ids: Sequence[int], end: int) -> dict[int, LastMessage]: ...
+
+
 class SummaryBuilder:
     """Computes a ShiftSummary from a ShiftRepo; safe to run in a worker thread with its own repository."""
 
     def __init__(
         self,
-        repo: ShiftRepo,
+        repo: SummaryFacts,
         clock: Clock,
         *,
         hourly_rate: float = 30.0,
@@ -482,12 +521,14 @@ class SummaryBuilder:
             self._business = business_calendar(shipped_policy())
         return self._business
 
-    def build(self, shift: ShiftRow, *, redact: bool = False) -> ShiftSummary:
+    def build(self, shift: ShiftRow, *, redact: bool = False, agents: Collection[str] | None = None) -> ShiftSummary:
         """Compute the summary of ``shift`` (a running shift is summarised up to now).
 
         Args:
             shift: the shift.
             redact: replace customer handles and names with stable pseudonyms, strip handles and links from text.
+            agents: whose actions count as the shift's work (default: the shift's agent only); a team report
+                passes the agents it covers.
         """
         now = int(self._clock.now())
         start = shift.started_at
@@ -497,7 +538,8 @@ class SummaryBuilder:
 
         events = repo.events_between(start, end)
         head_of = repo.heads_of([e.mention_id for e in events if e.mention_id is not None])
-        agent_events = [e for e in events if e.actor == agent and e.actor not in APP_ACTORS]
+        actors = frozenset(agents) if agents is not None else frozenset({agent})
+        agent_events = [e for e in events if e.actor in actors and e.actor not in APP_ACTORS]
         sent_in_shift = repo.replies_sent_between(start, end)
         handled = {head_of[e.mention_id] for e in agent_events if e.mention_id in head_of}
         handled |= {r.head_id for r in sent_in_shift if r.purpose in RESPONSE_PURPOSES}

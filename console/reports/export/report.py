@@ -386,6 +386,23 @@ def shift_report(
         if s.handover
         else [],
     )
+    audit_rows = [
+        [fmt_when(a.at, tz), a.actor, f"#{a.mention_id}" if a.mention_id else "–", a.text]
+        for a in s.audit[:LISTED_ROWS]
+    ]
+    audit = Section(
+        f"Audit ({len(s.audit):,})",
+        intro="Claims, releases, reassignments, hand-overs and replies sent anyway, each with its author and time.",
+        tables=[
+            Table(
+                ["At", "By", "Item", "Action"],
+                audit_rows,
+                widths=[1.2, 1, 0.7, 5],
+                align="llll",
+                note=_overflow(len(s.audit), "audited actions"),
+            )
+        ],
+    )
     meta = [
         ("Agent", s.shift.agent),
         ("Shift", f"#{s.shift.id}"),
@@ -399,7 +416,7 @@ def shift_report(
         subtitle=shift_span(s.shift.started_at, s.shift.ended_at, tz),
         meta=meta,
         tiles=tiles,
-        sections=[service, first, channels, effort, themes, breaches, handover],
+        sections=[service, first, channels, effort, themes, breaches, handover, *([audit] if s.audit else [])],
         footer=f"Care Console · shift summary v{s.version}",
     )
 

@@ -97,7 +97,8 @@ def summary_sheets(
          c.cost, c.net_easy.score, c.net_easy.n, c.net_easy.low, c.net_easy.high)
         for c in s.channels
     ]  # fmt: skip
-    return [
+    audit = [(local_datetime(a.at, tz), a.actor, a.mention_id or "", a.text, a.channel) for a in s.audit]
+    sheets: list[tuple[str, Sequence[str], Iterable[Sequence[Any]]]] = [
         ("Summary", ("Figure", "Value"), figures),
         item_sheet(s.items, tz),
         ("Breaches", ("Item", "Channel", "Customer", "Deadline", "Due", "Met", "Inherited", "URL", "Message"),
@@ -107,6 +108,9 @@ def summary_sheets(
         ("Channels", ("Channel", "Items", "Customers", "Received", "Handled", "Resolved", "Resolution %",
                       "Handling (s)", f"Cost ({s.currency})", "Net Easy", "n", "95% low", "95% high"), channels),
     ]  # fmt: skip
+    if s.audit:  # team reports: who claimed, released, reassigned, handed over or sent anyway, and when
+        sheets.append(("Audit", ("At", "By", "Item", "Action", "Channel"), audit))
+    return sheets
 
 
 def write_summary(
