@@ -54,6 +54,8 @@ CONNECT_TIMEOUT_S = 5
 
 TeamConnection = AsyncConnection[TupleRow]
 TeamPool = AsyncConnectionPool[AsyncConnection[TupleRow]]
+#: What a repository works on: the app's pool, or one connection (``team init``/``invite`` from the CLI, tests).
+TeamDb = TeamPool | TeamConnection
 
 _SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
 _LOOPBACK_NAMES = frozenset({"localhost", ""})
@@ -311,6 +313,16 @@ def team_repository(cls: C) -> C:
 
 
 # -- connections ------------------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def borrow(db: TeamDb) -> AsyncIterator[TeamConnection]:
+    """A connection of ``db``: one from the pool for the block, or the connection itself."""
+    if isinstance(db, AsyncConnection):
+        yield db
+    else:
+        async with db.connection() as conn:
+            yield conn
 
 
 def _search_path(schema: str) -> sql.Composed:

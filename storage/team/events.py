@@ -20,7 +20,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from storage.team.connect import TeamPool, team_repository
+from storage.team.connect import TeamDb, borrow, team_repository
 
 #: The namespace of uids the storage layer derives itself (``reply_sending`` and ``send_anyway`` of a reply).
 TEAM_EVENT_NAMESPACE = uuid.UUID("5b0f6c1e-7d55-4f0e-9a55-2f1c8f3b6a21")
@@ -68,10 +68,10 @@ def _event(row: Sequence[Any]) -> TeamEvent:
 
 @team_repository
 class TeamEventRepo:
-    """Reads and appends the ``events`` table of one team schema (the pool's search_path names it)."""
+    """Reads and appends the ``events`` table of one team schema (the connections' search_path names it)."""
 
-    def __init__(self, pool: TeamPool, schema: str) -> None:
-        self._pool = pool
+    def __init__(self, db: TeamDb, schema: str) -> None:
+        self._db = db
         self._schema = schema
 
     async def append(self, events: Sequence[TeamEvent]) -> int:
@@ -83,7 +83,7 @@ class TeamEventRepo:
         """
         if not events:
             return 0
-        async with self._pool.connection() as conn:
+        async with borrow(self._db) as conn:
             cur = await conn.execute(
                 "INSERT INTO events (uid, author, at, kind, item_key, data)"
                 " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::jsonb[])"
@@ -101,7 +101,7 @@ class TeamEventRepo:
 
     async def since(self, seq: int, limit: int = 1000) -> list[TeamEvent]:
         """Events with ``seq`` above ``seq``, oldest first, at most ``limit``."""
-        async with self._pool.connection() as conn:
+        async with borrow(self._db) as conn:
             cur = await conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s", (seq, limit)
             )
@@ -109,20 +109,20 @@ class TeamEventRepo:
 
     async def for_item(self, item_key: str) -> list[TeamEvent]:
         """Every event about ``item_key``, oldest first (an item's history)."""
-        async with self._pool.connection() as conn:
+        async with borrow(self._db) as conn:
             cur = await conn.execute(f"SELECT {_COLUMNS} FROM events WHERE item_key = %s ORDER BY seq", (item_key,))
             return [_event(row) for row in await cur.fetchall()]
 
     async def max_seq(self) -> int:
         """The highest stored ``seq``, 0 for an empty log."""
-        async with self._pool.connection() as conn:
+        async with borrow(self._db) as conn:
             cur = await conn.execute("SELECT coalesce(max(seq), 0) FROM events")
             row = await cur.fetchone()
             return int(row[0]) if row else 0
 
     async def digest(self) -> tuple[int, str]:
         """``(count, sha256 hex)`` over every stored uid, as :func:`digest_of` computes it (module docstring)."""
-        async with self._pool.connection() as conn:
+        async with borrow(self._db) as conn:
             cur = await conn.execute(
                 "SELECT count(*), encode(sha256(convert_to("
                 "coalesce(string_agg(uid::text, E'\\n' ORDER BY uid), ''), 'UTF8')), 'hex') FROM events"
