@@ -11,7 +11,7 @@ import pytest
 
 from storage.errors import StorageError, TeamRefused
 from storage.team.claims import ClaimRepo, SendOutcome
-from storage.team.connect import TeamPool
+from storage.team.connect import TeamPool, converted
 from storage.team.events import TeamEventRepo
 from storage.team.leases import LeaseRepo
 from storage.team.members import Invited, MemberRepo, role_slug
@@ -154,8 +154,6 @@ def test_agent_is_refused_what_it_may_not_do(team_pg: TeamPg, arun: Any) -> None
 
 
 async def _raw(conn: Any, statement: str) -> None:
-    from storage.team.connect import converted
-
     async with converted("raw statement"):
         await conn.execute(statement)
 
@@ -190,7 +188,7 @@ async def _raw_pool(pool: TeamPool, statement: str) -> None:
 def test_remove_member_drops_its_login(team_pg: TeamPg, arun: Any) -> None:
     async def go() -> tuple[bool, bool, list[str]]:
         async with owner_pool(team_pg) as owner:
-            sam, _kim, _boss = await _team(team_pg, owner)
+            await _team(team_pg, owner)
             repo = MemberRepo(owner, team_pg.schema)
             removed = await repo.remove("Sam Rivera")
             missing = await repo.remove("Nobody")
