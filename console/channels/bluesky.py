@@ -25,6 +25,8 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    OwnPost,
+    OwnPostsBatch,
     RateLimitInfo,
     Rejected,
     ReplyReceipt,
@@ -90,6 +92,13 @@ CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 _EXPIRED_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 #: The collection of posts; its lexicon says ``"key": "tid"``, so a record key we choose must be a TID.
 POST_COLLECTION = "app.bsky.feed.post"
+#: Posts per read of the account's own feed (``getAuthorFeed`` allows up to 100).
+OWN_POSTS_LIMIT = 50
+#: A first read of the account's own feed goes back at most this many pages.
+OWN_POSTS_FIRST_PAGES = 3
+#: The own-posts cursor is a time (the feed has no "newer than" cursor): posts created this long before the
+#: newest one read are read again, since ``createdAt`` is the posting client's clock. Storing is idempotent.
+OWN_POSTS_OVERLAP = 300
 #: The base32-sortable alphabet of TIDs (atproto.com/specs/tid).
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"
 
@@ -300,6 +309,53 @@ def parse_post_view(post: object) -> InboundItem:
         raise ValueError("post is not an object")
     item = _item(str_field(post, "uri"), post.get("author"), post.get("record"), post.get("indexedAt"))
     return _with_raw(item, cid=str_field(post, "cid"))
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorFeedPage:
+    """One ``app.bsky.feed.getAuthorFeed`` page: the account's own replies (newest first), the creation times of
+    every own post on it (reposts left out), and the cursor of the next, older page."""
+
+    replies: list[OwnPost]
+    times: list[int]
+    cursor: str | None
+
+
+def parse_author_feed(payload: object, did: str) -> AuthorFeedPage:
+    """Parse an author feed page (``filter=posts_with_replies``): keep the posts of ``did`` that reply to
+    something; reposts (a ``reason``) and other authors' posts are left out, malformed entries logged.
+
+    Raises:
+        ValueError: ``payload`` is not an object with a ``feed`` list.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("feed"), list):
+        raise ValueError("expected an object with a feed list")
+    replies: list[OwnPost] = []
+    times: list[int] = []
+    for entry in payload["feed"]:
+        if not isinstance(entry, dict) or entry.get("reason") is not None:
+            continue
+        try:
+            item = parse_post_view(entry.get("post"))
+        except ValueError as exc:
+            log.warning("Skipped a malformed post of the account's own feed: %s", exc)
+            continue
+        if item.author_id != did:
+            continue
+        times.append(item.posted_at)
+        if item.parent_external_id is not None:
+            replies.append(
+                OwnPost(
+                    external_id=item.external_id,
+                    parent_external_id=item.parent_external_id,
+                    text=item.text,
+                    url=item.url,
+                    posted_at=item.posted_at,
+                    visibility=item.visibility,
+                )
+            )
+    cursor = payload.get("cursor")
+    return AuthorFeedPage(replies, times, cursor if isinstance(cursor, str) and cursor else None)
 
 
 def parse_thread(payload: object) -> list[InboundItem]:
@@ -994,6 +1050,53 @@ class BlueskyConnector:
             return parse_thread(payload)
         except ValueError as exc:
             raise Transient(f"{self._host} returned a malformed thread: {exc}.") from exc
+
+    async def fetch_own_posts(self, cursor: Cursor | None, *, since: int | None) -> OwnPostsBatch:
+        """The account's own replies, posted from any app (``app.bsky.feed.getAuthorFeed``, filter
+        ``posts_with_replies``): one request per call once there is a cursor.
+
+        The feed pages back in time only, so the cursor is ``{"did", "since": newest creation time read}`` and
+        each read takes the newest page and keeps what was created since then (less ``OWN_POSTS_OVERLAP``: the
+        creation time is the posting client's clock). A first read goes back to ``since`` in at most
+        ``OWN_POSTS_FIRST_PAGES`` pages.
+
+        Raises:
+            ChannelError: The feed could not be read.
+        """
+        did = cursor.get("did") if cursor else None
+        if not isinstance(did, str) or not did:
+            did = (await self.verify()).external_id
+        read_since = cursor.get("since") if cursor else None
+        floor: int | None
+        if isinstance(read_since, int) and not isinstance(read_since, bool):
+            floor = read_since - OWN_POSTS_OVERLAP
+        else:
+            read_since, floor = None, since
+        pages = 1 if read_since is not None else OWN_POSTS_FIRST_PAGES
+        collected: list[OwnPost] = []
+        newest = read_since
+        page_cursor: str | None = None
+        more = False
+        for _page in range(pages):
+            params: Params = [("actor", did), ("filter", "posts_with_replies"), ("limit", OWN_POSTS_LIMIT)]
+            if page_cursor is not None:
+                params.append(("cursor", page_cursor))
+            payload = await self._xrpc("GET", "app.bsky.feed.getAuthorFeed", params=params)
+            try:
+                page = parse_author_feed(payload, did)
+            except ValueError as exc:
+                raise Transient(f"{self._host} returned a malformed author feed: {exc}.") from exc
+            if page.times:
+                newest = max(newest or 0, *page.times)
+            collected += [post for post in page.replies if floor is None or post.posted_at >= floor]
+            reached = floor is None or any(t < floor for t in page.times)
+            more = page.cursor is not None and not reached
+            if not more or page.cursor is None:
+                break
+            page_cursor = page.cursor
+        collected.sort(key=lambda post: (post.posted_at, post.external_id))
+        next_cursor: Cursor = {"did": did, "since": newest if newest is not None else (since or 0)}
+        return OwnPostsBatch(collected, next_cursor, has_more=more)
 
     async def check_statuses(self, known: Mapping[str, str | None]) -> StatusCheck:
         """Re-read stored posts to catch deletions (Bluesky sends no notification for them; posts have no edits).

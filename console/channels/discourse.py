@@ -18,6 +18,8 @@ from console.channels.base import (
     Cursor,
     Identity,
     InboundItem,
+    OwnPost,
+    OwnPostsBatch,
     Rejected,
     ReplyReceipt,
     ReplyTarget,
@@ -57,6 +59,13 @@ log = logging.getLogger(__name__)
 #: group_mentioned, watching_first_post (a watched category).
 MESSAGE_TYPES = frozenset({1, 2, 3, 6, 7, 9, 15, 17})
 PRIVATE_TYPES = frozenset({6, 7})
+#: ``user_actions`` filter of the replies a user posted (Discourse's UserAction::REPLY).
+REPLY_ACTION = 5
+#: A first read of the user's own replies goes back at most this many pages (30 entries each).
+OWN_POSTS_FIRST_PAGES = 3
+#: The own-posts cursor is a time (the list pages by offset, newest first): replies created this long before
+#: the newest one read are read again, so none is lost to a late write. Storing is idempotent.
+OWN_POSTS_OVERLAP = 300
 #: Staff-only whispers must never be answered in public (channels.md §4 pitfalls).
 WHISPER = 4
 PAGE_LIMIT = 60  # Discourse's maximum
@@ -196,6 +205,49 @@ def parse_post(post: object, *, base_url: str, private: bool = False) -> Inbound
             for key in ("id", "topic_id", "post_number", "post_type", "version", "updated_at", "deleted_at")
         },
     )
+
+
+def parse_user_actions(payload: object, *, base_url: str) -> tuple[list[OwnPost], list[int]]:
+    """Parse ``GET /user_actions.json?filter=5`` (the user's replies, newest first).
+
+    A reply without ``reply_to_post_number`` answers the topic, i.e. its first post (as :func:`parse_post`
+    threads it). The text is the list's excerpt (the list carries no full post).
+
+    Returns:
+        The replies, newest first, and the creation time of every readable entry.
+
+    Raises:
+        ValueError: ``payload`` has no ``user_actions`` list.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("user_actions"), list):
+        raise ValueError("expected an object with a user_actions list")
+    replies: list[OwnPost] = []
+    times: list[int] = []
+    for entry in payload["user_actions"]:
+        if not isinstance(entry, dict):
+            continue
+        topic, number = _int(entry.get("topic_id")), _int(entry.get("post_number"))
+        try:
+            posted_at = math.floor(parse_iso(entry.get("created_at")))
+        except ValueError:
+            log.warning("Skipped a Discourse user action without a readable time: %s", entry.get("post_id"))
+            continue
+        times.append(posted_at)
+        if topic is None or number is None or number < 2 or entry.get("action_type", REPLY_ACTION) != REPLY_ACTION:
+            continue
+        reply_to = _int(entry.get("reply_to_post_number"))
+        slug = str_field(entry, "slug") or "-"
+        replies.append(
+            OwnPost(
+                external_id=post_key(topic, number),
+                parent_external_id=post_key(topic, reply_to or 1),
+                text=html_to_text(str_field(entry, "excerpt")),
+                url=f"{base_url.rstrip('/')}/t/{slug}/{topic}/{number}",
+                posted_at=posted_at,
+                visibility="public",
+            )
+        )
+    return replies, times
 
 
 def parse_topic_posts(payload: object, *, base_url: str) -> list[InboundItem]:
@@ -365,6 +417,45 @@ class DiscourseConnector:
                 return None
             raise
         return post if isinstance(post, dict) else None
+
+    async def fetch_own_posts(self, cursor: Cursor | None, *, since: int | None) -> OwnPostsBatch:
+        """The account's own replies on the forum, posted from anywhere (``GET /user_actions.json`` with
+        ``filter=5``): one request per call once there is a cursor.
+
+        The list pages by offset, newest first, so the cursor is ``{"since": newest creation time read}`` and
+        each read takes the newest page and keeps what was created since then (less ``OWN_POSTS_OVERLAP``). A
+        first read goes back to ``since`` in at most ``OWN_POSTS_FIRST_PAGES`` pages.
+
+        Raises:
+            ChannelError: The list could not be read.
+        """
+        read_since = cursor.get("since") if cursor else None
+        floor: int | None
+        if isinstance(read_since, int) and not isinstance(read_since, bool):
+            floor = read_since - OWN_POSTS_OVERLAP
+        else:
+            read_since, floor = None, since
+        pages = 1 if read_since is not None else OWN_POSTS_FIRST_PAGES
+        collected: list[OwnPost] = []
+        newest = read_since
+        offset = 0
+        more = False
+        for _page in range(pages):
+            params: Params = [("username", self._account.handle), ("filter", REPLY_ACTION), ("offset", offset)]
+            payload = await self._call("GET", "/user_actions.json", params=params)
+            try:
+                replies, times = parse_user_actions(payload, base_url=self._base_url)
+            except ValueError as exc:
+                raise Transient(f"{self._host} returned malformed data for GET /user_actions.json: {exc}.") from exc
+            if times:
+                newest = max(newest or 0, *times)
+            collected += [post for post in replies if floor is None or post.posted_at >= floor]
+            more = bool(times) and floor is not None and all(t >= floor for t in times)
+            if not more:
+                break
+            offset += len(payload["user_actions"])
+        collected.sort(key=lambda post: (post.posted_at, post.external_id))
+        return OwnPostsBatch(collected, {"since": newest if newest is not None else (since or 0)}, has_more=more)
 
     def backfill_cursor(self, horizon: int) -> Cursor:
         """A first sync reading notifications back to ``horizon`` (epoch seconds), not only the newest page."""

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from console.channels.base import AccountRef
+from console.channels.bluesky import BlueskyConnector, parse_author_feed
+from console.channels.discourse import DiscourseConnector
 from console.channels.mastodon import MastodonConnector, parse_own_posts
 from console.ports import MemorySecretStore
 from console.replies.our_replies import merge_thread, our_replies
@@ -24,7 +26,10 @@ from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
 from storage.rows import DeadlineKind, ReplyState
 from storage.seen_replies import is_seen_key
+from tests import shared_fixtures
+from tests.fakes.bluesky_server import FakeBlueskyServer
 from tests.fakes.clock import FakeClock
+from tests.fakes.discourse_server import FakeDiscourseServer
 
 Arun = Callable[..., Any]
 
@@ -173,7 +178,7 @@ def test_a_reply_to_a_conversation_never_stored_is_left_alone_and_a_reply_in_a_t
         (item,) = runtime.mentions.queue_ids()
         clock.advance(30)
         # A reply to the pinned announcement (no stored item) is not a reply to any customer here.
-        announcement = [s for s in _own_statuses(server) if s["in_reply_to_id"] is None][0]["id"]
+        announcement = next(s for s in _own_statuses(server) if s["in_reply_to_id"] is None)["id"]
         server.post_as_brand(in_reply_to_id=announcement, text="Update: the shop is open again.")
         # Two answers in a row from the app: the second answers the first (a thread of the brand's own posts).
         one = server.post_as_brand(in_reply_to_id=_status_of(server, first), text="@dana Sorry! Checking now.")
@@ -257,5 +262,101 @@ def test_parse_own_posts_keeps_replies_only_and_skips_malformed_entries() -> Non
     posts, ids = parse_own_posts(payload, own_id="7")
     assert [(p.external_id, p.parent_external_id, p.client, p.text) for p in posts] == [("12", "3", "Ivory", "hi")]
     assert ids == ["12", "11", "10"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected a list of statuses"):
         parse_own_posts({"error": "nope"})
+
+
+def test_parse_own_posts_reads_a_recorded_reply_of_a_real_server() -> None:
+    status = shared_fixtures.recorded("mastodon", "status_reply.json")["response"]["json"]
+    posts, ids = parse_own_posts([status], own_id=status["account"]["id"])
+    (post,) = posts
+    assert ids == [status["id"]]
+    assert (post.external_id, post.parent_external_id) == (status["id"], status["in_reply_to_id"])
+    assert post.client == "Mastodon.py test suite" and post.url == status["url"] and post.text
+
+
+# -- Bluesky: the account's own feed (app.bsky.feed.getAuthorFeed, posts_with_replies) -------------------------
+
+
+def _bluesky(
+    server: FakeBlueskyServer, secrets: MemorySecretStore, clock: FakeClock, client: httpx.AsyncClient
+) -> BlueskyConnector:
+    ref = AccountRef(id=3, kind="bluesky", handle=server.handle, base_url=server.base_url)
+    return BlueskyConnector(client, account=ref, secrets=secrets, clock=clock)
+
+
+def test_bluesky_reads_the_brands_replies_from_other_apps_once(clock: FakeClock, arun: Arun) -> None:
+    secrets = MemorySecretStore()
+    secrets.set("bluesky:3", "app-pass-1234")
+    with FakeBlueskyServer() as server:
+        question = server.post("alice.test", "@brand.test where is my parcel?")
+        start = server.now
+        server.post_as_brand("@alice.test Replied long ago", reply_to=question, at=start - 3 * 86400)
+        recent = server.post_as_brand("@alice.test It left the depot today.", reply_to=question, at=start + 10)
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                connector = _bluesky(server, secrets, clock, client)
+                first = await connector.fetch_own_posts(None, since=int(start) - 3600)
+                assert [(p.external_id, p.parent_external_id) for p in first.posts] == [(recent, question)]
+                assert first.posts[0].text == "@alice.test It left the depot today."
+                later = server.post_as_brand("@alice.test Delivered!", reply_to=recent)
+                before = len(server.requests)
+                second = await connector.fetch_own_posts(first.next_cursor, since=None)
+                assert len(server.requests) - before == 1  # one request per poll
+                # The overlap reads the last one again (storing is idempotent); the new one is there.
+                assert [p.external_id for p in second.posts][-1] == later
+                assert later.startswith("at://did:plc:brand/") and second.next_cursor is not None
+
+        arun(scenario())
+
+
+def test_parse_author_feed_keeps_own_replies_and_leaves_reposts_out() -> None:
+    def view(uri: str, did: str, reply_to: str | None) -> dict[str, Any]:
+        record: dict[str, Any] = {"text": "hi", "createdAt": "2026-08-01T13:51:42.823Z"}
+        if reply_to:
+            record["reply"] = {"root": {"uri": reply_to, "cid": "c"}, "parent": {"uri": reply_to, "cid": "c"}}
+        return {"uri": uri, "cid": "c", "author": {"did": did, "handle": "h.test"}, "record": record}
+
+    payload = {
+        "feed": [
+            {"post": view("at://did:plc:me/app.bsky.feed.post/1", "did:plc:me", "at://x/app.bsky.feed.post/9")},
+            {"post": view("at://did:plc:me/app.bsky.feed.post/2", "did:plc:me", None)},
+            {"post": view("at://did:plc:x/app.bsky.feed.post/3", "did:plc:x", "at://y/p/1"), "reason": {"by": 1}},
+            {"post": {"uri": "broken"}},
+        ],
+        "cursor": "2026-08-01T13:00:00.000Z",
+    }
+    page = parse_author_feed(payload, "did:plc:me")
+    assert [p.external_id for p in page.replies] == ["at://did:plc:me/app.bsky.feed.post/1"]
+    assert len(page.times) == 2 and page.cursor == "2026-08-01T13:00:00.000Z"
+
+
+# -- Discourse: the user's replies (user_actions.json, filter 5) ---------------------------------------------
+
+
+def test_discourse_reads_the_brands_replies_posted_in_the_browser(clock: FakeClock, arun: Arun) -> None:
+    secrets = MemorySecretStore()
+    secrets.set("discourse:5", "admin-key-1")
+    with FakeDiscourseServer() as server:
+        topic = server.topic("alice", "@brand the app crashes on start")
+        number = server.reply(topic, "brand", "Which version do you run?")
+        server.reply(topic, "alice", "4.2")
+        answer = server.reply(topic, "brand", "Fixed in 4.3, thanks!", reply_to=3)
+
+        async def scenario() -> None:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                ref = AccountRef(id=5, kind="discourse", handle="brand", base_url=server.base_url)
+                connector = DiscourseConnector(client, account=ref, secrets=secrets, clock=clock)
+                first = await connector.fetch_own_posts(None, since=0)
+                assert [(p.external_id, p.parent_external_id, p.text) for p in first.posts] == [
+                    (f"{topic}#{number}", f"{topic}#1", "Which version do you run?"),
+                    (f"{topic}#{answer}", f"{topic}#3", "Fixed in 4.3, thanks!"),
+                ]
+                assert first.posts[1].url.endswith(f"/t/topic-{topic}/{topic}/{answer}")
+                before = len(server.requests)
+                again = await connector.fetch_own_posts(first.next_cursor, since=None)
+                assert len(server.requests) - before == 1
+                assert {p.external_id for p in again.posts} <= {p.external_id for p in first.posts}
+
+        arun(scenario())

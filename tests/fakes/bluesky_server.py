@@ -205,6 +205,24 @@ class FakeBlueskyServer(FakeChannelServer):
                                 "sender": {"did": self.did}, "sentAt": iso(self.now)})  # fmt: skip
         return _error(501, "MethodNotImplemented", nsid)
 
+    def post_as_brand(self, text: str, *, reply_to: str, at: float | None = None) -> str:
+        """The brand answers from another app (not through this API's createRecord as the connector does);
+        returns the post's at-uri."""
+        with self.lock:
+            n = next(self._ids)
+            self.now = at if at is not None else self.now + 10
+            uri = f"at://{self.did}/app.bsky.feed.post/3e{n:011d}"
+            parent = self.records[reply_to]
+            root = parent["value"].get("reply", {}).get("root") or {"uri": reply_to, "cid": parent["cid"]}
+            record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": iso(self.now),
+                      "reply": {"root": root, "parent": {"uri": reply_to, "cid": parent["cid"]}}}  # fmt: skip
+            self.records[uri] = {
+                "cid": f"bafyelse{n}",
+                "value": record,
+                "author": {"did": self.did, "handle": self.handle},
+            }
+            return uri
+
     def own_posts(self) -> list[str]:
         """The at-uris of the brand's own posts, in creation order."""
         with self.lock:
@@ -263,6 +281,8 @@ class FakeBlueskyServer(FakeChannelServer):
             return self._create(request.json())
         if nsid == "app.bsky.feed.getPostThread":
             return self._post_thread(first(request.query, "uri"))
+        if nsid == "app.bsky.feed.getAuthorFeed":
+            return self._author_feed(request)
         if nsid == "app.bsky.feed.getPosts":
             uris = request.query.get("uris", [])
             return Answer(200, {"posts": [view for uri in uris if (view := self._view(uri)) is not None]})
@@ -281,6 +301,28 @@ class FakeBlueskyServer(FakeChannelServer):
         out: dict[str, Any] = {"notifications": [{k: v for k, v in n.items() if k != "_t"} for n in page]}
         if len(entries) > limit:
             out["cursor"] = repr(page[-1]["_t"])
+        return Answer(200, out)
+
+    def _author_feed(self, request: RecordedRequest) -> Answer:
+        """The actor's own posts, newest first, paged back in time by a creation-time cursor (replies only with
+        ``filter=posts_with_replies``, the AppView's default; reposts never, the fake has none)."""
+        actor = first(request.query, "actor")
+        limit = int(first(request.query, "limit", "50"))
+        cursor = first(request.query, "cursor")
+        with_replies = first(request.query, "filter", "posts_with_replies") == "posts_with_replies"
+        mine = [
+            (datetime.fromisoformat(record["value"]["createdAt"]).timestamp(), uri)
+            for uri, record in self.records.items()
+            if record["author"]["did"] == actor and uri not in self.deleted
+            and (with_replies or "reply" not in record["value"])
+        ]  # fmt: skip
+        mine.sort(reverse=True)
+        if cursor:
+            mine = [(t, uri) for t, uri in mine if t < float(cursor)]
+        page = mine[:limit]
+        out: dict[str, Any] = {"feed": [{"post": self._view(uri)} for _t, uri in page]}
+        if len(mine) > limit:
+            out["cursor"] = repr(page[-1][0])
         return Answer(200, out)
 
     def _view(self, uri: str) -> dict[str, Any] | None:

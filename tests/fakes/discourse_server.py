@@ -230,9 +230,37 @@ class FakeDiscourseServer(FakeChannelServer):
                 return Answer(404, {"errors": ["not found"], "error_type": "not_found"})
             visible = [p for p in found["posts"] if p["post_type"] != 4]
             return Answer(200, {"id": found["id"], "archetype": found["archetype"], "post_stream": {"posts": visible}})
+        if path == "/user_actions.json":
+            return self._user_actions(request)
         if path == "/posts.json" and request.method == "POST":
             return self._create(request.json())
         return Answer(404, {"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"})
+
+    def _user_actions(self, request: RecordedRequest) -> Answer:
+        """A user's activity, newest first, 30 an offset page; ``filter=5``: their replies (posts after a topic's
+        first), each with a short ``excerpt`` of its cooked text as the real list gives."""
+        username = first(request.query, "username")
+        offset = int(first(request.query, "offset", "0"))
+        wanted = {int(f) for f in first(request.query, "filter", "4,5").split(",")}
+        entries = []
+        for post in sorted(self.posts.values(), key=lambda p: p["id"], reverse=True):
+            action = 4 if post["post_number"] == 1 else 5
+            if post["username"] != username or action not in wanted or post["deleted_at"] is not None:
+                continue
+            entries.append(
+                {
+                    "action_type": action,
+                    "created_at": post["created_at"],
+                    "excerpt": post["cooked"][3:-4][:300],
+                    "post_id": post["id"],
+                    "post_number": post["post_number"],
+                    "reply_to_post_number": post["reply_to_post_number"],
+                    "slug": post["topic_slug"],
+                    "topic_id": post["topic_id"],
+                    "username": post["username"],
+                }
+            )
+        return Answer(200, {"user_actions": entries[offset : offset + 30]})
 
     def _create(self, body: dict[str, Any]) -> Answer:
         self.created.append(body)
