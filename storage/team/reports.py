@@ -14,11 +14,14 @@ transaction, so that an event appended while the report is read cannot make its 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from storage.team.connect import TeamPool, converted
+from psycopg import pq
+
+from storage.team.connect import TeamConnection, TeamDb, borrow, converted
 
 #: Statuses an item is still waiting in at the end of a period (the summary's "open at the end").
 OPEN_STATUSES = ("new", "open", "waiting")
@@ -49,6 +52,19 @@ class PeriodLog:
     other_events: list[LogEvent]
     #: Per customer (``channel:author_id``): the earliest first message of any of their items on the server.
     first_contact_at: dict[str, int]
+
+
+@asynccontextmanager
+async def snapshot(conn: TeamConnection) -> AsyncIterator[None]:
+    """A read-only repeatable-read transaction, so that several reads see one state of the log.
+
+    Inside a transaction the caller already opened, the reads join it (its isolation is the caller's choice).
+    """
+    outer = conn.info.transaction_status == pq.TransactionStatus.IDLE
+    async with conn.transaction():
+        if outer:
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
 
 
 def channel_of(item_key: str) -> str:
@@ -122,14 +138,14 @@ GROUP BY 1
 
 
 class TeamReportRepo:
-    """The period reads of a team report, on the team pool (its connections have the search_path set).
+    """The period reads of a team report, on the team pool or one connection (search_path on the team schema).
 
     Reports are for supervisors (docs/TEAM.md, roles): an agent's role may read events too, so nothing here
     checks the role; the window offers reports to supervisors.
     """
 
-    def __init__(self, pool: TeamPool) -> None:
-        self._pool = pool
+    def __init__(self, db: TeamDb) -> None:
+        self._db = db
 
     async def period(self, start: int, end: int, *, channels: Sequence[str] | None = None) -> PeriodLog:
         """The raw facts of ``[start, end]`` (epoch seconds), optionally only for some channels.
@@ -145,10 +161,9 @@ class TeamReportRepo:
         params: dict[str, Any] = {"start": start, "end": end, "channels": list(channels) if channels else None}
         async with (
             converted("Could not read the team's events for the report"),
-            self._pool.connection() as conn,
-            conn.transaction(),
+            borrow(self._db) as conn,
+            snapshot(conn),
         ):
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cur = await conn.execute(_SCOPE_SQL, params)
             item_events = [_event(r) for r in await cur.fetchall()]
             cur = await conn.execute(_OTHER_SQL, params)
