@@ -1458,6 +1458,26 @@ class _Api:
         page = own[-limit:]
         return _Response(int(HTTPStatus.OK), [self.render.status(st) for st in reversed(page)])
 
+    def brand_reply(self, body: bytes) -> _Response:
+        """``POST /_sandbox/brand_reply``: the brand answers from another app (see ``SandboxServer.post_as_brand``)."""
+        try:
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict) or not str(data.get("text") or "").strip():
+                raise ValueError("expected {in_reply_to_id, text, application}")
+            parent_id, text = str(data.get("in_reply_to_id") or ""), str(data["text"])
+            application = str(data.get("application") or "Mastodon for iOS")
+        except ValueError as exc:
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, f"Invalid brand reply: {exc}")
+        with self._world.lock:
+            parent = self._world.statuses.get(parent_id)
+            if parent is None:
+                return _error(HTTPStatus.NOT_FOUND, "The post you are trying to reply to does not appear to exist.")
+            status = self._world.add_agent_status(
+                text=text, visibility=parent.visibility, language="en", in_reply_to=parent, spoiler_text="",
+                sensitive=False, application=application,
+            )  # fmt: skip
+            return _Response(int(HTTPStatus.OK), self.render.status(status))
+
     def _verify_credentials(self, _request: _Request, _match: re.Match[str]) -> _Response:
         return _Response(int(HTTPStatus.OK), self.render.credential_account(self._world.brand))
 
@@ -1553,13 +1573,17 @@ def _admin(api: _Api, method: str, path: str, body: bytes) -> _Response:
 
     ``GET /_sandbox/faults`` lists the switches; ``POST /_sandbox/faults`` with ``{"faults": [rules],
     "replace": false, "seed": n}`` or ``{"spec": "503:next=2"}`` switches faults on; ``DELETE
-    /_sandbox/faults`` switches them all off; ``POST /_sandbox/revoke`` revokes the token and issues a new one.
+    /_sandbox/faults`` switches them all off; ``POST /_sandbox/revoke`` revokes the token and issues a new one;
+    ``POST /_sandbox/brand_reply`` with ``{"in_reply_to_id", "text", "application"}`` posts a reply as the brand
+    from another app (a colleague, a second install), which a copy of the app then finds on the channel.
     """
     plan = api.faults
     route = path.rstrip("/")
     if route == "/_sandbox/revoke" and method == "POST":
         api.rotate_token()
         return _Response(int(HTTPStatus.OK), {"revoked": True})
+    if route == "/_sandbox/brand_reply" and method == "POST":
+        return api.brand_reply(body)
     if route != "/_sandbox/faults":
         return _error(HTTPStatus.NOT_FOUND, NOT_FOUND)
     if method == "DELETE":

@@ -360,3 +360,16 @@ def test_discourse_reads_the_brands_replies_posted_in_the_browser(clock: FakeClo
                 assert {p.external_id for p in again.posts} <= {p.external_id for p in first.posts}
 
         arun(scenario())
+
+
+def test_sandbox_control_endpoint_posts_as_the_brand_from_another_app(server: SandboxServer) -> None:
+    parent = _status_of(server, server.post_mention(author="gil", text="@care refund?"))
+    with httpx.Client(base_url=server.base_url) as client:
+        answer = client.post("/_sandbox/brand_reply", json={"in_reply_to_id": parent, "text": "@gil Done!"})
+        assert answer.status_code == 200
+        assert client.post("/_sandbox/brand_reply", json={"in_reply_to_id": "nope", "text": "x"}).status_code == 404
+        assert client.post("/_sandbox/brand_reply", json={"in_reply_to_id": parent}).status_code == 422
+    (newest, *_rest) = _own_statuses(server)
+    assert newest["id"] == answer.json()["id"] and newest["in_reply_to_id"] == parent
+    assert newest["application"]["name"] == "Mastodon for iOS"
+    assert server.statuses_posted() == []  # not through the API: the app's own posts are counted apart
