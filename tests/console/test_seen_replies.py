@@ -22,10 +22,13 @@ from console.replies.our_replies import merge_thread, our_replies
 from console.replies.outbox import SendOutcome
 from console.runtime import Runtime, open_runtime
 from console.sandbox import SandboxServer
+from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
-from storage.rows import DeadlineKind, ReplyState
-from storage.seen_replies import is_seen_key
+from storage.mentions import MentionRepo
+from storage.replies import ReplyRepo
+from storage.rows import DeadlineKind, MentionKind, NewMention, ReplyState
+from storage.seen_replies import SeenReplyRepo, is_seen_key
 from tests import shared_fixtures
 from tests.fakes.bluesky_server import FakeBlueskyServer
 from tests.fakes.clock import FakeClock
@@ -373,3 +376,82 @@ def test_sandbox_control_endpoint_posts_as_the_brand_from_another_app(server: Sa
     assert newest["id"] == answer.json()["id"] and newest["in_reply_to_id"] == parent
     assert newest["application"]["name"] == "Mastodon for iOS"
     assert server.statuses_posted() == []  # not through the API: the app's own posts are counted apart
+
+
+def _own_post_reads(server: SandboxServer) -> int:
+    return sum(1 for method, path, _query in server.requests if method == "GET" and path.endswith("/statuses"))
+
+
+def test_a_first_read_goes_back_a_few_pages_at_most_then_one_request_a_poll(
+    tmp_path: Path, server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    question = _status_of(server, server.post_mention(author="hana", text="@care where is my order?"))
+    announcement = next(s for s in _own_statuses(server) if s["in_reply_to_id"] is None)["id"]
+    for n in range(150):  # a busy account: many replies to others since the open item came in
+        clock.advance(1)
+        server.post_as_brand(in_reply_to_id=announcement, text=f"Thanks for the kind words #{n}")
+    reads = _own_post_reads(server)
+    runtime = _install(tmp_path / "solo", server, clock)
+    try:
+        arun(runtime.poller.sync_once())
+        assert _own_post_reads(server) - reads == 3  # bounded: three pages of 40, not the whole history
+        (item,) = runtime.mentions.queue_ids()
+        clock.advance(10)
+        server.post_as_brand(in_reply_to_id=question, text="@hana It ships tomorrow.")
+        clock.advance(10)
+        arun(runtime.poller.sync_once())
+        assert _own_post_reads(server) - reads == 4
+        texts = [r.text for r in runtime.replies.outbox.replies(item) if is_seen_key(r.idempotency_key)]
+        assert texts == ["@hana It ships tomorrow."]
+    finally:
+        arun(runtime.aclose())
+
+
+def test_a_reply_written_after_the_seen_one_was_shown_is_sent(
+    tmp_path: Path, server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    question = _status_of(server, server.post_mention(author="ivan", text="@care is the sale on?"))
+    runtime = _install(tmp_path / "solo", server, clock)
+    try:
+        arun(runtime.poller.sync_once())
+        (item,) = runtime.mentions.queue_ids()
+        clock.advance(10)
+        server.post_as_brand(in_reply_to_id=question, text="@ivan Yes, until Sunday.")
+        clock.advance(10)
+        arun(runtime.poller.sync_once())
+        clock.advance(10)
+        # The agent saw the answer in the thread and adds to it: nothing in the way.
+        reply = runtime.replies.outbox.queue(item, "And the code SALE10 takes 10 % more off.")
+        assert arun(runtime.replies.outbox.drain()) == {reply: SendOutcome.SENT}
+    finally:
+        arun(runtime.aclose())
+
+
+def test_our_reply_recorded_as_sent_replaces_the_same_post_seen_while_it_was_on_its_way(tmp_path: Path) -> None:
+    db = open_database(None)
+    try:
+        account = AccountRepo(db).add(kind="mastodon", handle="care", base_url="https://m.example", now=100)
+        message = NewMention(
+            account_id=account.id, external_id="m1", author_external_id="7", author_handle="jo", author_name="Jo",
+            text="@care hi", url="https://m.example/1", posted_at=100, kind=MentionKind.PUBLIC, visibility="public",
+            parent_external_id=None, raw_json="{}",
+        )  # fmt: skip
+        item = MentionRepo(db).store_batch(
+            [message],
+            channel="mastodon",
+            fetched_at=100,
+            plan=SlaPolicy().plan,
+        ).inserted_ids[0]  # fmt: skip
+        replies, seen = ReplyRepo(db), SeenReplyRepo(db)
+        ours = replies.enqueue(mention_id=item, target_id=item, text="Hello", visibility="public", purpose="reply",
+                               idempotency_key="k1", now=110, actor="Sam")  # fmt: skip
+        # The sync read the account's posts after the channel took our reply, before the outbox recorded it.
+        record = seen.record(account_id=account.id, mention_id=item, external_id="r9", url="u", text="Hello",
+                             posted_at=111, visibility="public", now=112, actor="on Mastodon")  # fmt: skip
+        assert record is not None and seen.is_known(account.id, "r9")
+        assert seen.record(account_id=account.id, mention_id=item, external_id="r9", url="u", text="Hello",
+                           posted_at=111, visibility="public", now=113, actor="on Mastodon") is None  # fmt: skip
+        replies.mark_sent(ours.id, external_id="r9", url="u", at=111)
+        assert [(r.id, r.state) for r in replies.for_mention(item)] == [(ours.id, ReplyState.SENT)]
+    finally:
+        db.conn.close()
