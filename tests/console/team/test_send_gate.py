@@ -8,6 +8,7 @@ claim and the latest reply, so of two outboxes racing on one item exactly one po
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import re
@@ -92,7 +93,7 @@ async def agents(
                 gate = TeamSendGate(member.claims, copy.local, name, catch_up=catch_up, claims=claims)
                 outbox = Outbox(
                     copy.replies, copy.mentions, copy.accounts, {copy.account_id: connector}, clock,
-                    actor=lambda name=name: name, rng=random.Random(3), gate=gate,
+                    actor=functools.partial(str, name), rng=random.Random(3), gate=gate,
                 )  # fmt: skip
                 out[name] = Agent(member, copy, outbox, gate, claims)
             first = next(iter(out.values())).copy
