@@ -438,7 +438,7 @@ class HandoverRepo:
         return int(written[0][0]) if written else None
 
     async def start_shift(self, member: str, *, shift_uid: str, at: int) -> None:
-        """Record the shift's start: the ``shift_started`` event and ``members.on_shift_since`` (server clock)."""
+        """Record the shift's start at ``at`` (the app's clock): ``shift_started`` and ``on_shift_since``."""
         async with (
             converted("Could not start the shift on the team server"),
             borrow(self._db) as conn,
@@ -451,7 +451,7 @@ class HandoverRepo:
                     Jsonb({"shift_uid": shift_uid, "agent": member, "notes": ""}),
                 ),
             )  # fmt: skip
-            await conn.execute("UPDATE members SET on_shift_since = clock_timestamp() WHERE name = %s", (member,))
+            await conn.execute("UPDATE members SET on_shift_since = to_timestamp(%s) WHERE name = %s", (at, member))
 
     async def breaches(self, since: int, now: int) -> list[BreachedItem]:
         """Items whose response fell due in ``[since, now)`` unmet (late or still unanswered): "breached meanwhile"."""
