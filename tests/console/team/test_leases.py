@@ -86,7 +86,10 @@ def test_the_poll_gate_skips_the_non_holders_poll_and_says_whose_machine_polls(
         server = SandboxServer(backlog=2, clock=clock, seed=5)
         server.start()
         try:
-            async with team(team_pg, ["Sam", "Alex"]) as members, httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+            async with (
+                team(team_pg, ["Sam", "Alex"]) as members,
+                httpx.AsyncClient(timeout=5.0, trust_env=False) as client,
+            ):
                 pollers: dict[str, Poller] = {}
                 copies: dict[str, Copy] = {}
                 keepers: dict[str, LeaseKeeper] = {}
