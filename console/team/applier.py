@@ -180,6 +180,37 @@ def _tags(value: object) -> tuple[str, ...]:
     return ()
 
 
+def _thread_key(event: SharedEvent) -> str | None:
+    """The item (thread head) a ``mention`` event is about: its own key, or its head's for a follow-up."""
+    head = event.data.get("head_external_id")
+    account = event.data.get("account_key")
+    if head and account:
+        return item_key(str(account), str(head))
+    return event.item_key
+
+
+def _hoist_mentions(events: Sequence[SharedEvent]) -> tuple[list[SharedEvent], list[SharedEvent]]:
+    """(the messages that can be stored first, in one batch; everything else, in server order).
+
+    Storing a message commutes with every change to other items; only a change to its own thread earlier in the
+    chunk must stay before it (a follow-up reopens a closed item). Messages of a catch-up then go into the store
+    path as one batch instead of one transaction each between the changes that follow them.
+    """
+    touched: set[str] = set()
+    first: list[SharedEvent] = []
+    rest: list[SharedEvent] = []
+    for event in events:
+        if event.kind == "mention":
+            thread = _thread_key(event)
+            if thread not in touched and event.item_key not in touched:
+                first.append(event)
+                continue
+        elif event.item_key:
+            touched.add(event.item_key)
+        rest.append(event)
+    return first, rest
+
+
 class ApplyCore:
     """The synchronous applier on one connection (the worker's, or the caller's for an in-memory database)."""
 
@@ -208,16 +239,22 @@ class ApplyCore:
         last_seq = max((e.seq for e in events), default=0)
         with self._local.transaction():
             held = self._local.applied_seqs(e.uid for e in events)
-            pending_mentions: list[SharedEvent] = []
+            own_back: list[tuple[str, int | None, str, str | None]] = []
+            fresh: list[SharedEvent] = []
             for event in events:
                 if event.uid in held:
                     out.skipped += 1
                     if held[event.uid] is None:  # our own, read back: now its seq is known
-                        out.held.append((event.uid, event.seq, event.kind, event.item_key))
-                        self._local.mark_applied(out.held)
-                        out.held.clear()
+                        own_back.append((event.uid, event.seq, event.kind, event.item_key))
                     continue
                 held[event.uid] = event.seq
+                fresh.append(event)
+            self._local.mark_applied(own_back)  # before any comparison of seqs below
+            first, rest = _hoist_mentions(fresh)
+            if first:
+                self._store_mentions(first, out)
+            pending_mentions: list[SharedEvent] = []
+            for event in rest:
                 if event.kind == "mention":
                     pending_mentions.append(event)
                     continue
@@ -518,27 +555,20 @@ class Applier:
             self._executor = None
 
 
-def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRepo) -> None:
+#: follow_through hands the loop back after this many items (each is a replay of one item's log on the loop).
+FOLLOW_SLICE = 25
+
+
+async def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRepo) -> None:
     """Tell the SLA engine what the applied events mean for deadlines (on the app's connection, on the loop).
 
-    What the engine writes in reaction (``responded``, a derived ``follow_up_promised``, deadline events)
-    carries the causing team event's uid, so it is never pushed as an own change.
+    Replies met deadlines (a holding reply opens a follow-up commitment); status and priority changes and
+    follow-ups are replayed. Done :data:`FOLLOW_SLICE` items at a time with the loop handed back in between, so
+    a 10,000-event catch-up does not stall the window. What the engine writes for a colleague's reply (a derived
+    ``follow_up_promised``) carries the reply event's uid, so it is never pushed as an own change; replays
+    write only deadline events, which stay local anyway.
     """
-    for change in report.status_changes:
-        before = local.max_event_id()
-        try:
-            sla.on_status_change(change.mention_id, change.old, change.new, change.at)
-        except ValueError:
-            log.warning("team status change for an item the SLA engine does not know: %s", change.mention_id)
-        local.mark_derived(before, change.uid)
-    for priority in report.priority_changes:
-        before = local.max_event_id()
-        try:
-            sla.on_priority_change(priority.mention_id, priority.old, priority.new, priority.at)
-        except ValueError:
-            log.warning("team priority change for an item the SLA engine does not know: %s", priority.mention_id)
-        local.mark_derived(before, priority.uid)
-    for response in report.responses:
+    for n, response in enumerate(report.responses, 1):
         before = local.max_event_id()
         try:
             sla.reply_sent(
@@ -547,5 +577,18 @@ def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRepo) ->
         except ValueError:
             log.warning("team reply for an item the SLA engine does not know: %s", response.mention_id)
         local.mark_derived(before, response.uid)
-    if report.follow_ups:
-        sla.recompute(report.follow_ups)
+        if n % FOLLOW_SLICE == 0:
+            await asyncio.sleep(0)
+    answered = {r.mention_id for r in report.responses}
+    heads = [
+        head
+        for head in dict.fromkeys(
+            [c.mention_id for c in report.status_changes]
+            + [p.mention_id for p in report.priority_changes]
+            + list(report.follow_ups)
+        )
+        if head not in answered  # reply_sent replayed these already
+    ]
+    for start in range(0, len(heads), FOLLOW_SLICE):
+        sla.recompute(heads[start : start + FOLLOW_SLICE])
+        await asyncio.sleep(0)

@@ -414,7 +414,7 @@ class Replicator:
                 return total
             report = await self._applier.apply([_shared_event(e) for e in page])
             if self._sla is not None:
-                follow_through(report, self._sla, self._local)
+                await follow_through(report, self._sla, self._local)
             if not report.empty:
                 self._tell(TeamChange(report=report))
             total = total.merged(report)

@@ -145,9 +145,12 @@ def push(copy: Copy, log: Log) -> int:
 
 
 def pull(copy: Copy, log: Log) -> ApplyReport:
-    report = asyncio.run(copy.applier.apply(log.since(copy.local.watermarks().pulled_seq)))
-    follow_through(report, copy.engine, copy.local)
-    return report
+    async def run() -> ApplyReport:
+        report = await copy.applier.apply(log.since(copy.local.watermarks().pulled_seq))
+        await follow_through(report, copy.engine, copy.local)
+        return report
+
+    return asyncio.run(run())
 
 
 def make_copy(folder: Path, name: str, clock: FakeClock) -> Copy:
@@ -218,8 +221,12 @@ def test_applying_the_same_page_twice_changes_nothing(copies: tuple[Copy, Copy, 
     events_before = EventRepo(kim.db).for_mention(kim.mention_id("100"))
     before = snapshot(kim)
 
-    again = asyncio.run(kim.applier.apply(log.events))
-    follow_through(again, kim.engine, kim.local)
+    async def apply_again() -> ApplyReport:
+        report = await kim.applier.apply(log.events)
+        await follow_through(report, kim.engine, kim.local)
+        return report
+
+    again = asyncio.run(apply_again())
 
     assert again.empty and again.skipped == len(log.events) and again.applied == 0
     assert snapshot(kim) == before
