@@ -72,6 +72,8 @@ class AgentApp:
     window: MainWindow | None = None
     shift_actions: ShiftActions | None = None
     diagnostics: Diagnostics | None = None
+    #: Team mode (issue 22): the running team the window shows (tests/widgets/team_fake.py's MemoryTeam), or None.
+    team: Any = None
     #: Errors that reached the app's exception hook (what shows the error bar and writes a crash report).
     crashes: list[str] = field(default_factory=list)
     #: Every error bar message seen, in order.
@@ -104,6 +106,7 @@ class AgentApp:
             surveys=runtime.surveys,
             threads=runtime.threads,
             capacity=runtime.capacity,
+            team=self.team,
         )
         self.window = window
         bridge = SyncBridge(window)

@@ -3,8 +3,10 @@
 Hypothesis stateful testing drives ``AgentApp`` (tests/widgets/agent_app.py) through what an agent does, in any
 order: select, switch views, search, filter chips, templates, write and send, withdraw, status keys, priority,
 tags, undo, Net Easy, end and start a shift, a post added by hand, a restart on the same data folder, sandbox
-faults, the clock jumping forward. ``check_invariants`` runs after every step; undo is checked against the
-clocks saved before the change. A failure prints the shortest sequence of steps that still fails.
+faults, the clock jumping forward; half the shifts in a team (an in-memory one, tests/widgets/team_fake.py:
+colleagues' claims, offline spells, Take next, Send anyway), File → Team…. ``check_invariants`` runs after every
+step (in a team, also what the list's claim markers, the banner and the team line say); undo is checked against
+the clocks saved before the change. A failure prints the shortest sequence of steps that still fails.
 
 ``make test`` runs a bounded number of shifts (``ROBOT_EXAMPLES``, ``ROBOT_STEPS``); ``make soak`` many more.
 The CI profile (CI=1) derandomizes, so a run is reproducible; locally each run explores new sequences.
@@ -21,22 +23,31 @@ from typing import Any
 import qasync
 from hypothesis import HealthCheck, Phase, Verbosity, seed, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QListWidget
 from pytestqt.qtbot import QtBot
 
-from console.queue import QueueView
+from console.queue import QueueQuery, QueueView
 from console.runtime import SandboxOptions
 from console.sandbox.faults import Fault, FaultRule
 from console.triage import Change
 from storage.rows import ReplyState
 from tests.fakes.clock import FakeClock
 from tests.widgets.agent_app import TALLY, AgentApp, check_invariants
+from tests.widgets.team_fake import MemoryTeam, Status
+from widgets.claims import banner_text, marker_text, team_line
 from widgets.export_dialog import ExportDialog
 from widgets.filter_bar import FilterKey
 from widgets.main_window import MainWindow
-from widgets.queue_model import Col
+from widgets.queue_model import Col, Role
 from widgets.triage_actions import TriageCommand
 
 #: Shifts per run and steps per shift; ``make soak`` raises both (thousands of steps in all).
@@ -58,6 +69,8 @@ STATUS_KEYS = {
     "EE": TriageCommand.RESOLVE,
     "CC": TriageCommand.COMMUNITY,
 }
+#: The Open view, as Take next sees the queue (most urgent first).
+QueryOpen = QueueQuery()
 #: Which row the agent clicks before acting, or None to act on the current selection.
 ROWS = st.none() | st.integers(min_value=0, max_value=40)
 SEARCHES = ["", "parcel", "order", "refund", "app", "zzqx-nothing-matches"]
@@ -84,9 +97,7 @@ class AgentRobot(RuleBasedStateMachine):
             self.folder / "data", self.clock, qtbot, loop,
             sandbox=SandboxOptions(rate_per_minute=0.0, backlog=8, seed=7),
         )  # fmt: skip
-        self.qtbot = qtbot
-        self.app.open()
-        self.app.sync()
+        self.qtbot = qtbot  # the app opens in the first step (join_a_team_or_not): solo or in a team
         #: Triage changes the agent may still undo: [mention id, field, clocks before the change, touched since
         #: by something else than triage (a reply, a sync, a survey), so that undo cannot compare exactly].
         self.undo_stack: list[list[Any]] = []
@@ -118,6 +129,29 @@ class AgentRobot(RuleBasedStateMachine):
     def prompt_visible(self) -> bool:
         panel = self.win.survey_panel
         return panel is not None and panel.prompt_visible()
+
+    @property
+    def team(self) -> MemoryTeam | None:
+        team = self.app.team
+        return team if isinstance(team, MemoryTeam) else None
+
+    def answer_team_question(self, send_anyway: bool) -> None:
+        """Send asked "Sam is replying… Send yours anyway?" or "You're offline from the team…": answer it."""
+        composer = self.win.composer
+        box = composer.team_question() if composer is not None else None
+        if box is None:
+            return
+        text = box.text()
+        assert text.endswith("Send yours anyway?") or text.startswith("You're offline from the team"), text
+        answer = "Send anyway" if send_anyway else "Cancel"
+        draft = composer.text() if composer is not None else ""
+        for button in box.buttons():
+            if button.text() == answer:
+                button.click()
+        self.app.settle()
+        TALLY[f"team: Send asked first, answered {answer}"] += 1
+        if composer is not None and not send_anyway:
+            assert composer.text() == draft, "Cancel did not keep the draft"
 
     def changed_outside_triage(self, mention_id: int | None) -> None:
         """A reply, a sync or a survey touched this item: its undo entry no longer compares exactly."""
@@ -294,8 +328,8 @@ class AgentRobot(RuleBasedStateMachine):
             results.itemActivated.emit(results.item(template % results.count()))
         self.app.settle()
 
-    @rule(row=ROWS, text=st.sampled_from(REPLIES), outbox_runs=st.booleans())
-    def write_and_send(self, row: int | None, text: str, outbox_runs: bool) -> None:
+    @rule(row=ROWS, text=st.sampled_from(REPLIES), outbox_runs=st.booleans(), send_anyway=st.booleans())
+    def write_and_send(self, row: int | None, text: str, outbox_runs: bool, send_anyway: bool) -> None:
         self.click(row)
         composer = self.win.composer
         if composer is None or composer.mention_id is None:
@@ -306,6 +340,7 @@ class AgentRobot(RuleBasedStateMachine):
         editor.selectAll()
         self.app.keys(editor, text)
         self.app.key(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        self.answer_team_question(send_anyway)  # team mode: over a colleague's claim, or offline from the team
         TALLY["replies written"] += 1
         self.changed_outside_triage(mention_id)
         if outbox_runs:  # the sender runs in the background; sometimes it gets there before the next step
@@ -461,12 +496,119 @@ class AgentRobot(RuleBasedStateMachine):
         sandbox.set_faults(faults if on else [], replace_all=not on)
         TALLY["sandbox faults switched on"] += int(on)
 
+    # ------------------------------------------------------------------ rules: team mode (issue 22)
+    @initialize(team=st.booleans())
+    def join_a_team_or_not(self, team: bool) -> None:
+        """Open the app: half the shifts work in a team (an in-memory one: colleagues' claims, offline spells,
+        take next), the others solo."""
+        if team:
+            self.app.team = MemoryTeam(self.clock, current=Status(member="Robin Robot"))
+            TALLY["team: shifts in a team"] += 1
+        self.app.open()
+        self.app.sync()
+
+    @rule()
+    def open_file_team(self) -> None:
+        """File → Team…: solo it says how to start; Join with nothing filled in says what is missing."""
+        from widgets.team_dialog import TeamDialog
+
+        self.win.team_action.trigger()
+        self.app.settle()
+        dialogs = [d for d in self.win.findChildren(TeamDialog) if d.isVisible()]
+        if not dialogs:  # not wired (the window without the app's team admin)
+            return
+        dialog = dialogs[-1]
+        TALLY["team: File → Team… opened"] += 1
+        dialog.dsn_edit.clear()
+        dialog.join_button.click()
+        assert dialog.message_text().startswith("Fill in the connection string"), dialog.message_text()
+        dialog.close()
+        self.app.settle()
+
+    @precondition(lambda self: self.team is not None)
+    @rule(row=ROWS, holder=st.sampled_from(["Sam", "Kim"]))
+    def a_colleague_opens_an_item(self, row: int | None, holder: str) -> None:
+        team, model = self.team, self.win.queue_model
+        if team is None or model.rowCount() == 0:
+            return
+        mention_id = model.mention_id_at((row or 0) % model.rowCount())
+        if mention_id is None or mention_id in team.claims.held:
+            return
+        team.claims.colleague(mention_id, holder)
+        self.app.settle()
+        TALLY["team: colleagues' claims"] += 1
+
+    @precondition(lambda self: self.team is not None)
+    @rule(which=st.integers(min_value=0, max_value=5))
+    def a_colleague_lets_go(self, which: int) -> None:
+        team = self.team
+        theirs = [m for m, c in team.claims.held.items() if not c.ours] if team is not None else []
+        if team is None or not theirs:
+            return
+        del team.claims.held[theirs[which % len(theirs)]]
+        team.notify()
+        self.app.settle()
+
+    @precondition(lambda self: self.team is not None)
+    @rule(offline=st.booleans())
+    def the_team_server_goes_away_or_comes_back(self, offline: bool) -> None:
+        team = self.team
+        if team is None:
+            return
+        now = self.clock.now()
+        team.current = Status(member="Robin Robot", mode="offline" if offline else "live", since=now,
+                              reason="the team server does not answer" if offline else "")  # fmt: skip
+        team.notify()
+        self.app.settle()
+
+    @precondition(lambda self: self.team is not None)
+    @rule()
+    def take_next(self) -> None:
+        """Take next (Ctrl+N): the most urgent open item nobody holds opens, claimed for us; else a plain note."""
+        team = self.team
+        if team is None:
+            return
+        team.claims.queue = self.app.rt.queue.queue_ids(QueryOpen)
+        free = [m for m in team.claims.queue if m not in team.claims.held]
+        self.app.key(self.win.queue_view, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+        TALLY["team: take next"] += 1
+        if free:
+            expected = free[0]
+            self.qtbot.waitUntil(lambda: self.selected() == expected, timeout=2000)
+            composer = self.win.composer
+            assert composer is None or composer.claimed == expected, "take next did not hold the item for us"
+        else:
+            self.qtbot.waitUntil(lambda: "Nothing left" in self.win.statusBar().currentMessage(), timeout=2000)
+
     # ------------------------------------------------------------------ after every step
     @invariant()
     def what_the_agent_relies_on(self) -> None:
         TALLY["steps checked"] += 1
         self.app.tick()
         check_invariants(self.app)
+        if self.team is not None:
+            self.team_shows_in_the_window(self.team)
+
+    def team_shows_in_the_window(self, team: MemoryTeam) -> None:
+        """The list's markers, the banner and the team line say what the team's claims and state are."""
+        win, model = self.win, self.win.queue_model
+        rows = win.queue_view.visible_rows()
+        for row in range(max(rows.start, 0), min(rows.stop, model.rowCount())):
+            mention_id = model.mention_id_at(row)
+            claim = team.claims.held.get(mention_id) if mention_id is not None else None
+            expected = "" if claim is None else marker_text(claim, model.now)
+            shown = model.index(row, Col.PREVIEW).data(Role.CLAIM_LABEL)
+            assert shown == expected, f"row {row} (item {mention_id}) shows {shown!r}, the team says {expected!r}"
+        selected = self.selected()
+        claim = team.claims.held.get(selected) if selected is not None else None
+        banner = win.claim_banner
+        assert banner is not None
+        expected_banner = "" if claim is None else banner_text(claim, self.clock.now())
+        assert banner.text() == expected_banner, f"banner {banner.text()!r}, the team says {expected_banner!r}"
+        composer = win.composer
+        if composer is not None:
+            assert composer.claimed in (None, selected), f"holding item {composer.claimed}, showing {selected}"
+        assert win.health_strip.team_text() == team_line(team.current, now=self.clock.now())
 
 
 def test_robot_walks_random_shifts_and_the_agent_can_rely_on_the_window(qtbot: QtBot, qloop: qasync.QEventLoop) -> None:
