@@ -257,7 +257,7 @@ class TeamLocalRepo:
                 data["customer"] = survey["customer"]
                 if survey["reply_id"] is not None:
                     reply_id = int(survey["reply_id"])
-        if isinstance(reply_id, int):
+        if isinstance(reply_id, int) and kind != "reply_seen":  # a seen post's local key names a local account
             reply = fetch_one(
                 self._conn,
                 "SELECT idempotency_key, text, url, purpose, sent_at, holding_until, external_id "

@@ -44,6 +44,7 @@ from storage.accounts import AccountRepo
 from storage.db import close_database, open_database
 from storage.mentions import DeadlinePlan, MentionRepo
 from storage.rows import MentionKind, MentionStatus, NewMention
+from storage.seen_replies import SeenReplyRepo
 from storage.team_local import SharedEvent, TeamLocalRepo
 from storage.triage import TriageRepo
 
@@ -229,6 +230,7 @@ class ApplyCore:
         self._mentions = mentions
         self._accounts = AccountRepo(db)
         self._triage = TriageRepo(db)
+        self._seen = SeenReplyRepo(db)
         self._member_uuid = member_uuid
         self._plan_for = plan_for
         self._now = now
@@ -465,9 +467,28 @@ class ApplyCore:
         out.changed.append(mention_id)
 
     def _reply_seen(self, event: SharedEvent, mention_id: int, out: _Chunk) -> None:
-        at = _int(event.data.get("posted_at"), event.at)
-        self._record(event, mention_id, out)
+        """The brand's reply a colleague's copy found on the channel: stored here as it would be found here (a
+        sent reply of the item, once per post), and the SLA engine hears of it."""
+        data = event.data
+        at = _int(data.get("posted_at"), event.at)
+        row = self._mentions.rows_by_id([mention_id]).get(mention_id)
+        external_id = str(data.get("external_id") or "")
+        if row is None or not external_id:
+            self._record(event, mention_id, out)
+            return
+        before = self._local.max_event_id()
+        client = data.get("client")
+        stored = self._seen.record(
+            account_id=row.account_id, mention_id=mention_id, external_id=external_id, url=str(data.get("url", "")),
+            text=str(data.get("text", "")), posted_at=at, visibility=str(data.get("visibility", "public")),
+            now=self._now, actor=str(data.get("by") or event.author), client=str(client) if client else "",
+        )  # fmt: skip
+        if stored is None:  # this copy found the post itself, or had it already: history only
+            self._record(event, mention_id, out)
+            return
+        self._written(event, before)
         out.responses.append(Response(mention_id, at, "reply", None, event.uid))
+        out.changed.append(mention_id)
 
     def _record(self, event: SharedEvent, mention_id: int, out: _Chunk) -> None:
         self._local.record_event(

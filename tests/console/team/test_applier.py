@@ -26,6 +26,7 @@ from storage.events import EventRepo
 from storage.mentions import MentionRepo
 from storage.replies import ReplyRepo
 from storage.rows import DeadlineKind, MentionKind, MentionStatus, NewMention
+from storage.seen_replies import SeenReplyRepo
 from storage.settings import SettingsRepo
 from storage.team_local import SharedEvent, TeamLocalRepo
 from storage.triage import TriageRepo
@@ -402,3 +403,30 @@ def test_ten_thousand_events_catch_up_in_chunks(copies: tuple[Copy, Copy, Copy])
     assert kim.db.conn.execute("SELECT count(*) FROM mentions WHERE status = 'open'").fetchone()[0] == 5000
     assert kim.local.watermarks().pulled_seq == 10_000
     assert kim.local.applied_count() == 10_000
+
+
+def test_the_brands_reply_seen_on_the_channel_reaches_a_colleague_once(copies: tuple[Copy, Copy, Copy]) -> None:
+    sam, kim, _ = copies
+    head = sam.post("100", T0)
+    log = Log()
+    push(sam, log)
+    pull(kim, log)
+    seen = SeenReplyRepo(sam.db).record(
+        account_id=sam.account_id, mention_id=head, external_id="brand-1", url=f"{BASE}/@care/brand-1",
+        text="Answered from the phone", posted_at=T0 + 300, visibility="public", now=T0 + 400, actor="on Mastodon",
+    )  # fmt: skip
+    assert seen is not None
+    sam.engine.reply_sent(head, T0 + 300, purpose="reply")
+    push(sam, log)
+    (pushed,) = [e for e in log.events if e.kind == "reply_seen"]
+    assert "reply_id" not in pushed.data and "reply_key" not in pushed.data  # local names stay local
+
+    report = pull(kim, log)
+
+    kim_head = kim.mention_id("100")
+    replies = kim.replies.for_mention(kim_head)
+    assert [(r.external_id, r.state.value) for r in replies] == [("brand-1", "sent")]
+    assert [r.mention_id for r in report.responses] == [kim_head]
+    first = [d for d in kim.mentions.deadlines(kim_head) if d.kind is DeadlineKind.FIRST_RESPONSE]
+    assert first[0].met_at == T0 + 300
+    assert kim.outgoing()[0] == []  # the reply stored here for Sam's find is not pushed back
