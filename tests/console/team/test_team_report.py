@@ -7,11 +7,13 @@ queue exactly as in production; nothing is mocked.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +310,69 @@ def test_an_empty_period_is_an_empty_report(team_pg: TeamPg) -> None:
     asyncio.run(_setup(team_pg, Log()))
     summary = build_team_summary(asyncio.run(_period(team_pg)), FakeClock(END))
     assert summary.counts.received == 0 and summary.net_easy.score is None and summary.audit == []
+
+
+# ------------------------------------------------------------------------------------------------ the command line
+def _joined_copy(pg: TeamPg, data_dir: Path) -> None:
+    """A data folder whose copy has joined the team (the superuser login of the test server, no password)."""
+    from console.team.config import TeamConfig, save_config
+    from storage.db import DB_FILENAME, close_database, open_database
+    from storage.settings import SettingsRepo
+    from storage.team.connect import TeamDsn
+
+    db = open_database(data_dir / DB_FILENAME)
+    try:
+        dsn = TeamDsn.parse(f"{pg.conninfo} schema={pg.schema}").display()
+        save_config(SettingsRepo(db), TeamConfig(dsn=dsn, member="pat", member_uuid="", role="supervisor"))
+    finally:
+        close_database(db)
+
+
+def _report(data_dir: Path, *argv: str) -> tuple[int, str, str]:
+    import io
+
+    from console.cli.report import add_parser, run_report
+    from console.ports import MemorySecretStore
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", *argv])
+    out, err = io.StringIO(), io.StringIO()
+    code = run_report(args, data_dir=data_dir, secrets=MemorySecretStore(), clock=FakeClock(END), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_care_console_report_team_writes_the_period_from_postgresql(week: tuple[TeamPg, Log], tmp_path: Path) -> None:
+    pg, log = week
+    _joined_copy(pg, tmp_path)
+    target = tmp_path / "alex.json"
+    frm = datetime.fromtimestamp(START, UTC).isoformat()
+    to = datetime.fromtimestamp(END, UTC).isoformat()
+    code, out, err = _report(tmp_path, "--team", "--from", frm, "--to", to, "--agents", "alex", "-o", str(target))
+    assert (code, err) == (0, "") and str(target) in out
+    _check(load_summary(target), _recompute(log, agents={"alex"}))
+
+    code, _out, err = _report(tmp_path, "--from", frm, "--to", to, "-o", str(target))
+    assert code == 2 and "--team" in err
+    code, _out, err = _report(tmp_path, "--team", "--from", "last week", "--to", to, "-o", str(target))
+    assert code == 2 and "--from and --to" in err
+    code, _out, err = _report(tmp_path, "--team", "--from", to, "--to", frm, "-o", str(target))
+    assert code == 2 and "before" in err
+
+
+def test_report_on_a_copy_with_no_team_says_so(tmp_path: Path) -> None:
+    from storage.db import DB_FILENAME, close_database, open_database
+
+    close_database(open_database(tmp_path / DB_FILENAME))
+    code, _out, err = _report(tmp_path, "--team", "--from", "2026-12-01", "--to", "2026-12-07", "-o", "x.pdf")
+    assert code == 2 and "not in a team" in err
+
+
+def test_days_are_local_and_to_includes_its_whole_day() -> None:
+    from console.cli.report import parse_when
+
+    first = parse_when("2026-12-01", end=False)
+    last = parse_when("2026-12-07", end=True)
+    assert datetime.fromtimestamp(first).timetuple()[:6] == (2026, 12, 1, 0, 0, 0)
+    assert datetime.fromtimestamp(last).timetuple()[:6] == (2026, 12, 7, 23, 59, 59)
+    assert parse_when("2026-12-01T09:30:00Z", end=False) == int(datetime(2026, 12, 1, 9, 30, tzinfo=UTC).timestamp())
