@@ -87,8 +87,12 @@ def team_action(kind: str, data: dict[str, object]) -> str | None:
         if isinstance(items, list) and len(items) != 1:
             label += f" · {count(len(items), 'item')}"
     elif kind == "send_anyway":
-        reason = _anyway_reason(str(data.get("reason") or ""))
-        label = f"Sent anyway {reason} (needs review)" if reason else "Sent anyway (needs review)"
+        given = str(data.get("reason") or "").strip()
+        reason = _anyway_reason(given)
+        if reason:
+            label = f"Sent anyway {reason} (needs review)"
+        else:  # the agent's own words from the composer ("Sent while Sam was replying"), or none
+            label = "Sent anyway (needs review)" + (f" · {given}" if given and given != "override" else "")
     return f"{label} · {note}" if note else label
 
 

@@ -35,6 +35,7 @@ from console.sla.bands import Band, band, format_countdown
 from console.sync.manual import MANUAL_ACTOR
 from console.sync.threads import ContextMessage
 from console.triage import PRIORITY_LABELS, Priority
+from console.wording import team_action
 from widgets.conversation_extras import LinkGuard, insert_card, insert_card_body, triage_detail
 from widgets.dark import text as theme_text
 from widgets.theme import DIRECT_PILL, SECONDARY_TEXT, channel_label, local_time
@@ -142,8 +143,11 @@ def deadline_status(deadline: DeadlineRow, now: float) -> str:
 
 
 def event_text(event: EventRow, now: float) -> str:
-    label = _EVENT_LABELS.get(event.kind, event.kind.replace("_", " ").capitalize())
     data = event_data(event.data)
+    team = team_action(event.kind, data)  # claims, reassignments, hand-overs, send anyway (issue 23 audit)
+    if team is not None:
+        return f"{local_time(event.at, now=now)}   {team} · {event.actor}"
+    label = _EVENT_LABELS.get(event.kind, event.kind.replace("_", " ").capitalize())
     if event.kind == "reply_failed" and data.get("error") == "withdrawn":
         label = "Reply withdrawn"  # the agent took it back: nothing failed (issue 19 §6)
     deadline = data.get("deadline")

@@ -129,3 +129,33 @@ def test_a_hand_over_is_refused_to_a_stranger_to_oneself_and_in_someone_elses_na
         assert await t.rows("SELECT count(*) FROM claims WHERE holder = 'alex'") == [(2,)]
 
     run(team_pg, body)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "words"),
+    [
+        ("claimed", {"holder": "sam"}, "Claimed to reply · sam"),
+        ("released", {"holder": "sam"}, "Claim released · sam"),
+        ("claim_broken", {"holder": "sam"}, "Claim of sam released by a supervisor · pat"),
+        ("reassigned", {"to": "alex", "note": "she asked"}, "Reassigned to alex · she asked · pat"),
+        ("reassigned", {"to": None, "note": ""}, "Reassigned to the pool · pat"),
+        ("handed_over", {"to": "alex", "note": "call back", "items": ["k"]}, "Handed over to alex · call back · sam"),
+        ("handed_over", {"to": None, "note": "", "items": ["a", "b"]}, "Handed back to the pool · 2 items · sam"),
+        ("send_anyway", {"reason": "claimed by alex"}, "Sent anyway over alex's claim (needs review) · sam"),
+        ("send_anyway", {"reason": "answered by alex"}, "Sent anyway after alex had answered (needs review) · sam"),
+        (
+            "send_anyway",
+            {"reason": "Sent while alex was replying"},
+            "Sent anyway (needs review) · Sent while alex was replying · sam",
+        ),
+    ],
+)
+def test_the_items_history_says_each_team_action_in_plain_words(kind: str, data: dict[str, object], words: str) -> None:
+    import json
+
+    from console.model import EventRow
+    from widgets.conversation import event_text
+
+    actor = "pat" if kind in ("claim_broken", "reassigned") else "sam"
+    line = event_text(EventRow(1, T0, actor, 7, kind, json.dumps(data)), T0 + 60)
+    assert line.split("   ", 1)[1] == words
