@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
@@ -34,8 +35,11 @@ from typing_extensions import override
 
 from console.ports import Clock
 from console.wording import count
-from widgets.claims import TeamStatusLike
+from widgets.claims import TeamPort, TeamStatusLike
 from widgets.theme import local_time
+
+if TYPE_CHECKING:
+    from console.team.service import TeamAdmin
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +68,67 @@ class TeamSetup(Protocol):
 
     def status(self) -> TeamStatusLike | None: ...  # None: solo
     async def online_members(self) -> Sequence[str]: ...
-    async def join(self, dsn: str, password: str, member: str) -> str: ...  # what happened, e.g. "Restart to…"
-    async def host(self) -> HostedLike: ...
+    async def join(self, dsn: str, password: str | None, member: str) -> str: ...  # what happened, plain words
+    async def host(self, member: str) -> HostedLike: ...
     async def leave(self) -> str: ...
     async def invite(self, name: str, role: str) -> str: ...  # the one-time connection string to give them
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStatus:
+    """A team joined (or hosted) in this session whose connection starts with the next start of the app."""
+
+    member: str
+    role: str
+    server: str
+    since: float
+    mode: str = "connecting"
+    reason: str = "restart Care Console to connect"
+    to_push: int = 0
+    conflicts: int = 0
+
+
+class AdminSetup:
+    """File → Team… over ``TeamAdmin`` (the operations ``care-console team`` shares) and the running team.
+
+    The team connection itself (``Runtime.team``) is built when the app starts: after a join or a host the dialog
+    says to restart, and after leaving the copy works solo from the next start.
+    """
+
+    def __init__(self, admin: TeamAdmin, running: Callable[[], TeamPort | None], clock: Clock) -> None:
+        self._admin = admin
+        self._running = running
+        self._clock = clock
+
+    def status(self) -> TeamStatusLike | None:
+        team = self._running()
+        config = self._admin.config
+        if config is None:
+            return None
+        if team is not None:
+            return team.status()
+        return PendingStatus(config.member, config.role, config.server, self._clock.now())
+
+    async def online_members(self) -> Sequence[str]:
+        if self._admin.config is None:
+            return []
+        return await self._admin.online_members()
+
+    async def join(self, dsn: str, password: str | None, member: str) -> str:
+        config = await self._admin.join(dsn, password, member)
+        return f"You joined the team on {config.server} as {config.member}. Restart Care Console to share the queue."
+
+    async def host(self, member: str) -> HostedLike:
+        return await self._admin.host(member)
+
+    async def leave(self) -> str:
+        left = self._admin.leave()
+        if left is None:
+            return "This copy was not in a team."
+        return f"You left the team on {left.server}. Your copy stays here; restart Care Console to work solo."
+
+    async def invite(self, name: str, role: str) -> str:
+        return (await self._admin.invite(name, role)).connection_string
 
 
 def mode_text(status: TeamStatusLike, *, now: float) -> str:
@@ -154,7 +215,8 @@ class TeamDialog(QDialog):
         join_page = QWidget()
         join_form = QFormLayout(join_page)
         join_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        join_form.addRow(_plain("Paste the connection string a colleague gave you, with the team password."))
+        join_form.addRow(_plain("Paste the connection string your team's owner gave you (an invitation holds your "
+                                "password; otherwise type it too)."))  # fmt: skip
         self.dsn_edit = QLineEdit()
         self.dsn_edit.setObjectName("teamDsn")
         self.dsn_edit.setPlaceholderText("postgresql://sam@office-pc:5432/care?sslmode=verify-full")
@@ -162,9 +224,10 @@ class TeamDialog(QDialog):
         self.password_edit.setObjectName("teamPassword")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setToolTip("Kept in your system's keyring, never in the settings")
+        self.password_edit.setPlaceholderText("Empty when the connection string holds it (an invitation)")
         self.name_edit = QLineEdit(agent_name)
         self.name_edit.setObjectName("teamMemberName")
-        self.name_edit.setPlaceholderText("Your name, as colleagues see it")
+        self.name_edit.setPlaceholderText("Your name, as colleagues see it (an invitation already names you)")
         join_form.addRow("&Connection string:", self.dsn_edit)
         join_form.addRow("&Password:", self.password_edit)
         join_form.addRow("Your &name:", self.name_edit)
@@ -323,7 +386,7 @@ class TeamDialog(QDialog):
         members = await self._setup.online_members()
         self._fields["online"].setText(", ".join(members) if members else "Nobody else right now")
 
-    async def _join(self, dsn: str, password: str, member: str) -> None:
+    async def _join(self, dsn: str, password: str | None, member: str) -> None:
         self._say("Connecting to the team server…")
         said = await self._setup.join(dsn, password, member)
         self.password_edit.clear()  # in the keyring now
@@ -333,7 +396,7 @@ class TeamDialog(QDialog):
 
     async def _host(self) -> None:
         self._say("Starting the team server on this computer (this takes a few seconds)…")
-        hosted = await self._setup.host()
+        hosted = await self._setup.host(self.name_edit.text().strip())
         self.hosted_edit.setText(hosted.connection_string)
         self._fingerprint.setText(
             f"Certificate fingerprint (colleagues can check it): {hosted.fingerprint}" if hosted.fingerprint else ""
@@ -358,15 +421,10 @@ class TeamDialog(QDialog):
     @Slot()
     def _on_join_clicked(self) -> None:
         dsn, password, member = self.dsn_edit.text().strip(), self.password_edit.text(), self.name_edit.text().strip()
-        missing = [
-            what
-            for what, value in (("the connection string", dsn), ("the password", password), ("your name", member))
-            if not value
-        ]
-        if missing:
-            self._say(f"Fill in {' and '.join(missing)} first.", error=True)
+        if not dsn:
+            self._say("Fill in the connection string first.", error=True)
             return
-        self._run(self._join(dsn, password, member))
+        self._run(self._join(dsn, password or None, member))
 
     @Slot()
     def _on_host_clicked(self) -> None:

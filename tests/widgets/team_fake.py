@@ -134,15 +134,15 @@ class MemorySetup:
     async def online_members(self) -> Sequence[str]:
         return ["Sam", "Robin"] if self.current is not None else []
 
-    async def join(self, dsn: str, password: str, member: str) -> str:
+    async def join(self, dsn: str, password: str | None, member: str) -> str:
         if password != "right":
             raise RuntimeError("The team server refused the password for this connection string.")
         self.joined.append((dsn, member))
         self.current = Status(member=member)
         return "You joined the team. Your queue is catching up."
 
-    async def host(self) -> Hosted:
-        self.current = Status(member="Alex", role="owner", server="192.168.1.20:5432/care")
+    async def host(self, member: str) -> Hosted:
+        self.current = Status(member=member, role="owner", server="192.168.1.20:5432/care")
         return Hosted("postgresql://alex@192.168.1.20:5432/care?fingerprint=AB:CD", "AB:CD")
 
     async def leave(self) -> str:

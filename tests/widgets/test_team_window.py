@@ -19,15 +19,21 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from console.ports import MemorySecretStore
+from console.team.service import TeamAdmin
+from storage.db import DB_FILENAME, open_database
 from storage.replies import ReplyRepo
+from storage.settings import SettingsRepo
+from storage.team_local import TeamLocalRepo
 from tests.fakes.clock import FakeClock
+from tests.team_pg import TeamPg
 from tests.widgets.factory import Factory
 from tests.widgets.team_fake import Claim, MemorySetup, MemoryTeam, Status
 from tests.widgets.test_composer import make_desk
 from widgets.claims import banner_text, marker_text, team_line
 from widgets.main_window import MainWindow
 from widgets.queue_model import Col, Role
-from widgets.team_dialog import TeamDialog
+from widgets.team_dialog import AdminSetup, TeamDialog
 
 
 @pytest.fixture
@@ -305,7 +311,7 @@ def test_team_dialog_solo_says_how_to_start_and_a_bad_join_keeps_what_was_typed(
     assert not dialog.leave_button.isVisible()
     assert dialog.name_edit.text() == "Alex"
     dialog.join_button.click()
-    assert dialog.message_text() == "Fill in the connection string and the password first."
+    assert dialog.message_text() == "Fill in the connection string first."
     dialog.dsn_edit.setText("postgresql://alex@office-pc/care")
     dialog.password_edit.setText("wrong")
     dialog.join_button.click()
@@ -366,3 +372,46 @@ def test_team_dialog_leave_asks_first(qtbot: QtBot, clock: FakeClock, qloop: qas
     click(boxes[-1], "Leave")
     qtbot.waitUntil(lambda: setup.current is None and "You left the team" in dialog.message_text(), timeout=2000)
     assert not dialog.leave_button.isVisible()
+
+
+# ---------------------------------------------------------------------------------------------------- real server
+def admin_on(folder: Path, clock: FakeClock) -> TeamAdmin:
+    folder.mkdir(parents=True, exist_ok=True)
+    db = open_database(folder / DB_FILENAME)
+    return TeamAdmin(folder, SettingsRepo(db), MemorySecretStore(), TeamLocalRepo(db), clock)
+
+
+def test_team_dialog_on_a_real_server_invites_and_joins_and_says_why_not(
+    qtbot: QtBot, team_pg: TeamPg, tmp_path: Path, clock: FakeClock, arun: Any
+) -> None:
+    owner = admin_on(tmp_path / "owner", clock)
+    arun(owner.init(f"{team_pg.conninfo} schema={team_pg.schema}", "unused-with-trust", "Alex"), timeout=20)
+    owner_dialog = TeamDialog(AdminSetup(owner, lambda: None, clock), clock)
+    qtbot.addWidget(owner_dialog)
+    owner_dialog.show()
+    assert owner_dialog.field_text("role") == "Owner"
+    assert owner_dialog.field_text("mode").startswith("Connecting since")  # joined now: starts with the app
+    sam = f"{team_pg.role_prefix}sam"
+    owner_dialog.invite_name_edit.setText(sam)
+    owner_dialog.invite_button.click()
+    qtbot.waitUntil(lambda: owner_dialog.invited_edit.text() != "", timeout=20_000)
+    invitation = owner_dialog.invited_edit.text()
+    assert invitation.startswith("postgresql://") and f"schema={team_pg.schema}" in invitation
+
+    member = admin_on(tmp_path / "member", clock)
+    dialog = TeamDialog(AdminSetup(member, lambda: None, clock), clock)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.field_text("member") == "" and not dialog.leave_button.isVisible()
+    wrong = invitation.replace(f"schema={team_pg.schema}", f"schema={team_pg.schema}_none")
+    dialog.dsn_edit.setText(wrong)
+    dialog.join_button.click()
+    qtbot.waitUntil(lambda: not dialog.is_busy() and dialog.message_text() != "", timeout=20_000)
+    assert dialog.message_text().startswith("There is no team database in schema"), dialog.message_text()
+    assert dialog.dsn_edit.text() == wrong  # nothing lost: correct it and try again
+    dialog.dsn_edit.setText(invitation)
+    dialog.join_button.click()
+    qtbot.waitUntil(lambda: dialog.message_text().startswith("You joined the team"), timeout=20_000)
+    assert f"as {sam}" in dialog.message_text()
+    assert dialog.field_text("member") == sam and dialog.field_text("role") == "Agent"
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=20_000)
