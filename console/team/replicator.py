@@ -27,7 +27,7 @@ from console.ports import Clock
 from console.sla.engine import SlaEngine
 from console.team.applier import Applier, ApplyReport, follow_through
 from console.team.keys import local_event_uid, mention_uid
-from storage.errors import StorageError, TeamUnavailable
+from storage.errors import StorageError, TeamRefused, TeamUnavailable
 from storage.team.claims import ClaimRepo
 from storage.team.connect import TeamConnection, TeamPool
 from storage.team.events import TeamEvent, TeamEventRepo, reply_event_uid
@@ -246,7 +246,10 @@ class Replicator:
                 self._set_mode("offline", _plain(exc))
                 raise
             if self._mode in ("offline", "connecting"):
-                self._set_mode("live" if self._listen_task is not None else "polling", self._polling_reason())
+                if self._kick is None:  # a one-off round (command line, tests): the server answered
+                    self._set_mode("live")
+                else:
+                    self._set_mode("live" if self._listen_task is not None else "polling", self._polling_reason())
             return report
 
     async def run(self) -> None:
@@ -393,17 +396,59 @@ class Replicator:
             if mentions:
                 held = self._local.applied_seqs(mention_uid(m.item_key) for m in mentions)
                 batch = [push_mention(m, member=self._member) for m in mentions if mention_uid(m.item_key) not in held]
-                sent += await repo.append([_team_event(p) for p in batch])
+                accepted, added = await self._append(repo, batch)
+                sent += added
                 self._local.record_pushed(
-                    [(p.uid, p.kind, p.item_key) for p in batch], mention_id=mentions[-1].mention_id
+                    [(p.uid, p.kind, p.item_key) for p in accepted], mention_id=mentions[-1].mention_id
                 )
                 continue
             changes = self._local.outgoing_events(marks.pushed_event_id, PUSH_BATCH)
             if not changes:
                 return sent
             batch = [push_event(c, member=self._member, member_uuid=self._member_uuid) for c in changes]
-            sent += await repo.append([_team_event(p) for p in batch])
-            self._local.record_pushed([(p.uid, p.kind, p.item_key) for p in batch], event_id=changes[-1].event_id)
+            accepted, added = await self._append(repo, batch)
+            sent += added
+            self._local.record_pushed([(p.uid, p.kind, p.item_key) for p in accepted], event_id=changes[-1].event_id)
+
+    async def _append(self, repo: TeamEventRepo, batch: list[PushEvent]) -> tuple[list[PushEvent], int]:
+        """Append ``batch``; when the server refuses it (a kind this member's role may not write), event by
+        event: each refused one is recorded as a conflict and passed over, so one refusal never stalls the push.
+
+        Returns:
+            The events the server holds now, and how many of them are new.
+
+        Raises:
+            TeamRefused: every event of the batch was refused (this login may write nothing): nothing is passed over.
+            TeamUnavailable: the server went away; the watermark stays.
+        """
+        try:
+            return batch, await repo.append([_team_event(p) for p in batch])
+        except TeamRefused:
+            if len(batch) == 1:
+                raise
+        accepted: list[PushEvent] = []
+        refused: list[tuple[PushEvent, TeamRefused]] = []
+        added = 0
+        for p in batch:
+            try:
+                added += await repo.append([_team_event(p)])
+                accepted.append(p)
+            except TeamRefused as exc:
+                refused.append((p, exc))
+        if not accepted:
+            raise refused[0][1]
+        for p, refusal in refused:
+            self._refused(p, refusal)
+        return accepted, added
+
+    def _refused(self, event: PushEvent, exc: TeamRefused) -> None:
+        mention_id = self._local.mention_ids([event.item_key]).get(event.item_key) if event.item_key else None
+        self._local.add_conflict(
+            at=event.at, mention_id=mention_id, item_key=event.item_key, kind=event.kind,
+            ours={"uid": event.uid, **event.data}, theirs={}, winner="server",
+            reason=f"The team refused this change: {_plain(exc)}",
+        )  # fmt: skip
+        log.warning("team: %s %s refused by the server", event.kind, event.uid)
 
     async def _pull(self, pool: TeamPool) -> ApplyReport:
         repo = TeamEventRepo(pool, self._schema)

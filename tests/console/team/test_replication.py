@@ -16,11 +16,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from console.team.keys import item_key, mention_uid
 from console.team.replicator import Replicator, TeamChange
-from storage.errors import TeamUnavailable
+from storage.errors import TeamRefused, TeamUnavailable
 from storage.rows import MentionStatus
 from storage.team.claims import ClaimRepo
 from storage.team.connect import TeamConnection, TeamPool, connect_conninfo, open_pool_conninfo
 from storage.team.events import TeamEvent, TeamEventRepo
+from storage.team.members import MemberRepo
 from storage.team.migrations import migrate
 from tests.console.team.test_applier import ACCOUNT, T0, Copy, make_copy, snapshot
 from tests.fakes.clock import FakeClock
@@ -33,12 +34,15 @@ UNREACHABLE = 1
 class Server:
     """How a copy reaches the test's schema; ``up = False`` points it at a closed port (a real refusal)."""
 
-    def __init__(self, pg: TeamPg) -> None:
+    def __init__(self, pg: TeamPg, login: tuple[str, str] | None = None) -> None:
         self.pg = pg
         self.up = True
+        self.login = login  # (role, password) of a member; None: the superuser, the team's owner
 
     def conninfo(self, **override: str | int) -> str:
         params = conninfo_to_dict(self.pg.conninfo)
+        if self.login is not None:
+            params.update(user=self.login[0], password=self.login[1])
         if not self.up:
             params.update(host="127.0.0.1", port=UNREACHABLE, connect_timeout=1)
         params.update(override)
@@ -55,13 +59,14 @@ def replicator(
     copy: Copy,
     server: Server,
     *,
+    member: str | None = None,
     notify: bool = True,
     poll_s: float = 0.2,
     open_listener: Callable[[], object] | None = None,
     probe_s: float = 2.0,
 ) -> Replicator:
     return Replicator(
-        local=copy.local, applier=copy.applier, member=copy.name, member_uuid=copy.member_uuid, role="owner",
+        local=copy.local, applier=copy.applier, member=member or copy.name, member_uuid=copy.member_uuid, role="owner",
         server="test", schema=server.pg.schema, open_pool=server.pool,
         open_listener=open_listener or server.listener,  # type: ignore[arg-type]
         clock=copy.clock, sla=copy.engine, notify=notify, poll_s=poll_s, probe_s=probe_s,
@@ -325,3 +330,38 @@ def test_ten_thousand_events_catch_up(server: Server, copies: tuple[Copy, Copy, 
     asyncio.run(scenario())
     assert kim.mentions.count() == 5000
     assert kim.db.conn.execute("SELECT count(*) FROM mentions WHERE status = 'open'").fetchone()[0] == 5000
+
+
+def test_a_member_logged_in_as_an_agent_pushes_as_itself_and_is_refused_as_anyone_else(
+    server: Server, copies: tuple[Copy, Copy, Copy]
+) -> None:
+    sam, kim, _ = copies
+
+    async def scenario() -> None:
+        pool = await server.pool()
+        try:
+            invited = await MemberRepo(pool, server.pg.schema).invite("Kim", "agent")
+        finally:
+            await pool.close()
+        as_kim = Server(server.pg, (invited.pg_role, invited.password))
+        kim.post("100", T0)
+        kim.set_status(kim.mention_id("100"), MentionStatus.OPEN, T0 + 60)
+        impostor = replicator(kim, as_kim, member="Sam")
+        try:
+            with pytest.raises(TeamRefused):
+                await impostor.sync_once()
+            assert impostor.status().mode == "offline" and "refused" in impostor.status().reason
+            assert kim.local.to_push() == 2  # nothing passed over
+        finally:
+            await impostor.aclose()
+        b, a = replicator(kim, as_kim), replicator(sam, server)
+        try:
+            await b.sync_once()
+            assert kim.local.to_push() == 0 and kim.local.conflicts() == []
+            await a.sync_once()
+            assert sam.status("100") is MentionStatus.OPEN
+        finally:
+            await b.aclose()
+            await a.aclose()
+
+    asyncio.run(scenario())
