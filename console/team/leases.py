@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE_TTL = 60.0
 #: How long closing the app waits to hand its leases back (they expire by themselves otherwise).
 RELEASE_ON_CLOSE_SECONDS = 2.0
+#: An account found without a token here is looked up again this often (the agent may sign in meanwhile; a
+#: locked keyring may ask to be unlocked, so not every round).
+TOKEN_RECHECK_SECONDS = 300.0
 
 
 class LeaseKeeper:
@@ -77,6 +80,8 @@ class LeaseKeeper:
         self.ttl = ttl
         self._has_token = has_token
         self._tokens: dict[int, bool] = {}  # account id -> a token is there (a found one is not looked up again)
+        self._token_checked: dict[int, float] = {}  # account id -> when a missing token was last looked up
+        self._colleague_expiry: float | None = None  # seconds until the first colleague's lease we could take expires
         self._held: dict[int, str] = {}  # account id -> account key, of the leases this machine holds
         self._holders: dict[int, str] = {}  # account id -> the member whose machine polls it
         self._reached = False  # the team server answered at least once
@@ -117,10 +122,17 @@ class LeaseKeeper:
 
     # ------------------------------------------------------------------ taking and renewing
     async def run(self) -> None:
-        """Take and renew leases every ``ttl / 3`` forever; cancel to stop (then call :meth:`aclose`)."""
+        """Take and renew leases every ``ttl / 3`` forever; cancel to stop (then call :meth:`aclose`).
+
+        When a colleague's lease on an account this machine could poll runs out sooner, the next round comes
+        right after it: an account whose poller went away is taken over within ``ttl`` of its last renewal.
+        """
         while True:
             await self.tick()
-            await asyncio.sleep(self.ttl / 3)
+            pause = self.ttl / 3
+            if self._colleague_expiry is not None:
+                pause = min(pause, self._colleague_expiry + 0.25)
+            await asyncio.sleep(max(0.5, pause))
 
     async def tick(self) -> None:
         """One round: take or renew the lease of every account this machine can poll, then read who holds what.
@@ -149,6 +161,10 @@ class LeaseKeeper:
             log.exception("poller leases could not be renewed")
             return
         by_key = {account_key(a.kind, a.base_url, a.handle): a.id for a in self._accounts.list()}
+        expiries = [
+            row.expires_in for key, row in holders.items() if key in keys.values() and row.holder != self.member
+        ]
+        self._colleague_expiry = min(expiries, default=None)
         gained = held.keys() - self._held.keys()
         self._held = held
         self._holders = {by_key[key]: row.holder for key, row in holders.items() if key in by_key}
@@ -189,6 +205,11 @@ class LeaseKeeper:
     async def _token(self, account: AccountRow) -> bool:
         if self._tokens.get(account.id):
             return True
+        now = self._clock.now()
+        checked = self._token_checked.get(account.id)
+        if checked is not None and now - checked < TOKEN_RECHECK_SECONDS:
+            return False
+        self._token_checked[account.id] = now
         if self._has_token is not None:
             found = self._has_token(account)
         else:
