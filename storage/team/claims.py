@@ -15,7 +15,6 @@ from enum import StrEnum
 
 from psycopg.types.json import Jsonb
 
-from storage.errors import TeamRefused
 from storage.team.connect import TeamConnection, TeamDb, borrow, team_repository
 from storage.team.events import reply_event_uid
 
@@ -108,15 +107,10 @@ class ClaimRepo:
 
     async def release(self, item_key: str, holder: str) -> bool:
         """Drop ``holder``'s claim (sent, cancelled, closed) with a ``released`` event; False when it held none."""
-        async with borrow(self._db) as conn, conn.transaction():
-            await conn.execute("SELECT team_lock_events()")
-            cur = await conn.execute(
-                "DELETE FROM claims WHERE item_key = %s AND holder = %s RETURNING holder", (item_key, holder)
-            )
-            if await cur.fetchone() is None:
-                return False
-            await _event(conn, holder, "released", item_key, {"holder": holder})
-            return True
+        async with borrow(self._db) as conn:
+            cur = await conn.execute("SELECT team_release(%s, %s)", (item_key, holder))
+            row = await cur.fetchone()
+            return bool(row and row[0])
 
     async def active(self) -> list[ClaimRow]:
         """Every unexpired claim, with the server's ``now`` (one clock for all ages)."""
@@ -144,8 +138,8 @@ class ClaimRepo:
             row = await cur.fetchone()
             key = None if row is None or row[0] is None else str(row[0])
             if key is not None:
-                # A second, short transaction: the take itself never waits on the events lock (see t001).
-                await _event(conn, holder, "claimed", key, {"holder": holder})
+                # A second statement, its own transaction: the take itself never waits on the events lock (t001).
+                await conn.execute("SELECT team_claimed(%s, %s)", (key, holder))
             return key
 
     async def reassign(self, item_key: str, to: str | None, by: str, note: str = "") -> None:
@@ -166,19 +160,10 @@ class ClaimRepo:
         Raises:
             TeamRefused: the login is not a supervisor (or the owner).
         """
-        async with borrow(self._db) as conn, conn.transaction():
-            await conn.execute("SELECT team_lock_events()")
-            cur = await conn.execute("SELECT team_role()")
-            role = await cur.fetchone()
-            if role is None or role[0] not in ("supervisor", "owner"):
-                raise TeamRefused("Only a supervisor may release a colleague's claim.")
-            cur = await conn.execute("DELETE FROM claims WHERE item_key = %s RETURNING holder", (item_key,))
+        async with borrow(self._db) as conn:
+            cur = await conn.execute("SELECT team_break_claim(%s, %s)", (item_key, by))
             row = await cur.fetchone()
-            if row is None:
-                return None
-            holder = str(row[0])
-            await _event(conn, by, "claim_broken", item_key, {"holder": holder})
-            return holder
+        return None if row is None or row[0] is None else str(row[0])
 
     async def record_send(
         self, item_key: str, reply_key: str, member: str, *, text: str, purpose: str, override: bool = False

@@ -56,6 +56,9 @@ DECLARE
     took boolean := false;
 BEGIN
     PERFORM team_check_acting(p_holder);
+    -- Short-lived state (and its audit event), lost harmlessly if the server crashes: no wait for the disk while
+    -- this transaction holds the events lock.
+    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM team_lock_events();
     IF NOT EXISTS (SELECT FROM items WHERE key = p_item) THEN
         RETURN;
@@ -106,6 +109,8 @@ DECLARE
     got text;
 BEGIN
     PERFORM team_check_acting(p_holder);
+    -- A claim is short-lived state, lost harmlessly if the server crashes: its commit need not wait for the disk.
+    PERFORM set_config('synchronous_commit', 'off', true);
     FOR attempt IN 1..50 LOOP
         SELECT i.key INTO k
           FROM items i
@@ -194,6 +199,67 @@ BEGIN
 END
 $$;
 
+-- The 'claimed' event of a take (team_take_next's second transaction): one statement, so the events lock is held
+-- for the insert alone and never across a round trip to a busy client.
+CREATE FUNCTION team_claimed(p_item text, p_holder text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    PERFORM team_check_acting(p_holder);
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO events (uid, author, at, kind, item_key, data)
+    VALUES (gen_random_uuid(), p_holder, extract(epoch FROM clock_timestamp())::bigint, 'claimed', p_item,
+            jsonb_build_object('holder', p_holder));
+END
+$$;
+
+-- Drop p_holder's claim with a 'released' event; false when it held none.
+CREATE FUNCTION team_release(p_item text, p_holder text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    PERFORM team_check_acting(p_holder);
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM team_lock_events();
+    DELETE FROM claims WHERE item_key = p_item AND holder = p_holder;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO events (uid, author, at, kind, item_key, data)
+    VALUES (gen_random_uuid(), p_holder, extract(epoch FROM clock_timestamp())::bigint, 'released', p_item,
+            jsonb_build_object('holder', p_holder));
+    RETURN true;
+END
+$$;
+
+-- A supervisor removes whoever's claim on p_item (a stale one) with a 'claim_broken' event; the former holder, or
+-- NULL when there was none.
+CREATE FUNCTION team_break_claim(p_item text, p_by text) RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    was text;
+BEGIN
+    PERFORM team_check_acting(p_by);
+    IF team_role() IS DISTINCT FROM 'supervisor' AND team_role() IS DISTINCT FROM 'owner' THEN
+        RAISE EXCEPTION 'only a supervisor may release a colleague''s claim'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM team_lock_events();
+    DELETE FROM claims WHERE item_key = p_item RETURNING holder INTO was;
+    IF was IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO events (uid, author, at, kind, item_key, data)
+    VALUES (gen_random_uuid(), p_by, extract(epoch FROM clock_timestamp())::bigint, 'claim_broken', p_item,
+            jsonb_build_object('holder', was));
+    RETURN was;
+END
+$$;
+
 -- Take an expired (or free) poller lease for p_holder, or renew its own; false when a colleague holds it.
 CREATE FUNCTION team_lease(p_account text, p_holder text, p_ttl double precision) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -218,11 +284,13 @@ $$;
 REVOKE ALL ON FUNCTION team_member(), team_role(), team_check_acting(text),
     team_claim(text, text, double precision), team_take_next(text, double precision, text[]),
     team_record_send(text, text, text, text, text, boolean, uuid, uuid),
-    team_lease(text, text, double precision), team_lock_events() FROM PUBLIC;
+    team_lease(text, text, double precision), team_lock_events(), team_claimed(text, text),
+    team_release(text, text), team_break_claim(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION team_member(), team_role(), team_check_acting(text),
     team_claim(text, text, double precision), team_take_next(text, double precision, text[]),
     team_record_send(text, text, text, text, text, boolean, uuid, uuid),
-    team_lease(text, text, double precision), team_lock_events() TO "@schema@_agent", "@schema@_supervisor";
+    team_lease(text, text, double precision), team_lock_events(), team_claimed(text, text),
+    team_release(text, text), team_break_claim(text, text) TO "@schema@_agent", "@schema@_supervisor";
 
 GRANT USAGE ON SCHEMA "@schema@" TO "@schema@_agent", "@schema@_supervisor";
 
