@@ -481,6 +481,28 @@ class TeamLocalRepo:
             int(row["id"]), int(row["at"]), str(row["actor"]), None if uid is None else str(uid), _data(row["data"])
         )
 
+    def own_replies_answering(self, mention_id: int, at: int, *, other_key: str) -> list[dict[str, Any]]:
+        """This copy's own sent replies to item ``mention_id`` that answer the same customer message as a reply
+        sent at ``at`` (sent after the customer's latest message up to ``at``): two members answered it.
+
+        Replies stored for a colleague's reply or a post seen on the channel are not "own" (their events carry a
+        team uid, or they were found, not sent).
+        """
+        last = scalar(
+            self._conn,
+            "SELECT max(posted_at) FROM mentions WHERE (id = ? OR head_id = ?) AND posted_at <= ?",
+            (mention_id, mention_id, at),
+        )
+        rows = fetch_all(
+            self._conn,
+            "SELECT r.idempotency_key, r.sent_at, r.text FROM replies r WHERE r.mention_id = ? AND r.state = ? "
+            "AND r.idempotency_key <> ? AND r.sent_at >= ? AND EXISTS (SELECT 1 FROM events e WHERE "
+            "e.mention_id = r.mention_id AND e.kind = 'reply_sent' AND e.remote_uid IS NULL "
+            "AND json_extract(e.data, '$.reply_id') = r.id)",
+            (mention_id, ReplyState.SENT.value, other_key, int(last or 0)),
+        )
+        return [{"reply_key": str(r["idempotency_key"]), "sent_at": r["sent_at"], "text": str(r["text"])} for r in rows]
+
     def has_reply(self, reply_key: str) -> bool:
         return scalar(self._conn, "SELECT 1 FROM replies WHERE idempotency_key = ?", (reply_key,)) is not None
 

@@ -57,6 +57,8 @@ CHUNK = 500
 FIELD_KINDS = ("status_changed", "priority_changed", "tags_changed")
 #: Kinds held without a local event: every copy's SLA engine derives its own from the reply.
 DERIVED_KINDS = frozenset({"follow_up_promised", "follow_up_kept"})
+#: Reply purposes that answer the customer: two of them to one message is worth telling the agent.
+ANSWER_PURPOSES = frozenset({"reply", "holding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,7 +466,20 @@ class ApplyCore:
         )  # fmt: skip
         if stored:
             out.responses.append(Response(mention_id, sent_at, purpose, holding, event.uid))
+            if purpose in ANSWER_PURPOSES:
+                self._double_answer(event, mention_id, key, sent_at, out)
         out.changed.append(mention_id)
+
+    def _double_answer(self, event: SharedEvent, mention_id: int, key: str, sent_at: int, out: _Chunk) -> None:
+        """Two members answered the same customer message (one of them offline, or over a claim): both replies
+        reached the customer, so nothing is undone, but the agent is told."""
+        for own in self._local.own_replies_answering(mention_id, sent_at, other_key=key):
+            self._local.add_conflict(
+                at=sent_at, mention_id=mention_id, item_key=event.item_key, kind="reply_sent", ours=own,
+                theirs={"author": event.author, "seq": event.seq, **dict(event.data)}, winner="server",
+                reason=f"{event.author} also answered this message: the customer got both replies",
+            )  # fmt: skip
+            out.conflicts += 1
 
     def _reply_seen(self, event: SharedEvent, mention_id: int, out: _Chunk) -> None:
         """The brand's reply a colleague's copy found on the channel: stored here as it would be found here (a

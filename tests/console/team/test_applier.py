@@ -430,3 +430,33 @@ def test_the_brands_reply_seen_on_the_channel_reaches_a_colleague_once(copies: t
     first = [d for d in kim.mentions.deadlines(kim_head) if d.kind is DeadlineKind.FIRST_RESPONSE]
     assert first[0].met_at == T0 + 300
     assert kim.outgoing()[0] == []  # the reply stored here for Sam's find is not pushed back
+
+
+def test_two_members_answering_the_same_message_offline_is_recorded_on_both_sides(
+    copies: tuple[Copy, Copy, Copy],
+) -> None:
+    sam, kim, _ = copies
+    sam.post("100", T0)
+    log = Log()
+    push(sam, log)
+    pull(kim, log)
+    sam.send_reply(sam.mention_id("100"), "Sam's answer", T0 + 100)
+    kim.send_reply(kim.mention_id("100"), "Kim's answer", T0 + 120)
+    push(sam, log)
+    push(kim, log)
+
+    pull(sam, log)
+    pull(kim, log)
+
+    for copy, other in ((sam, "Kim"), (kim, "Sam")):
+        (conflict,) = copy.local.conflicts()
+        assert conflict.kind == "reply_sent" and conflict.winner == "server" and other in conflict.reason
+        assert len(copy.replies.for_mention(copy.mention_id("100"))) == 2
+    # A later answer to a later customer message is a conversation, not a conflict.
+    sam.post("101", T0 + 200, parent="100")
+    push(sam, log)
+    pull(kim, log)
+    kim.send_reply(kim.mention_id("100"), "Kim again", T0 + 300)
+    push(kim, log)
+    pull(sam, log)
+    assert len(sam.local.conflicts()) == 1
