@@ -407,6 +407,13 @@ class ClaimService:
         return result
 
 
+#: Why a reply waits while the team server is unreachable.
+_OFFLINE_HOLD = (
+    "Waiting for the team server: a colleague may be answering this customer. "
+    "It leaves once the team is reachable, or now if you send it anyway."
+)
+
+
 def _clock_time(at: float) -> str:
     """``14:02``: a time of day in this machine's zone, as the agent reads it."""
     return time.strftime("%H:%M", time.localtime(at))
@@ -428,6 +435,7 @@ class TeamSendGate:
         *,
         catch_up: Callable[[], Awaitable[object]] | None = None,
         claims: ClaimService | None = None,
+        reachable: Callable[[], bool] | None = None,
     ) -> None:
         """Wire the gate.
 
@@ -437,12 +445,16 @@ class TeamSendGate:
             member: This member's name.
             catch_up: Push pending changes (``Replicator.sync_once``): the server does not know the item yet.
             claims: The claim service, told when the server is (un)reachable so the window's advice agrees.
+            reachable: Whether the replicator reaches the team server now; while it says no, the gate answers at
+                once (HOLD, or PROCEED when sent anyway) instead of waiting for a connection attempt to time out
+                on every send. The replicator keeps probing and says when the server is back.
         """
         self._repo = repo
         self._local = local
         self.member = member
         self._catch_up = catch_up
         self._claims = claims
+        self._reachable_now = reachable
 
     async def check(self, reply: ReplyRow, mention: MentionRow, *, override: bool) -> GateVerdict:
         """Record ``reply`` on the team server and say whether it may leave (see the class docstring).
@@ -453,6 +465,8 @@ class TeamSendGate:
         key = self._local.item_keys([head]).get(head)
         if key is None:
             return GateVerdict.proceed()  # not a shared item (nothing to collide with)
+        if self._reachable_now is not None and not self._reachable_now():
+            return GateVerdict.proceed() if override else GateVerdict.hold(_OFFLINE_HOLD)
         verdict: SendVerdict | None = None
         for attempt in range(2):
             try:
@@ -461,12 +475,7 @@ class TeamSendGate:
                 )
             except TeamUnavailable:
                 self._reachable(False)
-                if override:
-                    return GateVerdict.proceed()
-                return GateVerdict.hold(
-                    "Waiting for the team server: a colleague may be answering this customer. "
-                    "It leaves once the team is reachable, or now if you send it anyway."
-                )
+                return GateVerdict.proceed() if override else GateVerdict.hold(_OFFLINE_HOLD)
             except StorageError as exc:
                 log.warning("recording reply %s on the team server failed: %s", reply.id, exc)
                 self._reachable(True)

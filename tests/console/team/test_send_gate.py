@@ -254,3 +254,23 @@ def test_an_item_the_server_does_not_know_yet_is_pushed_then_recorded_once(
             assert len(await server_events(sam.member, "reply_sending")) == 1
 
     arun(scenario(), timeout=60)
+
+
+def test_while_the_replicator_is_offline_the_gate_answers_at_once_without_the_server(
+    team_pg: TeamPg, tmp_path: Path, arun: Callable[..., Any]
+) -> None:
+    async def scenario() -> None:
+        async with agents(team_pg, tmp_path, ["Sam"]) as (_server, by_name, externals):
+            sam = by_name["Sam"]
+            offline_gate = TeamSendGate(sam.member.claims, sam.copy.local, "Sam", reachable=lambda: False)
+            reply_id = sam.reply_to(externals[0], "Thanks!")
+            row = sam.copy.replies.get(reply_id)
+            head = sam.copy.mentions.rows_by_id([sam.item(externals[0])])[sam.item(externals[0])]
+            assert row is not None
+            held = await offline_gate.check(row, head, override=False)
+            assert held.outcome is GateOutcome.HOLD and held.reason.startswith("Waiting for the team server")
+            passed = await offline_gate.check(row, head, override=True)
+            assert passed.outcome is GateOutcome.PROCEED
+            assert await server_events(sam.member, "reply_sending") == []  # the server was not asked
+
+    arun(scenario(), timeout=60)
