@@ -413,6 +413,32 @@ class TeamLocalRepo:
                 out[by_ext[str(row["external_id"])]] = int(row["id"])
         return out
 
+    def known_external_ids(self, account_id: int, external_ids: Iterable[str]) -> set[str]:
+        """The ids among ``external_ids`` this copy has as a message or a sent reply of account ``account_id``."""
+        wanted = list(dict.fromkeys(external_ids))
+        found = {
+            str(r["external_id"])
+            for r in fetch_in(
+                self._conn,
+                lambda m: f"SELECT external_id FROM mentions WHERE account_id = ? AND external_id IN ({m})",
+                wanted,
+                before=(account_id,),
+            )
+        }
+        found.update(
+            str(r["external_id"])
+            for r in fetch_in(
+                self._conn,
+                lambda m: (
+                    "SELECT r.external_id FROM replies r JOIN mentions h ON h.id = r.mention_id "
+                    f"WHERE h.account_id = ? AND r.external_id IN ({m})"
+                ),
+                wanted,
+                before=(account_id,),
+            )
+        )
+        return found
+
     def item_keys(self, mention_ids: Iterable[int]) -> dict[int, str]:
         """Item keys of local mentions."""
         return {

@@ -30,6 +30,7 @@ The :class:`ApplyReport` says what changed, for the window, and what the SLA eng
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -277,6 +278,7 @@ class ApplyCore:
     def _store_mentions(self, events: Sequence[SharedEvent], out: _Chunk) -> None:
         accounts = self._local.account_ids()
         by_account: dict[str, list[NewMention]] = {}
+        heads: dict[tuple[str, str], str] = {}  # (account, external id) -> the thread head named by the sender
         keys: list[str] = []
         for event in events:
             data = event.data
@@ -306,11 +308,15 @@ class ApplyCore:
                 )
             )  # fmt: skip
             keys.append(event.item_key or item_key(account, external_id))
+            head = data.get("head_external_id")
+            if head and parent and head != parent:
+                heads[(account, external_id)] = str(head)
             out.applied += 1
         before_max = self._local.max_mention_id()
         for account, items in by_account.items():
             channel = parse_account_key(account).kind
             items.sort(key=lambda m: m.posted_at)  # the store path takes a batch oldest first
+            items[:] = self._thread_by_head(account, items, heads)
             result = self._mentions.store_batch(
                 items, channel=channel, fetched_at=self._now, plan=self._plan_for(channel), actor="team"
             )
@@ -322,6 +328,30 @@ class ApplyCore:
         parked = self._local.parked_for(keys)
         for event in parked:
             self._apply_one(event, out, held_already=True)
+
+    def _thread_by_head(
+        self, account: str, items: list[NewMention], heads: dict[tuple[str, str], str]
+    ) -> list[NewMention]:
+        """A follow-up whose parent this copy never got (a message only the sender's copy fetched) joins the
+        thread through the head the sender named, as on the sender's copy, instead of becoming a new item."""
+        wanted = {
+            item.parent_external_id: item
+            for item in items
+            if item.parent_external_id and (account, item.external_id) in heads
+        }
+        if not wanted:
+            return items
+        in_batch = {item.external_id for item in items}
+        known = self._local.known_external_ids(items[0].account_id, [p for p in wanted if p not in in_batch])
+        return [
+            dataclasses.replace(item, parent_external_id=heads[(account, item.external_id)])
+            if item.parent_external_id
+            and (account, item.external_id) in heads
+            and item.parent_external_id not in in_batch
+            and item.parent_external_id not in known
+            else item
+            for item in items
+        ]
 
     # ------------------------------------------------------------------ everything else
     def _apply_one(self, event: SharedEvent, out: _Chunk, *, held_already: bool = False) -> None:

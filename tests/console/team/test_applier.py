@@ -460,3 +460,21 @@ def test_two_members_answering_the_same_message_offline_is_recorded_on_both_side
     push(kim, log)
     pull(sam, log)
     assert len(sam.local.conflicts()) == 1
+
+
+def test_a_follow_up_to_a_message_this_copy_lacks_joins_the_thread_its_sender_named(
+    copies: tuple[Copy, Copy, Copy],
+) -> None:
+    sam, kim, _ = copies
+    sam.post("100", T0)
+    sam.post("101", T0 + 10, parent="100")
+    sam.post("102", T0 + 20, parent="101")
+    pushed, _, _ = sam.outgoing()
+    log = Log()
+    log.append([p for p in pushed if p.item_key != item_key(ACCOUNT, "101")])  # 101 never reaches Kim
+
+    report = pull(kim, log)
+
+    head = kim.mention_id("100")
+    assert report.new_mentions == (head,)
+    assert [m.external_id for m in kim.mentions.thread(head)] == ["100", "102"]
