@@ -11,7 +11,7 @@ from pathlib import Path
 import platformdirs
 
 import console.lean_imports  # noqa: F401  # first: httpx and sqlite-utils without parts the app never uses
-from console.cli import accounts, doctor, export, outbox, review, sandbox, sync
+from console.cli import accounts, doctor, export, outbox, report, review, sandbox, sync, team
 from console.cli.common import EXIT_DATABASE, EXIT_LOCKED, data_dir_of, open_app_runtime
 from console.diagnostics import Diagnostics
 from console.ports import SystemClock
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sandbox", action="store_true", help="use the embedded sandbox even if accounts exist")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command")
-    for command in (sync, sandbox, doctor, accounts, outbox, export, review):
+    for command in (sync, sandbox, doctor, accounts, outbox, export, review, report, team):
         command.add_parser(sub)
     return parser
 
@@ -96,6 +96,10 @@ def run_command(args: argparse.Namespace) -> int:
         return export.run(args, data_dir_of(args))
     if args.command == "review":
         return review.run(args)
+    if args.command == "report":
+        return report.run(args)
+    if args.command == "team":
+        return team.run(args)
     return run_gui(args)
 
 

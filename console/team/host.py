@@ -298,20 +298,18 @@ def _start_front(folder: Path, port: int, upstream: int, cert: Path, key: Path) 
     args = ["--port", str(port), "--upstream", str(upstream), "--cert", str(cert), "--key", str(key),
             "--pid-file", str(pid_file)]  # fmt: skip
     with (folder / "tls-front.log").open("ab") as log_file:
-        proc = subprocess.Popen(
-            [*_front_command(), *args], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env=env, cwd=folder,
+        # --detach: the front forks into its own session and this child exits once it listens.
+        proc = subprocess.run(
+            [*_front_command(), *args, "--detach"], stdin=subprocess.DEVNULL, stdout=log_file,
+            stderr=subprocess.STDOUT, close_fds=True, env=env, cwd=folder, timeout=_FRONT_WAIT, check=False,
         )  # fmt: skip
-    deadline = time.monotonic() + _FRONT_WAIT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = (folder / "tls-front.log").read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise HostError(f"the team server's TLS front stopped at start: {tail.strip()}")
-        if pid_file.exists() and _answers_tls(port):
-            return proc.pid
-        time.sleep(0.05)
-    proc.terminate()
-    raise HostError(f"the team server's TLS front did not answer on port {port} within {_FRONT_WAIT:.0f} s")
+    if proc.returncode != 0 or not _answers_tls(port):
+        tail = (folder / "tls-front.log").read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise HostError(f"the team server's TLS front did not start on port {port}: {tail.strip()}")
+    pid = _front_pid(folder)
+    if pid is None:
+        raise HostError(f"the team server's TLS front on port {port} left no process id")
+    return pid
 
 
 def _stop_front(folder: Path) -> bool:
@@ -323,8 +321,6 @@ def _stop_front(folder: Path) -> bool:
     deadline = time.monotonic() + _FRONT_WAIT
     while time.monotonic() < deadline and (folder / _FRONT_PID).exists():
         time.sleep(0.05)
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)  # reap it when this process started it (tests, the window)
     if (folder / _FRONT_PID).exists():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

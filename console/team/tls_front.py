@@ -22,7 +22,8 @@ import signal
 import ssl
 import struct
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["TlsFront", "main", "refusal"]
@@ -154,7 +155,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
     parser.add_argument("--pid-file", type=Path, required=True)
+    parser.add_argument("--detach", action="store_true", help="run in the background; exit once it listens")
     args = parser.parse_args(argv)
+    if args.detach and hasattr(os, "fork"):
+        return _detach(args.pid_file, lambda: _serve(args))
+    return _serve(args)
+
+
+def _detach(pid_file: Path, serve: Callable[[], int]) -> int:
+    """Fork: the child serves in a session of its own (it outlives whoever started it, and is nobody's zombie);
+    the parent exits 0 once the child's pid file says it listens, 1 if the child died first."""
+    pid_file.unlink(missing_ok=True)
+    child = os.fork()
+    if child == 0:
+        os.setsid()
+        os._exit(serve())
+    while True:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            return 1 if os.waitstatus_to_exitcode(status) != 0 else 0
+        if pid_file.exists():
+            return 0
+        time.sleep(0.02)
+
+
+def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     async def run() -> None:

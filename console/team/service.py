@@ -1,0 +1,343 @@
+"""Team mode's two faces: ``TeamAdmin`` (join, init, host, invite, status, leave, backup: what ``care-console team``
+and File → Team… share) and ``TeamService`` (the running team connection the runtime builds, docs/TEAM.md).
+
+Every operation speaks in plain words when it fails (``TeamError`` or a ``StorageError``) and never puts the
+password in a message, a log line, the settings or a ``repr``: it goes from the caller to the keyring (under
+``config.password_key``) and from there to libpq's connection string only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from console.ports import Clock, SecretStore
+from console.team.config import (
+    TeamConfig,
+    clear_config,
+    forget_password,
+    load_config,
+    read_password,
+    save_config,
+    store_password,
+)
+from storage.errors import StorageError, TeamSchemaTooNew
+from storage.settings import AGENT_NAME, SettingsRepo
+from storage.team_local import MEMBER_UUID, TeamLocalRepo
+
+if TYPE_CHECKING:
+    from console.team.host import HostInfo
+    from storage.team.connect import TeamConnection, TeamDsn
+    from storage.team.leases import LeaseRow
+
+__all__ = ["Invitation", "TeamAdmin", "TeamError", "TeamReport"]
+
+log = logging.getLogger(__name__)
+
+ROLES = ("agent", "supervisor")
+
+
+class TeamError(Exception):
+    """A team operation that cannot be done as asked; the message says why and what to do, never a password."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """A new member's one-time connection string (it holds the generated password: show it once, never log it)."""
+
+    name: str
+    role: str
+    connection_string: str
+
+    def __repr__(self) -> str:
+        return f"Invitation(name={self.name!r}, role={self.role!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class TeamReport:
+    """What ``care-console team status`` prints: this copy's side and, when reachable, the server's."""
+
+    config: TeamConfig
+    server: str
+    mode: str
+    reason: str
+    to_push: int
+    conflicts: int
+    pulled_seq: int
+    #: Events on the server this copy has not pulled yet; None when the server cannot be reached.
+    lag: int | None
+    leases: tuple[LeaseRow, ...]
+    online: tuple[str, ...]
+    schema_version: int | None
+
+
+class TeamAdmin:
+    """Joining, hosting, inviting and leaving, for one data folder (its settings, keyring and local copy).
+
+    The command line builds one per command; the window builds one per File → Team… dialog.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        settings: SettingsRepo,
+        secrets: SecretStore,
+        local: TeamLocalRepo,
+        clock: Clock,
+    ) -> None:
+        self._data_dir = data_dir
+        self._settings = settings
+        self._secrets = secrets
+        self._local = local
+        self._clock = clock
+
+    @property
+    def config(self) -> TeamConfig | None:
+        return load_config(self._settings)
+
+    # -- joining -------------------------------------------------------------------------------------------------
+    async def init(self, dsn: str, password: str | None, member: str = "") -> TeamConfig:
+        """Create or migrate the team schema on ``dsn`` as its owner, register this copy, save the config.
+
+        Raises:
+            TeamSchemaTooNew: set up by a newer app (nothing changed).
+            TeamUnavailable, TeamRefused, StorageError, TeamError: as said in their messages.
+        """
+        return await self._enter(dsn, password, member, create=True)
+
+    async def join(self, dsn: str, password: str | None, member: str = "") -> TeamConfig:
+        """Join the team on ``dsn`` (a ``team invite`` string): check the certificate when the string carries a
+        fingerprint, connect, check the schema version, register this copy, save the config and the password.
+
+        Raises:
+            TeamSchemaTooNew: the team runs a newer app; update first.
+            TeamUnavailable, TeamRefused, StorageError, TeamError: as said in their messages.
+        """
+        return await self._enter(dsn, password, member, create=False)
+
+    async def _enter(self, text: str, password: str | None, member: str, *, create: bool) -> TeamConfig:
+        from storage.team.connect import TeamDsn, password_in, pin_certificate
+        from storage.team.members import MemberRepo
+        from storage.team.migrations import SCHEMA_VERSION, migrate, schema_version
+
+        try:
+            dsn = TeamDsn.parse(text)
+        except ValueError as exc:
+            raise TeamError(f"Not a team database address: {exc}") from None
+        password = password or password_in(text)
+        if not password:
+            raise TeamError("No password: give it when asked, with --password-stdin, or in the address.")
+        if dsn.fingerprint and not dsn.sslrootcert and not dsn.is_loopback:
+            dsn = await pin_certificate(dsn, self._data_dir)
+        member_uuid = self._local.get_state(MEMBER_UUID) or str(uuid.uuid4())
+        name = member.strip() or self._settings.get(AGENT_NAME).strip() or dsn.user
+        conn = await _connect(dsn, password)
+        try:
+            if create:
+                version = await migrate(conn, dsn.schema)
+            else:
+                found = await schema_version(conn, dsn.schema)
+                if found is None:
+                    raise TeamError(
+                        f"There is no team database in schema {dsn.schema} on {dsn.server}: the team's owner sets it "
+                        "up first (care-console team init, or team host)."
+                    )
+                if found > SCHEMA_VERSION:
+                    raise TeamSchemaTooNew(found, SCHEMA_VERSION)
+                if found < SCHEMA_VERSION:
+                    raise TeamError(
+                        f"The team database is older (schema {found}, this app uses {SCHEMA_VERSION}): the team's "
+                        "owner runs care-console team init once to update it, then join again."
+                    )
+                version = found
+            members = MemberRepo(conn, dsn.schema)
+            if not create and not member.strip():
+                name = await members.member_of_current_user() or name  # joining keeps the invited name
+            membership = await members.register_self(name, "owner" if create else "agent", uuid.UUID(member_uuid))
+        finally:
+            await conn.close()
+        log.info(
+            "team: %s %s as %s (schema %s)", "set up" if create else "joined", dsn.display(), membership.name, version
+        )
+        config = TeamConfig(dsn=dsn.display(), member=membership.name, member_uuid=member_uuid, role=membership.role)
+        store_password(self._secrets, dsn, password)
+        self._local.set_state(MEMBER_UUID, member_uuid)
+        save_config(self._settings, config)
+        if not self._settings.get(AGENT_NAME):
+            self._settings.set(AGENT_NAME, membership.name)
+        return config
+
+    async def host(self, member: str = "", *, port: int | None = None) -> HostInfo:
+        """Start (or find running) the team server in this data folder and make this copy its owner member.
+
+        Raises:
+            HostError, EmbeddedServerError: the server could not start (their own words).
+            StorageError, TeamError: as ``init``.
+        """
+        from console.team.host import host_password_key, start_host
+
+        info = await asyncio.to_thread(start_host, self._data_dir, self._secrets, port=port)
+        current = self.config
+        if current is None or current.parsed().port != info.upstream or current.parsed().host != "127.0.0.1":
+            password = self._secrets.get(host_password_key(info.upstream))
+            await self.init(info.owner_dsn(), password, member)
+        return info
+
+    # -- members -------------------------------------------------------------------------------------------------
+    async def invite(self, name: str, role: str) -> Invitation:
+        """Create member ``name`` with its own PostgreSQL login and a generated password (issue 23): returns the
+        one-time connection string to hand over (with the certificate's fingerprint for a server hosted here).
+
+        Raises:
+            TeamError: not in a team, or a role other than agent/supervisor.
+            TeamRefused: this login may not create members (only the owner does).
+        """
+        if role not in ROLES:
+            raise TeamError(f"A member is an agent or a supervisor, not {role!r}.")
+        config = self._require()
+        from console.team.host import generate_password, hosted
+        from storage.team.members import MemberRepo
+
+        dsn = config.parsed()
+        password = generate_password()
+        conn = await _connect(dsn, self._password(dsn))
+        try:
+            invited = await MemberRepo(conn, dsn.schema).invite(name.strip(), role, password)
+        except ValueError as exc:
+            raise TeamError(f"Cannot invite {name!r}: {exc}.") from None
+        finally:
+            await conn.close()
+        pg_role = invited.pg_role
+        here = await asyncio.to_thread(hosted, self._data_dir)
+        if here is not None and dsn.is_loopback and dsn.port == here.upstream:
+            uri = here.join_uri(pg_role, password, schema=dsn.schema)
+        else:
+            shared = replace(dsn, user=pg_role, sslrootcert=None)
+            uri = _with_password(shared.display(), password)
+        return Invitation(name.strip(), role, uri)
+
+    # -- status --------------------------------------------------------------------------------------------------
+    async def report(self) -> TeamReport:
+        """This copy's team state, and the server's when it answers (mode "offline" and why when not).
+
+        Raises:
+            TeamError: this copy is not in a team.
+        """
+        from storage.team.events import TeamEventRepo
+        from storage.team.leases import LeaseRepo
+        from storage.team.members import MemberRepo
+        from storage.team.migrations import schema_version
+
+        config = self._require()
+        dsn = config.parsed()
+        pulled = self._local.watermarks().pulled_seq
+        to_push, conflicts = self._local.to_push(), self._local.conflict_count(unseen_only=False)
+        try:
+            conn = await _connect(dsn, self._password(dsn))
+        except StorageError as exc:
+            return TeamReport(config, dsn.server, "offline", str(exc), to_push, conflicts, pulled, None, (), (), None)
+        try:
+            max_seq = await TeamEventRepo(conn, dsn.schema).max_seq()
+            leases = tuple(sorted((await LeaseRepo(conn, dsn.schema).holders()).values(), key=lambda r: r.account_key))
+            online = tuple(m.name for m in await MemberRepo(conn, dsn.schema).list() if m.online)
+            version = await schema_version(conn, dsn.schema)
+        finally:
+            await conn.close()
+        lag = max(0, max_seq - pulled)
+        return TeamReport(config, dsn.server, "live", "", to_push, conflicts, pulled, lag, leases, online, version)
+
+    async def online_members(self) -> Sequence[str]:
+        """Members whose app was seen within 90 s (File → Team…'s status tab)."""
+        report = await self.report()
+        return report.online
+
+    # -- leaving -------------------------------------------------------------------------------------------------
+    def leave(self) -> TeamConfig | None:
+        """Forget the team: config and password go, the local copy stays and works solo from the next start.
+
+        Returns:
+            The config that was forgotten, or None when this copy was solo.
+        """
+        config = self.config
+        if config is None:
+            return None
+        with contextlib.suppress(ValueError):
+            forget_password(self._secrets, config.parsed())
+        clear_config(self._settings)
+        log.info("team: left %s", config.dsn)
+        return config
+
+    # -- backup --------------------------------------------------------------------------------------------------
+    async def backup(self, out: Path | None = None) -> Path:
+        """``pg_dump -Fc`` of the team schema (of the server hosted here, or the team's server) into ``out``
+        (default: ``care-console-team-<date>.dump`` in the current folder).
+
+        Raises:
+            TeamError: no team and no server hosted here.
+            EmbeddedServerError: pg_dump failed (its own words, never the password).
+        """
+        from console.team.host import HOST_DB, HOST_SUPERUSER, backup_file_name, host_password_key, hosted
+        from storage.team import server
+
+        today = dt.datetime.fromtimestamp(self._clock.now()).date()
+        target = out or Path.cwd() / backup_file_name(today)
+        if target.is_dir():
+            target = target / backup_file_name(today)
+        config = self.config
+        here = await asyncio.to_thread(hosted, self._data_dir)
+        if config is not None:
+            dsn = config.parsed()
+            password = self._password(dsn)
+            sslmode = dsn.sslmode or ("prefer" if dsn.is_loopback else "verify-full")
+            if dsn.is_loopback and sslmode in ("verify-ca", "verify-full"):
+                sslmode = "prefer"
+            await asyncio.to_thread(
+                server.dump, host=dsn.host, port=dsn.port, dbname=dsn.dbname, user=dsn.user, password=password,
+                out=target, sslmode=sslmode, sslrootcert=dsn.sslrootcert, schema=dsn.schema,
+            )  # fmt: skip
+            return target
+        if here is not None:
+            password = self._secrets.get(host_password_key(here.upstream)) or ""
+            await asyncio.to_thread(
+                server.dump, host="127.0.0.1", port=here.upstream, dbname=HOST_DB, user=HOST_SUPERUSER,
+                password=password, out=target, sslmode="disable",
+            )  # fmt: skip
+            return target
+        raise TeamError("This copy is in no team and hosts no team server: nothing to back up.")
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _require(self) -> TeamConfig:
+        config = self.config
+        if config is None:
+            raise TeamError("This copy works solo: join a team first (care-console team join, or team host).")
+        return config
+
+    def _password(self, dsn: TeamDsn) -> str:
+        password = read_password(self._secrets, dsn)
+        if not password:
+            raise TeamError(
+                f"The password for {dsn.user} on {dsn.server} is not in this machine's keyring: join again "
+                "(care-console team join) to enter it."
+            )
+        return password
+
+
+async def _connect(dsn: TeamDsn, password: str) -> TeamConnection:
+    from storage.team.connect import connect
+
+    return await connect(dsn, password)
+
+
+def _with_password(uri: str, password: str) -> str:
+    """``postgresql://user@…`` with ``:password`` after the user (percent-encoded)."""
+    scheme, rest = uri.split("://", 1)
+    user, tail = rest.split("@", 1)
+    return f"{scheme}://{user}:{quote(password, safe='')}@{tail}"
