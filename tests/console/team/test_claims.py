@@ -109,8 +109,11 @@ def test_typing_renews_at_most_once_a_third_of_the_ttl_and_release_frees_the_ite
             await copy.push(members["Sam"])
             sam = service(copy, members["Sam"], ttl=90.0)
             key = copy.key("55")
+            repaint: list[list[int]] = []
+            sam.subscribe(lambda ids: repaint.append(list(ids)))
 
             assert (await sam.claim(mention_id)) is not None
+            assert repaint == [[mention_id]]  # the window repaints the claimed row at once
             first_expiry = (await server_claims(members["Sam"]))[key][1]
             sam.typing(mention_id)  # too soon: no renewal
             await sam.settled()
@@ -125,6 +128,7 @@ def test_typing_renews_at_most_once_a_third_of_the_ttl_and_release_frees_the_ite
 
             sam.release(mention_id)
             await sam.settled()
+            assert repaint[-1] == [mention_id]
             assert key not in await server_claims(members["Sam"])
             assert sam.claim_of(mention_id) is None
             assert await events_of(members["Sam"], "released") == [("Sam", key)]
