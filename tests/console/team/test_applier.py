@@ -17,7 +17,7 @@ import sqlite_utils
 
 from console.sla.engine import SlaEngine
 from console.team.applier import Applier, ApplyReport, follow_through
-from console.team.keys import account_key, item_key, local_event_uid, mention_uid
+from console.team.keys import account_key, item_key, local_event_uid, mention_uid, parse_account_key, split_item_key
 from console.team.replicator import PushEvent, push_event, push_mention
 from storage.accounts import AccountRepo
 from storage.db import close_database, open_database
@@ -478,3 +478,37 @@ def test_a_follow_up_to_a_message_this_copy_lacks_joins_the_thread_its_sender_na
     head = kim.mention_id("100")
     assert report.new_mentions == (head,)
     assert [m.external_id for m in kim.mentions.thread(head)] == ["100", "102"]
+
+
+def test_keys_are_the_same_on_every_machine() -> None:
+    key = account_key("discourse", "https://forum.example:8443/", "@support")
+    assert key == "discourse:https://forum.example:8443:support"
+    parts = parse_account_key(key)
+    assert (parts.kind, parts.base_url, parts.handle) == ("discourse", "https://forum.example:8443", "support")
+    assert split_item_key(item_key(key, "t/9")) == (key, "t/9")
+    member = str(uuid.uuid4())
+    assert local_event_uid(member, 7) == local_event_uid(uuid.UUID(member), 7) != local_event_uid(member, 8)
+    assert mention_uid(item_key(key, "1")) == mention_uid(item_key(key, "1")) != mention_uid(item_key(key, "2"))
+    with pytest.raises(ValueError, match="not an account key"):
+        parse_account_key("mastodon")
+
+
+def test_an_in_memory_copy_applies_inline(copies: tuple[Copy, Copy, Copy]) -> None:
+    sam, _, _ = copies
+    head = sam.post("100", T0)
+    sam.set_status(head, MentionStatus.OPEN, T0 + 60)
+    log = Log()
+    push(sam, log)
+    db = open_database(None)
+    AccountRepo(db).add(kind="mastodon", handle="care", base_url=BASE, now=T0)
+    mentions = MentionRepo(db)
+    engine = SlaEngine(DeadlineRepo(db, mentions), SettingsRepo(db), sam.clock)
+    applier = Applier(mentions, None, member_uuid=str(uuid.uuid4()), plan_for=engine.planner, now=sam.clock.now)
+    try:
+        report = asyncio.run(applier.apply(log.events))
+        assert len(report.new_mentions) == 1
+        state = TriageRepo(db).state(report.new_mentions[0])
+        assert state is not None and state.status is MentionStatus.OPEN
+    finally:
+        applier.close()
+        close_database(db)
