@@ -398,16 +398,21 @@ class TeamDialog(QDialog):
         self._say("Starting the team server on this computer (this takes a few seconds)…")
         hosted = await self._setup.host(self.name_edit.text().strip())
         self.hosted_edit.setText(hosted.connection_string)
+        self.hosted_edit.setCursorPosition(0)
         self._fingerprint.setText(
             f"Certificate fingerprint (colleagues can check it): {hosted.fingerprint}" if hosted.fingerprint else ""
         )
-        self._say("The team server runs. Give colleagues the connection string above, and their password.")
+        self._say(
+            "The team server runs. Colleagues check the fingerprint; invite each of them (Invite): everyone gets a "
+            "connection string of their own."
+        )
         self.refresh()
         self.team_changed.emit()
 
     async def _invite(self, name: str, role: str) -> None:
         self._say(f"Inviting {name}…")
         self.invited_edit.setText(await self._setup.invite(name, role))
+        self.invited_edit.setCursorPosition(0)
         self._say(f"Give {name} this connection string: it works once, then their password is theirs.")
 
     async def _leave(self) -> None:
