@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -94,15 +93,6 @@ class SendAdvice:
         if self.kind is AdviceKind.OFFLINE:
             return "You're offline from the team: a colleague may be answering. Send anyway?"
         return ""
-
-
-def _epoch(value: object) -> float:
-    """Epoch seconds of a server time (a timestamptz read as a datetime, or already a number)."""
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, int | float):
-        return float(value)
-    raise TypeError(f"not a time: {value!r}")
 
 
 @dataclass(slots=True)
@@ -317,9 +307,7 @@ class ClaimService:
         rows = await self._call(self._repo.active)
         if rows is None:
             return []
-        changed = self._local.replace_claims(
-            (row.item_key, row.holder, _epoch(row.claimed_at), _epoch(row.expires_at)) for row in rows
-        )
+        changed = self._local.replace_claims((row.item_key, row.holder, row.claimed_at, row.expires_at) for row in rows)
         if changed:
             for listener in list(self._listeners):
                 try:
@@ -357,7 +345,7 @@ class ClaimService:
         return self._local.item_keys([head]).get(head)
 
     def _view(self, head: int, row: ClaimRow) -> ClaimView:
-        return ClaimView(head, row.holder, _epoch(row.claimed_at), _epoch(row.expires_at), row.holder == self.member)
+        return ClaimView(head, row.holder, row.claimed_at, row.expires_at, row.holder == self.member)
 
     async def _renew(self, head: int, entry: _Open) -> None:
         renewed = await self._call(lambda: self._repo.renew(entry.item_key, self.member, self.ttl))
