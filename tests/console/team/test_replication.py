@@ -365,3 +365,34 @@ def test_a_member_logged_in_as_an_agent_pushes_as_itself_and_is_refused_as_anyon
             await a.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_lost_listener_connection_is_replaced_and_changes_keep_coming(
+    server: Server, copies: tuple[Copy, Copy, Copy]
+) -> None:
+    sam, kim, _ = copies
+
+    async def scenario() -> None:
+        a, b = replicator(sam, server, notify=False), replicator(kim, server, poll_s=60)
+        tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+        try:
+            await until(lambda: b.status().mode == "live")
+            first_since = b.status().since
+            kim.clock.advance(5)  # mode times come from the injected clock: a new mode shows a new time
+            with server.pg.connect() as admin:  # the server drops the listening connection (a restart, a proxy)
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE %s",
+                    (f'LISTEN "{server.pg.schema}_%',),
+                )
+            await until(lambda: b.status().mode == "live" and b.status().since != first_since, within=15)
+            sam.post("100", T0)
+            a.wake()
+            await until(lambda: kim.has("100"))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())
