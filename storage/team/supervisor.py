@@ -341,8 +341,8 @@ class HandoverRepo:
                     "SELECT i.key, c.holder IS NOT NULL, coalesce(i.assigned_to = %(m)s, false), i.status, "
                     "i.posted_at, i.due_at, i.answered FROM items i "
                     "LEFT JOIN claims c ON c.item_key = i.key AND c.holder = %(m)s "
-                    "WHERE i.key IN (SELECT item_key FROM claims WHERE holder = %(m)s) "
-                    "OR (i.assigned_to = %(m)s AND i.status IN ('new', 'open', 'waiting')) "
+                    "WHERE i.key IN (SELECT item_key FROM claims WHERE holder = %(m)s "
+                    "UNION SELECT key FROM items WHERE assigned_to = %(m)s AND status IN ('new', 'open', 'waiting')) "
                     "ORDER BY i.due_at NULLS LAST, i.key",
                     {"m": member},
                 )
