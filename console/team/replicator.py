@@ -375,7 +375,7 @@ class Replicator:
             waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._kick.wait())}
             if self._listen_task is not None:
                 waiters.add(self._listen_task)
-            done, pending = await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            _, pending = await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             for future in pending:
                 if future is not self._listen_task:
                     future.cancel()
@@ -383,7 +383,6 @@ class Replicator:
                 task, self._listen_task = self._listen_task, None
                 task.result()  # raises TeamUnavailable: reconnect
                 raise TeamUnavailable("the team's notifications stopped")
-            del done
 
     # ------------------------------------------------------------------ push and pull
     async def _push(self, pool: TeamPool) -> int:
