@@ -8,13 +8,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from console.channels import ChannelKind, build_connector
 from console.channels.base import AccountRef, Connector
 from console.channels.http import tls_context
+from console.model import SyncReport
 from console.ports import Clock, MemorySecretStore, SecretStore
 from console.queue import QueueService
 from console.replies.capacity import CapacityService
@@ -68,6 +69,7 @@ from storage.upstream import UpstreamRepo
 
 if TYPE_CHECKING:
     from console.accounts.service import AccountService
+    from console.team.service import TeamService
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,9 @@ class Runtime:
     sandbox: SandboxServer | None = None
     #: Puts a fresh token for an account into the secret store (the sandbox's; None for real channels).
     renew_token: Callable[[int], None] | None = None
+    #: Team mode (docs/TEAM.md): the replicator, claims, poller leases and send gate; None when solo. Built here,
+    #: connected by ``await team.start()`` (the window's loop, or the caller's), closed by ``aclose``.
+    team: TeamService | None = None
 
     def account_signed_in(self, account_id: int) -> None:
         """An account works again after a sign-in: the replies that waited for it leave now (issue 5)."""
@@ -230,6 +235,8 @@ class Runtime:
         return task
 
     async def aclose(self) -> None:
+        if self.team is not None:
+            await self.team.aclose()  # first: it hands its leases back and stops writing to the local copy
         for task in list(self.tasks):
             task.cancel()
         for task in list(self.tasks):
@@ -396,6 +403,10 @@ def open_runtime(
     poller.subscribe(sla.on_synced)
     poller.subscribe(upstream.on_synced)
     poller.subscribe(surveys.on_sync)
+    team = _team_service(
+        settings, db=db, db_path=data_dir / DB_FILENAME, mentions=mentions, accounts=accounts, secrets=secrets,
+        channel_secrets=secret_store, clock=clock, sla=sla, poller=poller, outbox=outbox,
+    )  # fmt: skip
     if poller.own_posts is not None:
         poller.own_posts.subscribe(_seen_replies_hook(sla, outbox))
     return Runtime(
@@ -439,7 +450,56 @@ def open_runtime(
         close_db=lambda: close_database(db),
         sandbox=server,
         renew_token=renew_token,
+        team=team,
     )
+
+
+def _team_service(
+    settings: SettingsRepo,
+    *,
+    db: Any,
+    db_path: Path,
+    mentions: MentionRepo,
+    accounts: AccountRepo,
+    secrets: SecretStore,
+    channel_secrets: SecretStore,
+    clock: Clock,
+    sla: SlaEngine,
+    poller: Poller,
+    outbox: Outbox,
+) -> TeamService | None:
+    """The team service when this copy is in a team (``TeamConfig`` in the settings), else None: solo is unchanged
+    and imports nothing of team mode (psycopg stays out of a solo start). Its send gate goes into the outbox and
+    its lease keeper becomes the poller's gate; a sync that stored messages wakes the replicator to push them.
+
+    A team that cannot be set up from the settings (a DSN this app cannot read) is logged and the copy runs solo
+    for this session rather than not at all.
+    """
+    from console.team.config import load_config
+
+    config = load_config(settings)
+    if config is None:
+        return None
+    from console.team.service import build_team_service
+
+    try:
+        team = build_team_service(
+            config, db=db, db_path=db_path, mentions=mentions, accounts=accounts, secrets=secrets,
+            channel_secrets=channel_secrets, clock=clock, sla=sla,
+        )  # fmt: skip
+    except (ValueError, StorageError) as exc:
+        log.error("team mode could not start (working solo this session): %s", exc)
+        return None
+    outbox.gate = team.send_gate
+    poller.poll_gate = team.leases
+    team.leases.subscribe(poller.wake)  # this machine took an account over: poll it now
+
+    def pushed_soon(report: SyncReport) -> None:
+        if report.new_items or report.follow_ups:
+            team.wake()
+
+    poller.subscribe(pushed_soon)
+    return team
 
 
 def _reply_sent_hook(engine: SlaEngine) -> Callable[[ReplyRow], None]:

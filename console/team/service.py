@@ -13,10 +13,10 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from console.ports import Clock, SecretStore
@@ -34,11 +34,17 @@ from storage.settings import AGENT_NAME, SettingsRepo
 from storage.team_local import MEMBER_UUID, TeamLocalRepo
 
 if TYPE_CHECKING:
+    from console.sla.engine import SlaEngine
+    from console.team.claims import ClaimService, TeamSendGate
     from console.team.host import HostInfo
-    from storage.team.connect import TeamConnection, TeamDsn
+    from console.team.leases import LeaseKeeper
+    from console.team.replicator import Replicator, TeamChange, TeamStatus
+    from storage.accounts import AccountRepo
+    from storage.mentions import MentionRepo
+    from storage.team.connect import TeamConnection, TeamDsn, TeamPool
     from storage.team.leases import LeaseRow
 
-__all__ = ["Invitation", "TeamAdmin", "TeamError", "TeamReport"]
+__all__ = ["Invitation", "TeamAdmin", "TeamError", "TeamReport", "TeamService", "build_team_service"]
 
 log = logging.getLogger(__name__)
 
@@ -341,3 +347,209 @@ def _with_password(uri: str, password: str) -> str:
     scheme, rest = uri.split("://", 1)
     user, tail = rest.split("@", 1)
     return f"{scheme}://{user}:{quote(password, safe='')}@{tail}"
+
+
+#: How often this member's ``last_seen_at`` is refreshed (online = seen within 90 s).
+HEARTBEAT_S = 30.0
+#: How often the local copy is checked for own changes to push (the replicator is woken when there are).
+LOCAL_CHANGES_S = 1.0
+
+
+class TeamService:
+    """The running team connection of one copy (``Runtime.team``; docs/TEAM.md "What the runtime and the window
+    call"): the replicator, the claims, the poller leases, the send gate and the heartbeat.
+
+    Built by ``build_team_service`` with everything wired and nothing connected; :meth:`start` starts the tasks,
+    :meth:`aclose` stops them (idempotent). The window reads :meth:`status` and subscribes to changes.
+    """
+
+    def __init__(
+        self,
+        config: TeamConfig,
+        *,
+        db: TeamPool,
+        replicator: Replicator,
+        claims: ClaimService,
+        leases: LeaseKeeper,
+        send_gate: TeamSendGate,
+        local: TeamLocalRepo,
+        clock: Clock,
+        heartbeat_s: float = HEARTBEAT_S,
+        local_changes_s: float = LOCAL_CHANGES_S,
+    ) -> None:
+        self.config = config
+        #: The app's pool on the team database (claims, leases, heartbeat; hand-over and supervisor views).
+        self.db = db
+        self.replicator = replicator
+        self.claims = claims
+        self.leases = leases
+        self.send_gate = send_gate
+        self._local = local
+        self._clock = clock
+        self._heartbeat_s = heartbeat_s
+        self._local_changes_s = local_changes_s
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._closed = False
+
+    @property
+    def member(self) -> str:
+        return self.config.member
+
+    @property
+    def schema(self) -> str:
+        return self.config.schema
+
+    def status(self) -> TeamStatus:
+        """The team line's facts (local reads only): mode, since when and why, changes to push, conflicts."""
+        return self.replicator.status()
+
+    def subscribe(self, listener: Callable[[TeamChange], None]) -> None:
+        """Call ``listener`` (on the loop) when the team changed items (an applied page) or claims."""
+        from console.team.replicator import TeamChange
+
+        self.replicator.subscribe(listener)
+        self.claims.subscribe(lambda ids: listener(TeamChange(claims=tuple(ids))))
+
+    def wake(self) -> None:
+        """A local change to share happened: push it soon (no await)."""
+        self.replicator.wake()
+
+    async def start(self) -> None:
+        """Open the connections (in the background: a server that is down means "offline", never a hang) and
+        start replicating, renewing claims, keeping leases and the heartbeat."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        from storage.team.pool import start as start_pool
+
+        await start_pool(self.db)
+        self._spawn(self.replicator.run(), "team-replicator")
+        self._spawn(self.claims.run(), "team-claims")
+        self._spawn(self.leases.run(), "team-leases")
+        self._spawn(self._heartbeat(), "team-heartbeat")
+        self._spawn(self._watch_local(), "team-local-changes")
+
+    async def aclose(self) -> None:
+        """Stop the tasks, hand the leases back, close the connections and the applier's worker (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._started:
+            with contextlib.suppress(Exception):
+                await self.leases.aclose()
+        with contextlib.suppress(Exception):
+            await self.claims.aclose()
+        with contextlib.suppress(Exception):
+            await self.replicator.aclose()
+        with contextlib.suppress(Exception):
+            await self.db.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _heartbeat(self) -> None:
+        from storage.team.members import MemberRepo
+
+        members = MemberRepo(self.db, self.schema)
+        while True:
+            try:
+                await members.heartbeat(self.member)
+            except StorageError as exc:
+                log.debug("team heartbeat: %s", exc)
+            await asyncio.sleep(self._heartbeat_s)
+
+    async def _watch_local(self) -> None:
+        """Wake the replicator when the local copy has new events or messages (any feature's change: triage,
+        notes, replies, surveys, shifts, a sync), so nothing waits for the replicator's safety interval."""
+        seen: tuple[int, int] | None = None
+        while True:
+            try:
+                now = (self._local.max_event_id(), self._local.max_mention_id())
+            except StorageError as exc:
+                log.debug("team: reading the local copy's changes failed: %s", exc)
+            else:
+                if seen is not None and now != seen:
+                    self.replicator.wake()
+                seen = now
+            await asyncio.sleep(self._local_changes_s)
+
+
+def build_team_service(
+    config: TeamConfig,
+    *,
+    db: Any,
+    db_path: Path,
+    mentions: MentionRepo,
+    accounts: AccountRepo,
+    secrets: SecretStore,
+    channel_secrets: SecretStore,
+    clock: Clock,
+    sla: SlaEngine,
+) -> TeamService:
+    """Wire the team service of ``open_runtime`` (no I/O on the team server: :meth:`TeamService.start` connects).
+
+    Args:
+        db: the app's SQLite database (``sqlite_utils.Database``): the team tables of the local copy.
+        db_path: its file; the applier writes on a worker connection of its own.
+        secrets: the keyring holding the team password.
+        channel_secrets: where the channel tokens are (the lease keeper only checks one is there).
+        sla: told what applied events mean for deadlines.
+
+    Raises:
+        ValueError: the saved DSN cannot be read. TeamRefused: its certificate was never pinned.
+    """
+    from console.team.applier import Applier
+    from console.team.claims import ClaimService, TeamSendGate
+    from console.team.leases import LeaseKeeper
+    from console.team.replicator import Replicator
+    from storage.team.claims import ClaimRepo
+    from storage.team.connect import listen_connection, open_pool
+    from storage.team.leases import LeaseRepo
+    from storage.team.pool import open_later
+
+    dsn = config.parsed()
+    password = read_password(secrets, dsn)
+    if password is None:
+        log.warning(
+            "team: the password for %s on %s is not in the keyring; the team stays offline", dsn.user, dsn.server
+        )
+    local = TeamLocalRepo(db)
+    if config.member_uuid and not local.get_state(MEMBER_UUID):
+        local.set_state(MEMBER_UUID, config.member_uuid)
+    pool = open_later(dsn, password)
+    applier = Applier(mentions, db_path, member_uuid=config.member_uuid, plan_for=sla.planner, now=clock.now)
+
+    async def replicator_pool() -> TeamPool:
+        return await open_pool(dsn, password)
+
+    async def listener() -> TeamConnection:
+        return await listen_connection(dsn, password)
+
+    replicator = Replicator(
+        local=local, applier=applier, member=config.member, member_uuid=config.member_uuid, role=config.role,
+        server=dsn.server, schema=dsn.schema, open_pool=replicator_pool, open_listener=listener, clock=clock,
+        sla=sla, notify=config.notify == "auto",
+    )  # fmt: skip
+
+    def reachable() -> bool:
+        return replicator.mode != "offline"
+
+    claims = ClaimService(
+        ClaimRepo(pool, dsn.schema), local, config.member, clock, catch_up=replicator.sync_once, reachable=reachable
+    )
+    gate = TeamSendGate(
+        ClaimRepo(pool, dsn.schema), local, config.member, catch_up=replicator.sync_once, claims=claims,
+        reachable=reachable,
+    )  # fmt: skip
+    leases = LeaseKeeper(LeaseRepo(pool, dsn.schema), accounts, channel_secrets, config.member, clock)
+    return TeamService(
+        config, db=pool, replicator=replicator, claims=claims, leases=leases, send_gate=gate, local=local, clock=clock
+    )

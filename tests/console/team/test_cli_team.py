@@ -7,10 +7,14 @@ the server, and is never in the settings, the SQLite file, the log or the output
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import logging
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,6 +22,7 @@ import pytest
 import main
 from console.cli.team import run_team_command
 from console.ports import MemorySecretStore
+from console.runtime import open_runtime
 from storage.db import DB_FILENAME
 from tests.fakes.clock import FakeClock
 from tests.team_pg import TeamPg
@@ -173,3 +178,68 @@ def test_invite_creates_a_member_who_joins_as_itself(team_pg: TeamPg, tmp_path: 
             (f"{team_pg.role_prefix}sam",),
         ).fetchone()
     assert row == ("supervisor", True)
+
+
+def test_open_runtime_builds_the_team_service_only_in_a_team_and_wires_its_gates(
+    team_pg: TeamPg, tmp_path: Path, arun: Any
+) -> None:
+    secrets = MemorySecretStore()
+    assert run(["team", "init", dsn_of(team_pg), "--member", "Alex", "--password-stdin"], tmp_path, secrets,
+               stdin=PASSWORD + "\n")[0] == 0  # fmt: skip
+
+    def count_items() -> int:
+        with team_pg.connect() as conn:
+            row = conn.execute("SELECT count(*) FROM items").fetchone()
+        return int(row[0]) if row else 0
+
+    async def scenario() -> tuple[str, bool, bool]:
+        rt = open_runtime(tmp_path, clock=FakeClock(), secrets=secrets, force_sandbox=True)
+        try:
+            team = rt.team
+            assert team is not None
+            assert rt.replies.outbox.gate is team.send_gate
+            assert rt.poller.poll_gate is team.leases
+            await team.start()
+            for _ in range(200):
+                if team.status().mode in ("live", "polling"):
+                    break
+                await asyncio.sleep(0.05)
+            # The sandbox's messages go up: the poll stores them, which wakes the replicator.
+            reports = await rt.poller.sync_once()
+            assert reports and reports[0].new_items
+            for _ in range(200):
+                if team.status().to_push == 0 and count_items() > 0:
+                    break
+                await asyncio.sleep(0.05)
+            return team.status().mode, team.status().to_push == 0, team.claims.member == "Alex"
+        finally:
+            await rt.aclose()
+
+    mode, pushed, member = arun(scenario(), timeout=30.0)
+    assert mode == "live" and pushed and member
+    assert count_items() > 0
+    with team_pg.connect() as conn:
+        seen = conn.execute("SELECT last_seen_at IS NOT NULL FROM members WHERE name = 'Alex'").fetchone()
+    assert seen == (True,)
+    # Leaving: the next start is solo again, with no team service at all.
+    assert run(["team", "leave"], tmp_path, secrets)[0] == 0
+    rt = open_runtime(tmp_path, clock=FakeClock(), secrets=secrets, force_sandbox=True)
+    try:
+        assert rt.team is None and rt.replies.outbox.gate is None and rt.poller.poll_gate is None
+    finally:
+        arun(rt.aclose())
+
+
+def test_a_solo_start_does_not_import_psycopg(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from console.runtime import open_runtime;"
+        "from console.ports import MemorySecretStore, SystemClock;"
+        f"rt = open_runtime(Path({str(tmp_path)!r}), clock=SystemClock(), secrets=MemorySecretStore());"
+        "print(rt.team is None, 'psycopg' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(main.__file__).parent,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False"]
