@@ -4,6 +4,7 @@ The same summary as a shift's export, in the same five formats, read straight fr
 files to merge): ``care-console report --team --from 2026-12-01 --to 2026-12-07 --agents alex,sam -o week.pdf``.
 Dates are local days (``--to`` includes its whole day); a time (``2026-12-07T18:00``, or with ``Z`` / an offset)
 is that second. The team and the login are this copy's (``team join``); the password comes from the keyring.
+Reports are a supervisor's: an agent's login is told so.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def _write(
     from console.reports.team import build_team_summary
     from console.team.config import load_config, read_password
     from storage.team.connect import connect
+    from storage.team.members import MemberRepo
     from storage.team.reports import PeriodLog, TeamReportRepo
 
     config = load_config(settings)
@@ -142,6 +144,10 @@ def _write(
     async def read() -> PeriodLog:
         conn = await connect(dsn, password)
         try:
+            role = await MemberRepo(conn, dsn.schema).role_of_current_user()
+            if role not in ("supervisor", "owner"):
+                # Reports are a supervisor's (issue 23); an agent's login reads the log to replicate it, not this.
+                raise _Usage(f"Team reports are for supervisors; {config.member} logs in as {role or 'no member'}.")
             return await TeamReportRepo(conn).period(start, end, channels=channels)
         finally:
             await conn.close()

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from console.ports import MemorySecretStore
 from console.reports.export.codec import load_summary
 from console.reports.export.service import Format, write_summary
 from console.reports.summary import EASY_SCORES, ShiftSummary, customer_key
@@ -328,17 +329,18 @@ def _joined_copy(pg: TeamPg, data_dir: Path) -> None:
         close_database(db)
 
 
-def _report(data_dir: Path, *argv: str) -> tuple[int, str, str]:
+def _report(data_dir: Path, *argv: str, secrets: MemorySecretStore | None = None) -> tuple[int, str, str]:
     import io
 
     from console.cli.report import add_parser, run_report
-    from console.ports import MemorySecretStore
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["report", *argv])
     out, err = io.StringIO(), io.StringIO()
-    code = run_report(args, data_dir=data_dir, secrets=MemorySecretStore(), clock=FakeClock(END), out=out, err=err)
+    code = run_report(
+        args, data_dir=data_dir, secrets=secrets or MemorySecretStore(), clock=FakeClock(END), out=out, err=err
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -358,6 +360,41 @@ def test_care_console_report_team_writes_the_period_from_postgresql(week: tuple[
     assert code == 2 and "--from and --to" in err
     code, _out, err = _report(tmp_path, "--team", "--from", to, "--to", frm, "-o", str(target))
     assert code == 2 and "before" in err
+
+
+def test_an_agents_login_is_told_reports_are_for_supervisors(week: tuple[TeamPg, Log], tmp_path: Path) -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from console.team.config import TeamConfig, save_config, store_password
+    from storage.db import DB_FILENAME, close_database, open_database
+    from storage.settings import SettingsRepo
+    from storage.team.connect import TeamDsn
+    from storage.team.members import MemberRepo
+
+    pg, _log = week
+
+    async def invite() -> tuple[str, str]:
+        conn = await connect_conninfo(pg.conninfo, pg.schema)
+        try:
+            return tuple(await MemberRepo(conn, pg.schema).invite("alex", "agent"))  # type: ignore[return-value]
+        finally:
+            await conn.close()
+
+    role, password = asyncio.run(invite())
+    params = conninfo_to_dict(pg.conninfo)
+    params["user"] = role
+    dsn = TeamDsn.parse(f"{make_conninfo('', **params)} schema={pg.schema}")
+    secrets = MemorySecretStore()
+    store_password(secrets, dsn, password)
+    db = open_database(tmp_path / DB_FILENAME)
+    try:
+        save_config(SettingsRepo(db), TeamConfig(dsn=dsn.display(), member="alex", member_uuid="", role="agent"))
+    finally:
+        close_database(db)
+    code, _out, err = _report(
+        tmp_path, "--team", "--from", "2026-03-02", "--to", "2026-03-08", "-o", "x.json", secrets=secrets
+    )
+    assert code == 2 and "for supervisors" in err and password not in err
 
 
 def test_report_on_a_copy_with_no_team_says_so(tmp_path: Path) -> None:
