@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
 from console.ports import Clock
@@ -23,10 +23,15 @@ from widgets.dark import surface as theme_surface
 from widgets.dark import text as theme_text
 from widgets.theme import local_time
 
+if TYPE_CHECKING:  # the team package imports psycopg: never at a solo start (cold start budget)
+    from console.team.replicator import TeamChange
+
 #: What the marker says for our own claim.
 YOU = "You"
 #: Team modes in which the server cannot be asked before a send (TeamStatus.mode).
 OFFLINE_MODES = frozenset({"offline"})
+#: Changes arriving within this many milliseconds repaint once (a catch-up applies pages back to back).
+COALESCE_MS = 100
 
 
 class ClaimLike(Protocol):
@@ -95,7 +100,7 @@ class TeamPort(Protocol):
     @property
     def claims(self) -> ClaimPort: ...
     def status(self) -> TeamStatusLike: ...
-    def subscribe(self, listener: Callable[[Any], None]) -> None: ...
+    def subscribe(self, listener: Callable[[TeamChange], None]) -> None: ...
 
 
 # ---------------------------------------------------------------------------------------------------- words
@@ -159,17 +164,41 @@ def team_state(status: TeamStatusLike) -> str:
 
 # ---------------------------------------------------------------------------------------------------- widgets
 class TeamBridge(QObject):
-    """Carries the team's change notifications to the GUI thread (a queued signal when they come from another)."""
+    """Carries the team's changes to the GUI thread, gathered: at most one ``changed`` per ``COALESCE_MS``.
 
-    changed = Signal()
+    ``changed`` carries the items the team changed (new items and changed ones, from applied pages); claims are
+    re-read by the receiver whatever the ids, since a claims change is cheap to read from the mirror.
+    """
+
+    changed = Signal(object)  # frozenset[int]: items whose rows changed beyond their claim (may be empty)
+    _arrived = Signal(object)  # queued to the GUI thread when a change comes from another thread
 
     def __init__(self, team: TeamPort, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._items: set[int] = set()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(COALESCE_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._arrived.connect(self._on_arrived)
         team.subscribe(self._on_team_change)
 
-    def _on_team_change(self, _change: object) -> None:
+    def _on_team_change(self, change: TeamChange) -> None:
+        report = change.report
+        items = () if report is None else (*report.new_mentions, *report.changed)
         with contextlib.suppress(RuntimeError):  # the window was deleted meanwhile
-            self.changed.emit()
+            self._arrived.emit(frozenset(items))
+
+    @Slot(object)
+    def _on_arrived(self, items: frozenset[int]) -> None:
+        self._items |= items
+        if not self._timer.isActive():
+            self._timer.start()
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        items, self._items = frozenset(self._items), set()
+        self.changed.emit(items)
 
 
 class ClaimBanner(QFrame):

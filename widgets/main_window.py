@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
             self._composer.set_team(team)
             self._composer.claim_changed.connect(self._on_team_changed)
         self._team_bridge = TeamBridge(team, self)
-        self._team_bridge.changed.connect(self._on_team_changed)
+        self._team_bridge.changed.connect(self._on_team_bridge_changed)
         self.take_next_action = QAction("Take &next", self)
         self.take_next_action.setObjectName(TAKE_NEXT_ACTION)
         keys = self._keymap.keys(TAKE_NEXT_ACTION, TAKE_NEXT_KEYS) if self._keymap is not None else TAKE_NEXT_KEYS
@@ -368,6 +368,13 @@ class MainWindow(QMainWindow):
     def claim_banner(self) -> ClaimBanner | None:
         """Team mode: "Sam is replying · 40 s" above the conversation."""
         return self._claim_banner
+
+    @Slot(object)
+    def _on_team_bridge_changed(self, items: frozenset[int]) -> None:
+        """The team changed items (a colleague's status change, reply, new mention) or claims: show it."""
+        if items:
+            self._reload(changed=items)
+        self._on_team_changed()
 
     @Slot()
     def _on_team_changed(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.team.replicator import TeamChange
 from tests.fakes.clock import FakeClock
 
 
@@ -50,7 +51,7 @@ class MemoryClaims:
     typed: list[int] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
     queue: list[int] = field(default_factory=list)  # what take_next hands out, most urgent first
-    changed: Callable[[], None] = lambda: None
+    changed: Callable[[tuple[int, ...]], None] = lambda _ids: None
 
     def claim_of(self, mention_id: int) -> Claim | None:
         return self.held.get(mention_id)
@@ -90,7 +91,7 @@ class MemoryClaims:
         """A colleague opened the reply box on this item (their claim reaches us through the mirror)."""
         now = self.clock.now()
         self.held[mention_id] = Claim(mention_id, holder, now, now + 90, False)
-        self.changed()
+        self.changed((mention_id,))
 
 
 @dataclass
@@ -98,7 +99,7 @@ class MemoryTeam:
     clock: FakeClock
     claims: MemoryClaims = field(init=False)
     current: Status = field(default_factory=Status)
-    listeners: list[Callable[[Any], None]] = field(default_factory=list)
+    listeners: list[Callable[[TeamChange], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.claims = MemoryClaims(self.clock, changed=self.notify)
@@ -109,9 +110,9 @@ class MemoryTeam:
     def subscribe(self, listener: Callable[[Any], None]) -> None:
         self.listeners.append(listener)
 
-    def notify(self) -> None:
+    def notify(self, claims: tuple[int, ...] = ()) -> None:
         for listener in self.listeners:
-            listener(object())
+            listener(TeamChange(claims=claims))
 
 
 @dataclass

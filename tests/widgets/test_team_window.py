@@ -19,12 +19,16 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from console.model import MentionStatus
 from console.ports import MemorySecretStore
+from console.team.applier import ApplyReport
+from console.team.replicator import TeamChange
 from console.team.service import TeamAdmin
 from storage.db import DB_FILENAME, open_database
 from storage.replies import ReplyRepo
 from storage.settings import SettingsRepo
 from storage.team_local import TeamLocalRepo
+from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.team_pg import TeamPg
 from tests.widgets.factory import Factory
@@ -123,6 +127,20 @@ def test_queue_tick_without_claims_still_touches_only_the_sla_column(
     window.queue_model.dataChanged.connect(lambda top, bottom, _r: columns.append((top.column(), bottom.column())))
     window.queue_view.tick()
     assert columns == [(Col.SLA, Col.SLA)]
+
+
+def test_a_colleagues_change_applied_from_the_team_shows_in_the_list(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock, tmp_path: Path, team: MemoryTeam
+) -> None:
+    kept, resolved = factory.add(handle="ana"), factory.add(handle="bea")
+    window = make_window(qtbot, db, factory, clock, tmp_path, team)
+    assert window.queue_model.row_of(resolved) is not None
+    # What the applier does with Sam's "resolved" event: through the repositories, then the team says which items.
+    TriageRepo(db).set_status(resolved, MentionStatus.RESOLVED, at=int(clock.now()), actor="Sam")
+    for listener in team.listeners:
+        listener(TeamChange(report=ApplyReport(changed=(resolved,))))
+    qtbot.waitUntil(lambda: window.queue_model.row_of(resolved) is None, timeout=1000)
+    assert window.queue_model.row_of(kept) is not None and window.queue_size_text().startswith("1 open")
 
 
 # ---------------------------------------------------------------------------------------------------- conversation
