@@ -169,6 +169,8 @@ class SeenReplyRepo:
                 "url": url,
                 "text": text,
                 "posted_at": posted_at,
+                "visibility": visibility,
+                "by": actor,  # where it was posted; the event's actor, kept in the data for the team log
             }
             if client:
                 data["client"] = client
