@@ -226,7 +226,9 @@ class TeamAdmin:
         if here is not None and dsn.is_loopback and dsn.port == here.upstream:
             uri = here.join_uri(pg_role, password, schema=dsn.schema)
         else:
-            shared = replace(dsn, user=pg_role, sslrootcert=None)
+            # A pinned certificate is a file of this machine: the member pins its own from the fingerprint. A CA
+            # (``system``, or a path every member has) is passed on as it is.
+            shared = replace(dsn, user=pg_role, sslrootcert=None if dsn.fingerprint else dsn.sslrootcert)
             uri = _with_password(shared.display(), password)
         return Invitation(name.strip(), role, uri)
 
