@@ -14,6 +14,7 @@ The CI profile (CI=1) derandomizes, so a run is reproducible; locally each run e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -592,13 +593,23 @@ class AgentRobot(RuleBasedStateMachine):
     def team_shows_in_the_window(self, team: MemoryTeam) -> None:
         """The list's markers, the banner and the team line say what the team's claims and state are."""
         win, model = self.win, self.win.queue_model
-        rows = win.queue_view.visible_rows()
-        for row in range(max(rows.start, 0), min(rows.stop, model.rowCount())):
-            mention_id = model.mention_id_at(row)
-            claim = team.claims.held.get(mention_id) if mention_id is not None else None
-            expected = "" if claim is None else marker_text(claim, model.now)
-            shown = model.index(row, Col.PREVIEW).data(Role.CLAIM_LABEL)
-            assert shown == expected, f"row {row} (item {mention_id}) shows {shown!r}, the team says {expected!r}"
+
+        def wrong_markers() -> list[str]:
+            rows = win.queue_view.visible_rows()
+            wrong = []
+            for row in range(max(rows.start, 0), min(rows.stop, model.rowCount())):
+                mention_id = model.mention_id_at(row)
+                claim = team.claims.held.get(mention_id) if mention_id is not None else None
+                expected = "" if claim is None else marker_text(claim, model.now)
+                shown = model.index(row, Col.PREVIEW).data(Role.CLAIM_LABEL)
+                if shown != expected:
+                    wrong.append(f"row {row} (item {mention_id}) shows {shown!r}, the team says {expected!r}")
+            return wrong
+
+        # Within a second of the change (the window gathers the team's changes for a moment).
+        with contextlib.suppress(QtBot.TimeoutError):
+            self.qtbot.waitUntil(lambda: not wrong_markers(), timeout=1000)
+        assert not wrong_markers(), wrong_markers()
         selected = self.selected()
         claim = team.claims.held.get(selected) if selected is not None else None
         banner = win.claim_banner
