@@ -22,6 +22,7 @@ from console.replies.our_replies import merge_thread, our_replies
 from console.replies.outbox import SendOutcome
 from console.runtime import Runtime, open_runtime
 from console.sandbox import SandboxServer
+from console.sandbox.faults import Fault, FaultRule
 from console.sla.bands import SlaPolicy
 from storage.accounts import AccountRepo
 from storage.db import DB_FILENAME, open_database
@@ -455,3 +456,34 @@ def test_our_reply_recorded_as_sent_replaces_the_same_post_seen_while_it_was_on_
         assert [(r.id, r.state) for r in replies.for_mention(item)] == [(ours.id, ReplyState.SENT)]
     finally:
         db.conn.close()
+
+
+def test_a_failed_read_of_the_own_posts_keeps_the_poll_and_the_cursor_and_is_made_up_next_poll(
+    tmp_path: Path, server: SandboxServer, clock: FakeClock, arun: Arun
+) -> None:
+    question = _status_of(server, server.post_mention(author="jo", text="@care my code does not work"))
+    runtime = _install(tmp_path / "solo", server, clock)
+    try:
+        arun(runtime.poller.sync_once())
+        (item,) = runtime.mentions.queue_ids()
+        account_id = runtime.mentions.rows_by_id([item])[item].account_id
+        db = open_database(tmp_path / "solo" / DB_FILENAME)
+        try:
+            assert SeenReplyRepo(db).cursor(account_id) is not None  # the first poll read the own posts too
+        finally:
+            db.conn.close()
+        clock.advance(10)
+        server.post_as_brand(in_reply_to_id=question, text="@jo Try SPRING5 instead.")
+        # The mentions answer; the own-posts read right after it meets a 503.
+        server.set_faults([FaultRule(Fault.UNAVAILABLE, count=1, after=1)])
+        clock.advance(60)
+        (report,) = arun(runtime.poller.sync_once())
+        assert report.ok, report.error
+        assert not [r for r in runtime.replies.outbox.replies(item) if is_seen_key(r.idempotency_key)]
+        clock.advance(60)
+        (report,) = arun(runtime.poller.sync_once())
+        assert report.ok, report.error
+        texts = [r.text for r in runtime.replies.outbox.replies(item) if is_seen_key(r.idempotency_key)]
+        assert texts == ["@jo Try SPRING5 instead."]
+    finally:
+        arun(runtime.aclose())
