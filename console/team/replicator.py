@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from console.ports import Clock
 from console.sla.engine import SlaEngine
@@ -37,9 +37,12 @@ from storage.team_local import OutgoingEvent, OutgoingMention, SharedEvent, Team
 log = logging.getLogger(__name__)
 
 Mode = Literal["live", "polling", "offline", "connecting"]
+_Row = TypeVar("_Row")
 
 #: Own changes sent in one INSERT (one transaction on the server).
 PUSH_BATCH = 500
+#: Own changes read from the local copy in one go, on the loop (a few milliseconds each).
+READ_SLICE = 100
 #: Team events read in one page.
 PULL_PAGE = 2000
 #: With LISTEN working, a pull runs at least this often anyway (a lost notification costs latency, never data).
@@ -391,7 +394,7 @@ class Replicator:
         sent = 0
         while True:
             marks = self._local.watermarks()
-            mentions = self._local.outgoing_mentions(marks.pushed_mention_id, PUSH_BATCH)
+            mentions = await _read_sliced(self._local.outgoing_mentions, marks.pushed_mention_id, _mention_id)
             if mentions:
                 held = self._local.applied_seqs(mention_uid(m.item_key) for m in mentions)
                 batch = [push_mention(m, member=self._member) for m in mentions if mention_uid(m.item_key) not in held]
@@ -401,7 +404,7 @@ class Replicator:
                     [(p.uid, p.kind, p.item_key) for p in accepted], mention_id=mentions[-1].mention_id
                 )
                 continue
-            changes = self._local.outgoing_events(marks.pushed_event_id, PUSH_BATCH)
+            changes = await _read_sliced(self._local.outgoing_events, marks.pushed_event_id, _event_id)
             if not changes:
                 return sent
             batch = [push_event(c, member=self._member, member_uuid=self._member_uuid) for c in changes]
@@ -477,6 +480,28 @@ class Replicator:
                 listener(change)
             except Exception:  # a listener's bug must not stop replication
                 log.exception("team change listener failed")
+
+
+async def _read_sliced(read: Callable[[int, int], list[_Row]], after: int, key: Callable[[_Row], int]) -> list[_Row]:
+    """Up to :data:`PUSH_BATCH` rows after ``after``, read :data:`READ_SLICE` at a time with the loop handed back
+    in between (reading and translating 500 changes at once takes longer than a frame on a busy machine)."""
+    rows: list[_Row] = []
+    while len(rows) < PUSH_BATCH:
+        part = read(after, min(READ_SLICE, PUSH_BATCH - len(rows)))
+        rows += part
+        if len(part) < READ_SLICE:
+            break
+        after = key(part[-1])
+        await asyncio.sleep(0)
+    return rows
+
+
+def _mention_id(row: OutgoingMention) -> int:
+    return row.mention_id
+
+
+def _event_id(row: OutgoingEvent) -> int:
+    return row.event_id
 
 
 def _team_event(p: PushEvent) -> TeamEvent:

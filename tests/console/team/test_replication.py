@@ -396,3 +396,29 @@ def test_a_lost_listener_connection_is_replaced_and_changes_keep_coming(
             await b.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_long_offline_stretch_goes_up_in_slices_and_batches(server: Server, copies: tuple[Copy, Copy, Copy]) -> None:
+    sam, kim, _ = copies
+    for i in range(260):
+        head = sam.post(f"m{i}", T0 + i)
+        sam.triage.set_status(head, MentionStatus.OPEN, at=T0 + 1000 + i, actor="Sam")
+    for i in range(0, 260, 2):
+        sam.triage.set_priority(sam.mention_id(f"m{i}"), 1, at=T0 + 2000 + i, actor="Sam")
+
+    async def scenario() -> None:
+        a, b = replicator(sam, server), replicator(kim, server)
+        try:
+            assert a.status().to_push == 650
+            await a.sync_once()
+            assert a.status().to_push == 0
+            report = await b.sync_once()
+            assert report.applied == 650
+            await a.sync_once()
+            assert sam.local.digest() == kim.local.digest() == await server_digest(server)
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())
+    assert snapshot(kim) == snapshot(sam)
