@@ -811,7 +811,8 @@ class Composer(QWidget):
     def hideEvent(self, event: QHideEvent) -> None:
         # The draft is saved now, not by a timer that could fire after the window closed the database at quit.
         self._flush_draft()
-        self._release_claim()  # closed: colleagues need not wait for the claim to expire
+        if not event.spontaneous():  # closed (not minimised): colleagues need not wait for the claim to expire
+            self._release_claim()
         super().hideEvent(event)
 
     @override
