@@ -2134,6 +2134,7 @@ def run_standalone(
     with server:
         print(f"Sandbox Mastodon server on {server.base_url} (token: {server.token})", flush=True)
         print(f"Fault switches: GET/POST/DELETE {server.base_url}{ADMIN_PREFIX}faults", flush=True)
+        print(f"Answer as the brand from another app: POST {server.base_url}{ADMIN_PREFIX}brand_reply", flush=True)
         for rule in server.faults.rules():
             print(f"  fault on: {rule.to_json()}", flush=True)
         idle = threading.Event()  # never set: wait in short slices so Ctrl+C is seen on every platform
