@@ -622,7 +622,7 @@ class Applier:
 
 
 #: follow_through hands the loop back after this many items (each is a replay of one item's log on the loop).
-FOLLOW_SLICE = 25
+FOLLOW_SLICE = 10
 
 
 async def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRepo) -> None:
