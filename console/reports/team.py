@@ -41,8 +41,9 @@ FIRST_RESPONSE_SECONDS = 1800
 WARN_BEFORE_SECONDS = FIRST_RESPONSE_SECONDS // 4
 #: Kinds that are audited actions, not handling: listed in the summary's audit, kept out of the work figures.
 AUDIT_KINDS = frozenset({"claimed", "released", "claim_broken", "reassigned", "handed_over", "send_anyway"})
-#: Kinds the app writes on a member's machine (fetching a mention, seeing the brand's reply): not anyone's work.
-SYNC_KINDS = frozenset({"mention", "reply_seen"})
+#: Kinds the app writes on a member's machine (fetching a mention, seeing the brand's reply, reading a survey
+#: answer): not anyone's work, whichever member's copy wrote them (the local log's actor for them is "sync").
+SYNC_KINDS = frozenset({"mention", "reply_seen", "survey_answered"})
 #: Statuses that close an item's first-response clock without a reply (nothing to answer any more).
 _NO_ANSWER_NEEDED = frozenset({MentionStatus.RESOLVED, MentionStatus.COMMUNITY, MentionStatus.SPAM})
 #: Priority of an item with no ``priority_changed`` event (the items table's default).

@@ -37,6 +37,8 @@ WEEK = 7 * 86400
 START, END = T0, T0 + WEEK - 1
 AGENTS = ("alex", "sam", "kim")
 SUPERVISOR = "pat"
+#: What a member's copy writes for the app, not as anyone's work (a survey answer is read by whichever copy polls).
+SYNC = ("mention", "reply_seen", "survey_answered")
 ACCOUNTS = {
     "mastodon": "mastodon:https://social.example:care",
     "bluesky": "bluesky:https://bsky.example:care.example",
@@ -110,7 +112,7 @@ def _week(seed: int = 23) -> Log:
                     log.add(agent, posted + delay + 1000, "survey_sent", key, reply_key=reply_key, customer=customer)
                     if rng.random() < 0.75:
                         log.add(
-                            agent, posted + delay + 4000, "survey_answered", key, reply_key=reply_key,
+                            rng.choice(AGENTS), posted + delay + 4000, "survey_answered", key, reply_key=reply_key,
                             score=rng.randint(1, 7), comment="", customer=customer,
                         )  # fmt: skip
     log.add("alex", T0 + 3 * 86400, "shift_started", None, shift_uid="s1", agent="alex", notes="")
@@ -179,10 +181,7 @@ def _recompute(log: Log, *, agents: set[str] | None = None, channels: set[str] |
     touched = {
         e["item_key"]
         for e in events
-        if e["item_key"] in heads
-        and e["author"] in who
-        and e["kind"] not in ("mention", "reply_seen")
-        and e["at"] <= END
+        if e["item_key"] in heads and e["author"] in who and e["kind"] not in SYNC and e["at"] <= END
     }
     scope = set(heads) if agents is None else touched
     first: dict[str, int] = {}
@@ -197,7 +196,7 @@ def _recompute(log: Log, *, agents: set[str] | None = None, channels: set[str] |
         if e["item_key"] in scope
         and START <= e["at"] <= END
         and e["author"] in who
-        and e["kind"] not in ("mention", "reply_seen", "claimed", "released", "reassigned", "send_anyway")
+        and e["kind"] not in (*SYNC, "claimed", "released", "reassigned", "send_anyway")
     }
     worked |= {r["item_key"] for r in mine_replies if START <= r["data"]["posted_at"] <= END}
     customers: dict[str, set[str]] = {}
@@ -301,8 +300,11 @@ def test_the_five_formats_carry_the_team_summary_and_its_audit(week: tuple[TeamP
     assert paths[Format.PDF].read_bytes().startswith(b"%PDF")
     csv_lines = paths[Format.CSV].read_text(encoding="utf-8-sig").splitlines()
     assert len(csv_lines) == 1 + len(summary.items)
-    sheet = load_workbook(paths[Format.XLSX], read_only=True)["Audit"]
-    rows = list(sheet.iter_rows(values_only=True))
+    book = load_workbook(paths[Format.XLSX], read_only=True)
+    try:
+        rows = list(book["Audit"].iter_rows(values_only=True))
+    finally:
+        book.close()
     assert len(rows) == 1 + len(summary.audit)
     assert any(r[3] == "Handed over to sam · two to chase" for r in rows[1:])
 
