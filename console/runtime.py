@@ -69,7 +69,7 @@ from storage.upstream import UpstreamRepo
 
 if TYPE_CHECKING:
     from console.accounts.service import AccountService
-    from console.team.service import TeamService
+    from console.team.service import TeamAdmin, TeamService
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,8 @@ class Runtime:
     #: Team mode (docs/TEAM.md): the replicator, claims, poller leases and send gate; None when solo. Built here,
     #: connected by ``await team.start()`` (the window's loop, or the caller's), closed by ``aclose``.
     team: TeamService | None = None
+    #: File → Team…'s operations (join, host, invite, leave, status) on this data folder, keyring and local copy.
+    team_admin: Callable[[], TeamAdmin]
 
     def account_signed_in(self, account_id: int) -> None:
         """An account works again after a sign-in: the replies that waited for it leave now (issue 5)."""
@@ -228,7 +230,17 @@ class Runtime:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    def start_team(self) -> None:
+        """Connect the team (replication, claims, leases, heartbeat) when this copy is in one; solo: nothing."""
+        if self.team is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.team.start(), name="team-start")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     def start_polling(self) -> asyncio.Task[None]:
+        # In a team the lease keeper decides which accounts this machine polls: the team starts with the poller.
+        self.start_team()
         task = asyncio.get_running_loop().create_task(self.poller.run(), name="poller")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -451,6 +463,7 @@ def open_runtime(
         sandbox=server,
         renew_token=renew_token,
         team=team,
+        team_admin=lambda: _team_admin(data_dir, settings, secrets, db, clock),
     )
 
 
@@ -500,6 +513,13 @@ def _team_service(
 
     poller.subscribe(pushed_soon)
     return team
+
+
+def _team_admin(data_dir: Path, settings: SettingsRepo, secrets: SecretStore, db: Any, clock: Clock) -> TeamAdmin:
+    from console.team.service import TeamAdmin
+    from storage.team_local import TeamLocalRepo
+
+    return TeamAdmin(data_dir, settings, secrets, TeamLocalRepo(db), clock)
 
 
 def _reply_sent_hook(engine: SlaEngine) -> Callable[[ReplyRow], None]:

@@ -426,6 +426,8 @@ class TeamService:
         from storage.team.pool import start as start_pool
 
         await start_pool(self.db)
+        if self._closed:
+            return  # closed while the pool was starting
         self._spawn(self.replicator.run(), "team-replicator")
         self._spawn(self.claims.run(), "team-claims")
         self._spawn(self.leases.run(), "team-leases")

@@ -199,7 +199,10 @@ def test_open_runtime_builds_the_team_service_only_in_a_team_and_wires_its_gates
             assert team is not None
             assert rt.replies.outbox.gate is team.send_gate
             assert rt.poller.poll_gate is team.leases
-            await team.start()
+            admin = rt.team_admin()
+            assert admin.config == team.config and team.config.member == "Alex"
+            rt.start_team()
+            await team.start()  # idempotent: the second call finds it started
             for _ in range(200):
                 if team.status().mode in ("live", "polling"):
                     break
