@@ -426,7 +426,7 @@ class TeamService:
         from storage.team.pool import start as start_pool
 
         await start_pool(self.db)
-        if self._closed:
+        if self.closed():
             return  # closed while the pool was starting
         self._spawn(self.replicator.run(), "team-replicator")
         self._spawn(self.claims.run(), "team-claims")
@@ -453,6 +453,10 @@ class TeamService:
             await self.replicator.aclose()
         with contextlib.suppress(Exception):
             await self.db.close()
+
+    def closed(self) -> bool:
+        """True once :meth:`aclose` began (a start still under way then stops short)."""
+        return self._closed
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
