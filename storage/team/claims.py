@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from storage.team.connect import TeamConnection, TeamDb, borrow, team_repository
@@ -66,6 +67,12 @@ async def _event(conn: TeamConnection, author: str, kind: str, item_key: str, da
     )
 
 
+async def _notify(conn: TeamConnection, item_key: str) -> None:
+    """The change hints of a claim, take or release, sent after its transaction (t001: why not within it)."""
+    apart = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    await conn.execute("SELECT team_notify_changes(%s, %s)", (item_key, apart))
+
+
 @team_repository
 class ClaimRepo:
     """Claims of one team schema, on the app's pool (or one connection)."""
@@ -91,6 +98,7 @@ class ClaimRepo:
                 (item_key, holder, float(ttl_s)),
             )
             row = await cur.fetchone()
+            await _notify(conn, item_key)
         if row is None:
             return None
         return ClaimRow(item_key, str(row[0]), float(row[1]), float(row[2]), float(row[3]))
@@ -110,6 +118,7 @@ class ClaimRepo:
         async with borrow(self._db) as conn:
             cur = await conn.execute("SELECT team_release(%s, %s)", (item_key, holder))
             row = await cur.fetchone()
+            await _notify(conn, item_key)
             return bool(row and row[0])
 
     async def active(self) -> list[ClaimRow]:
@@ -138,8 +147,7 @@ class ClaimRepo:
             row = await cur.fetchone()
             key = None if row is None or row[0] is None else str(row[0])
             if key is not None:
-                # A second statement, its own transaction: the take itself never waits on the events lock (t001).
-                await conn.execute("SELECT team_claimed(%s, %s)", (key, holder))
+                await _notify(conn, key)
             return key
 
     async def reassign(self, item_key: str, to: str | None, by: str, note: str = "") -> None:

@@ -1,7 +1,7 @@
 """The team's event log on PostgreSQL: append (idempotent by uid), read past a cursor, and a digest to compare.
 
-``events.seq`` grows in commit order (every inserting transaction holds the events lock, see t001), so a member
-that read up to ``seq`` N and asks for ``seq > N`` never misses an event that committed late. ``seq`` has gaps
+``since`` reads through the events lock (t001): it waits for the writers holding sequence numbers to finish, so a
+member that read up to ``seq`` N and asks for ``seq > N`` never misses an event that committed late. ``seq`` has gaps
 (a duplicate uid skipped by ON CONFLICT still used a number): a cursor is a watermark, not a count.
 
 Digest: ``(count, sha256 hex of the sorted uid strings joined by "\\n")``, uids in their canonical lower-case
@@ -102,9 +102,8 @@ class TeamEventRepo:
     async def since(self, seq: int, limit: int = 1000) -> list[TeamEvent]:
         """Events with ``seq`` above ``seq``, oldest first, at most ``limit``."""
         async with borrow(self._db) as conn:
-            cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s", (seq, limit)
-            )
+            # Through the events lock (t001): every event below the highest returned has committed already.
+            cur = await conn.execute(f"SELECT {_COLUMNS} FROM team_events_since(%s, %s)", (seq, limit))
             return [_event(row) for row in await cur.fetchall()]
 
     async def for_item(self, item_key: str) -> list[TeamEvent]:

@@ -72,14 +72,33 @@ CREATE TABLE leases (
     expires_at timestamptz NOT NULL
 );
 
--- The events lock: every transaction that inserts events holds it from before its first sequence number to its
--- commit, so events commit in seq order and a reader's "seq > cursor" never skips an event that commits late.
--- Transactions that also lock items or claims take it FIRST (team_lock_events()), which keeps lock order
--- events -> items -> claims and rules out deadlocks with the items trigger.
+-- The events lock, so that a reader's "seq > cursor" never skips an event that commits late. Writers (every
+-- transaction inserting events) hold it SHARED from before their first sequence number to their commit: they never
+-- wait for each other, and their commits share disk flushes. A reader (team_events_since) takes it EXCLUSIVE for its
+-- one query: it waits until every writer that holds a number has committed or rolled back, and its snapshot then
+-- holds every event below the highest it sees. Transactions that also lock items or claims take it FIRST
+-- (team_lock_events()), so that no one holding those rows waits for it behind a queued reader.
 CREATE FUNCTION team_lock_events() RETURNS void
     LANGUAGE sql VOLATILE
     SET search_path FROM CURRENT
-AS $$ SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint) $$;
+AS $$ SELECT pg_advisory_xact_lock_shared('events'::regclass::oid::bigint) $$;
+
+CREATE FUNCTION team_events_since(p_seq bigint, p_limit int)
+    RETURNS TABLE (seq bigint, uid uuid, author text, at bigint, kind text, item_key text, data jsonb)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    -- Nothing new committed: answer without the lock (a writer still in flight notifies when it commits).
+    IF NOT EXISTS (SELECT FROM events e WHERE e.seq > p_seq) THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock('events'::regclass::oid::bigint);
+    RETURN QUERY
+        SELECT e.seq, e.uid, e.author, e.at, e.kind, e.item_key, e.data
+          FROM events e WHERE e.seq > p_seq ORDER BY e.seq LIMIT p_limit;
+END
+$$;
 
 CREATE FUNCTION team_events_lock_trigger() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -170,6 +189,33 @@ $$;
 CREATE TRIGGER events_items AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION team_items_from_event();
 
+-- Notifications, and why some are sent apart from the change they announce: a transaction that notifies holds a
+-- database-wide lock from its commit's start to its end, disk flush included, so notifying writers commit one at a
+-- time. The hot paths (claim, take next, release; storage/team/claims.py) set care_console.defer_notify for their
+-- transaction and send the hints right after it with team_notify_changes(), a transaction that writes nothing and
+-- so need not wait for the disk. Everything else notifies from the triggers below.
+CREATE FUNCTION team_notify_deferred() RETURNS boolean
+    LANGUAGE sql STABLE
+AS $$ SELECT coalesce(current_setting('care_console.defer_notify', true), '') = 'on' $$;
+
+-- p_apart: called in a transaction of its own, which writes nothing durable (so its commit skips the disk flush);
+-- false inside a caller's transaction, whose commit must stay durable.
+CREATE FUNCTION team_notify_changes(p_item text, p_apart boolean) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+DECLARE
+    top bigint;
+BEGIN
+    IF p_apart THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+    SELECT max(seq) INTO top FROM events;
+    PERFORM pg_notify(current_schema() || '_events', coalesce(top, 0)::text);
+    PERFORM pg_notify(current_schema() || '_claims', coalesce(p_item, ''));
+END
+$$;
+
 -- One notification per inserting statement (a 500-event batch is one hint), carrying the highest new seq.
 CREATE FUNCTION team_notify_events() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -179,7 +225,7 @@ DECLARE
     top bigint;
 BEGIN
     SELECT max(seq) INTO top FROM new_events;
-    IF top IS NOT NULL THEN
+    IF top IS NOT NULL AND NOT team_notify_deferred() THEN
         PERFORM pg_notify(TG_TABLE_SCHEMA || '_events', top::text);
     END IF;
     RETURN NULL;
@@ -195,6 +241,9 @@ CREATE FUNCTION team_notify_claims() RETURNS trigger
     SET search_path FROM CURRENT
 AS $$
 BEGIN
+    IF team_notify_deferred() THEN
+        RETURN NULL;
+    END IF;
     PERFORM pg_notify(TG_TABLE_SCHEMA || '_claims',
                       CASE WHEN TG_OP = 'DELETE' THEN OLD.item_key ELSE NEW.item_key END);
     RETURN NULL;

@@ -55,10 +55,8 @@ DECLARE
     c claims%ROWTYPE;
     took boolean := false;
 BEGIN
+    PERFORM set_config('care_console.defer_notify', 'on', true);  -- the caller notifies (t001)
     PERFORM team_check_acting(p_holder);
-    -- Short-lived state (and its audit event), lost harmlessly if the server crashes: no wait for the disk while
-    -- this transaction holds the events lock.
-    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM team_lock_events();
     IF NOT EXISTS (SELECT FROM items WHERE key = p_item) THEN
         RETURN;
@@ -96,9 +94,8 @@ BEGIN
 END
 $$;
 
--- The most urgent open item nobody holds, claimed for p_holder; NULL when there is none. Concurrent takers skip
--- each other's candidates (SKIP LOCKED) instead of queueing on them. The 'claimed' event is written by the
--- caller in a second transaction (with the events lock), so takers never wait on each other here.
+-- The most urgent open item nobody holds, claimed for p_holder with a 'claimed' event; NULL when there is none.
+-- Concurrent takers skip each other's candidates (SKIP LOCKED) instead of queueing on them.
 CREATE FUNCTION team_take_next(p_holder text, p_ttl double precision, p_accounts text[])
     RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -108,16 +105,18 @@ DECLARE
     k text;
     got text;
 BEGIN
+    PERFORM set_config('care_console.defer_notify', 'on', true);  -- the caller notifies (t001)
     PERFORM team_check_acting(p_holder);
-    -- A claim is short-lived state, lost harmlessly if the server crashes: its commit need not wait for the disk.
-    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM team_lock_events();
     FOR attempt IN 1..50 LOOP
         SELECT i.key INTO k
           FROM items i
          WHERE NOT i.answered AND i.status IN ('new', 'open')
            AND (i.assigned_to IS NULL OR i.assigned_to = p_holder)
            AND (p_accounts IS NULL OR i.account_key = ANY (p_accounts))
-           AND NOT EXISTS (SELECT FROM claims c WHERE c.item_key = i.key AND c.expires_at > clock_timestamp())
+           -- NOT IN, not NOT EXISTS: the live claims are hashed once per pick, instead of one index probe per
+           -- claimed item the scan passes (1,000 claims ahead: 8 ms a pick against under 2 ms).
+           AND i.key NOT IN (SELECT c.item_key FROM claims c WHERE c.expires_at > clock_timestamp())
          ORDER BY i.due_at, i.posted_at
          LIMIT 1
            FOR UPDATE OF i SKIP LOCKED;
@@ -132,6 +131,9 @@ BEGIN
             WHERE c.expires_at <= clock_timestamp()
         RETURNING c.item_key INTO got;
         IF got IS NOT NULL THEN
+            INSERT INTO events (uid, author, at, kind, item_key, data)
+            VALUES (gen_random_uuid(), p_holder, extract(epoch FROM clock_timestamp())::bigint, 'claimed', got,
+                    jsonb_build_object('holder', p_holder));
             RETURN got;
         END IF;
     END LOOP;
@@ -199,29 +201,14 @@ BEGIN
 END
 $$;
 
--- The 'claimed' event of a take (team_take_next's second transaction): one statement, so the events lock is held
--- for the insert alone and never across a round trip to a busy client.
-CREATE FUNCTION team_claimed(p_item text, p_holder text) RETURNS void
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-    SET search_path FROM CURRENT
-AS $$
-BEGIN
-    PERFORM team_check_acting(p_holder);
-    PERFORM set_config('synchronous_commit', 'off', true);
-    INSERT INTO events (uid, author, at, kind, item_key, data)
-    VALUES (gen_random_uuid(), p_holder, extract(epoch FROM clock_timestamp())::bigint, 'claimed', p_item,
-            jsonb_build_object('holder', p_holder));
-END
-$$;
-
 -- Drop p_holder's claim with a 'released' event; false when it held none.
 CREATE FUNCTION team_release(p_item text, p_holder text) RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
 BEGIN
+    PERFORM set_config('care_console.defer_notify', 'on', true);  -- the caller notifies (t001)
     PERFORM team_check_acting(p_holder);
-    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM team_lock_events();
     DELETE FROM claims WHERE item_key = p_item AND holder = p_holder;
     IF NOT FOUND THEN
@@ -284,12 +271,12 @@ $$;
 REVOKE ALL ON FUNCTION team_member(), team_role(), team_check_acting(text),
     team_claim(text, text, double precision), team_take_next(text, double precision, text[]),
     team_record_send(text, text, text, text, text, boolean, uuid, uuid),
-    team_lease(text, text, double precision), team_lock_events(), team_claimed(text, text),
+    team_lease(text, text, double precision), team_lock_events(),
     team_release(text, text), team_break_claim(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION team_member(), team_role(), team_check_acting(text),
     team_claim(text, text, double precision), team_take_next(text, double precision, text[]),
     team_record_send(text, text, text, text, text, boolean, uuid, uuid),
-    team_lease(text, text, double precision), team_lock_events(), team_claimed(text, text),
+    team_lease(text, text, double precision), team_lock_events(),
     team_release(text, text), team_break_claim(text, text) TO "@schema@_agent", "@schema@_supervisor";
 
 GRANT USAGE ON SCHEMA "@schema@" TO "@schema@_agent", "@schema@_supervisor";

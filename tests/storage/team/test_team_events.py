@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -115,3 +116,34 @@ def test_notifications_carry_the_new_seq(team_pg: TeamPg, arun: Any) -> None:
 
     payloads, top = arun(go())
     assert payloads == [str(top)]
+
+
+def test_a_late_commit_is_never_skipped(team_pg: TeamPg, arun: Any) -> None:
+    """A writer holds seq 1 while another commits seq 2: a reader waits for the first instead of skipping it."""
+
+    async def go() -> list[str]:
+        async with owner_pool(team_pg, max_size=3) as pool:
+            repo = TeamEventRepo(pool, team_pg.schema)
+            slow = await connect_conninfo(team_pg.conninfo, team_pg.schema, autocommit=False)
+            try:
+                await slow.execute(
+                    "INSERT INTO events (uid, author, at, kind, data) VALUES (gen_random_uuid(), 'a', 1, 'first', '{}')"
+                )
+                await repo.append([event("second", None)])
+                reader = asyncio.create_task(repo.since(0))
+                while True:  # until the reader waits on the events lock (it must not answer with seq 2 alone)
+                    async with pool.connection() as conn:
+                        cur = await conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND wait_event = 'advisory' AND query LIKE '%%team_events_since%%'"
+                        )
+                        row = await cur.fetchone()
+                    if reader.done() or (row is not None and row[0] > 0):
+                        break
+                    await asyncio.sleep(0.02)
+                await slow.commit()
+                return [e.kind for e in await reader]
+            finally:
+                await slow.close()
+
+    assert arun(go()) == ["first", "second"]
