@@ -299,10 +299,13 @@ def _start_front(folder: Path, port: int, upstream: int, cert: Path, key: Path) 
             "--pid-file", str(pid_file)]  # fmt: skip
     with (folder / "tls-front.log").open("ab") as log_file:
         # --detach: the front forks into its own session and this child exits once it listens.
-        proc = subprocess.run(
-            [*_front_command(), *args, "--detach"], stdin=subprocess.DEVNULL, stdout=log_file,
-            stderr=subprocess.STDOUT, close_fds=True, env=env, cwd=folder, timeout=_FRONT_WAIT, check=False,
-        )  # fmt: skip
+        try:
+            proc = subprocess.run(
+                [*_front_command(), *args, "--detach"], stdin=subprocess.DEVNULL, stdout=log_file,
+                stderr=subprocess.STDOUT, close_fds=True, env=env, cwd=folder, timeout=_FRONT_WAIT, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise HostError(f"the team server's TLS front could not start: {exc}") from exc
     if proc.returncode != 0 or not _answers_tls(port):
         tail = (folder / "tls-front.log").read_text(encoding="utf-8", errors="replace")[-2000:]
         raise HostError(f"the team server's TLS front did not start on port {port}: {tail.strip()}")
@@ -355,6 +358,8 @@ def start_host(data_dir: Path, secrets: SecretStore, *, port: int | None = None)
         HostError: no free port, the owner password is lost while the cluster exists, the front did not start.
         EmbeddedServerError: initdb, pg_ctl or createdb failed (their own words).
     """
+    if not hasattr(os, "fork"):
+        raise HostError("hosting a team server needs Linux or macOS; on Windows, join a server hosted elsewhere")
     running = hosted(data_dir)
     if running is not None:
         return running
