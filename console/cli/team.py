@@ -38,7 +38,8 @@ Ask = Callable[[str], str]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Declare the ``team`` subcommand and its actions."""
     team = sub.add_parser("team", help="share one queue with colleagues on PostgreSQL (join, host, invite, status)")
-    actions = team.add_subparsers(dest="team_command", required=True)
+    shown = "{init,join,status,leave,host,backup,invite}"  # tls-front is the hosted server's own, not listed
+    actions = team.add_subparsers(dest="team_command", required=True, metavar=shown)
     for name, text in (
         ("init", "set up (or update) the team database at DSN and join it as its owner"),
         ("join", "join the team at DSN (the connection string from team invite)"),
@@ -58,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     invite = actions.add_parser("invite", help="add a member and print their one-time connection string")
     invite.add_argument("name", help="the colleague's name, as the team will show it")
     invite.add_argument("--role", choices=("agent", "supervisor"), default="agent")
-    front = actions.add_parser("tls-front", help=argparse.SUPPRESS)  # the hosted server's TLS side (bundle only)
+    front = actions.add_parser("tls-front")  # the hosted server's TLS side, run by team host (bundle only)
     front.add_argument("front_args", nargs=argparse.REMAINDER)
 
 
