@@ -404,6 +404,8 @@ class HandoverRepo:
                 known = await (await conn.execute("SELECT 1 FROM members WHERE name = %s", (to,))).fetchall()
                 if not known:
                     raise TeamRefused(f"Could not hand over: {to} is not a member of the team.")
+            # The events lock before any claim row (docs/TEAM.md, "The events lock"): events -> items -> claims.
+            await conn.execute("SELECT team_lock_events()")
             cur = await conn.execute(
                 _INSERT_EVENT + " RETURNING seq",
                 (event_uid("handed_over", shift_uid, member), member, at, "handed_over", None, Jsonb(data)),
