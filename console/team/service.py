@@ -36,9 +36,11 @@ from storage.team_local import MEMBER_UUID, TeamLocalRepo
 if TYPE_CHECKING:
     from console.sla.engine import SlaEngine
     from console.team.claims import ClaimService, TeamSendGate
+    from console.team.handover import HandoverService
     from console.team.host import HostInfo
     from console.team.leases import LeaseKeeper
     from console.team.replicator import Replicator, TeamChange, TeamStatus
+    from console.team.supervisor import SupervisorView
     from storage.accounts import AccountRepo
     from storage.mentions import MentionRepo
     from storage.team.connect import TeamConnection, TeamDsn, TeamPool
@@ -457,6 +459,21 @@ class TeamService:
     def closed(self) -> bool:
         """True once :meth:`aclose` began (a start still under way then stops short)."""
         return self._closed
+
+    def handover(self) -> HandoverService:
+        """The hand-over at the end and start of a shift (issue 23), as this member on the app's pool.
+
+        Built on demand (no I/O): the window's shift dialogs ask for it only in team mode.
+        """
+        from console.team.handover import HandoverService
+
+        return HandoverService(self.db, self.member, self._clock, mention_ids=self._local.mention_ids)
+
+    def supervisor(self) -> SupervisorView:
+        """The live supervisor view's data and actions (issue 23), as this member (PostgreSQL decides the role)."""
+        from console.team.supervisor import SupervisorView
+
+        return SupervisorView(self.db, self.schema, self.member, self._clock, mention_ids=self._local.mention_ids)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
