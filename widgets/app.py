@@ -128,6 +128,7 @@ def run_window(
         surveys=runtime.surveys,
         threads=runtime.threads,
         capacity=runtime.capacity,
+        team=runtime.team,
     )
     window.confirm_quit_with_waiting_replies = not demo  # quitting with replies still queued asks first
     bridge = SyncBridge()
@@ -141,6 +142,7 @@ def run_window(
     window.sla_settings_action.triggered.connect(lambda: open_sla_settings(window, sla, window.refresh_queue))
     connect_accounts(window, runtime)
     connect_settings(window, runtime)
+    connect_team(window, runtime)
     install_excepthook(window, diagnostics)
     add_help_actions(window, runtime, diagnostics)
     if os.environ.get("CARE_CONSOLE_EXIT_AFTER_FIRST_PAINT"):
@@ -281,6 +283,19 @@ def connect_settings(window: MainWindow, runtime: Runtime) -> None:
     window.settings_action.triggered.connect(
         lambda: open_settings_dialog(window, prefs, sla=runtime.sla, surveys=runtime.surveys)
     )
+
+
+def connect_team(window: MainWindow, runtime: Runtime) -> None:
+    """File → Team… (issue 22): the team's state; join, host, invite, leave (effective at the next start)."""
+
+    def open_dialog() -> None:
+        from widgets.team_dialog import AdminSetup, open_team_dialog  # here: not needed for the first paint
+
+        prefs = Preferences(runtime.settings, data_dir=runtime.data_dir)
+        setup = AdminSetup(runtime.team_admin(), lambda: runtime.team, runtime.clock)
+        open_team_dialog(window, setup, runtime.clock, agent_name=prefs.agent_name)
+
+    window.team_action.triggered.connect(open_dialog)
 
 
 def connect_accounts(window: MainWindow, runtime: Runtime) -> None:

@@ -26,7 +26,7 @@ from pytestqt.qtbot import QtBot
 
 from console.diagnostics import Diagnostics
 from console.keymap import KeyMap
-from console.ports import MemorySecretStore
+from console.ports import MemorySecretStore, SecretStore
 from console.queue import QueueQuery, QueueView
 from console.runtime import Runtime, SandboxOptions, open_runtime
 from console.sla.alerts import AlertMonitor
@@ -72,8 +72,11 @@ class AgentApp:
     window: MainWindow | None = None
     shift_actions: ShiftActions | None = None
     diagnostics: Diagnostics | None = None
-    #: Team mode (issue 22): the running team the window shows (tests/widgets/team_fake.py's MemoryTeam), or None.
+    #: Team mode (issue 22): a team for the window instead of the runtime's (tests/widgets/team_fake.py's
+    #: MemoryTeam), or None: the runtime's own (``Runtime.team``, a real team when this folder joined one).
     team: Any = None
+    #: The keyring across restarts (a team's password lives there); None: a fresh one at each start.
+    secrets: SecretStore | None = None
     #: Errors that reached the app's exception hook (what shows the error bar and writes a crash report).
     crashes: list[str] = field(default_factory=list)
     #: Every error bar message seen, in order.
@@ -87,7 +90,7 @@ class AgentApp:
         With ``welcome``, the first run's welcome dialog opens as it does on a desktop (the app skips it offscreen).
         """
         runtime = open_runtime(
-            self.data_dir, clock=self.clock, secrets=MemorySecretStore(), sandbox=self.sandbox,
+            self.data_dir, clock=self.clock, secrets=self.secrets or MemorySecretStore(), sandbox=self.sandbox,
             force_sandbox=False, poll_seconds=30.0,
         )  # fmt: skip
         self.runtime = runtime
@@ -106,7 +109,7 @@ class AgentApp:
             surveys=runtime.surveys,
             threads=runtime.threads,
             capacity=runtime.capacity,
-            team=self.team,
+            team=self.team if self.team is not None else runtime.team,
         )
         self.window = window
         bridge = SyncBridge(window)
@@ -120,6 +123,7 @@ class AgentApp:
             window.sla_settings_action.triggered.connect(lambda: open_sla_settings(window, sla, window.refresh_queue))
         app_start.connect_accounts(window, runtime)
         app_start.connect_settings(window, runtime)
+        app_start.connect_team(window, runtime)
         self._install_hook(window, diagnostics)
         app_start.add_help_actions(window, runtime, diagnostics)
         window.error_bar.dismissed.connect(lambda: None)
