@@ -60,7 +60,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     invite.add_argument("name", help="the colleague's name, as the team will show it")
     invite.add_argument("--role", choices=("agent", "supervisor"), default="agent")
     front = actions.add_parser("tls-front")  # the hosted server's TLS side, run by team host (bundle only)
-    front.add_argument("front_args", nargs=argparse.REMAINDER)
+    for option in ("--port", "--upstream", "--cert", "--key", "--pid-file"):
+        front.add_argument(option, required=True)
+    front.add_argument("--detach", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if args.team_command == "tls-front":
         from console.team.tls_front import main as front_main
 
-        return front_main(args.front_args)
+        argv = ["--port", args.port, "--upstream", args.upstream, "--cert", args.cert, "--key", args.key,
+                "--pid-file", args.pid_file, *(["--detach"] if args.detach else [])]  # fmt: skip
+        return front_main(argv)
     secrets, warning = make_secret_store()
     if warning and args.team_command in ("init", "join", "host"):
         print(f"{warning} The team password would be lost when this command ends.", file=sys.stderr)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +163,38 @@ def test_backup_writes_a_dump_pg_restore_can_read(hosted_team: Hosted, tmp_path:
     assert f"backup written to {target}" in out
     listing = server.restore_list(target)
     assert "TABLE care_console events" in listing and "TABLE care_console members" in listing
+
+
+def test_the_bundles_way_to_start_the_tls_front_relays_too(hosted_team: Hosted, tmp_path: Path) -> None:
+    """A bundled app starts the front as ``care-console team tls-front …`` (no ``python -m`` there)."""
+    info = hosted_team.info
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    pid_file = tmp_path / "front.pid"
+    log = (tmp_path / "front.log").open("w")  # a file: the detached front keeps its output open, a pipe never ends
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "--data-dir", str(tmp_path), "team", "tls-front", "--port", str(port),
+         "--upstream", str(info.upstream), "--cert", str(info.cert_file), "--key",
+         str(info.cert_file.with_name("server.key")), "--pid-file", str(pid_file), "--detach"],
+        stdout=log, stderr=subprocess.STDOUT, timeout=60, cwd=Path(main.__file__).parent, check=False,
+    )  # fmt: skip
+    log.close()
+    assert proc.returncode == 0, (tmp_path / "front.log").read_text()
+    pid = int(pid_file.read_text())
+    try:
+        with psycopg.connect(
+            host="127.0.0.1", port=port, dbname="care", user="postgres", password=hosted_team.owner_password,
+            sslmode="verify-full", sslrootcert=str(info.cert_file),
+        ) as conn:  # fmt: skip
+            assert conn.pgconn.ssl_in_use
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not pid_file.exists():
+            break
+        time.sleep(0.05)
+    assert not pid_file.exists()
 
 
 def test_host_again_finds_it_running_and_stop_cleans_up(hosted_team: Hosted) -> None:
