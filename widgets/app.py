@@ -296,6 +296,23 @@ def connect_team(window: MainWindow, runtime: Runtime) -> None:
         open_team_dialog(window, setup, runtime.clock, agent_name=prefs.agent_name)
 
     window.team_action.triggered.connect(open_dialog)
+    team = runtime.team
+    if team is None:
+        return
+    # What colleagues changed reaches the queue as a sync's news does: the rows refresh and passed deadlines are
+    # recorded (the replicator has told the SLA engine already). Claims alone repaint through the window's bridge.
+    from widgets.signals import SyncBridge
+
+    bridge = SyncBridge(window)
+
+    def applied(change: object) -> None:
+        report = getattr(change, "report", None)  # a TeamChange: an applied page, or claims only
+        if report is not None and not report.empty:
+            window.refresh_queue()
+            record_breaches(runtime, window)
+
+    team.subscribe(bridge.report.emit)
+    bridge.report.connect(applied)
 
 
 def connect_accounts(window: MainWindow, runtime: Runtime) -> None:
