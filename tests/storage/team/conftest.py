@@ -29,7 +29,8 @@ async def owner_pool(pg: TeamPg, *, max_size: int = 4, migrate_first: bool = Tru
     """A pool as the owner (the superuser that ran the migrations) on the test's schema."""
     if migrate_first:
         await migrated(pg)
-    pool = await open_pool_conninfo(pg.conninfo, pg.schema, min_size=1, max_size=max_size)
+    # min_size = max_size: every connection is open before the test races them
+    pool = await open_pool_conninfo(pg.conninfo, pg.schema, min_size=max_size, max_size=max_size)
     try:
         yield pool
     finally:

@@ -92,7 +92,7 @@ def test_concurrent_takers_never_share_an_item(team_pg: TeamPg, arun: Any) -> No
     takers = 24
 
     async def go() -> tuple[list[str | None], list[ClaimRow], int]:
-        async with owner_pool(team_pg, max_size=12) as pool:
+        async with owner_pool(team_pg, max_size=8) as pool:
             await seed(pool, team_pg.schema, [mention(ACC, str(n), 1_000 + n) for n in range(30)])
             repo = ClaimRepo(pool, team_pg.schema)
             got = await asyncio.gather(*(repo.take_next(f"agent{i}", 60) for i in range(takers)))
@@ -145,7 +145,7 @@ def test_record_send_checks_claims_and_earlier_replies(team_pg: TeamPg, arun: An
 
 
 def test_racing_sends_exactly_one_wins(team_pg: TeamPg, arun: Any) -> None:
-    racers = 16
+    racers = 8
 
     async def go() -> list[SendVerdict]:
         async with owner_pool(team_pg, max_size=racers) as pool:
