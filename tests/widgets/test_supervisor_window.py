@@ -1,0 +1,234 @@
+"""The supervisor window (issue 23 item 2) on a real PostgreSQL: live updates, reassign, release, roles.
+
+Alex and Sam are agents and Pat the supervisor, each logged in as their own PostgreSQL role (tests/console/team/
+shift_support.py). The window runs over Pat's real ``SupervisorView``; its live updates come from the server's own
+notifications (a ``TeamListener`` standing in for ``TeamService.subscribe``), so "within a second of an agent's
+claim" is the real path: claim, NOTIFY, snapshot, table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from console.team.handover import HandoverService
+from console.team.supervisor import SupervisorView
+from storage.team.claims import ClaimRepo
+from storage.team.connect import connect_conninfo
+from storage.team.notify import TeamListener
+from tests.console.team.shift_support import Team, team
+from tests.fakes.clock import FakeClock
+from tests.team_pg import TeamPg
+from widgets.supervisor_window import (
+    POOL,
+    ReassignDialog,
+    SupervisorWindow,
+    duration_text,
+    item_label,
+    supervisor_role,
+)
+
+ROLES = {"alex": "agent", "sam": "agent", "pat": "supervisor"}
+
+
+@pytest.fixture
+def now() -> int:
+    return int(time.time())  # the server decides claim ages and presence with its own clock
+
+
+@pytest.fixture
+def shift(team_pg: TeamPg, arun: Any, qloop: qasync.QEventLoop) -> Iterator[Team]:
+    stack = AsyncExitStack()
+    t: Team = arun(stack.enter_async_context(team(team_pg, ROLES)), timeout=20)
+    try:
+        yield t
+    finally:
+        arun(stack.aclose(), timeout=20)
+
+
+def listen(pg: TeamPg, window: SupervisorWindow) -> asyncio.Task[None]:
+    """Feed the server's notifications to the window's listener, as ``TeamService.subscribe`` does in the app."""
+
+    async def run() -> None:
+        listener = TeamListener(await connect_conninfo(pg.conninfo, pg.schema), pg.schema)
+        await listener.start()
+        try:
+            await listener.run(window._on_team_change)
+        finally:
+            await listener.aclose()
+
+    return asyncio.get_event_loop().create_task(run())
+
+
+def make_window(qtbot: QtBot, t: Team, member: str, clock: FakeClock, **kw: Any) -> SupervisorWindow:
+    view = SupervisorView(t.pools[member], t.schema, member, clock)
+    window = SupervisorWindow(view, clock, member=member, **kw)
+    qtbot.addWidget(window)
+    window.resize(800, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def held_rows(window: SupervisorWindow) -> list[list[str]]:
+    return window.held.texts() if window.held.stack.currentWidget() is window.held.table else []
+
+
+# ---------------------------------------------------------------------------------------------------- words
+def test_words_for_items_durations_and_roles() -> None:
+    assert item_label("mastodon:https://social.example:care#1234") == "Mastodon · @care · #1234"
+    assert item_label("bluesky:https://bsky.example:care.example#at://did:plc:x/app.bsky.feed.post/3kabcdefghijk") == (
+        "Bluesky · @care.example · #…defghijk"
+    )
+    assert [duration_text(s) for s in (None, 40, 720, 3900)] == ["—", "40 s", "12 min", "1 h 05"]
+    assert supervisor_role("supervisor") and supervisor_role("owner") and not supervisor_role("agent")
+
+
+# ---------------------------------------------------------------------------------------------------- live
+def test_the_view_shows_an_agents_claim_within_a_second(
+    qtbot: QtBot, shift: Team, team_pg: TeamPg, arun: Any, now: int
+) -> None:
+    t = shift
+    clock = FakeClock(now)
+    arun(HandoverService(t.pools["alex"], "alex", clock).start_shift("s-alex"), timeout=10)
+    first = arun(t.mention("1", now - 600), timeout=10)
+    waiting = arun(t.mention("2", now - 2400), timeout=10)  # due 10 minutes ago: a breach this hour, or the last
+
+    changes: list[Any] = []
+    window = make_window(qtbot, t, "pat", clock, subscribe=changes.append)
+    assert len(changes) == 1  # the window subscribed once
+    qtbot.waitUntil(lambda: window.snapshot is not None, timeout=10_000)
+    assert window.tiles["on_shift"].value.text() == "1" and window.tiles["waiting"].value.text() == "2"
+    assert window.people.texts()[0][0] == "alex"
+    assert window.people.texts()[0][1].startswith("On shift since")
+    assert held_rows(window) == [] and "Nobody holds an item now" in window.held.empty.text()
+    channels = window.channels.texts()
+    assert channels[0][:2] == ["Mastodon", "Mastodon · @care · #2"]
+
+    # The server's notifications reach the window the way TeamService.subscribe delivers them.
+    task = listen(team_pg, window)
+    try:
+        started = window._last_start
+        qtbot.waitUntil(lambda: time.monotonic() - started >= 1.0, timeout=3000)  # past the once-a-second limit
+        qtbot.waitUntil(lambda: window._task is None, timeout=3000)
+        assert arun(ClaimRepo(t.pools["alex"], t.schema).claim(first, "alex", 600), timeout=10) is not None
+        qtbot.waitUntil(lambda: [r[1] for r in held_rows(window)] == ["alex"], timeout=1000)
+        assert window.people.texts()[0][2] == "1"  # Alex holds one
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            arun(asyncio.wait([task]), timeout=5)
+    assert waiting  # the oldest one was shown first
+
+
+# ---------------------------------------------------------------------------------------------------- actions
+def accept_reassign(qtbot: QtBot, window: SupervisorWindow, to: str, note: str) -> None:
+    dialog = window.pending_dialog
+    assert isinstance(dialog, ReassignDialog)
+    index = dialog.to_combo.findText(to)
+    assert index >= 0, [dialog.to_combo.itemText(i) for i in range(dialog.to_combo.count())]
+    dialog.to_combo.setCurrentIndex(index)
+    dialog.note_edit.setText(note)
+    dialog.reassign_button.click()
+
+
+def test_reassign_from_the_window_writes_the_supervisors_event(qtbot: QtBot, shift: Team, arun: Any, now: int) -> None:
+    t = shift
+    clock = FakeClock(now)
+    item = arun(t.mention("7", now - 300), timeout=10)
+    assert arun(ClaimRepo(t.pools["alex"], t.schema).claim(item, "alex", 600), timeout=10) is not None
+    window = make_window(qtbot, t, "pat", clock)
+    qtbot.waitUntil(lambda: len(held_rows(window)) == 1, timeout=10_000)
+    assert not window.reassign_action.isEnabled()  # nothing selected yet
+    window.held.table.setFocus()
+    window.held.table.selectRow(0)
+    assert window.reassign_action.isEnabled() and window.release_action.isEnabled()
+    window.reassign_action.trigger()
+    dialog = window.pending_dialog
+    assert isinstance(dialog, ReassignDialog)
+    assert dialog.target() == "pat" or dialog.to_combo.currentText() != "alex"  # not back to who holds it
+    assert dialog.to_combo.itemText(dialog.to_combo.count() - 1) == POOL
+    with qtbot.waitSignal(window.acted, timeout=10_000) as acted:
+        accept_reassign(qtbot, window, "sam", "she asked for Sam")
+    assert acted.args == ["Reassigned Mastodon · @care · #7 to sam.", True]
+    rows = arun(
+        t.rows(
+            "SELECT author, data->>'to', data->>'note' FROM events WHERE kind = 'reassigned' AND item_key = %s", item
+        ),
+        timeout=10,
+    )
+    assert rows == [("pat", "sam", "she asked for Sam")]
+    assert arun(t.rows("SELECT assigned_to FROM items WHERE key = %s", item), timeout=10) == [("sam",)]
+
+
+def test_release_a_stale_claim_asks_first_and_writes_claim_broken(
+    qtbot: QtBot, shift: Team, arun: Any, now: int
+) -> None:
+    t = shift
+    clock = FakeClock(now)
+    item = arun(t.mention("8", now - 300), timeout=10)
+    assert arun(ClaimRepo(t.pools["sam"], t.schema).claim(item, "sam", 0.05), timeout=10) is not None
+    arun(asyncio.sleep(0.2), timeout=5)  # Sam's machine went away: the claim expired on the server's clock
+    window = make_window(qtbot, t, "pat", clock)
+    qtbot.waitUntil(lambda: len(held_rows(window)) == 1, timeout=10_000)
+    assert held_rows(window)[0][1:] == ["sam", held_rows(window)[0][2]] and held_rows(window)[0][2].endswith("stale")
+    window.held.table.selectRow(0)
+    window.release_action.trigger()
+    box = window.pending_dialog
+    assert isinstance(box, QMessageBox)
+    assert box.text() == "Release sam's claim on Mastodon · @care · #8?"
+    assert "stopped renewing" in box.informativeText()
+    cancel = box.button(QMessageBox.StandardButton.Cancel)
+    assert cancel is not None
+    cancel.click()
+    qtbot.waitUntil(lambda: window.pending_dialog is None, timeout=2000)
+    assert arun(t.rows("SELECT count(*) FROM claims"), timeout=10) == [(1,)]  # Cancel released nothing
+
+    window.release_action.trigger()
+    box = window.pending_dialog
+    assert isinstance(box, QMessageBox)
+    with qtbot.waitSignal(window.acted, timeout=10_000) as acted:
+        next(b for b in box.buttons() if b.text() == "Release").click()
+    assert acted.args == ["Released sam's claim on Mastodon · @care · #8.", True]
+    assert arun(t.rows("SELECT count(*) FROM claims"), timeout=10) == [(0,)]
+    rows = arun(t.rows("SELECT author FROM events WHERE kind = 'claim_broken' AND item_key = %s", item), timeout=10)
+    assert rows == [("pat",)]
+    qtbot.waitUntil(lambda: held_rows(window) == [], timeout=5000)
+
+
+def test_an_agents_login_is_refused_by_the_server_and_the_window_says_so(
+    qtbot: QtBot, shift: Team, arun: Any, now: int
+) -> None:
+    t = shift
+    clock = FakeClock(now)
+    item = arun(t.mention("9", now - 300), timeout=10)
+    assert arun(ClaimRepo(t.pools["sam"], t.schema).claim(item, "sam", 600), timeout=10) is not None
+    window = make_window(qtbot, t, "alex", clock)  # a window only supervisors are offered, opened anyway
+    qtbot.waitUntil(lambda: len(held_rows(window)) == 1, timeout=10_000)
+    window.held.table.selectRow(0)
+    window.reassign_action.trigger()
+    with qtbot.waitSignal(window.acted, timeout=10_000) as acted:
+        accept_reassign(qtbot, window, "alex", "")
+    message, ok = acted.args
+    assert not ok and message and window.status_text() == message
+    assert arun(t.rows("SELECT count(*) FROM events WHERE kind = 'reassigned'"), timeout=10) == [(0,)]
+
+
+def test_an_empty_team_says_what_to_expect_and_fits_800_by_600(qtbot: QtBot, shift: Team, now: int) -> None:
+    window = make_window(qtbot, shift, "pat", FakeClock(now))
+    qtbot.waitUntil(lambda: window.snapshot is not None, timeout=10_000)
+    assert window.status_text().startswith("Quiet: nobody is on shift and nothing waits.")
+    for section in (window.people, window.held, window.channels, window.breaches):
+        assert section.stack.currentWidget() is section.empty and section.empty.text()
+    assert window.tiles["breaches"].value.text() == "0"
+    assert window.width() <= 800 and window.height() <= 600
+    assert not window.reassign_button.isEnabled() and not window.release_button.isEnabled()
