@@ -543,9 +543,7 @@ def build_team_service(
     dsn = config.parsed()
     password = read_password(secrets, dsn)
     if password is None:
-        log.warning(
-            "team: the password for %s on %s is not in the keyring; the team stays offline", dsn.user, dsn.server
-        )
+        log.warning("team: no password for %s on %s in the keyring; trying without one", dsn.user, dsn.server)
     local = TeamLocalRepo(db)
     if config.member_uuid and not local.get_state(MEMBER_UUID):
         local.set_state(MEMBER_UUID, config.member_uuid)
