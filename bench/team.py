@@ -58,7 +58,6 @@ def server_conninfo() -> str:
 async def team(members: int, tag: str) -> AsyncIterator[Team]:
     """A fresh team schema (migrated, owned by the server's superuser) with ``members`` agents; dropped after."""
     from storage.team.connect import connect_conninfo
-    from storage.team.enrol import register
     from storage.team.members import MemberRepo
     from storage.team.migrations import migrate
 
@@ -68,8 +67,8 @@ async def team(members: int, tag: str) -> AsyncIterator[Team]:
     invited: list[tuple[str, str, str]] = []
     try:
         await migrate(conn, schema)
-        await register(conn, member_uuid=str(uuid.uuid4()), name="owner")
         repo = MemberRepo(conn, schema)
+        await repo.register_self("owner", "owner", uuid.uuid4())
         for i in range(members):
             name = f"agent{i:02d}"
             created = await repo.invite(name, "agent")
