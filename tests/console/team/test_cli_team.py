@@ -246,3 +246,25 @@ def test_a_solo_start_does_not_import_psycopg(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "False"]
+
+
+def test_backup_of_a_team_server_dumps_the_team_schema_only(team_pg: TeamPg, tmp_path: Path) -> None:
+    from storage.team import server
+
+    secrets = MemorySecretStore()
+    data = tmp_path / "data"
+    assert run(["team", "init", dsn_of(team_pg), "--password-stdin"], data, secrets, stdin=PASSWORD + "\n")[0] == 0
+    target = tmp_path / "backups"
+    target.mkdir()
+    code, out, err = run(["team", "backup", str(target)], data, secrets)
+    assert (code, err) == (0, ""), err
+    dumps = list(target.glob("care-console-team-*.dump"))
+    assert len(dumps) == 1 and f"backup written to {dumps[0]}" in out
+    listing = server.restore_list(dumps[0])
+    assert f"TABLE {team_pg.schema} events" in listing and f"TABLE {team_pg.schema} members" in listing
+    assert " public " not in listing  # only the team's schema
+
+
+def test_backup_without_a_team_says_so(tmp_path: Path) -> None:
+    code, _, err = run(["team", "backup"], tmp_path, MemorySecretStore())
+    assert code == 1 and "nothing to back up" in err
