@@ -1,0 +1,150 @@
+"""The hand-over at the end of a team shift and what the next shift finds (issue 23 item 1), on a real PostgreSQL.
+
+Alex and Sam are agents logged in as their own PostgreSQL roles (tests/console/team/shift_support.py), as on two
+machines: Alex's dialog hands two items to Sam through Alex's login; Sam's start-of-shift dialog reads them through
+Sam's. The offline case uses a port that answers as an unreachable server does (``TeamUnavailable``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+import qasync
+from pytestqt.qtbot import QtBot
+
+from console.team.handover import HandoverService, Pending
+from console.team.supervisor import SupervisorView
+from storage.errors import TeamUnavailable
+from storage.team.claims import ClaimRepo
+from tests.console.team.shift_support import Team, team
+from tests.fakes.clock import FakeClock
+from tests.team_pg import TeamPg
+from widgets.handover_dialog import Handed, HandoverDialog, ShiftStartDialog, team_colleagues
+from widgets.supervisor_window import POOL
+
+ROLES = {"alex": "agent", "sam": "agent"}
+
+
+@pytest.fixture
+def shift(team_pg: TeamPg, arun: Any, qloop: qasync.QEventLoop) -> Iterator[Team]:
+    stack = AsyncExitStack()
+    t: Team = arun(stack.enter_async_context(team(team_pg, ROLES)), timeout=20)
+    try:
+        yield t
+    finally:
+        arun(stack.aclose(), timeout=20)
+
+
+def open_dialog(qtbot: QtBot, service: Any, clock: FakeClock, **kw: Any) -> HandoverDialog:
+    dialog = HandoverDialog(service, clock, **kw)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: not dialog.is_busy() and "Reading" not in dialog.intro.text(), timeout=10_000)
+    return dialog
+
+
+def test_two_items_handed_to_a_colleague_are_listed_at_the_start_of_her_shift(
+    qtbot: QtBot, shift: Team, arun: Any
+) -> None:
+    t = shift
+    now = int(time.time())
+    clock = FakeClock(now)
+    alex = HandoverService(t.pools["alex"], "alex", clock, mention_ids=lambda keys: {k: 41 for k in keys[:1]})
+    arun(alex.start_shift("shift-alex"), timeout=10)
+    first = arun(t.mention("1", now - 600), timeout=10)
+    second = arun(t.mention("2", now - 500, customer="bo"), timeout=10)
+    arun(t.event("alex", now - 100, "note_added", first, {"text": "refund approved"}), timeout=10)
+    for item in (first, second):
+        assert arun(ClaimRepo(t.pools["alex"], t.schema).claim(item, "alex", 600), timeout=10) is not None
+    arun(t.event("sam", now - 7200, "shift_ended", None, {"shift_uid": "s0", "agent": "sam", "notes": ""}), timeout=10)
+    late = arun(t.mention("3", now - 3000, customer="cy"), timeout=10)  # due 20 minutes ago, while Sam was away
+
+    view = SupervisorView(t.pools["alex"], t.schema, "alex", clock)
+    dialog = open_dialog(
+        qtbot, alex, clock, colleagues=lambda: team_colleagues(view.snapshot),
+        labels=lambda ids: {i: "@ana · where is my order" for i in ids}, notes="tell Sam about the refund",
+    )  # fmt: skip
+    lines = dialog.lines()
+    assert len(lines) == 2
+    assert lines[0].startswith("@ana · where is my order · you are replying · due ")
+    assert lines[0].endswith("note by alex: refund approved")
+    assert lines[1].startswith("Mastodon · @care · #2 · you are replying")
+    assert dialog.intro.text().startswith("You hold 2 items.")
+    combo = [dialog.to_combo.itemText(i) for i in range(dialog.to_combo.count())]
+    # Colleagues (the owner is a member too), never oneself; the pool last, and first choice while nobody works.
+    assert combo == ["postgres · off shift · offline", "sam · off shift · offline", POOL]
+    assert dialog.target() is None
+    dialog.to_combo.setCurrentIndex(dialog.to_combo.findData("sam"))
+    dialog.note_edit.setPlainText("call her back at 3")
+    with qtbot.waitSignal(dialog.handed_over, timeout=10_000) as handed:
+        dialog.hand_button.click()
+    done = handed.args[0]
+    assert isinstance(done, Handed) and done.note == "call her back at 3"
+    assert done.result.to == "sam" and set(done.result.items) == {first, second}
+    assert arun(t.rows("SELECT count(*) FROM claims"), timeout=10) == [(0,)]  # released with the hand-over
+    assigned = arun(t.rows("SELECT key, assigned_to FROM items WHERE key = ANY(%s)", [first, second]), timeout=10)
+    assert sorted(assigned) == sorted([(first, "sam"), (second, "sam")])
+
+    # Sam, on her own login: starting the shift shows them, marked, and what breached meanwhile.
+    sam = HandoverService(t.pools["sam"], "sam", FakeClock(now + 60))
+    start = arun(sam.start_shift("shift-sam"), timeout=10)
+    panel = ShiftStartDialog(start, "sam", FakeClock(now + 60))
+    qtbot.addWidget(panel)
+    panel.show()
+    texts = panel.handed_texts()
+    assert texts[0] == "Handed over to you by alex · call her back at 3"
+    assert sorted(t.strip() for t in texts[1:]) == ["Mastodon · @care · #1", "Mastodon · @care · #2"]
+    assert panel.intro.text().endswith("2 items handed over, 1 breach meanwhile.")
+    breached = panel.breached_texts()
+    assert len(breached) == 1 and breached[0].startswith("Mastodon · @care · #3 · was due ")
+    assert breached[0].endswith("still unanswered")
+    assert late
+
+
+def test_nothing_held_says_so_and_the_pool_takes_the_note(qtbot: QtBot, shift: Team, arun: Any) -> None:
+    t = shift
+    clock = FakeClock(int(time.time()))
+    alex = HandoverService(t.pools["alex"], "alex", clock)
+    dialog = open_dialog(qtbot, alex, clock)
+    assert dialog.lines() == [] and dialog.intro.text().startswith("You hold nothing on the team")
+    assert dialog.target() is None  # no colleague list given: the pool
+    with qtbot.waitSignal(dialog.handed_over, timeout=10_000) as handed:
+        dialog.hand_button.click()
+    assert handed.args[0].result.to is None and handed.args[0].result.items == []
+    rows = arun(t.rows("SELECT author, data->>'to' FROM events WHERE kind = 'handed_over'"), timeout=10)
+    assert rows == [("alex", None)]
+
+
+class Unreachable:
+    """A hand-over port whose server does not answer (what HandoverService raises then)."""
+
+    member = "alex"
+
+    async def pending_for(self, member: str | None = None) -> Pending:
+        raise TeamUnavailable("connection refused")
+
+    async def hand_over(self, **_kw: Any) -> Any:
+        raise AssertionError("nothing is handed over offline")
+
+    async def start_shift(self, shift_uid: str | None = None) -> Any:
+        raise TeamUnavailable("connection refused")
+
+
+def test_offline_nothing_is_handed_over_and_the_shift_can_end_here(
+    qtbot: QtBot, qloop: qasync.QEventLoop, clock: FakeClock
+) -> None:
+    dialog = HandoverDialog(Unreachable(), clock, notes="my notes")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.message_text() != "", timeout=5000)
+    assert dialog.message_text().startswith("The team database cannot be reached: connection refused")
+    assert "Nothing was handed over" in dialog.message_text()
+    assert not dialog.hand_button.isEnabled()
+    assert dialog.retry_button.isVisible() and dialog.without_button.isVisible()
+    assert dialog.note_edit.toPlainText() == "my notes"  # nothing typed is lost
+    with qtbot.waitSignal(dialog.end_without_handover, timeout=1000):
+        dialog.without_button.click()
