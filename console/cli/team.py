@@ -177,6 +177,9 @@ async def _action(args: argparse.Namespace, admin: TeamAdmin, stdin: TextIO, out
             print("solo: this copy is in no team (care-console team join DSN, or team host)", file=out)
             return 0
         _print_report(await admin.report(), out)
+        here = await admin.hosted()
+        if here is not None:
+            print(f"hosting: the team server runs on this computer, {here.address}:{here.port}", file=out)
         return 0
     if command == "leave":
         left = admin.leave()

@@ -199,6 +199,12 @@ class TeamAdmin:
             await self.init(info.owner_dsn(), password, member)
         return info
 
+    async def hosted(self) -> HostInfo | None:
+        """The team server this data folder hosts, when it runs (``team status``, File → Team…)."""
+        from console.team.host import hosted
+
+        return await asyncio.to_thread(hosted, self._data_dir)
+
     # -- members -------------------------------------------------------------------------------------------------
     async def invite(self, name: str, role: str) -> Invitation:
         """Create member ``name`` with its own PostgreSQL login and a generated password (issue 23): returns the

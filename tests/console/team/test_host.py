@@ -156,6 +156,14 @@ def test_a_certificate_with_another_fingerprint_is_refused_before_the_password(
     assert run(["team", "status"], tmp_path, secrets)[1].startswith("solo:")
 
 
+def test_status_on_the_hosting_computer_says_it_hosts(hosted_team: Hosted) -> None:
+    code, out, err = run(["team", "status"], hosted_team.data_dir, hosted_team.secrets)
+    assert (code, err) == (0, "")
+    assert "mode: live" in out and "member: Alex (owner)" in out
+    info = hosted_team.info
+    assert f"hosting: the team server runs on this computer, {info.address}:{info.port}" in out
+
+
 def test_backup_writes_a_dump_pg_restore_can_read(hosted_team: Hosted, tmp_path: Path) -> None:
     target = tmp_path / "team.dump"
     code, out, err = run(["team", "backup", str(target)], hosted_team.data_dir, hosted_team.secrets)
