@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +67,7 @@ from widgets.net_easy_panel import NetEasyPanel
 from widgets.queue_model import QueueModel
 from widgets.queue_view import QueueView
 from widgets.screens import screen_of
+from widgets.supervisor_window import SupervisedTeam, SupervisorLauncher
 from widgets.survey_button import SurveyPanel, SurveySource
 from widgets.theme import health_label, load_stylesheet, local_time
 from widgets.thread_extras import ThreadExtrasSource
@@ -230,6 +231,8 @@ class MainWindow(QMainWindow):
         self._survey_panel = self._wire_surveys(surveys)
 
         self._claim_banner = self._wire_team(team)
+        #: View → Supervisor… (issue 23): supervisors and owners of a team; None when solo.
+        self.supervisor_launcher = self._wire_supervisor(team)
 
         self._view.first_painted.connect(self.first_paint)
         self._view.mention_selected.connect(self._pane.show_mention)
@@ -368,6 +371,36 @@ class MainWindow(QMainWindow):
     def claim_banner(self) -> ClaimBanner | None:
         """Team mode: "Sam is replying · 40 s" above the conversation."""
         return self._claim_banner
+
+    @property
+    def team(self) -> TeamPort | None:
+        """The running team (``Runtime.team``), or None when solo; the shift actions hand over through it."""
+        return self._team
+
+    def _wire_supervisor(self, team: TeamPort | None) -> SupervisorLauncher | None:
+        """View → Supervisor… when the team can give the supervisor view (widgets/supervisor_window.py)."""
+        running: object = team  # a TeamService also gives supervisor(); the test teams do not
+        if not isinstance(running, SupervisedTeam):
+            return None
+        launcher = SupervisorLauncher(self, running, self._clock, labels=self.item_labels, open_item=self.show_item)
+        self._theme.changed.connect(lambda _dark: launcher.window.restyle() if launcher.window else None)
+        return launcher
+
+    def item_labels(self, mention_ids: Sequence[int]) -> dict[int, str]:
+        """``@ana · where is my order…`` for items this copy holds (the team windows name items with it)."""
+        rows = self._queue.rows_by_id(mention_ids)
+        return {mid: f"@{row.author_handle} · {' '.join(row.text.split())[:60]}" for mid, row in rows.items()}
+
+    def show_item(self, mention_id: int) -> None:
+        """Bring the window up on an item (from the supervisor or shift windows), in the Open view if hidden."""
+        self._reload(changed=[mention_id])
+        if self._model.row_of(mention_id) is None:
+            self._workbench.filter_bar.set_query(QueueQuery())
+        if not self._view.select_mention(mention_id):
+            self.statusBar().showMessage("That item is not in this copy's queue yet; it shows after the next sync.")
+            return
+        self.raise_()
+        self.activateWindow()
 
     @Slot(object)
     def _on_team_bridge_changed(self, items: frozenset[int]) -> None:

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence, QShowEvent
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -48,7 +49,7 @@ from typing_extensions import override
 
 from console.ports import Clock
 from console.wording import count
-from widgets.claims import claim_age
+from widgets.claims import TeamStatusLike, claim_age
 from widgets.dark import dark_stylesheet, is_dark
 from widgets.theme import channel_label, load_stylesheet, local_time
 
@@ -809,3 +810,78 @@ class SupervisorWindow(QMainWindow):
 def supervisor_role(role: str) -> bool:
     """Whether View → Supervisor… is offered: supervisors and owners (PostgreSQL enforces it either way)."""
     return role in ("supervisor", "owner")
+
+
+@runtime_checkable
+class SupervisedTeam(Protocol):
+    """The running team as View → Supervisor… needs it (``TeamService``; the window's test teams lack it)."""
+
+    @property
+    def member(self) -> str: ...
+    def status(self) -> TeamStatusLike: ...
+    def subscribe(self, listener: Callable[[Any], None]) -> None: ...
+    def supervisor(self) -> SupervisorPort: ...
+
+
+class SupervisorLauncher(QObject):
+    """View → Supervisor… (Ctrl+Shift+U) in a team's main window, shown to supervisors and owners only; one window
+    for the session, made on first use, following the main window's theme."""
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        team: SupervisedTeam,
+        clock: Clock,
+        *,
+        labels: Labels | None = None,
+        open_item: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__(window)
+        self._main = window
+        self._team = team
+        self._clock = clock
+        self._labels = labels
+        self._open_item = open_item
+        self.window: SupervisorWindow | None = None
+        self.action = QAction("S&upervisor…", window)
+        self.action.setObjectName("team_supervisor")
+        self.action.setShortcut(QKeySequence("Ctrl+Shift+U"))
+        self.action.setStatusTip("The team's queue now: who is on shift, who holds what, waits, breaches, figures")
+        self.action.triggered.connect(self.open)
+        window.addAction(self.action)
+        menus = [m for m in window.menuBar().findChildren(QMenu) if m.title() == "&View"]
+        menu = menus[0] if menus else window.menuBar().addMenu("&View")
+        menu.addSeparator()
+        menu.addAction(self.action)
+        self._relay = _Relay(self)
+        self._relay.arrived.connect(self.update_role)
+        team.subscribe(self._on_team_change)
+        self.update_role()
+
+    def _on_team_change(self, _change: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the main window was deleted meanwhile
+            self._relay.arrived.emit()
+
+    @Slot()
+    def update_role(self) -> None:
+        """Offer the window to supervisors and owners only (the role the team server gave this login)."""
+        allowed = supervisor_role(self._team.status().role)
+        self.action.setVisible(allowed)
+        self.action.setEnabled(allowed)
+
+    @Slot()
+    def open(self) -> SupervisorWindow | None:
+        if not self.action.isEnabled():
+            return None
+        if self.window is None:
+            self.window = SupervisorWindow(
+                self._team.supervisor(), self._clock, subscribe=self._team.subscribe, labels=self._labels,
+                member=self._team.member, parent=self._main,
+            )  # fmt: skip
+            if self._open_item is not None:
+                self.window.open_requested.connect(self._open_item)
+        self.window.restyle()
+        self.window.show()
+        self.window.raise_()
+        self.window.activateWindow()
+        return self.window
