@@ -147,3 +147,24 @@ def test_a_late_commit_is_never_skipped(team_pg: TeamPg, arun: Any) -> None:
                 await slow.close()
 
     assert arun(go()) == ["first", "second"]
+
+
+def test_a_gapless_read_does_not_wait_for_writers(team_pg: TeamPg, arun: Any) -> None:
+    """Events 1 and 2 committed, 3 in flight: a reader gets 1 and 2 at once (nothing after it can come late)."""
+
+    async def go() -> tuple[list[str], list[str]]:
+        async with owner_pool(team_pg, max_size=2) as pool:
+            repo = TeamEventRepo(pool, team_pg.schema)
+            await repo.append([event("one", None), event("two", None)])
+            slow = await connect_conninfo(team_pg.conninfo, team_pg.schema, autocommit=False)
+            try:
+                await slow.execute(
+                    "INSERT INTO events (uid, author, at, kind, data) VALUES (gen_random_uuid(), 'a', 1, 'three', '{}')"
+                )
+                early = [e.kind for e in await repo.since(0)]  # would hang here if it waited for the writer
+                await slow.commit()
+            finally:
+                await slow.close()
+            return early, [e.kind for e in await repo.since(2)]
+
+    assert arun(go()) == (["one", "two"], ["three"])
