@@ -195,6 +195,10 @@ class MemberRepo:
                     (name, role, member_uuid),
                 )
             elif str(row[0]) != name and str(row[1]) == "owner":
+                cur = await conn.execute("SELECT EXISTS (SELECT FROM members WHERE name = %s)", (name,))
+                taken = await cur.fetchone()
+                if taken is not None and taken[0]:
+                    raise StorageError(f"The team already has a member named {name}: choose another name.")
                 await conn.execute("UPDATE members SET name = %s WHERE pg_role = session_user", (name,))
             await conn.execute(
                 "UPDATE members SET member_uuid = %s, last_seen_at = clock_timestamp() WHERE pg_role = session_user",

@@ -211,3 +211,17 @@ def test_owner_renames_itself_at_init(team_pg: TeamPg, arun: Any) -> None:
             return row.name, row.role, await repo.member_of_current_user()
 
     assert arun(go()) == ("Dana", "owner", "Dana")
+
+
+def test_owner_cannot_take_a_members_name(team_pg: TeamPg, arun: Any) -> None:
+    async def go() -> str:
+        async with owner_pool(team_pg) as owner:
+            repo = MemberRepo(owner, team_pg.schema)
+            await repo.invite("Kim", "agent")
+            try:
+                await repo.register_self("Kim", "owner", uuid.uuid4())
+            except StorageError as exc:
+                return str(exc)
+            return ""
+
+    assert "already has a member named Kim" in arun(go())
