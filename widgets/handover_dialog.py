@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from console.ports import Clock
 from console.wording import count
 from widgets.dark import text as theme_text
-from widgets.supervisor_window import POOL, Labels, item_label
+from widgets.supervisor_window import POOL, Labels, SupervisorPort, item_label
 from widgets.theme import ERROR_TEXT, SECONDARY_TEXT, local_time
 
 if TYPE_CHECKING:  # the team package imports psycopg: only in team mode
@@ -475,3 +475,13 @@ async def team_colleagues(snapshot: Callable[[], Awaitable[Any]]) -> list[Collea
         )
         for a in agents
     ]
+
+
+@runtime_checkable
+class HandoverTeam(Protocol):
+    """The running team as the shift actions need it (``TeamService``): hand-over, and the member list."""
+
+    @property
+    def member(self) -> str: ...
+    def handover(self) -> HandoverPort: ...
+    def supervisor(self) -> SupervisorPort: ...

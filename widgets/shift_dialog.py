@@ -1,12 +1,15 @@
 """Start shift / End shift dialogs and the File-menu actions around them (export, review, crashed shifts).
 
 The report, export and review widgets (and the summary code under them) are imported when first opened:
-main.py builds ShiftActions before the window's first paint.
+main.py builds ShiftActions before the window's first paint. In a team (the window's ``team`` is a running
+``TeamService``), End shift hands over first and Start shift shows what was handed over and what breached
+(widgets/handover_dialog.py); solo, the file-based notes stay as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +38,9 @@ if TYPE_CHECKING:
     from console.reports.export.report import Report
     from console.reports.export.service import ExportService
     from console.reports.summary import ShiftSummary
+    from console.team.handover import ShiftStart
     from widgets.export_dialog import ExportDialog
+    from widgets.handover_dialog import Handed, HandoverDialog, HandoverTeam, ShiftStartDialog
     from widgets.review_window import ReviewWindow
 
 
@@ -182,6 +187,9 @@ class ShiftActions(QObject):
         self.review_action = QAction("&Review summaries…", window)
         self.review_action.triggered.connect(self.open_review)
         self._install_menu()
+        self._team_tasks: set[asyncio.Task[None]] = set()
+        #: The start-of-shift panel a team shift opened last (tests and the robot read it).
+        self.shift_start_dialog: ShiftStartDialog | None = None
         self.shift_label = ElidedLabel(min_width=40)  # cut before the breach alert beside it (an 800x600 screen)
         self.shift_label.setObjectName("shiftStatus")
         window.statusBar().addPermanentWidget(self.shift_label)
@@ -220,14 +228,100 @@ class ShiftActions(QObject):
     @Slot()
     def start_shift(self) -> StartShiftDialog:
         dialog = StartShiftDialog(self._shifts, self._window)
-        dialog.started.connect(lambda _shift: self._update())
+        dialog.started.connect(self._on_started)
         self._keep(dialog)
         return dialog
 
     @Slot()
-    def end_shift(self) -> EndShiftDialog:
+    def end_shift(self) -> EndShiftDialog | HandoverDialog:
+        """End the shift: in a team, hand over first (widgets/handover_dialog.py); solo, notes and the summary."""
+        team = self._team()
+        if team is not None:
+            return self._hand_over(team)
+        return self._end_here()
+
+    def _end_here(self) -> EndShiftDialog:
         dialog = EndShiftDialog(self._shifts, self._exports, self._window)
         dialog.ended.connect(self._on_ended)
+        self._keep(dialog)
+        return dialog
+
+    # ------------------------------------------------------------------ team shifts (issue 23)
+    def _team(self) -> HandoverTeam | None:
+        """The window's running team when it can hand over (``TeamService``), else None: the file-based shift."""
+        from widgets.handover_dialog import HandoverTeam  # here: see the module's docstring
+
+        team: object = getattr(self._window, "team", None)
+        return team if isinstance(team, HandoverTeam) else None
+
+    def _labels(self) -> Callable[[Sequence[int]], Mapping[int, str]] | None:
+        labels = getattr(self._window, "item_labels", None)
+        return labels if callable(labels) else None
+
+    def _connect_open(self, dialog: HandoverDialog | ShiftStartDialog) -> None:
+        show = getattr(self._window, "show_item", None)
+        if callable(show):
+            dialog.open_requested.connect(show)
+
+    def _hand_over(self, team: HandoverTeam) -> HandoverDialog:
+        from widgets.handover_dialog import HandoverDialog, team_colleagues
+
+        current = self._shifts.current()
+        view = team.supervisor()
+        dialog = HandoverDialog(
+            team.handover(), self._clock, colleagues=lambda: team_colleagues(view.snapshot), labels=self._labels(),
+            notes=current.notes if current is not None else "", parent=self._window,
+        )  # fmt: skip
+        dialog.handed_over.connect(self._on_handed_over)
+        dialog.end_without_handover.connect(self._end_here)
+        self._connect_open(dialog)
+        self._keep(dialog)
+        return dialog
+
+    def _on_handed_over(self, handed: Handed) -> None:
+        """Handed over on the team: end the shift here too (its notes are the hand-over's note), then the summary."""
+        try:
+            shift = self._shifts.end(handed.note)
+        except ShiftError as exc:
+            self._window.statusBar().showMessage(f"Handed over; the shift here could not end: {exc}", 8000)
+            self._update()
+            return
+        self._on_ended(shift)
+
+    def _on_started(self, _shift: ShiftRow) -> None:
+        self._update()
+        team = self._team()
+        if team is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test without one): nothing can be asked of the server
+            return
+        task = loop.create_task(self._start_on_team(team), name="team-shift-start")
+        self._team_tasks.add(task)
+        task.add_done_callback(self._team_tasks.discard)
+
+    async def _start_on_team(self, team: HandoverTeam) -> None:
+        """Start the shift on the team (the supervisor sees it) and show what was handed over and breached."""
+        status = self._window.statusBar()
+        try:
+            start = await team.handover().start_shift()
+        except Exception as exc:  # the team's errors say why in plain words
+            status.showMessage(f"The team did not hear of your shift: {exc}", 8000)
+            return
+        if not start.handed_over and not start.breached:
+            since = local_time(start.since, now=self._clock.now())
+            status.showMessage(f"Nothing was handed over to you and nothing breached since {since}.", 8000)
+            return
+        self.show_shift_start(start, team.member)
+
+    def show_shift_start(self, start: ShiftStart, member: str) -> ShiftStartDialog:
+        """The panel "Handed over to you by Alex · note", with the items and what breached meanwhile."""
+        from widgets.handover_dialog import ShiftStartDialog
+
+        dialog = ShiftStartDialog(start, member, self._clock, labels=self._labels(), parent=self._window)
+        self._connect_open(dialog)
+        self.shift_start_dialog = dialog
         self._keep(dialog)
         return dialog
 

@@ -10,20 +10,29 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 import qasync
+from PySide6.QtWidgets import QMainWindow
 from pytestqt.qtbot import QtBot
 
+from console.reports.export.service import ExportService
+from console.shifts.service import ShiftService
 from console.team.handover import HandoverService, Pending
 from console.team.supervisor import SupervisorView
+from storage.db import open_database
 from storage.errors import TeamUnavailable
+from storage.settings import SettingsRepo
+from storage.shifts import ShiftRepo
 from storage.team.claims import ClaimRepo
 from tests.console.team.shift_support import Team, team
 from tests.fakes.clock import FakeClock
 from tests.team_pg import TeamPg
+from widgets.export_dialog import ExportDialog
 from widgets.handover_dialog import Handed, HandoverDialog, ShiftStartDialog, team_colleagues
+from widgets.shift_dialog import ShiftActions
 from widgets.supervisor_window import POOL
 
 ROLES = {"alex": "agent", "sam": "agent"}
@@ -148,3 +157,77 @@ def test_offline_nothing_is_handed_over_and_the_shift_can_end_here(
     assert dialog.note_edit.toPlainText() == "my notes"  # nothing typed is lost
     with qtbot.waitSignal(dialog.end_without_handover, timeout=1000):
         dialog.without_button.click()
+
+
+# ---------------------------------------------------------------------------------------------------- shift actions
+class PgTeam:
+    """A member's running team as the shift actions use it (``TeamService.handover``/``supervisor``), on its login."""
+
+    def __init__(self, t: Team, member: str, clock: FakeClock) -> None:
+        self._t, self.member, self._clock = t, member, clock
+
+    def handover(self) -> HandoverService:
+        return HandoverService(self._t.pools[self.member], self.member, self._clock)
+
+    def supervisor(self) -> SupervisorView:
+        return SupervisorView(self._t.pools[self.member], self._t.schema, self.member, self._clock)
+
+
+class TeamWindow(QMainWindow):
+    """The main window's part the shift actions read: its ``team``."""
+
+    def __init__(self, team: PgTeam) -> None:
+        super().__init__()
+        self.team = team
+        self.menuBar().addMenu("&File").addAction("&Quit")
+
+
+def actions_for(qtbot: QtBot, tmp_path: Path, name: str, team: PgTeam, clock: FakeClock) -> ShiftActions:
+    db = open_database(tmp_path / f"{name}.sqlite3")
+    window = TeamWindow(team)
+    qtbot.addWidget(window)
+    exports = ExportService(tmp_path / f"{name}.sqlite3", clock, SettingsRepo(db))
+    actions = ShiftActions(window, ShiftService(ShiftRepo(db), SettingsRepo(db), clock), exports, clock,
+                           export_dir=tmp_path)  # fmt: skip
+    window.destroyed.connect(lambda: (exports.close(), db.conn.close()))
+    return actions
+
+
+def test_team_shift_actions_hand_over_at_the_end_and_show_it_at_the_start(
+    qtbot: QtBot, shift: Team, arun: Any, tmp_path: Path
+) -> None:
+    t = shift
+    now = int(time.time())
+    clock = FakeClock(now)
+    alex = actions_for(qtbot, tmp_path, "alex", PgTeam(t, "alex", clock), clock)
+    start = alex.start_shift()
+    start.name_edit.setText("alex")
+    start.start_button.click()
+    window = alex.parent()
+    assert isinstance(window, QMainWindow)
+    qtbot.waitUntil(lambda: "Nothing was handed over to you" in window.statusBar().currentMessage(), timeout=10_000)
+    assert alex.shift_start_dialog is None
+    assert arun(t.rows("SELECT on_shift_since IS NOT NULL FROM members WHERE name = 'alex'"), timeout=10) == [(True,)]
+    item = arun(t.mention("5", now - 300), timeout=10)
+    assert arun(ClaimRepo(t.pools["alex"], t.schema).claim(item, "alex", 600), timeout=10) is not None
+
+    dialog = alex.end_shift()
+    assert isinstance(dialog, HandoverDialog)  # in a team, End shift hands over first
+    qtbot.waitUntil(lambda: dialog.lines() != [], timeout=10_000)
+    dialog.to_combo.setCurrentIndex(dialog.to_combo.findData("sam"))
+    dialog.note_edit.setPlainText("she wants a refund")
+    dialog.hand_button.click()
+    qtbot.waitUntil(lambda: alex._shifts.current() is None, timeout=10_000)
+    last = alex._shifts.last()
+    assert last is not None and last.notes == "she wants a refund"  # the local shift ends with the hand-over
+    assert arun(t.rows("SELECT assigned_to FROM items WHERE key = %s", item), timeout=10) == [("sam",)]
+    assert [d for d in window.findChildren(ExportDialog) if d.isVisible()]  # then the summary, as solo
+
+    sam = actions_for(qtbot, tmp_path, "sam", PgTeam(t, "sam", FakeClock(now + 30)), FakeClock(now + 30))
+    begin = sam.start_shift()
+    begin.name_edit.setText("sam")
+    begin.start_button.click()
+    qtbot.waitUntil(lambda: sam.shift_start_dialog is not None, timeout=10_000)
+    panel = sam.shift_start_dialog
+    assert panel is not None and panel.isVisible()
+    assert panel.handed_texts() == ["Handed over to you by alex · she wants a refund", "    Mastodon · @care · #5"]
