@@ -611,7 +611,9 @@ class TeamLocalRepo:
         """
         rows = list(claims)
         ids = self.mention_ids(key for key, *_ in rows)
-        with self._db.atomic():
+        # BEGIN IMMEDIATE: a deferred transaction that reads first could not upgrade to write while the applier's
+        # worker connection committed meanwhile ("database is locked" at once, the busy timeout never applies).
+        with self.transaction():
             before = {
                 str(r["item_key"]): (r["mention_id"], str(r["holder"]), float(r["expires_at"]))
                 for r in fetch_all(self._conn, "SELECT item_key, mention_id, holder, expires_at FROM team_claims")
