@@ -21,6 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from console.model import MentionStatus
 from console.ports import MemorySecretStore
+from console.runtime import SandboxOptions
 from console.team.applier import ApplyReport
 from console.team.replicator import TeamChange
 from console.team.service import TeamAdmin
@@ -31,6 +32,7 @@ from storage.team_local import TeamLocalRepo
 from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
 from tests.team_pg import TeamPg
+from tests.widgets.agent_app import AgentApp
 from tests.widgets.factory import Factory
 from tests.widgets.team_fake import Claim, MemorySetup, MemoryTeam, Status
 from tests.widgets.test_composer import make_desk
@@ -433,3 +435,65 @@ def test_team_dialog_on_a_real_server_invites_and_joins_and_says_why_not(
     assert f"as {sam}" in dialog.message_text()
     assert dialog.field_text("member") == sam and dialog.field_text("role") == "Agent"
     qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=20_000)
+
+
+def head_with(app: AgentApp, external_id: str) -> int | None:
+    """The local id of the queue item whose message has ``external_id`` (ids differ from copy to copy)."""
+    model = app.win.queue_model
+    for row in range(model.rowCount()):
+        mention = model.mention_at(row)
+        if mention is not None and mention.external_id == external_id:
+            return mention.id
+    return None
+
+
+def test_two_members_on_one_postgresql_see_each_others_claim_in_the_list(
+    qtbot: QtBot, qloop: qasync.QEventLoop, team_pg: TeamPg, tmp_path: Path
+) -> None:
+    """Sam's machine syncs the sandbox and shares the queue; Alex joins from another data folder with Sam's
+    invitation. When Sam opens the reply box on an item, Alex's list says "Sam" (polled, within a second) and so
+    does the conversation; when Sam sends, the marker goes."""
+    clock = FakeClock()
+    sam = AgentApp(tmp_path / "sam", clock, qtbot, qloop, secrets=MemorySecretStore(),
+                   sandbox=SandboxOptions(rate_per_minute=0.0, backlog=4, seed=5))  # fmt: skip
+    alex = AgentApp(tmp_path / "alex", clock, qtbot, qloop, secrets=MemorySecretStore(),
+                    sandbox=SandboxOptions(rate_per_minute=0.0, backlog=0, seed=6))  # fmt: skip
+    try:
+        sam.open()
+        sam.run(sam.rt.team_admin().init(f"{team_pg.conninfo} schema={team_pg.schema}", "trust", "Sam"), 20)
+        invitation = sam.run(sam.rt.team_admin().invite(f"{team_pg.role_prefix}alex", "agent"), 20)
+        sam.restart()  # a team joined takes effect at the next start
+        assert sam.rt.team is not None
+        sam.rt.start_team()
+        sam.sync()
+        alex.open()
+        alex.run(alex.rt.team_admin().join(invitation.connection_string, None, ""), 20)
+        alex.restart()
+        assert alex.rt.team is not None
+        alex.rt.start_team()
+
+        first = sam.win.queue_model.mention_at(0)
+        assert first is not None
+        # Alex's copy catches up with the shared queue (the window reloads what the team applied).
+        qtbot.waitUntil(lambda: head_with(alex, first.external_id) is not None, timeout=20_000)
+        theirs = head_with(alex, first.external_id)
+        assert theirs is not None
+        assert marker(alex.win, theirs) == ""
+        alex.win.queue_view.select_mention(theirs)
+
+        composer = sam.win.composer
+        assert composer is not None
+        sam.win.queue_view.select_mention(first.id)
+        sam.focus(composer.editor)  # Sam opens the reply box: the item is claimed on the server
+        qtbot.waitUntil(lambda: marker(alex.win, theirs).startswith("Sam · "), timeout=1000)
+        qtbot.waitUntil(lambda: marker(sam.win, first.id).startswith("You · "), timeout=5000)
+        banner = alex.win.claim_banner
+        assert banner is not None and banner.text().startswith("Sam is replying · ")
+        assert alex.win.health_strip.team_text().startswith("Team · ")
+
+        sam.keys(composer.editor, "Thanks, we are on it.")
+        assert composer.send() is not None
+        qtbot.waitUntil(lambda: marker(alex.win, theirs) == "" and banner.text() == "", timeout=5000)
+    finally:
+        alex.close()
+        sam.close()
