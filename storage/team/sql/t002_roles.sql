@@ -36,9 +36,12 @@ CREATE FUNCTION team_check_acting(p_name text) RETURNS void
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path FROM CURRENT
 AS $$
+DECLARE
+    me members%ROWTYPE;
 BEGIN
-    IF p_name IS DISTINCT FROM team_member() AND team_role() IS DISTINCT FROM 'owner' THEN
-        RAISE EXCEPTION 'a member acts only as itself (% is not %)', coalesce(team_member(), session_user), p_name
+    SELECT * INTO me FROM members WHERE pg_role = session_user;  -- one read (on every claim and take)
+    IF p_name IS DISTINCT FROM me.name AND me.role IS DISTINCT FROM 'owner' THEN
+        RAISE EXCEPTION 'a member acts only as itself (% is not %)', coalesce(me.name, session_user), p_name
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 END
