@@ -139,7 +139,7 @@ DECLARE
 BEGIN
     CASE NEW.kind
     WHEN 'mention' THEN
-        posted := (d->>'posted_at')::bigint;
+        posted := (d->>'posted_at')::numeric::bigint;
         IF NEW.item_key IS NULL OR posted IS NULL THEN
             RETURN NULL;
         END IF;
@@ -169,14 +169,14 @@ BEGIN
     WHEN 'status_changed' THEN
         UPDATE items SET status = d->>'to', updated_seq = NEW.seq WHERE key = NEW.item_key AND d->>'to' IS NOT NULL;
     WHEN 'priority_changed' THEN
-        UPDATE items SET priority = (d->>'to')::int, updated_seq = NEW.seq
+        UPDATE items SET priority = (d->>'to')::numeric::int, updated_seq = NEW.seq
          WHERE key = NEW.item_key AND d->>'to' IS NOT NULL;
     WHEN 'reply_sending' THEN
         UPDATE items SET last_reply_key = d->>'reply_key', last_reply_by = NEW.author, last_reply_at = NEW.at,
                          updated_seq = NEW.seq
          WHERE key = NEW.item_key;
     WHEN 'reply_sent', 'reply_seen' THEN
-        reply_at := coalesce((d->>'posted_at')::bigint, NEW.at);
+        reply_at := coalesce((d->>'posted_at')::numeric::bigint, NEW.at);
         UPDATE items AS i
            SET answered = i.answered OR reply_at >= i.posted_at,
                last_reply_key = CASE WHEN reply_at >= coalesce(i.last_reply_at, 0)

@@ -168,3 +168,17 @@ def test_a_gapless_read_does_not_wait_for_writers(team_pg: TeamPg, arun: Any) ->
             return early, [e.kind for e in await repo.since(2)]
 
     assert arun(go()) == (["one", "two"], ["three"])
+
+
+def test_fractional_times_are_rounded_not_refused(team_pg: TeamPg, arun: Any) -> None:
+    key = f"{ACC}#7"
+
+    async def go() -> dict[str, Any] | None:
+        async with owner_pool(team_pg) as pool:
+            m = mention(ACC, "7", 0)
+            m.data["posted_at"] = 1_000.4
+            await TeamEventRepo(pool, team_pg.schema).append([m, event("priority_changed", key, to=1.0)])
+            return await item_row(pool, key)
+
+    row = arun(go())
+    assert row is not None and (row["posted_at"], row["priority"]) == (1_000, 1)
