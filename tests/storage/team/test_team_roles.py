@@ -36,7 +36,7 @@ async def _team(pg: TeamPg, owner: TeamPool) -> tuple[Invited, Invited, Invited]
     sam = await members.invite("Sam Rivera", "agent")
     kim = await members.invite("Kim", "agent")
     boss = await members.invite("Alex (lead)", "supervisor")
-    await seed(owner, pg.schema, [mention(ACC, "1", 100), mention(ACC, "2", 100)])
+    await seed(owner, pg.schema, [mention(ACC, "1", 100), mention(ACC, "2", 100), mention(ACC, "3", 100)])
     return sam, kim, boss
 
 
@@ -114,6 +114,10 @@ def test_agent_is_refused_what_it_may_not_do(team_pg: TeamPg, arun: Any) -> None
                         "truncate": "TRUNCATE events",
                         "items": "UPDATE items SET answered = true",
                         "member_role": "UPDATE members SET role = 'supervisor' WHERE name = 'Sam Rivera'",
+                        "claim_for_other": "INSERT INTO claims (item_key, holder, expires_at)"
+                        f" VALUES ('{ACC}#3', 'Kim', now() + interval '1 minute')",
+                        "lease_for_other": "INSERT INTO leases (account_key, holder, expires_at)"
+                        " VALUES ('other', 'Kim', now() + interval '1 minute')",
                     }.items():
                         out[name] = await refused(lambda s=statement: _raw(conn, s))  # type: ignore[misc]
                     # row-level security hides other members' claims from writes: nothing is deleted
@@ -146,6 +150,8 @@ def test_agent_is_refused_what_it_may_not_do(team_pg: TeamPg, arun: Any) -> None
         "truncate",
         "items",
         "member_role",
+        "claim_for_other",
+        "lease_for_other",
     ):
         assert out[refusal], refusal
     assert out["delete_kims_claim"] == 0 and out["touch_kim"] == 0
