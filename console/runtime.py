@@ -231,10 +231,28 @@ class Runtime:
         return task
 
     def start_team(self) -> None:
-        """Connect the team (replication, claims, leases, heartbeat) when this copy is in one; solo: nothing."""
-        if self.team is None:
+        """Connect the team (replication, claims, leases, heartbeat) when this copy is in one; solo: nothing.
+
+        On the computer that hosts the team server, a server that went down without ``team host --stop`` (a
+        restart of the computer) is started again first, off the loop.
+        """
+        team = self.team
+        if team is None:
             return
-        task = asyncio.get_running_loop().create_task(self.team.start(), name="team-start")
+
+        async def start() -> None:
+            from console.team.host import resume_host
+
+            try:
+                resumed = await asyncio.to_thread(resume_host, self.data_dir, self.secrets)
+            except Exception as exc:  # the team then shows "offline" with the server's reason
+                log.error("the team server hosted here could not start: %s", exc)
+            else:
+                if resumed is not None and resumed.started:
+                    log.info("started the team server hosted here on port %s", resumed.port)
+            await team.start()
+
+        task = asyncio.get_running_loop().create_task(start(), name="team-start")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

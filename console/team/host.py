@@ -48,6 +48,7 @@ __all__ = [
     "hosted",
     "lan_addresses",
     "pem_fingerprint",
+    "resume_host",
     "start_host",
     "stop_host",
 ]
@@ -210,7 +211,10 @@ def _answers_tls(port: int) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on ``port``: bound as the front binds it (SO_REUSEADDR), so connections of a front that
+    just stopped, still in TIME_WAIT, do not make its own port look taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
         except OSError:
@@ -332,8 +336,11 @@ def _stop_front(folder: Path) -> bool:
 
 
 def _free_loopback_port(previous: int | None) -> int:
+    """PostgreSQL's loopback port: the previous one while nothing listens there (the owner's settings name it;
+    SO_REUSEADDR as PostgreSQL binds, so its own closed connections do not count), else any free one."""
     if previous is not None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", previous))
                 return previous
@@ -416,7 +423,25 @@ def stop_host(data_dir: Path) -> bool:
     folder = data_dir / HOST_DIR
     front = _stop_front(folder)
     server = pgserver.stop(folder / "pgdata")
+    state = _read_state(folder)
+    if state:
+        state["stopped"] = True  # stopped on purpose: the app does not start it again by itself
+        (folder / _STATE).write_text(json.dumps(state), encoding="utf-8")
     return front or server
+
+
+def resume_host(data_dir: Path, secrets: SecretStore) -> HostInfo | None:
+    """Start the team server this data folder hosts again when it went down without ``team host --stop`` (the
+    computer restarted, the process was killed): the app calls this when it starts, so that the owner opening
+    Care Console is all it takes. None when this folder hosts nothing or it was stopped on purpose.
+
+    Raises:
+        HostError, EmbeddedServerError: as ``start_host``.
+    """
+    state = _read_state(data_dir / HOST_DIR)
+    if not state or state.get("stopped") or _int(state, "port") is None:
+        return None
+    return start_host(data_dir, secrets)
 
 
 def backup_file_name(today: dt.date) -> str:

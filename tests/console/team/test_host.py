@@ -205,6 +205,29 @@ def test_the_bundles_way_to_start_the_tls_front_relays_too(hosted_team: Hosted, 
     assert not pid_file.exists()
 
 
+def test_a_server_that_went_down_without_stop_is_resumed_and_one_stopped_on_purpose_is_not(
+    hosted_team: Hosted, tmp_path: Path
+) -> None:
+    from console.team import host
+
+    data_dir, secrets, info = hosted_team.data_dir, hosted_team.secrets, hosted_team.info
+    folder = data_dir / "team-server"
+    # As after a restart of the computer: the processes are gone, the folder says nothing of a stop.
+    os.kill(int((folder / "tls-front.pid").read_text()), signal.SIGTERM)
+    server.stop(folder / "pgdata")
+    for _ in range(100):
+        if hosted(data_dir) is None:
+            break
+        time.sleep(0.05)
+    assert hosted(data_dir) is None
+    resumed = host.resume_host(data_dir, secrets)
+    assert resumed is not None and resumed.started
+    assert (resumed.port, resumed.upstream, resumed.fingerprint) == (info.port, info.upstream, info.fingerprint)
+    assert hosted(data_dir) is not None
+    # A folder that hosts nothing resumes nothing.
+    assert host.resume_host(tmp_path, secrets) is None
+
+
 def test_host_again_finds_it_running_and_stop_cleans_up(hosted_team: Hosted) -> None:
     """Last in the file: it stops the module's server."""
     data_dir, secrets, info = hosted_team.data_dir, hosted_team.secrets, hosted_team.info
@@ -219,3 +242,6 @@ def test_host_again_finds_it_running_and_stop_cleans_up(hosted_team: Hosted) -> 
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", info.port)) != 0
     assert run(["team", "host", "--stop"], data_dir, secrets)[1] == "no team server runs on this computer\n"
+    from console.team.host import resume_host
+
+    assert resume_host(data_dir, secrets) is None  # stopped on purpose: the app does not start it again
