@@ -31,7 +31,7 @@ from console.team.config import (
 )
 from storage.errors import StorageError, TeamSchemaTooNew
 from storage.settings import AGENT_NAME, SettingsRepo
-from storage.team_local import MEMBER_UUID, TeamLocalRepo
+from storage.team_local import MEMBER_UUID, PULLED_SEQ, PUSHED_EVENT_ID, PUSHED_MENTION_ID, TeamLocalRepo
 
 if TYPE_CHECKING:
     from console.sla.engine import SlaEngine
@@ -51,6 +51,8 @@ __all__ = ["Invitation", "TeamAdmin", "TeamError", "TeamReport", "TeamService", 
 log = logging.getLogger(__name__)
 
 ROLES = ("agent", "supervisor")
+#: ``team_state`` key: the id (``team_meta.team_id``) of the team this copy's cursor and watermarks belong to.
+TEAM_ID = "team_id"
 
 
 class TeamError(Exception):
@@ -134,7 +136,7 @@ class TeamAdmin:
     async def _enter(self, text: str, password: str | None, member: str, *, create: bool) -> TeamConfig:
         from storage.team.connect import TeamDsn, password_in, pin_certificate
         from storage.team.members import MemberRepo
-        from storage.team.migrations import SCHEMA_VERSION, migrate, schema_version
+        from storage.team.migrations import SCHEMA_VERSION, migrate, schema_version, team_id
 
         try:
             dsn = TeamDsn.parse(text)
@@ -170,6 +172,7 @@ class TeamAdmin:
             if not create and not member.strip():
                 name = await members.member_of_current_user() or name  # joining keeps the invited name
             membership = await members.register_self(name, "owner" if create else "agent", uuid.UUID(member_uuid))
+            joined_team = await team_id(conn, dsn.schema)
         finally:
             await conn.close()
         log.info(
@@ -178,10 +181,26 @@ class TeamAdmin:
         config = TeamConfig(dsn=dsn.display(), member=membership.name, member_uuid=member_uuid, role=membership.role)
         store_password(self._secrets, dsn, password)
         self._local.set_state(MEMBER_UUID, member_uuid)
+        self._start_from_scratch_if_another_team(joined_team)
         save_config(self._settings, config)
         if not self._settings.get(AGENT_NAME):
             self._settings.set(AGENT_NAME, membership.name)
         return config
+
+    def _start_from_scratch_if_another_team(self, joined: str | None) -> None:
+        """A copy that was in another team (left, then joined this one) reads this team's log from its start and
+        pushes its whole queue to it: the old team's cursor and watermarks mean nothing here. Rejoining the same
+        team keeps them."""
+        previous = self._local.get_state(TEAM_ID)
+        if joined is None or previous == joined:
+            return
+        marks = self._local.watermarks()
+        if previous is not None or marks.pulled_seq or marks.pushed_event_id or marks.pushed_mention_id:
+            log.info("team: this copy was in another team; reading this team's log from its start")
+            with self._local.transaction():
+                for key in (PULLED_SEQ, PUSHED_EVENT_ID, PUSHED_MENTION_ID):
+                    self._local.set_state(key, "0")
+        self._local.set_state(TEAM_ID, joined)
 
     async def host(self, member: str = "", *, port: int | None = None) -> HostInfo:
         """Start (or find running) the team server in this data folder and make this copy its owner member.

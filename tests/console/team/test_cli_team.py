@@ -268,3 +268,43 @@ def test_backup_of_a_team_server_dumps_the_team_schema_only(team_pg: TeamPg, tmp
 def test_backup_without_a_team_says_so(tmp_path: Path) -> None:
     code, _, err = run(["team", "backup"], tmp_path, MemorySecretStore())
     assert code == 1 and "nothing to back up" in err
+
+
+def test_joining_another_team_reads_its_log_from_the_start_and_rejoining_keeps_the_cursor(
+    team_pg: TeamPg, tmp_path: Path
+) -> None:
+    from storage.db import close_database, open_database
+    from storage.team_local import PULLED_SEQ, TeamLocalRepo
+
+    secrets = MemorySecretStore()
+    other = f"{team_pg.schema}_b"  # a second team on the same server (dropped with the test's roles' prefix)
+    data = tmp_path / "data"
+
+    def pulled() -> int:
+        db = open_database(data / DB_FILENAME)
+        try:
+            return TeamLocalRepo(db).watermarks().pulled_seq
+        finally:
+            close_database(db)
+
+    def set_pulled(seq: int) -> None:
+        db = open_database(data / DB_FILENAME)
+        try:
+            TeamLocalRepo(db).set_state(PULLED_SEQ, str(seq))
+        finally:
+            close_database(db)
+
+    try:
+        assert run(["team", "init", dsn_of(team_pg), "--password-stdin"], data, secrets, stdin="x\n")[0] == 0
+        set_pulled(42)  # as after pulling 42 events of the first team
+        assert run(["team", "init", dsn_of(team_pg), "--password-stdin"], data, secrets, stdin="x\n")[0] == 0
+        assert pulled() == 42  # the same team again: the cursor stays
+        assert run(["team", "leave"], data, secrets)[0] == 0
+        second = f"{team_pg.conninfo} schema={other}"
+        assert run(["team", "init", second, "--password-stdin"], data, secrets, stdin="x\n")[0] == 0
+        assert pulled() == 0  # another team: its log from the start
+    finally:
+        with psycopg.connect(team_pg.conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{other}" CASCADE')
+            for role in ("agent", "supervisor"):
+                conn.execute(f'DROP ROLE IF EXISTS "{other}_{role}"')
