@@ -379,6 +379,9 @@ class ApplyCore:
         if handler is not None and mention_id is not None:
             handler(event, mention_id, out)
             return
+        if mention_id is None and event.kind == "handed_over":
+            self._handed_over(event, out)
+            return
         self._local.record_event(
             at=event.at, actor=event.author, kind=event.kind, mention_id=mention_id, data=event.data,
             remote_uid=event.uid,
@@ -534,6 +537,21 @@ class ApplyCore:
         self._written(event, before)
         out.responses.append(Response(mention_id, at, "reply", None, event.uid))
         out.changed.append(mention_id)
+
+    def _handed_over(self, event: SharedEvent, out: _Chunk) -> None:
+        """A hand-over names several items and no single one: each item's history shows it ("Handed over to Sam ·
+        note"), and the event is kept once more without an item for the shift's own record."""
+        keys = [str(k) for k in event.data.get("items") or [] if isinstance(k, str)]
+        found = self._local.mention_ids(keys)
+        for key in keys:
+            local = found.get(key)
+            if local is None:  # an item this copy has not received: the hand-over record below still names it
+                continue
+            head = self._local.head_of(local) or local
+            self._record(event, head, out)
+        self._local.record_event(
+            at=event.at, actor=event.author, kind=event.kind, mention_id=None, data=event.data, remote_uid=event.uid
+        )
 
     def _record(self, event: SharedEvent, mention_id: int, out: _Chunk) -> None:
         self._local.record_event(

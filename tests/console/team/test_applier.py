@@ -353,6 +353,26 @@ def test_other_kinds_are_kept_in_the_item_history(copies: tuple[Copy, Copy, Copy
     assert kim.local.applied_count() == len(log.events)
 
 
+def test_a_hand_over_shows_in_the_history_of_every_item_it_names(copies: tuple[Copy, Copy, Copy]) -> None:
+    sam, kim, _ = copies
+    sam.post("100", T0)
+    sam.post("101", T0 + 1)
+    log = Log()
+    push(sam, log)
+    keys = [item_key(ACCOUNT, "100"), item_key(ACCOUNT, "101"), item_key(ACCOUNT, "999")]  # 999: never received
+    data = {"shift_uid": "s1", "to": "Kim", "note": "call back Ana", "items": keys, "follow_ups": []}
+    log.append([PushEvent(str(uuid.uuid4()), "Sam", T0 + 9, "handed_over", None, data)])
+
+    pull(kim, log)
+    pull(kim, log)  # a second pull of the same page writes nothing more
+
+    for ext in ("100", "101"):
+        history = [(e.kind, e.actor) for e in EventRepo(kim.db).for_mention(kim.mention_id(ext))]
+        assert history.count(("handed_over", "Sam")) == 1
+    assert EventRepo(kim.db).count("handed_over") == 3  # two items' histories and the shift's own record
+    assert kim.local.applied_count() == len(log.events)
+
+
 def test_a_mention_of_an_account_this_copy_lacks_creates_it_without_a_token(copies: tuple[Copy, Copy, Copy]) -> None:
     _, kim, _ = copies
     other = account_key("discourse", "https://forum.example", "support")
