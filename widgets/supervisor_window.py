@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -51,6 +52,7 @@ from console.ports import Clock
 from console.wording import count
 from widgets.claims import TeamStatusLike, claim_age
 from widgets.dark import dark_stylesheet, is_dark
+from widgets.dark import text as theme_text
 from widgets.theme import channel_label, load_stylesheet, local_time
 
 if TYPE_CHECKING:  # the team package imports psycopg: only in team mode
@@ -63,6 +65,10 @@ log = logging.getLogger(__name__)
 MIN_REFRESH_S = 1.0
 #: A snapshot at least this often while the window is shown (claim ages, heartbeats), changes or not.
 STEADY_REFRESH_MS = 5000
+#: Rows that need the supervisor's eye (stale claims, breaches still unanswered): amber-brown text.
+WARN_TEXT = "#9A4A00"
+#: Narrower than this, the four sections are tabs (at 800x600 two by two would cut every table).
+COMPACT_WIDTH = 1000
 #: The pool's name in the "hand to" pickers.
 POOL = "Back to the pool"
 
@@ -118,8 +124,8 @@ def net_easy_text(net: NetEasy) -> str:
 
 
 def presence_text(on_shift: bool, online: bool, since: int | None, now: float) -> str:
-    """``On shift since 09:00 · online``, ``Off shift · offline``."""
-    shift = f"On shift since {local_time(since, now=now)}" if on_shift and since is not None else "Off shift"
+    """``Since 09:00 · online`` (on shift), ``Off shift · offline``."""
+    shift = f"Since {local_time(since, now=now)}" if on_shift and since is not None else "Off shift"
     return f"{shift} · {'online' if online else 'offline'}"
 
 
@@ -186,7 +192,7 @@ class _Tile(QFrame):
 class _Section(QFrame):
     """A titled table that says what to expect when it has no rows."""
 
-    def __init__(self, title: str, headers: Sequence[str], empty: str, name: str) -> None:
+    def __init__(self, title: str, headers: Sequence[str], empty: str, name: str, *, stretch: int = 0) -> None:
         super().__init__()
         self.setObjectName("supervisorSection")
         self.title = QLabel(title)
@@ -205,7 +211,9 @@ class _Section(QFrame):
         self.table.setTabKeyNavigation(False)  # Tab leaves the table: the window is walked by keyboard
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)  # the long text gives way, elided
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header.setHighlightSections(False)
         self.empty = QLabel(empty)
         self.empty.setObjectName("supervisorEmpty")
@@ -237,7 +245,13 @@ class _Section(QFrame):
                     if item.text() != value:
                         item.setText(value)
                         item.setToolTip(value)
-                    item.setData(Qt.ItemDataRole.UserRole, "warn" if r < len(warn) and warn[r] else "")
+                    warned = r < len(warn) and warn[r]
+                    if item.data(Qt.ItemDataRole.UserRole) != warned:
+                        item.setData(Qt.ItemDataRole.UserRole, warned)
+                        if warned:  # a stale claim, an item still unanswered past its due time
+                            item.setForeground(theme_text(WARN_TEXT))
+                        else:
+                            item.setData(Qt.ItemDataRole.ForegroundRole, None)
             self.rows = list(rows)
             again = next((i for i, row in enumerate(self.rows) if selected and row and row.item_key == selected), None)
             if again is not None:
@@ -289,7 +303,11 @@ class ReassignDialog(QDialog):
         self.note_edit.setAccessibleName("Note")
         intro = QLabel(
             f"{item}\n"
-            + (f"{holder} holds it now; their claim ends with the reassignment." if holder else "Nobody holds it now.")
+            + (
+                f"{holder} holds it now: reassigning leaves their claim (Release claim… ends it)."
+                if holder
+                else "Nobody holds it now."
+            )
         )
         intro.setWordWrap(True)
         intro.setTextFormat(Qt.TextFormat.PlainText)
@@ -390,10 +408,11 @@ class SupervisorWindow(QMainWindow):
 
         self.people = _Section(
             "Who is on shift",
-            ["Member", "Presence", "Holds", "First replies", "First response", "Net Easy"],
+            ["Member", "On shift", "Holds", "Replies", "First response", "Net Easy"],
             "Nobody has started a shift yet. Agents appear here when they start one (File → Start shift), with "
             "what they hold and this shift's first-response time and Net Easy.",
             "people",
+            stretch=1,
         )
         self.held = _Section(
             "Who holds what",
@@ -404,13 +423,14 @@ class SupervisorWindow(QMainWindow):
         )
         self.channels = _Section(
             "Channels",
-            ["Channel", "Oldest waiting", "Waited", "First replies", "First response", "Net Easy"],
+            ["Channel", "Oldest waiting", "Waited", "Replies", "First response", "Net Easy"],
             "No channel has items waiting or replies this shift yet. Each channel's oldest waiting item shows here.",
             "channels",
+            stretch=1,
         )
         self.breaches = _Section(
             "Breaches this hour",
-            ["Item", "Was due", "First reply", "Assigned to"],
+            ["Item", "Was due", "Replied", "Assigned"],
             "No breach this hour: every item due since the hour began was answered in time.",
             "breaches",
         )
@@ -450,22 +470,26 @@ class SupervisorWindow(QMainWindow):
         actions.addWidget(self.reassign_button)
         actions.addWidget(self.release_button)
 
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.people)
-        top.addWidget(self.held)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.channels)
-        bottom.addWidget(self.breaches)
-        bottom.setStretchFactor(0, 3)
-        bottom.setStretchFactor(1, 2)
+        # Wide: the four sections at a glance, two by two. Narrow (an 800x600 screen): one tab each, full width.
+        self._top = QSplitter(Qt.Orientation.Horizontal)
+        self._bottom = QSplitter(Qt.Orientation.Horizontal)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(bottom)
-        for s in (top, bottom, split):
+        split.addWidget(self._top)
+        split.addWidget(self._bottom)
+        for s in (self._top, self._bottom, split):
             s.setChildrenCollapsible(False)
             s.setHandleWidth(6)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("supervisorTabs")
+        self.tabs.setDocumentMode(True)
+        self._layouts = QStackedWidget()
+        self._layouts.addWidget(split)
+        self._layouts.addWidget(self.tabs)
+        self._compact: bool | None = None
+        self._place(compact=False)
+        for n, section in enumerate(self.sections, start=1):  # Ctrl+1…4: straight to a section, tabs or not
+            shortcut = QShortcut(QKeySequence(f"Ctrl+{n}"), self)
+            shortcut.activated.connect(lambda s=section: self.focus_section(s))
 
         body = QWidget()
         body.setObjectName("supervisorBody")
@@ -474,18 +498,79 @@ class SupervisorWindow(QMainWindow):
         layout.setSpacing(8)
         layout.addLayout(tiles)
         layout.addLayout(actions)
-        layout.addWidget(split, 1)
+        layout.addWidget(self._layouts, 1)
         self.setCentralWidget(body)
         self.setMinimumSize(640, 440)
         self.resize(1100, 720)
         self.restyle()
         self._update_actions()
 
+    # -- layout ------------------------------------------------------------------------------------------------
+    @property
+    def sections(self) -> tuple[_Section, _Section, _Section, _Section]:
+        return (self.people, self.held, self.channels, self.breaches)
+
+    @property
+    def compact(self) -> bool:
+        """One tab per section (narrow windows) rather than two by two."""
+        return bool(self._compact)
+
+    def _place(self, *, compact: bool) -> None:
+        """Put the sections two by two (wide) or one tab each (narrow); moving a widget keeps its state."""
+        if compact == self._compact:
+            return
+        self._compact = compact
+        if compact:
+            for section in self.sections:
+                self.tabs.addTab(section, section.title.text())
+                section.title.hide()  # the tab says it
+            self._layouts.setCurrentWidget(self.tabs)
+        else:
+            for splitter, pair in (
+                (self._top, (self.people, self.held)),
+                (self._bottom, (self.channels, self.breaches)),
+            ):
+                for section in pair:
+                    splitter.addWidget(section)
+                    section.title.show()
+                    section.show()  # a tab that was not the current one comes back hidden
+                splitter.setStretchFactor(0, 3)
+                splitter.setStretchFactor(1, 2)
+            self._layouts.setCurrentIndex(0)
+        self._name_tabs()
+
+    def _name_tabs(self) -> None:
+        if not self._compact:
+            return
+        for section in self.sections:
+            index = self.tabs.indexOf(section)
+            rows = section.table.rowCount() if section.stack.currentWidget() is section.table else 0
+            self.tabs.setTabText(index, f"{section.title.text()} ({rows})" if rows else section.title.text())
+
+    def focus_section(self, section: _Section) -> None:
+        """Bring a section forward (its tab when narrow) and put the keyboard in its table."""
+        if self._compact:
+            self.tabs.setCurrentWidget(section)
+        if section.stack.currentWidget() is not section.table:
+            return  # nothing to walk: the section says what to expect
+        section.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        if section.table.currentRow() < 0 and section.table.rowCount():
+            section.table.selectRow(0)
+
+    @override
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place(compact=event.size().width() < COMPACT_WIDTH)
+
     # -- theme -------------------------------------------------------------------------------------------------
     @Slot()
     def restyle(self) -> None:
         """Follow the app's light or dark theme (the main window tells us when it switches)."""
         self.setStyleSheet(supervisor_stylesheet())
+        if self._snapshot is not None:  # colours painted in code (stale, unanswered) follow the theme too
+            for section in (self.people, self.held, self.channels, self.breaches):
+                section.table.setRowCount(0)
+            self.show_snapshot(self._snapshot)
 
     # -- refreshing --------------------------------------------------------------------------------------------
     def _on_team_change(self, _change: object) -> None:
@@ -617,6 +702,7 @@ class SupervisorWindow(QMainWindow):
             warn=[b.answered_at is None for b in breaches],
         )
         self._show_status()
+        self._name_tabs()
         self._update_actions()
         self.refreshed.emit()
 
