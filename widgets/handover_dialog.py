@@ -168,6 +168,8 @@ class HandoverDialog(QDialog):
         self.items_list.setAccessibleName("What you hand over")
         self.items_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.items_list.setWordWrap(True)
+        self.items_list.setSpacing(2)
+        self.items_list.setAlternatingRowColors(True)
         self.items_list.itemActivated.connect(self._on_item_activated)
         self.to_combo = QComboBox()
         self.to_combo.setAccessibleName("Hand to")
@@ -207,6 +209,8 @@ class HandoverDialog(QDialog):
         buttons.addButton(self.retry_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         buttons.rejected.connect(self.reject)
+        self.without_button.hide()  # adding a button to the box shows it: these two are for when the team is away
+        self.retry_button.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.intro)
         layout.addWidget(self.items_list, 1)
