@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from console.ports import MemorySecretStore
+from console.runtime import SandboxOptions
 from console.team.handover import HandoverService
 from console.team.supervisor import SupervisorView
 from storage.team.claims import ClaimRepo
@@ -29,6 +32,9 @@ from storage.team.notify import TeamListener
 from tests.console.team.shift_support import Team, team
 from tests.fakes.clock import FakeClock
 from tests.team_pg import TeamPg
+from tests.widgets.agent_app import AgentApp
+from tests.widgets.test_team_window import head_with
+from widgets.handover_dialog import HandoverDialog
 from widgets.supervisor_window import (
     POOL,
     ReassignDialog,
@@ -244,3 +250,104 @@ def test_an_empty_team_says_what_to_expect_and_fits_800_by_600(qtbot: QtBot, shi
     window.resize(1200, 760)
     qtbot.waitUntil(lambda: not window.compact, timeout=2000)
     assert window.tabs.count() == 0 and window.held.title.isVisible()
+
+
+# ---------------------------------------------------------------------------------------------------- two runtimes
+def test_two_runtimes_the_supervisor_sees_a_claim_reassigns_and_receives_a_hand_over(
+    qtbot: QtBot, qloop: qasync.QEventLoop, team_pg: TeamPg, tmp_path: Path
+) -> None:
+    """Sam (the team's owner) and Alex (an invited agent) each run the whole app on their own data folder. Sam's
+    View → Supervisor… shows Alex's claim within a second of Alex opening the reply box, reassigns the item from
+    the window, and at the start of Sam's next shift finds what Alex handed over at the end of theirs."""
+    clock = FakeClock()
+    sam = AgentApp(tmp_path / "sam", clock, qtbot, qloop, secrets=MemorySecretStore(),
+                   sandbox=SandboxOptions(rate_per_minute=0.0, backlog=4, seed=5))  # fmt: skip
+    alex = AgentApp(tmp_path / "alex", clock, qtbot, qloop, secrets=MemorySecretStore(),
+                    sandbox=SandboxOptions(rate_per_minute=0.0, backlog=0, seed=6))  # fmt: skip
+    agent = f"{team_pg.role_prefix}alex"
+    try:
+        sam.open()
+        sam.run(sam.rt.team_admin().init(f"{team_pg.conninfo} schema={team_pg.schema}", "trust", "Sam"), 20)
+        invitation = sam.run(sam.rt.team_admin().invite(agent, "agent"), 20)
+        sam.restart()
+        sam.rt.start_team()
+        sam.sync()
+        alex.open()
+        alex.run(alex.rt.team_admin().join(invitation.connection_string, None, ""), 20)
+        alex.restart()
+        alex.rt.start_team()
+
+        # View → Supervisor…: the owner has it, the agent does not.
+        launcher, theirs_launcher = sam.win.supervisor_launcher, alex.win.supervisor_launcher
+        assert launcher is not None and theirs_launcher is not None
+        assert launcher.action.isVisible() and not theirs_launcher.action.isVisible()
+        launcher.action.trigger()
+        window = launcher.window
+        assert window is not None and window.isVisible()
+        qtbot.waitUntil(lambda: window.snapshot is not None, timeout=20_000)
+
+        first = sam.win.queue_model.mention_at(0)
+        assert first is not None
+        qtbot.waitUntil(lambda: head_with(alex, first.external_id) is not None, timeout=20_000)
+        theirs = head_with(alex, first.external_id)
+        assert theirs is not None
+        alex.win.queue_view.select_mention(theirs)
+        started = window._last_start
+        qtbot.waitUntil(lambda: time.monotonic() - started >= 1.0 and window._task is None, timeout=5000)
+        composer = alex.win.composer
+        assert composer is not None
+        alex.focus(composer.editor)  # Alex opens the reply box: the item is claimed on the server
+        qtbot.waitUntil(lambda: [r.holder for r in window.held.rows if r] == [agent], timeout=1000)
+        label = window.held.texts()[0][0]
+        assert label == sam.win.item_labels([first.id])[first.id] and label.startswith("@")  # named as in the queue
+
+        # Reassign from the window: an event with Sam as its author.
+        window.held.table.setFocus()
+        window.held.table.selectRow(0)
+        window.reassign_action.trigger()
+        with qtbot.waitSignal(window.acted, timeout=10_000) as acted:
+            accept_reassign(qtbot, window, "Sam", "I'll take the refund ones")
+        assert acted.args[1] is True, acted.args
+        with team_pg.connect() as conn:
+            rows = conn.execute("SELECT author, data->>'to', data->>'note' FROM events WHERE kind = 'reassigned'")
+            assert rows.fetchall() == [("Sam", "Sam", "I'll take the refund ones")]
+
+        # Alex's shift ends with a hand-over to Sam; Sam's next shift starts with it.
+        actions = alex.shift_actions
+        assert actions is not None
+        start = actions.start_shift()
+        start.name_edit.setText(agent)
+        start.start_button.click()
+        said = alex.win.statusBar().currentMessage
+
+        def started_on_team() -> bool:
+            return actions.shift_start_dialog is not None or "Nothing was handed over" in said()
+
+        qtbot.waitUntil(lambda: started_on_team() or "did not hear" in said(), timeout=10_000)
+        assert started_on_team(), said()
+        if actions.shift_start_dialog is not None:  # the sandbox's old items breached in the last day: said too
+            assert actions.shift_start_dialog.handed_texts() == ["Nothing was handed over to you."]
+            actions.shift_start_dialog.close()
+        dialog = actions.end_shift()
+        assert isinstance(dialog, HandoverDialog)
+        qtbot.waitUntil(lambda: dialog.lines() != [], timeout=10_000)
+        assert dialog.lines()[0].startswith(label)
+        dialog.to_combo.setCurrentIndex(dialog.to_combo.findData("Sam"))
+        dialog.note_edit.setPlainText("she is waiting for the courier's answer")
+        dialog.hand_button.click()
+        qtbot.waitUntil(lambda: not actions.end_action.isEnabled(), timeout=10_000)
+
+        mine = sam.shift_actions
+        assert mine is not None
+        begin = mine.start_shift()
+        begin.name_edit.setText("Sam")
+        begin.start_button.click()
+        qtbot.waitUntil(lambda: mine.shift_start_dialog is not None, timeout=10_000)
+        panel = mine.shift_start_dialog
+        assert panel is not None
+        texts = panel.handed_texts()
+        assert texts[0] == f"Handed over to you by {agent} · she is waiting for the courier's answer"
+        assert texts[1].strip().startswith(label)
+    finally:
+        alex.close()
+        sam.close()
