@@ -372,7 +372,22 @@ class Composer(QWidget):
         self._edit_again_button.setToolTip("Put this reply's text back into the editor")
         self._edit_again_button.clicked.connect(self._on_edit_again_clicked)
         again = (self._retry_button, self._edit_again_button)
-        for button in (*hand_off, *again, self._confirm_button, self._withdraw_button, self._correct_button):
+        # Team mode: a reply the team refused (a colleague answered) or that waits for the team server can still go,
+        # by the agent's explicit choice; it is marked for review (issue 22 item 4).
+        self._team_send_button = QPushButton("Send anyway")
+        self._team_send_button.setObjectName("teamSendAnyway")
+        self._team_send_button.setToolTip(
+            "Send it although a colleague answered or the team cannot be asked now; it is marked for review"
+        )
+        self._team_send_button.clicked.connect(self._on_team_send_clicked)
+        for button in (
+            *hand_off,
+            *again,
+            self._team_send_button,
+            self._confirm_button,
+            self._withdraw_button,
+            self._correct_button,
+        ):
             actions.addWidget(button)
         # The selected reply's buttons sit above the reply strip, right under Send: below a strip of three rows
         # they fell out of the composer's scroll area at about 1400x815 (found walking the shift).
@@ -806,6 +821,9 @@ class Composer(QWidget):
         by_hand = queued and reply is not None and reply.error == HAND_OFF
         for button in (self._copy_button, self._open_post_button, self._mark_sent_button):
             button.setVisible(by_hand)
+        waiting = queued and reply is not None and bool(reply.error) and not by_hand and not reply.hold_reason
+        stopped = waiting or (failed and reply is not None and not is_withdrawn(reply))
+        self._team_send_button.setVisible(self._team is not None and stopped)
 
     @override
     def hideEvent(self, event: QHideEvent) -> None:
@@ -951,6 +969,14 @@ class Composer(QWidget):
         reply = self._selected_reply()
         if reply is not None:
             self._run_outbox_action(self._desk.outbox.retry, reply.id)
+
+    @Slot()
+    def _on_team_send_clicked(self) -> None:
+        reply = self._selected_reply()
+        if reply is None:
+            return
+        reason = f"Sent anyway after: {plain_reason(reply.error)}" if reply.error else ""
+        self._run_outbox_action(lambda reply_id: self._desk.outbox.send_anyway(reply_id, reason=reason), reply.id)
 
     @Slot()
     def _on_edit_again_clicked(self) -> None:

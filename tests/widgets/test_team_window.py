@@ -16,7 +16,7 @@ import pytest
 import qasync
 import sqlite_utils
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from console.model import MentionStatus
@@ -278,6 +278,50 @@ def test_offline_send_warns_and_send_anyway_queues_with_override(
     replies = repo.for_mention(head)
     assert [r.text for r in replies] == ["Sorry for the wait"]
     assert repo.review_marks([replies[0].id]) == {replies[0].id: "Sent while offline from the team"}
+
+
+def test_a_reply_the_team_refused_can_be_sent_anyway_and_is_marked_for_review(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock, tmp_path: Path, team: MemoryTeam
+) -> None:
+    head = factory.add()
+    window = make_window(qtbot, db, factory, clock, tmp_path, team)
+    composer = window.composer
+    assert composer is not None and composer.mention_id == head
+    composer.editor.setPlainText("Sorry for the wait, here is your tracking link.")
+    reply_id = composer.send()
+    assert reply_id is not None
+    send_anyway = window.findChild(QPushButton, "teamSendAnyway")
+    assert send_anyway is not None and not send_anyway.isVisible()  # queued, nothing stopped it
+    # What the outbox does when the team's gate refuses it: Sam's reply was recorded first.
+    repo = ReplyRepo(db)
+    repo.mark_failed(reply_id, error="Sam answered this at 14:02; your reply was not sent.", at=int(clock.now()))
+    composer.refresh_replies()
+    assert send_anyway.isVisible()
+    assert "Sam answered this at 14:02" in composer.reply_state_texts()[-1]
+    send_anyway.click()
+    assert repo.is_override(reply_id)
+    assert repo.review_marks([reply_id]) == {
+        reply_id: "Sent anyway after: Sam answered this at 14:02; your reply was not sent."
+    }
+    assert composer.reply_state_texts()[-1].startswith("Reply · Queued")
+    assert not send_anyway.isVisible()
+
+
+def test_solo_composer_never_offers_the_teams_send_anyway(
+    qtbot: QtBot, db: sqlite_utils.Database, factory: Factory, clock: FakeClock, tmp_path: Path
+) -> None:
+    head = factory.add()
+    window = make_window(qtbot, db, factory, clock, tmp_path, None)
+    composer = window.composer
+    assert composer is not None and composer.mention_id == head
+    composer.editor.setPlainText("On it")
+    reply_id = composer.send()
+    assert reply_id is not None
+    ReplyRepo(db).mark_failed(reply_id, error="The server refused the reply.", at=int(clock.now()))
+    composer.refresh_replies()
+    send_anyway = window.findChild(QPushButton, "teamSendAnyway")
+    assert send_anyway is not None and not send_anyway.isVisible()
+    assert window.findChild(QPushButton, "retryReply").isVisible()
 
 
 # ---------------------------------------------------------------------------------------------------- take next
