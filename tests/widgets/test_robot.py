@@ -374,7 +374,7 @@ class AgentRobot(RuleBasedStateMachine):
     @rule(
         row=ROWS,
         which=st.integers(min_value=0, max_value=5),
-        button=st.sampled_from(["Correct…", "Retry", "Edit again", "Mark as sent"]),
+        button=st.sampled_from(["Correct…", "Retry", "Edit again", "Mark as sent", "Send anyway"]),
     )
     def act_on_a_reply(self, row: int | None, which: int, button: str) -> None:
         """Go to an item with replies, pick one in the reply box and press one of its buttons, if it offers it."""
