@@ -56,9 +56,19 @@ SOAK_ROUNDS ?= 20
 ROBOT_EXAMPLES ?= 100
 ROBOT_STEPS ?= 50
 ROBOT_SEED ?= 1
+# The team soak (tests/team/test_team_soak.py, issue 22): TEAM_SOAK_AGENTS agent processes answer TEAM_SOAK_MENTIONS
+# sandbox mentions on one queue through TEAM_SOAK_MINUTES minutes of faults (connections terminated, PostgreSQL
+# restarted, agents cut off for up to TEAM_SOAK_CUT_SECONDS, agents SIGKILLed mid-send). `make test` runs it bounded.
+TEAM_SOAK_AGENTS ?= 12
+TEAM_SOAK_MENTIONS ?= 3000
+TEAM_SOAK_MINUTES ?= 8
+TEAM_SOAK_CUT_SECONDS ?= 180
 soak: $(STAMP)
 	SOAK_ROUNDS=$(SOAK_ROUNDS) QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -o faulthandler_timeout=0 \
 		tests/reliability tests/console/test_outbox_crash.py
+	TEAM_SOAK_AGENTS=$(TEAM_SOAK_AGENTS) TEAM_SOAK_MENTIONS=$(TEAM_SOAK_MENTIONS) TEAM_SOAK_MINUTES=$(TEAM_SOAK_MINUTES) \
+		TEAM_SOAK_CUT_SECONDS=$(TEAM_SOAK_CUT_SECONDS) QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -s \
+		-o faulthandler_timeout=0 tests/team/test_team_soak.py
 	ROBOT_EXAMPLES=$(ROBOT_EXAMPLES) ROBOT_STEPS=$(ROBOT_STEPS) ROBOT_SEED=$(ROBOT_SEED) QT_QPA_PLATFORM=offscreen \
 		$(BIN)/python -m pytest -q -o faulthandler_timeout=0 tests/widgets/test_robot.py
 

@@ -1,9 +1,9 @@
 """One agent of the team soak: the app's own runtime, headless, taking and answering items until told to stop.
 
-Run as ``python -m tests.team.agent_proc --data DIR --member NAME --dsn DSN --password P
---sandbox-url URL --token T``. The first start on an empty data folder joins the team and adds the sandbox's
-brand account (the same account key on every agent); a restart on the same folder (after a SIGKILL) carries on
-from what that folder holds, as the app does after a crash.
+Run as ``python -m tests.team.agent_proc --data DIR --member NAME --dsn DSN --sandbox-url URL --token T``, the
+member's password in ``TEAM_SOAK_PASSWORD``. The first start on an empty data folder joins the team and adds the
+sandbox's brand account (the same account key on every agent); a restart on the same folder (after a SIGKILL)
+carries on from what that folder holds, as the app does after a crash.
 
 What runs is the app, not a re-implementation: ``open_runtime`` with the team configured (``Runtime.team``: the
 replicator, lease keeper, claims and the outbox's send gate), the poller (only the lease holder polls the
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -59,12 +60,12 @@ def first_start(data: Path, sandbox_url: str) -> int:
         close_database(db)
 
 
-def configure_team(data: Path, args: argparse.Namespace, secrets: MemorySecretStore) -> None:
+async def configure_team(data: Path, args: argparse.Namespace, secrets: MemorySecretStore) -> None:
     """Join the team on this data folder (settings keep the DSN without its password; the password goes to the
     secret store), as ``care-console team join`` does."""
     from tests.team import team_api
 
-    team_api.join(data, dsn=args.dsn, member=args.member, password=args.password, secrets=secrets)
+    await team_api.join(data, dsn=args.dsn, member=args.member, password=args.password, secrets=secrets)
 
 
 class Agent:
@@ -84,6 +85,7 @@ class Agent:
         team = self.rt.team
         assert team is not None, "the soak's agents run in team mode"
         outbox = self.rt.replies.outbox
+        tidied = time.monotonic()
         while not self.stopping.is_set():
             try:
                 mention_id = await team.claims.take_next()
@@ -91,6 +93,12 @@ class Agent:
                 say(error=f"take_next: {exc!r}")
                 mention_id = None
             if mention_id is None:
+                if time.monotonic() - tidied > 2.0:
+                    # Nothing to take: look at the list for items marked as ours that nobody is answering (a
+                    # take whose answer was lost with the connection), and let them go, as the agent would.
+                    tidied = time.monotonic()
+                    with contextlib.suppress(Exception):
+                        await self.release_stale()
                 await asyncio.sleep(0.2)
                 continue
             self.counts["taken"] += 1
@@ -117,9 +125,22 @@ class Agent:
                 say(refused=mention_id)
             await asyncio.sleep(self.rng.uniform(0.0, 0.05))  # a person takes a breath between items
 
+    async def release_held(self) -> None:
+        """End of the shift: let go of every claim still held (items whose reply a colleague's beat), as closing
+        the composers does, and wait until the releases are on the server: after this the member writes nothing
+        more to the team log."""
+        team = self.rt.team
+        assert team is not None
+        await team.claims.refresh()
+        for row in self.local.claims():
+            if row.holder == self.member and row.mention_id is not None:
+                team.claims.release(row.mention_id)
+        await team.claims.settled()
+
     async def release_stale(self) -> int:
-        """After a crash: release the claims this member still holds on items it wrote nothing for (the
-        composers that were open died with the process); how many. Items with a reply keep theirs."""
+        """Release the claims this member holds on items it wrote nothing for: after a crash (the composers that
+        were open died with the process), or a take whose answer the network lost; how many. Items with a reply
+        keep theirs."""
         team = self.rt.team
         assert team is not None
         await team.claims.refresh()
@@ -147,16 +168,27 @@ class Agent:
         """Wait until nothing of ours waits to leave: no reply queued or sending, no change waiting to go up."""
         team = self.rt.team
         assert team is not None
+        told = time.monotonic()
         while True:
             status = team.status()
-            if self.rt.replies.outbox.waiting_count() == 0 and status.to_push == 0 and status.mode == "live":
-                return {"to_push": status.to_push, "conflicts": status.conflicts, "counts": self.counts}
+            waiting = self.rt.replies.outbox.waiting_count()
+            if waiting == 0 and status.to_push == 0 and status.mode in ("live", "polling"):
+                return {
+                    "to_push": status.to_push,
+                    "conflicts": status.conflicts,
+                    "pulled_seq": self.local.watermarks().pulled_seq,
+                    "counts": self.counts,
+                }
+            if time.monotonic() - told > 5:  # what it waits for, for the soak's failure message
+                told = time.monotonic()
+                say(waiting={"replies": waiting, "to_push": status.to_push, "mode": status.mode, "why": status.reason})
             await asyncio.sleep(0.1)
 
     async def finish(self, seq: int) -> dict[str, Any]:
         """Wait until this copy holds the server's log up to ``seq`` and has nothing to push; what it holds."""
         team = self.rt.team
         assert team is not None
+        told = time.monotonic()
         while True:
             pulled = self.local.watermarks().pulled_seq
             status = team.status()
@@ -170,6 +202,9 @@ class Agent:
                     "applied": self.local.applied_count(),
                     "counts": self.counts,
                 }
+            if time.monotonic() - told > 5:
+                told = time.monotonic()
+                say(waiting={"pulled_seq": pulled, "of": seq, "to_push": status.to_push, "mode": status.mode})
             await asyncio.sleep(0.1)
 
 
@@ -186,7 +221,7 @@ async def run(args: argparse.Namespace) -> int:
     secrets = MemorySecretStore()  # lost at a SIGKILL: filled again at every start, as a keyring would keep them
     secrets.set(f"mastodon:{account_id}", args.token)
     if fresh or not (data / ".joined").exists():
-        configure_team(data, args, secrets)
+        await configure_team(data, args, secrets)
         (data / ".joined").touch()
     else:
         from tests.team import team_api
@@ -199,7 +234,7 @@ async def run(args: argparse.Namespace) -> int:
         if team is None:
             say(error="open_runtime built no team service: is the team configured?")
             return 2
-        await team.start()
+        await team.start()  # what start_polling starts too (idempotent): awaited here so "ready" means connected
         rt.start_polling()
         rt.start_sending()
         released = 0 if fresh else await agent.release_stale()
@@ -217,6 +252,7 @@ async def run(args: argparse.Namespace) -> int:
             if command == "stop":
                 agent.stopping.set()
                 await worker
+                await agent.release_held()
                 say(quiet=await agent.quiet())
             elif command == "finish":
                 say(final=await agent.finish(int(rest)))
@@ -235,14 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--member", required=True)
     parser.add_argument("--dsn", required=True, help="libpq connection string without the password")
-    parser.add_argument("--password", required=True)
     parser.add_argument("--sandbox-url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--poll-seconds", type=float, default=1.0)
     args = parser.parse_args(argv)
+    args.password = os.environ["TEAM_SOAK_PASSWORD"]  # the member's password: in the environment, not in ps
     logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format=f"{args.member} %(asctime)s %(name)s %(levelname)s %(message)s"
+        level=os.environ.get("TEAM_SOAK_LOG", "WARNING"),
+        stream=sys.stderr,
+        format=f"{args.member} %(asctime)s %(name)s %(levelname)s %(message)s",
     )
     return asyncio.run(run(args))
 

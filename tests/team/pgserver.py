@@ -48,7 +48,10 @@ def soak_folder(prefix: str) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("TEAM_SOAK_KEEP"):  # keep the logs and copies to look at after a failure
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class EmbeddedServer:

@@ -76,12 +76,8 @@ def role_pattern(member: Member | None, schema: str = "") -> str:
     return member.role if member is not None else f"{schema}\\_%"
 
 
-def join(data: Path, *, dsn: str, member: str, password: str, secrets: Any) -> None:
+async def join(data: Path, *, dsn: str, member: str, password: str, secrets: Any) -> None:
     """``care-console team join DSN`` on this data folder: settings keep the DSN, the password goes to ``secrets``."""
-    asyncio.run(_join(data, dsn, member, password, secrets))
-
-
-async def _join(data: Path, dsn: str, member: str, password: str, secrets: Any) -> None:
     from console.ports import SystemClock
     from console.team.service import TeamAdmin
     from storage.db import close_database, open_database
@@ -168,6 +164,18 @@ def local_figures(data: Path) -> dict[str, Any]:
     try:
         uids = [str(r[0]) for r in conn.execute("SELECT uid FROM team_applied")]
         mentions = conn.execute("SELECT count(*) FROM mentions").fetchone()[0]
+        # One brand post is one sent reply in every copy, whoever sent it and however this copy learnt of it.
+        doubled = conn.execute(
+            "SELECT external_id, count(*) FROM replies WHERE state = 'sent' AND external_id IS NOT NULL"
+            " GROUP BY external_id HAVING count(*) > 1"
+        ).fetchall()
+        sent = conn.execute("SELECT count(DISTINCT external_id) FROM replies WHERE state = 'sent'").fetchone()[0]
     finally:
         conn.close()
-    return {"digest": app_digest, "uid_digest": digest_of(uids), "mentions": int(mentions)}
+    return {
+        "digest": app_digest,
+        "uid_digest": digest_of(uids),
+        "mentions": int(mentions),
+        "sent_posts": int(sent),
+        "doubled_replies": [(str(e), int(n)) for e, n in doubled],
+    }
