@@ -341,6 +341,9 @@ class TeamDialog(QDialog):
             count(status.to_push, "change") + " waiting to go up" if status.to_push else "—"
         )
         self._fields["conflicts"].setText(count(status.conflicts, "change") if status.conflicts else "None")
+        if status.mode == "offline":
+            self._fields["online"].setText("Not known while the team server cannot be reached")
+            return
         self._run(self._read_online(), busy=False)
 
     # ------------------------------------------------------------------ work
