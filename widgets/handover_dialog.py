@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
+from typing_extensions import override
 
 from console.ports import Clock
 from console.wording import count
@@ -159,6 +161,7 @@ class HandoverDialog(QDialog):
         self._ids: list[int | None] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._busy = False
+        self._handing = False
 
         self.intro = QLabel("Reading what you hold on the team…")
         self.intro.setWordWrap(True)
@@ -234,10 +237,14 @@ class HandoverDialog(QDialog):
             colleagues = list(await self._colleagues()) if self._colleagues is not None else []
         except Exception as exc:  # TeamUnavailable and friends say why in plain words
             log.info("hand-over: reading failed: %s", exc)
+            if not isValid(self):
+                return
             self._set_busy(False, f"{exc}\nNothing was handed over.", error=True)
             self.intro.setText("Could not read what you hold on the team.")
             self.retry_button.show()
             self.without_button.show()
+            return
+        if not isValid(self):  # closed while the server answered
             return
         self.retry_button.hide()
         self._show(pending, colleagues)
@@ -306,16 +313,31 @@ class HandoverDialog(QDialog):
     async def _hand(self, pending: Pending, to: str | None, note: str) -> None:
         where = to if to is not None else "the pool"
         self._set_busy(True, f"Handing over to {where}…")
+        self._handing = True
         try:
             result = await self._handover.hand_over(to=to, note=note, pending=pending)
         except Exception as exc:  # ValueError (to oneself), TeamRefused, TeamUnavailable: plain words
             log.info("hand-over failed: %s", exc)
+            self._handing = False
+            if not isValid(self):
+                return
             self._set_busy(False, f"{exc}\nNothing was handed over; your note is kept.", error=True)
             self.without_button.show()
             return
+        if not isValid(self):
+            return
+        self._handing = False
         self._set_busy(False, f"Handed {count(len(result.items), 'item')} to {where}.")
         self.handed_over.emit(Handed(result, note))
         self.accept()
+
+    @override
+    def reject(self) -> None:
+        """Cancel and Esc close the dialog, except while the hand-over is being written (its answer ends the
+        shift here, so the dialog waits for it)."""
+        if self._handing:
+            return
+        super().reject()
 
     @Slot()
     def _on_without_clicked(self) -> None:

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 from typing_extensions import override
 
 from console.ports import Clock
@@ -605,6 +606,8 @@ class SupervisorWindow(QMainWindow):
         self._task.add_done_callback(self._on_snapshot_done)
 
     def _on_snapshot_done(self, task: asyncio.Task[SupervisorSnapshot]) -> None:
+        if not isValid(self):  # the window was deleted while the server answered
+            return
         self._task = None
         if task.cancelled():
             return
@@ -710,7 +713,8 @@ class SupervisorWindow(QMainWindow):
         snap = self._snapshot
         if self._error:
             kept = f" Showing the figures of {local_time(snap.at, now=self._clock.now())}." if snap else ""
-            self.status_label.setText(f"The team server did not answer: {self._error}.{kept}")
+            error = self._error.rstrip(".")
+            self.status_label.setText(f"{error}.{kept}")  # the team's errors say what and why in plain words
             state = "error"
         elif snap is None:
             self.status_label.setText("Reading the team's queue…")
@@ -858,11 +862,15 @@ class SupervisorWindow(QMainWindow):
             result = await work
         except Exception as exc:  # the team's errors are in plain words (TeamRefused, TeamUnavailable)
             log.info("supervisor action failed: %s", exc)
+            if not isValid(self):
+                return
             self.status_label.setText(str(exc))
             self.status_label.setProperty("state", "error")
             self.status_label.style().unpolish(self.status_label)
             self.status_label.style().polish(self.status_label)
             self.acted.emit(str(exc), False)
+            return
+        if not isValid(self):
             return
         text = result if isinstance(result, str) and result else message
         self.statusBar().showMessage(text, 8000)

@@ -26,6 +26,7 @@ from console.ports import MemorySecretStore
 from console.runtime import SandboxOptions
 from console.team.handover import HandoverService
 from console.team.supervisor import SupervisorView
+from storage.errors import TeamUnavailable
 from storage.team.claims import ClaimRepo
 from storage.team.connect import connect_conninfo
 from storage.team.notify import TeamListener
@@ -33,6 +34,8 @@ from tests.console.team.shift_support import Team, team
 from tests.fakes.clock import FakeClock
 from tests.team_pg import TeamPg
 from tests.widgets.agent_app import AgentApp
+from tests.widgets.shift_team_fake import MemorySupervisor, ShiftTeam
+from tests.widgets.team_fake import Status
 from tests.widgets.test_team_window import head_with
 from widgets.handover_dialog import HandoverDialog
 from widgets.supervisor_window import (
@@ -43,6 +46,7 @@ from widgets.supervisor_window import (
     item_label,
     supervisor_role,
 )
+from widgets.theme import local_time
 
 ROLES = {"alex": "agent", "sam": "agent", "pat": "supervisor"}
 
@@ -351,3 +355,40 @@ def test_two_runtimes_the_supervisor_sees_a_claim_reassigns_and_receives_a_hand_
     finally:
         alex.close()
         sam.close()
+
+
+class Flaky:
+    """The supervisor view of an in-memory team whose server can go away (``TeamUnavailable``, as the real one)."""
+
+    def __init__(self, team: ShiftTeam) -> None:
+        self.view = MemorySupervisor(team)
+        self.down = False
+
+    async def snapshot(self) -> Any:
+        if self.down:
+            raise TeamUnavailable("connection refused")
+        return await self.view.snapshot()
+
+    async def reassign(self, item_key: str, to: str | None, note: str = "") -> None:
+        await self.view.reassign(item_key, to, note)
+
+    async def release_stale(self, item_key: str) -> str | None:
+        return await self.view.release_stale(item_key)
+
+
+def test_offline_the_last_figures_stay_with_the_reason(qtbot: QtBot, qloop: qasync.QEventLoop) -> None:
+    clock = FakeClock()
+    team = ShiftTeam(clock, current=Status(member="Pat", role="supervisor"))
+    team.claims.colleague(12, "Sam")
+    port = Flaky(team)
+    window = SupervisorWindow(port, clock, subscribe=team.subscribe, member="Pat")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: len(held_rows(window)) == 1, timeout=5000)
+    port.down = True
+    team.notify()  # a change arrives; the server does not answer the snapshot it asks for
+    qtbot.waitUntil(lambda: window.status_text().startswith("The team database cannot be reached"), timeout=5000)
+    assert window.status_text().endswith(
+        f"connection refused. Showing the figures of {local_time(clock.now(), now=clock.now())}."
+    )
+    assert held_rows(window) == [["Mastodon · @brand · #12", "Sam", "0 s"]]  # kept, not blanked
