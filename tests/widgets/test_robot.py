@@ -33,7 +33,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QListWidget
+from PySide6.QtWidgets import QListWidget, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from console.queue import QueueQuery, QueueView
@@ -43,12 +43,15 @@ from console.triage import Change
 from storage.rows import ReplyState
 from tests.fakes.clock import FakeClock
 from tests.widgets.agent_app import TALLY, AgentApp, check_invariants
+from tests.widgets.shift_team_fake import COLLEAGUES, ShiftTeam, a_colleague_hands_over, key_of
 from tests.widgets.team_fake import MemoryTeam, Status
 from widgets.claims import banner_text, marker_text, team_line
 from widgets.export_dialog import ExportDialog
 from widgets.filter_bar import FilterKey
+from widgets.handover_dialog import HandoverDialog
 from widgets.main_window import MainWindow
 from widgets.queue_model import Col, Role
+from widgets.supervisor_window import POOL, ReassignDialog, SupervisorWindow
 from widgets.triage_actions import TriageCommand
 
 #: Shifts per run and steps per shift; ``make soak`` raises both (thousands of steps in all).
@@ -434,16 +437,35 @@ class AgentRobot(RuleBasedStateMachine):
         self.app.settle()
 
     # ------------------------------------------------------------------ rules: the shift, intake, restarts
-    @rule()
-    def end_or_start_the_shift(self) -> None:
+    @rule(to=st.sampled_from([None, *COLLEAGUES]))
+    def end_or_start_the_shift(self, to: str | None) -> None:
+        """Solo: the notes and the summary. In a team (issue 23): End shift hands what we hold to a colleague or
+        the pool; Start shift shows what colleagues handed over meanwhile."""
         actions = self.app.shift_actions
         assert actions is not None
         if actions.end_action.isEnabled():
-            actions.end_shift().end_button.click()
+            dialog = actions.end_shift()
+            if isinstance(dialog, HandoverDialog):
+                self.hand_over(dialog, to)
+            else:
+                dialog.end_button.click()
         else:
+            team = self.shift_team
+            incoming = list(team.incoming) if team is not None else []
+            before = actions.shift_start_dialog
             start = actions.start_shift()
             start.name_edit.setText("Robin Robot")
             start.start_button.click()
+            if incoming:
+                self.qtbot.waitUntil(lambda: actions.shift_start_dialog is not before, timeout=2000)
+                panel = actions.shift_start_dialog
+                assert panel is not None and panel.isVisible()
+                texts = panel.handed_texts()
+                first = incoming[0]
+                heading = f"Handed over to you by {first.by}" + (f" · {first.note}" if first.note else "")
+                assert heading in texts, texts
+                TALLY["team: hand-overs received at a shift start"] += 1
+                panel.close()
         self.app.settle()
         for export in self.win.findChildren(ExportDialog):  # the summary is saved in the journeys: not now
             if export.isVisible():
@@ -498,12 +520,12 @@ class AgentRobot(RuleBasedStateMachine):
         TALLY["sandbox faults switched on"] += int(on)
 
     # ------------------------------------------------------------------ rules: team mode (issue 22)
-    @initialize(team=st.booleans())
-    def join_a_team_or_not(self, team: bool) -> None:
+    @initialize(team=st.booleans(), role=st.sampled_from(["agent", "supervisor"]))
+    def join_a_team_or_not(self, team: bool, role: str) -> None:
         """Open the app: half the shifts work in a team (an in-memory one: colleagues' claims, offline spells,
-        take next), the others solo."""
+        take next, hand-overs, and for a supervisor the supervisor view), the others solo."""
         if team:
-            self.app.team = MemoryTeam(self.clock, current=Status(member="Robin Robot"))
+            self.app.team = ShiftTeam(self.clock, current=Status(member="Robin Robot", role=role))
             TALLY["team: shifts in a team"] += 1
         self.app.open()
         self.app.sync()
@@ -557,7 +579,8 @@ class AgentRobot(RuleBasedStateMachine):
         if team is None:
             return
         now = self.clock.now()
-        team.current = Status(member="Robin Robot", mode="offline" if offline else "live", since=now,
+        team.current = Status(member="Robin Robot", role=team.current.role, mode="offline" if offline else "live",
+                              since=now,
                               reason="the team server does not answer" if offline else "")  # fmt: skip
         team.notify()
         self.app.settle()
@@ -580,6 +603,126 @@ class AgentRobot(RuleBasedStateMachine):
             assert composer is None or composer.claimed == expected, "take next did not hold the item for us"
         else:
             self.qtbot.waitUntil(lambda: "Nothing left" in self.win.statusBar().currentMessage(), timeout=2000)
+
+    # ------------------------------------------------------------------ rules: team shifts (issue 23)
+    @property
+    def shift_team(self) -> ShiftTeam | None:
+        team = self.app.team
+        return team if isinstance(team, ShiftTeam) else None
+
+    def hand_over(self, dialog: HandoverDialog, to: str | None) -> None:
+        """The hand-over dialog lists what we hold; one button hands it all to ``to`` and ends the shift."""
+        team = self.shift_team
+        assert team is not None
+        self.qtbot.waitUntil(lambda: not dialog.is_busy() and "Reading" not in dialog.intro.text(), timeout=2000)
+        ours = team.ours()
+        assert len(dialog.lines()) == len(ours), (dialog.lines(), ours)
+        dialog.to_combo.setCurrentIndex(dialog.to_combo.findData(to) if to is not None else dialog.to_combo.count() - 1)
+        assert dialog.target() == to and dialog.to_combo.findText(POOL) == dialog.to_combo.count() - 1
+        dialog.note_edit.setPlainText("robot hand-over")
+        handed = len(team.handed)
+        dialog.hand_button.click()
+        self.qtbot.waitUntil(lambda: len(team.handed) == handed + 1, timeout=2000)
+        last = team.handed[-1]
+        assert (last.to, last.note, last.items) == (to, "robot hand-over", [key_of(m) for m in ours]), last
+        assert not team.ours(), "the hand-over left claims with us"
+        actions = self.app.shift_actions
+        assert actions is not None
+        self.qtbot.waitUntil(lambda: not actions.end_action.isEnabled(), timeout=2000)  # the shift ended here too
+        TALLY["team: hand-overs at the end of a shift"] += 1
+
+    @precondition(lambda self: self.shift_team is not None)
+    @rule(count=st.integers(min_value=1, max_value=2), note=st.sampled_from(["", "call her back at 3"]))
+    def a_colleague_hands_over_to_you(self, count: int, note: str) -> None:
+        team, model = self.shift_team, self.win.queue_model
+        if team is None or model.rowCount() == 0:
+            return
+        ids = [m for m in (model.mention_id_at(r) for r in range(min(count, model.rowCount()))) if m is not None]
+        a_colleague_hands_over(team, "Sam", ids, note)
+
+    def supervisor_window(self) -> SupervisorWindow | None:
+        launcher = self.win.supervisor_launcher
+        window = launcher.window if launcher is not None else None
+        return window if window is not None and window.isVisible() else None
+
+    @precondition(lambda self: self.shift_team is not None)
+    @rule(close=st.booleans())
+    def open_or_close_the_supervisor_view(self, close: bool) -> None:
+        """View → Supervisor… (Ctrl+Shift+U): offered to supervisors only; shows who holds what."""
+        launcher = self.win.supervisor_launcher
+        assert launcher is not None, "a team with shifts got no View → Supervisor…"
+        window = self.supervisor_window()
+        if window is not None and close:
+            window.close()
+            return
+        self.app.key(self.win.queue_view, Qt.Key.Key_U,
+                     Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)  # fmt: skip
+        self.app.settle()
+        if launcher.action.isVisible():
+            window = self.supervisor_window()
+            assert window is not None, "Ctrl+Shift+U opened no supervisor window"
+            self.qtbot.waitUntil(lambda: window.snapshot is not None, timeout=2000)
+            TALLY["team: supervisor view opened"] += 1
+        else:
+            assert self.supervisor_window() is None, "an agent got the supervisor window"
+            TALLY["team: supervisor view refused to an agent"] += 1
+
+    def pick_held(self, window: SupervisorWindow, row: int) -> bool:
+        """Select a claim in the supervisor view (when nobody holds anything, a colleague takes an item first)."""
+        team, model = self.shift_team, self.win.queue_model
+        if team is not None and not team.claims.held and model.rowCount():
+            mention_id = model.mention_id_at(row % model.rowCount())
+            if mention_id is not None:
+                team.claims.colleague(mention_id, COLLEAGUES[row % len(COLLEAGUES)])
+                self.app.settle()
+        window.request_refresh()
+        self.qtbot.waitUntil(lambda: window._task is None and not window._throttle.isActive(), timeout=3000)
+        rows = window.held.rows
+        if not rows:
+            return False
+        window.held.table.setFocus()
+        window.held.table.selectRow(row % len(rows))
+        return True
+
+    @precondition(lambda self: self.shift_team is not None and self.supervisor_window() is not None)
+    @rule(row=st.integers(min_value=0, max_value=5), to=st.sampled_from([None, *COLLEAGUES]))
+    def the_supervisor_reassigns(self, row: int, to: str | None) -> None:
+        team, window = self.shift_team, self.supervisor_window()
+        if team is None or window is None or not self.pick_held(window, row):
+            return
+        picked = window.held.selected()
+        window.reassign_action.trigger()
+        dialog = window.pending_dialog
+        assert isinstance(dialog, ReassignDialog)
+        dialog.to_combo.setCurrentIndex(dialog.to_combo.findData(to) if to is not None else dialog.to_combo.count() - 1)
+        dialog.note_edit.setText("robot")
+        with self.qtbot.waitSignal(window.acted, timeout=2000):
+            dialog.reassign_button.click()
+        assert team.reassigned[-1] == (picked, to, "robot", team.member), team.reassigned[-1]
+        TALLY["team: supervisor reassignments"] += 1
+
+    @precondition(lambda self: self.shift_team is not None and self.supervisor_window() is not None)
+    @rule(row=st.integers(min_value=0, max_value=5), confirm=st.booleans())
+    def the_supervisor_releases_a_claim(self, row: int, confirm: bool) -> None:
+        team, window = self.shift_team, self.supervisor_window()
+        if team is None or window is None or not self.pick_held(window, row):
+            return
+        picked = window.held.selected()
+        window.release_action.trigger()
+        box = window.pending_dialog
+        assert isinstance(box, QMessageBox)
+        released = len(team.released_by_supervisor)
+        if confirm:
+            with self.qtbot.waitSignal(window.acted, timeout=2000):
+                next(b for b in box.buttons() if b.text() == "Release").click()
+            assert team.released_by_supervisor[-1][0] == picked
+            TALLY["team: claims released by the supervisor"] += 1
+        else:
+            cancel = box.button(QMessageBox.StandardButton.Cancel)
+            assert cancel is not None
+            cancel.click()
+            assert len(team.released_by_supervisor) == released, "Cancel released a claim"
+        self.app.settle()
 
     # ------------------------------------------------------------------ after every step
     @invariant()
@@ -620,6 +763,25 @@ class AgentRobot(RuleBasedStateMachine):
         if composer is not None:
             assert composer.claimed in (None, selected), f"holding item {composer.claimed}, showing {selected}"
         assert win.health_strip.team_text() == team_line(team.current, now=self.clock.now())
+        if isinstance(team, ShiftTeam):
+            self.supervisor_view_agrees(team)
+
+    def supervisor_view_agrees(self, team: ShiftTeam) -> None:
+        """View → Supervisor… only for supervisors; its "who holds what" is the team's claims within a moment."""
+        launcher = self.win.supervisor_launcher
+        assert launcher is not None
+        assert launcher.action.isVisible() == (team.current.role in ("supervisor", "owner"))
+        window = self.supervisor_window()
+        if window is None:
+            return
+
+        def shown() -> list[str]:
+            return sorted(row.item_key for row in window.held.rows if row is not None)
+
+        expected = sorted(key_of(m) for m in team.claims.held)
+        with contextlib.suppress(QtBot.TimeoutError):
+            self.qtbot.waitUntil(lambda: shown() == expected, timeout=2500)  # a refresh a second at most
+        assert shown() == expected, (shown(), expected)
 
 
 def test_robot_walks_random_shifts_and_the_agent_can_rely_on_the_window(qtbot: QtBot, qloop: qasync.QEventLoop) -> None:
