@@ -134,6 +134,7 @@ class Agent:
         await team.claims.refresh()
         for row in self.local.claims():
             if row.holder == self.member and row.mention_id is not None:
+                await team.claims.claim(row.mention_id)  # as in release_stale: open, then close
                 team.claims.release(row.mention_id)
         await team.claims.settled()
 
@@ -151,7 +152,11 @@ class Agent:
             if row.holder == self.member and row.mention_id is not None and not outbox.replies(row.mention_id)
         ]
         for mention_id in stale:
+            # ClaimService.release lets go only of claims opened in this session: open the item (which claims it
+            # again, ours) and close it, as the agent does in the window.
+            await team.claims.claim(mention_id)
             team.claims.release(mention_id)
+        await team.claims.settled()
         return len(stale)
 
     async def _wait_sent(self, reply_id: int) -> ReplyState | None:
