@@ -1,7 +1,7 @@
 """`make bench`: measure every DESIGN.md budget, print one table and write bench/results.json.
 
 Usage: python -m bench [--only NAME ...] [--quick]
-  (names: ingest, queue, tick, cold_start, sync, backfill, export, queue_filters)
+  (names: ingest, queue, tick, cold_start, sync, backfill, export, queue_filters, team)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bench import backfill, figures, queue_filters, shift_report, sla
+from bench import backfill, figures, queue_filters, shift_report, sla, team
 from bench.figures import Figure
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -34,6 +34,8 @@ def suites(quick: bool) -> dict[str, Callable[[], list[Figure]]]:
         "backfill": lambda: [backfill.first_sync_backfill(100_000)],
         "queue_filters": lambda: queue_filters.filter_and_search(size),
         "export": lambda: shift_report.figures_for_bench(10_000, runs=1 if quick else 3),
+        # Team mode (issue 22): on the machine's PostgreSQL (or CARE_TEST_PG), a throwaway schema per figure.
+        "team": lambda: team.figures_for_bench(quick),
     }
 
 
