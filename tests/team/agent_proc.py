@@ -137,6 +137,9 @@ class Agent:
                 await team.claims.claim(row.mention_id)  # as in release_stale: open, then close
                 team.claims.release(row.mention_id)
         await team.claims.settled()
+        # And what the claim service still holds open (closing the app releases it): closed here, before the
+        # soak reads the server's last seq, so no release lands on the log after the copies caught up.
+        await team.claims.aclose()
 
     async def release_stale(self) -> int:
         """Release the claims this member holds on items it wrote nothing for: after a crash (the composers that

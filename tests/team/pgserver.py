@@ -40,6 +40,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
 def soak_folder(prefix: str) -> Iterator[Path]:
     """A folder of its own under the system's temporary folder, not pytest's: pytest makes its own base folder
     private (0700) at every session start, and the server runs as another user that must reach its data (as

@@ -16,7 +16,7 @@ from tests.team.pgserver import EmbeddedServer, soak_folder
 
 @pytest.fixture
 def server() -> Iterator[EmbeddedServer]:
-    for folder in soak_folder("care-soak-tools-"):
+    with soak_folder("care-soak-tools-") as folder:
         pg = EmbeddedServer(folder / "pg")
         pg.start()
         try:
