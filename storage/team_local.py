@@ -23,6 +23,7 @@ import sqlite_utils
 from storage.driver import chunked, converted, fetch_all, fetch_in, fetch_one, repository, says, scalar
 from storage.events import event_json, write_event
 from storage.rows import ReplyState
+from storage.seen_replies import SEEN_KEY_PREFIX
 
 #: Local event kinds that are shared facts and go up to the team log (docs/TEAM.md "Event kinds"). Derived
 #: ones (SLA ``deadline_*``, ``responded``, ``reply_queued``, ``reply_failed``, "received", breaches) stay
@@ -549,10 +550,23 @@ class TeamLocalRepo:
     ) -> bool:
         """A reply a colleague sent, stored as sent (so the thread shows it and answers to it join the thread).
 
+        One sent row per brand post, as ``ReplyRepo.mark_sent`` keeps for this copy's own: when this copy found
+        the same post on the channel first (a seen reply, key ``seen:<account>:<external id>``), that row goes and
+        the colleague's reply (their key, author and text) stands in its place; its ``reply_seen`` event stays in
+        the append-only log.
+
         Returns:
             False when this copy already has the reply (its idempotency key): nothing was written.
         """
         with self._db.atomic():
+            if self.has_reply(reply_key):
+                return False
+            if external_id:
+                self._conn.execute(
+                    "DELETE FROM replies WHERE idempotency_key = (SELECT ? || account_id || ':' || ? "
+                    "FROM mentions WHERE id = ?)",
+                    (SEEN_KEY_PREFIX, external_id, mention_id),
+                )
             cur = self._conn.execute(
                 "INSERT INTO replies (mention_id, target_id, text, purpose, idempotency_key, state, external_id, url, "
                 "created_at, queued_at, sent_at, holding_until) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "

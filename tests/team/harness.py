@@ -33,11 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Problems the soak finds in the app that are reported and waiting for their fix (a part of the message each):
 #: the test then skips, saying so, instead of failing; any other problem fails it. Empty when all is well.
-KNOWN_PROBLEMS: tuple[str, ...] = (
-    # console/team/applier.py + storage/team_local.py record_colleague_reply: a colleague's reply_sent whose post
-    # this copy already stored as seen on the channel (reply_seen) is stored a second time under its own key.
-    "holds one brand post as several sent replies",
-)
+KNOWN_PROBLEMS: tuple[str, ...] = ()
 
 
 def _env(name: str, default: float) -> float:

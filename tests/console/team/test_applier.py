@@ -532,3 +532,56 @@ def test_an_in_memory_copy_applies_inline(copies: tuple[Copy, Copy, Copy]) -> No
     finally:
         applier.close()
         close_database(db)
+
+
+def _see(copy: Copy, head: int, external_id: str, at: int) -> bool:
+    """This copy's sync finds the brand's post ``external_id`` on the channel; True when it stored it."""
+    found = SeenReplyRepo(copy.db).record(
+        account_id=copy.account_id, mention_id=head, external_id=external_id, url=f"{BASE}/r/{external_id}",
+        text="found on the channel", posted_at=at, visibility="public", now=at + 5, actor="on Mastodon",
+    )  # fmt: skip
+    return found is not None
+
+
+def sent_rows(copy: Copy, ext: str) -> list[tuple[str, str, str]]:
+    rows = copy.db.conn.execute(
+        "SELECT external_id, idempotency_key, text FROM replies WHERE mention_id = ? AND state = 'sent' ORDER BY id",
+        (copy.mention_id(ext),),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def test_a_colleagues_reply_seen_on_the_channel_first_stays_one_sent_reply(copies: tuple[Copy, Copy, Copy]) -> None:
+    sam, kim, _ = copies
+    sam.post("100", T0)
+    log = Log()
+    push(sam, log)
+    pull(kim, log)
+    key = sam.send_reply(sam.mention_id("100"), "Sam's answer", T0 + 70)
+    assert _see(kim, kim.mention_id("100"), f"r-{key[:8]}", T0 + 70)  # Kim's sync finds Sam's post first
+    push(sam, log)
+
+    pull(kim, log)
+
+    assert sent_rows(kim, "100") == [(f"r-{key[:8]}", key, "Sam's answer")]  # the colleague's reply, once
+
+
+def test_a_post_seen_after_the_colleagues_reply_arrived_records_nothing_new(copies: tuple[Copy, Copy, Copy]) -> None:
+    sam, kim, lee = copies
+    sam.post("100", T0)
+    log = Log()
+    push(sam, log)
+    pull(kim, log)
+    pull(lee, log)
+    key = sam.send_reply(sam.mention_id("100"), "Sam's answer", T0 + 70)
+    post = f"r-{key[:8]}"
+    assert _see(lee, lee.mention_id("100"), post, T0 + 70)  # Lee's sync finds it and pushes a reply_seen
+    push(sam, log)
+    push(lee, log)
+
+    pull(kim, log)  # reply_sent, then Lee's reply_seen of the same post
+    assert not _see(kim, kim.mention_id("100"), post, T0 + 70)  # Kim's own sync finds it later
+
+    assert sent_rows(kim, "100") == [(post, key, "Sam's answer")]
+    pull(lee, log)
+    assert sent_rows(lee, "100") == [(post, key, "Sam's answer")]
