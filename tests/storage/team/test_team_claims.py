@@ -88,6 +88,49 @@ def test_take_next_most_urgent_first_and_filters(team_pg: TeamPg, arun: Any) -> 
     assert arun(go()) == [key(2), key(3), key(1), None, key(6), key(7, OTHER)]
 
 
+def test_take_next_skips_an_item_whose_reply_is_being_sent(team_pg: TeamPg, arun: Any) -> None:
+    """A reply recorded (reply_sending) but not yet answered: take next must not hand that item out, or the
+    taker's own reply is then refused as 'answered' (the team soak's finding)."""
+
+    async def go() -> tuple[str | None, str | None, str | None, SendVerdict]:
+        async with owner_pool(team_pg) as pool:
+            await seed(pool, team_pg.schema, [mention(ACC, "1", 300), mention(ACC, "2", 100)])
+            repo = ClaimRepo(pool, team_pg.schema)
+            assert (await repo.record_send(key(2), "r-kim", "kim", text="hi", purpose="reply")).ok
+            first = await repo.take_next("sam", 30)
+            second = await repo.take_next("sam", 30)
+            # the customer writes again after kim's reply: the item waits for an answer again
+            await seed(pool, team_pg.schema, [mention(ACC, "2b", 10**10, head="2")])
+            third = await repo.take_next("sam", 30)
+            verdict = await repo.record_send(key(2), "r-sam", "sam", text="hello", purpose="reply")
+        return first, second, third, verdict
+
+    first, second, third, verdict = arun(go())
+    assert (first, second, third) == (key(1), None, key(2))
+    assert verdict.ok
+
+
+def test_take_next_pick_still_walks_the_items_next_index(team_pg: TeamPg, arun: Any) -> None:
+    """The pick's WHERE still implies items_next's predicate, so the partial index serves it (take next fast)."""
+
+    async def go() -> str:
+        async with owner_pool(team_pg) as pool, pool.connection() as conn:
+            await conn.execute("SET enable_seqscan = off")
+            cur = await conn.execute(
+                f"""EXPLAIN SELECT i.key FROM "{team_pg.schema}".items i
+                     WHERE NOT i.answered AND i.status IN ('new', 'open')
+                       AND (i.assigned_to IS NULL OR i.assigned_to = 'sam')
+                       AND (i.last_reply_key IS NULL OR i.last_reply_at IS NULL OR i.last_reply_at < i.posted_at)
+                       AND i.key NOT IN (SELECT c.item_key FROM "{team_pg.schema}".claims c
+                                          WHERE c.expires_at > clock_timestamp())
+                     ORDER BY i.due_at, i.posted_at LIMIT 1 FOR UPDATE OF i SKIP LOCKED"""
+            )
+            return "\n".join(str(row[0]) for row in await cur.fetchall())
+
+    plan = arun(go())
+    assert "items_next" in plan, plan
+
+
 def test_concurrent_takers_never_share_an_item(team_pg: TeamPg, arun: Any) -> None:
     takers = 24
 
