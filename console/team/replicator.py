@@ -200,6 +200,7 @@ class Replicator:
         self._kick: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._listeners: list[Callable[[TeamChange], None]] = []
+        self._mode_listeners: list[Callable[[Mode, Mode], None]] = []
         self._mode: Mode = "connecting"
         self._since = clock.now()
         self._reason = ""
@@ -219,6 +220,11 @@ class Replicator:
     def subscribe(self, listener: Callable[[TeamChange], None]) -> None:
         """Call ``listener`` on the loop after each applied page that changed something and each claims change."""
         self._listeners.append(listener)
+
+    def on_mode(self, listener: Callable[[Mode, Mode], None]) -> None:
+        """Call ``listener(was, now)`` on the loop each time the mode changes (TeamService: the server is back, so
+        replies the send gate held may be asked about again at once)."""
+        self._mode_listeners.append(listener)
 
     def wake(self) -> None:
         """A local change happened: push soon (no await; safe before :meth:`run` starts)."""
@@ -285,11 +291,18 @@ class Replicator:
 
     # ------------------------------------------------------------------ connection and modes
     def _set_mode(self, mode: Mode, reason: str = "") -> None:
-        if mode != self._mode:
+        was = self._mode
+        if mode != was:
             self._since = self._clock.now()
             log.info("team: %s%s", mode, f" ({reason})" if reason else "")
         self._mode = mode
         self._reason = reason
+        if mode != was:
+            for listener in list(self._mode_listeners):
+                try:
+                    listener(was, mode)
+                except Exception:  # a listener's bug must not stop replication
+                    log.exception("team mode listener failed")
 
     def _polling_reason(self) -> str:
         if self._listen_task is not None:
