@@ -38,6 +38,7 @@ __all__ = [
     "GateVerdict",
     "Outbox",
     "OutboxError",
+    "ReopeningGate",
     "SendGate",
     "SendOutcome",
     "StatusConnector",
@@ -173,6 +174,15 @@ class SendGate(Protocol):
 
 
 @runtime_checkable
+class ReopeningGate(Protocol):
+    """A send gate that can say when the replies it HELD may be asked about again (team mode: the team server is
+    reachable again), so they leave then instead of after ``GATE_RETRY_SECONDS``. The outbox subscribes when the
+    gate is set (see :attr:`Outbox.gate`)."""
+
+    def on_reopen(self, listener: Callable[[], object]) -> None: ...
+
+
+@runtime_checkable
 class EditingConnector(Protocol):
     """A connector whose channel lets a sent reply be edited in place (Mastodon ``PUT /api/v1/statuses/:id``)."""
 
@@ -287,7 +297,49 @@ class Outbox:
         self._listeners: list[Callable[[int], None]] = []
         self._statuses = statuses
         self._status_listeners: list[Callable[[int], None]] = []
+        self._gate_held: set[int] = set()  # replies the gate HELD, tried again as soon as it reopens
+        self._gate: SendGate | None = None
         self.gate = gate
+
+    @property
+    def gate(self) -> SendGate | None:
+        """Team mode's send gate (None when solo)."""
+        return self._gate
+
+    @gate.setter
+    def gate(self, gate: SendGate | None) -> None:
+        # A gate that says when it reopens (the team server is back) gets the held replies tried at once.
+        self._gate = gate
+        reopening: object = gate  # a SendGate may also be a ReopeningGate (two ports, one object)
+        if isinstance(reopening, ReopeningGate):
+            reopening.on_reopen(self.retry_gate_held)
+
+    def retry_gate_held(self) -> int:
+        """Make the replies the send gate held due now and wake the sender (the gate says it can answer again).
+
+        Only those held by the gate in this session: other waits (a channel's backoff, a rate limit) keep theirs;
+        one held before a restart is asked again after ``GATE_RETRY_SECONDS`` as before.
+
+        Returns:
+            How many replies were made due.
+        """
+        held, self._gate_held = self._gate_held, set()
+        if not held:
+            return 0
+        now = self._clock.now()
+        made_due = 0
+        for row in self._replies.pending():
+            if (
+                row.id in held
+                and row.state is ReplyState.QUEUED
+                and row.next_attempt_at is not None
+                and row.next_attempt_at > now
+            ):
+                self._replies.mark_waiting(row.id, error=row.error, next_attempt_at=None)
+                self._changed(row.mention_id)
+                made_due += 1
+        self.wake()
+        return made_due
 
     # ------------------------------------------------------------------ agent actions (synchronous, no network)
     def queue(
@@ -819,6 +871,7 @@ class Outbox:
             return None
         if verdict.outcome is GateOutcome.HOLD:
             self._replies.mark_waiting(row.id, error=verdict.reason, next_attempt_at=now + GATE_RETRY_SECONDS)
+            self._gate_held.add(row.id)
             return SendOutcome.WAITING
         self._replies.mark_failed(row.id, error=verdict.reason, at=now)
         return SendOutcome.FAILED

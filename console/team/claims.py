@@ -245,12 +245,40 @@ class ClaimService:
             self._spawn(self._renew(head, entry), f"renew-{head}")
 
     def release(self, mention_id: int) -> None:
-        """The composer was sent, cancelled or closed: release our claim (a task; offline, it simply expires)."""
+        """The composer was sent, cancelled or closed: release our claim (a task; offline, it simply expires).
+
+        Also a claim of ours this session did not open (the mirror says we hold it: one left by a crash, or taken
+        by a "take next" whose answer was lost), which would otherwise block colleagues for the full TTL.
+        """
         head = self._head(mention_id)
         self._tried.pop(head, None)
         entry = self._open.pop(head, None)
-        if entry is not None:
-            self._spawn(self._release(entry.item_key), f"release-{head}")
+        key = entry.item_key if entry is not None else self._mirrored_own(head)
+        if key is not None:
+            self._spawn(self._release(key), f"release-{head}")
+
+    async def release_own(self) -> int:
+        """Release every claim the server says this member holds, except those of composers open now.
+
+        ``TeamService.start`` calls it: claims left by an earlier run (a crash, a lost "take next" answer) are no
+        one's work any more and would block colleagues until they expire; a composer that is still open claims
+        again on its next keystroke.
+
+        Returns:
+            How many claims were released; 0 when the server cannot be reached (they then expire).
+        """
+        rows = await self._call(self._repo.active, quiet=True)
+        if rows is None:
+            return 0
+        released = 0
+        for row in rows:
+            if row.holder != self.member or any(e.item_key == row.item_key for e in self._open.values()):
+                continue
+            if await self._call(self._releaser(row.item_key), quiet=True):
+                released += 1
+        if released:
+            await self.refresh()
+        return released
 
     async def take_next(self) -> int | None:
         """Claim the most urgent unclaimed item for this member (the server hands each taker a different one).
@@ -260,6 +288,10 @@ class ClaimService:
         """
         key = await self._call(lambda: self._repo.take_next(self.member, self.ttl))
         if key is None:
+            if self._failed:
+                # The answer may have been lost after the server handed us an item: free it rather than let it
+                # block colleagues for the full TTL (a no-op when the server is still away or gave us nothing).
+                self._spawn(self.release_own(), "release-own-after-take")
             return None
         mention_id = self._local.mention_ids([key]).get(key)
         if mention_id is None and self._catch_up is not None:
@@ -340,6 +372,16 @@ class ClaimService:
     def _head(self, mention_id: int) -> int:
         head = self._local.head_of(mention_id)
         return mention_id if head is None else head
+
+    def _releaser(self, key: str) -> Callable[[], Awaitable[bool]]:
+        return lambda: self._repo.release(key, self.member)
+
+    def _mirrored_own(self, head: int) -> str | None:
+        """The item key of a live claim of ours on ``head`` in the local mirror (None: the mirror shows none)."""
+        for row in self._local.claims():
+            if row.mention_id == head and row.holder == self.member:
+                return row.item_key
+        return None
 
     def _key(self, head: int) -> str | None:
         return self._local.item_keys([head]).get(head)
@@ -443,6 +485,21 @@ class TeamSendGate:
         self._catch_up = catch_up
         self._claims = claims
         self._reachable_now = reachable
+        self._reopen_listeners: list[Callable[[], object]] = []
+
+    def on_reopen(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` when the team server is reachable again (the outbox then tries the replies this
+        gate held at once: :class:`~console.replies.outbox.ReopeningGate`)."""
+        self._reopen_listeners.append(listener)
+
+    def reopened(self) -> None:
+        """The team server can be reached again (``TeamService``, on the replicator's mode change): tell the
+        listeners, so a held reply leaves within a second of the server's return, not after the retry delay."""
+        for listener in list(self._reopen_listeners):
+            try:
+                listener()
+            except Exception:  # a listener's bug must not break the team service
+                log.exception("send gate reopen listener failed")
 
     async def check(self, reply: ReplyRow, mention: MentionRow, *, override: bool) -> GateVerdict:
         """Record ``reply`` on the team server and say whether it may leave (see the class docstring).

@@ -420,6 +420,7 @@ class TeamService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
+        replicator.on_mode(self._mode_changed)
 
     @property
     def member(self) -> str:
@@ -456,6 +457,7 @@ class TeamService:
         if self.closed():
             return  # closed while the pool was starting
         self._spawn(self.replicator.run(), "team-replicator")
+        self._spawn(self._release_left_claims(), "team-release-left-claims")
         self._spawn(self.claims.run(), "team-claims")
         self._spawn(self.leases.run(), "team-leases")
         self._spawn(self._heartbeat(), "team-heartbeat")
@@ -499,6 +501,19 @@ class TeamService:
         from console.team.supervisor import SupervisorView
 
         return SupervisorView(self.db, self.schema, self.member, self._clock, mention_ids=self._local.mention_ids)
+
+    def _mode_changed(self, was: str, now: str) -> None:
+        """The replicator reaches the server again (from offline, or connecting at start): replies the send gate
+        held leave now rather than after the outbox's retry delay."""
+        if was in ("offline", "connecting") and now in ("live", "polling"):
+            self.send_gate.reopened()
+
+    async def _release_left_claims(self) -> None:
+        """Release the claims an earlier run of this member left (a crash, a lost "take next" answer): no composer
+        of this run holds them, and they would block colleagues until they expire."""
+        released = await self.claims.release_own()
+        if released:
+            log.info("team: released %d claim(s) left from an earlier session", released)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)

@@ -238,3 +238,48 @@ def test_offline_claim_is_none_and_advice_says_offline(
             await sam.aclose()
 
     arun(scenario(), timeout=30)
+
+
+def test_a_claim_left_by_an_earlier_session_is_released_not_left_to_expire(
+    team_pg: TeamPg, tmp_path: Path, arun: Callable[..., Any]
+) -> None:
+    """After a crash the member's claims sit on the server for the full TTL: the new session's release of the
+    composer (the mirror says the claim is ours) and the start-up sweep (release_own) free them."""
+
+    async def scenario() -> None:
+        async with team(team_pg, ["Sam", "Alex"]) as members:
+            copy = open_copy(tmp_path, "sam", FakeClock(T0 + 60))
+            first_id, second_id, third_id = copy.post("1", T0), copy.post("2", T0), copy.post("3", T0)
+            await copy.push(members["Sam"])
+            crashed = service(copy, members["Sam"])
+            for mention_id in (first_id, second_id, third_id):
+                view = await crashed.claim(mention_id)
+                assert view is not None and view.ours
+            # The app dies here: no aclose, no releases. A colleague also holds nothing of Sam's.
+
+            fresh = service(copy, members["Sam"])
+            await fresh.refresh()  # the mirror (kept in the local copy) says which claims are ours
+            mirrored = fresh.claim_of(first_id)
+            assert mirrored is not None and mirrored.ours
+            fresh.release(first_id)  # the composer reopened on it and closed: not opened by this session
+            await fresh.settled()
+            assert copy.key("1") not in await server_claims(members["Sam"])
+            assert fresh.claim_of(first_id) is None
+
+            # The start-up sweep: every claim of Sam's left from the crashed session, except an open composer's.
+            view = await fresh.claim(third_id)
+            assert view is not None and view.ours
+            alex_copy = open_copy(tmp_path, "alex", FakeClock(T0 + 60))
+            alex_id = alex_copy.post("4", T0)
+            await alex_copy.push(members["Alex"])
+            alex = service(alex_copy, members["Alex"])
+            assert await alex.claim(alex_id) is not None
+            assert await fresh.release_own() == 1
+            left = await server_claims(members["Sam"])
+            assert {k: holder for k, (holder, _) in left.items()} == {
+                copy.key("3"): "Sam",
+                alex_copy.key("4"): "Alex",
+            }
+            assert await events_of(members["Sam"], "released") == [("Sam", copy.key("1")), ("Sam", copy.key("2"))]
+
+    arun(scenario(), timeout=30)
