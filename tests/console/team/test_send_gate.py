@@ -8,6 +8,7 @@ claim and the latest reply, so of two outboxes racing on one item exactly one po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import random
@@ -26,12 +27,20 @@ from console.channels.mastodon import MastodonConnector
 from console.ports import MemorySecretStore
 from console.replies.outbox import GATE_RETRY_SECONDS, GateOutcome, Outbox, SendOutcome
 from console.sandbox import SandboxServer
+from console.sla.bands import SlaPolicy
 from console.sync.inbox import Poller
+from console.team.applier import Applier
 from console.team.claims import ClaimService, TeamSendGate
-from console.team.replicator import push_event
+from console.team.config import TeamConfig
+from console.team.leases import LeaseKeeper
+from console.team.replicator import Replicator, push_event
+from console.team.service import TeamService
 from storage.accounts import SyncStateRepo
+from storage.errors import StorageError, TeamUnavailable
 from storage.rows import ReplyState
+from storage.team.connect import TeamConnection, TeamPool, connect_conninfo, open_pool_conninfo
 from storage.team.events import TeamEvent
+from storage.team.leases import LeaseRepo
 from tests.console.team.claims_support import Copy, Member, open_copy, team
 from tests.fakes.clock import FakeClock
 from tests.team_pg import TeamPg
@@ -272,5 +281,101 @@ def test_while_the_replicator_is_offline_the_gate_answers_at_once_without_the_se
             passed = await offline_gate.check(row, head, override=True)
             assert passed.outcome is GateOutcome.PROCEED
             assert await server_events(sam.member, "reply_sending") == []  # the server was not asked
+
+    arun(scenario(), timeout=60)
+
+
+def test_a_reply_held_while_the_team_was_away_leaves_as_soon_as_the_gate_reopens(
+    team_pg: TeamPg, tmp_path: Path, arun: Callable[..., Any]
+) -> None:
+    """Held because the team server was unreachable: when the replicator reaches it again (TeamService calls
+    ``reopened``), the reply is due at once, not after GATE_RETRY_SECONDS (the clock does not move here)."""
+
+    async def scenario() -> None:
+        async with agents(team_pg, tmp_path, ["Sam"]) as (server, by_name, externals):
+            sam = by_name["Sam"]
+            reachable = [False]
+            gate = TeamSendGate(sam.member.claims, sam.copy.local, "Sam", reachable=lambda: reachable[0])
+            sam.outbox.gate = gate  # the outbox subscribes to the gate's reopening
+            now = int(sam.copy.clock.now())
+
+            held = sam.reply_to(externals[0], "Thanks, looking into it.")
+            other = sam.reply_to(externals[1], "On it.")
+            # the later reply of the same account waits behind the held one (queue order)
+            assert await sam.outbox.drain() == {held: SendOutcome.WAITING}
+            row = sam.copy.replies.get(held)
+            assert row is not None and row.next_attempt_at == now + GATE_RETRY_SECONDS
+            assert await sam.outbox.drain() == {}  # not due: the 30 s wait
+
+            reachable[0] = True
+            gate.reopened()  # the replicator went from offline to live
+            assert await sam.outbox.drain() == {held: SendOutcome.SENT, other: SendOutcome.SENT}
+            assert len(replies_to(server, externals[0])) == 1 and len(replies_to(server, externals[1])) == 1
+            recorded = await server_events(sam.member, "reply_sending")
+            assert sorted(e.author for e in recorded) == ["Sam", "Sam"]
+
+    arun(scenario(), timeout=60)
+
+
+def test_the_team_service_reopens_the_gate_when_the_replicator_reaches_the_server_again(
+    team_pg: TeamPg, tmp_path: Path, arun: Callable[..., Any]
+) -> None:
+    """The wiring of TeamService: the replicator's mode going from offline to live reopens the send gate, and the
+    outbox's held reply leaves at once (the clock does not move)."""
+
+    async def scenario() -> None:
+        async with agents(team_pg, tmp_path, ["Sam"]) as (server, by_name, externals):
+            sam = by_name["Sam"]
+            up = [False]
+
+            async def open_pool() -> TeamPool:
+                if not up[0]:
+                    raise TeamUnavailable("the team server is down")
+                return await open_pool_conninfo(team_pg.conninfo, team_pg.schema, min_size=1, max_size=2)
+
+            async def open_listener() -> TeamConnection:
+                return await connect_conninfo(team_pg.conninfo, team_pg.schema)
+
+            clock = sam.copy.clock
+            member_uuid = str(uuid.uuid4())
+            applier = Applier(
+                sam.copy.mentions, tmp_path / "Sam.db", member_uuid=member_uuid, plan_for=SlaPolicy().plan,
+                now=clock.now,
+            )  # fmt: skip
+            replicator = Replicator(
+                local=sam.copy.local, applier=applier, member="Sam", member_uuid=member_uuid, role="owner",
+                server="test", schema=team_pg.schema, open_pool=open_pool, open_listener=open_listener, clock=clock,
+                notify=False,
+            )  # fmt: skip
+            gate = TeamSendGate(
+                sam.member.claims,
+                sam.copy.local,
+                "Sam",
+                claims=sam.claims,
+                reachable=lambda: replicator.mode != "offline",
+            )
+            sam.outbox.gate = gate
+            config = TeamConfig(f"postgresql://sam@127.0.0.1/test?schema={team_pg.schema}", "Sam", member_uuid)
+            leases = LeaseKeeper(LeaseRepo(sam.member.pool, team_pg.schema), sam.copy.accounts, MemorySecretStore(),
+                                 "Sam", clock)  # fmt: skip
+            TeamService(
+                config, db=sam.member.pool, replicator=replicator, claims=sam.claims, leases=leases, send_gate=gate,
+                local=sam.copy.local, clock=clock,
+            )  # fmt: skip
+            try:
+                with contextlib.suppress(StorageError):
+                    await replicator.sync_once()  # the server is down: offline
+                assert replicator.mode == "offline"
+                held = sam.reply_to(externals[0], "Thanks, looking into it.")
+                assert await sam.outbox.drain() == {held: SendOutcome.WAITING}
+                assert await sam.outbox.drain() == {}  # not due: the 30 s wait
+
+                up[0] = True
+                await replicator.sync_once()
+                assert replicator.mode in ("live", "polling")
+                assert await sam.outbox.drain() == {held: SendOutcome.SENT}
+                assert len(replies_to(server, externals[0])) == 1
+            finally:
+                await replicator.aclose()
 
     arun(scenario(), timeout=60)
