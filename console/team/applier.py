@@ -33,6 +33,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -639,8 +640,11 @@ class Applier:
             self._executor = None
 
 
-#: follow_through hands the loop back after this many items (each is a replay of one item's log on the loop).
-FOLLOW_SLICE = 10
+#: follow_through hands the loop back after this many items (each is a replay of one item's log on the loop) ...
+FOLLOW_SLICE = 5
+#: ... or sooner, once this many seconds went by since it last did (one SQLite write can take milliseconds on a
+#: busy machine).
+FOLLOW_BUDGET_S = 0.010
 
 
 async def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRepo) -> None:
@@ -652,7 +656,8 @@ async def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRe
     ``follow_up_promised``) carries the reply event's uid, so it is never pushed as an own change; replays
     write only deadline events, which stay local anyway.
     """
-    for n, response in enumerate(report.responses, 1):
+    breather = _Breather()
+    for response in report.responses:
         before = local.max_event_id()
         try:
             sla.reply_sent(
@@ -661,8 +666,7 @@ async def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRe
         except ValueError:
             log.warning("team reply for an item the SLA engine does not know: %s", response.mention_id)
         local.mark_derived(before, response.uid)
-        if n % FOLLOW_SLICE == 0:
-            await asyncio.sleep(0)
+        await breather.tick()
     answered = {r.mention_id for r in report.responses}
     heads = [
         head
@@ -675,4 +679,19 @@ async def follow_through(report: ApplyReport, sla: SlaEngine, local: TeamLocalRe
     ]
     for start in range(0, len(heads), FOLLOW_SLICE):
         sla.recompute(heads[start : start + FOLLOW_SLICE])
-        await asyncio.sleep(0)
+        await breather.tick(FOLLOW_SLICE)
+
+
+class _Breather:
+    """Hands the loop back every :data:`FOLLOW_SLICE` items, or as soon as :data:`FOLLOW_BUDGET_S` went by."""
+
+    def __init__(self) -> None:
+        self._items = 0
+        self._since = time.perf_counter()
+
+    async def tick(self, items: int = 1) -> None:
+        self._items += items
+        if self._items >= FOLLOW_SLICE or time.perf_counter() - self._since >= FOLLOW_BUDGET_S:
+            await asyncio.sleep(0)
+            self._items = 0
+            self._since = time.perf_counter()
