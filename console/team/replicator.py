@@ -54,6 +54,9 @@ SAFETY_PULL_S = 30.0
 POLL_S = 2.0
 #: How long the self-NOTIFY at connect may take before notifications are declared unavailable.
 NOTIFY_PROBE_S = 2.0
+#: While polling because the probe failed (not because notifications are switched off), probe again this often:
+#: on a busy machine the first probe can time out, and the copy must not stay polling for the whole session.
+REPROBE_S = 60.0
 #: Reconnect backoff: first wait and cap (seconds).
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
@@ -165,6 +168,7 @@ class Replicator:
         poll_s: float = POLL_S,
         safety_s: float = SAFETY_PULL_S,
         probe_s: float = NOTIFY_PROBE_S,
+        reprobe_s: float = REPROBE_S,
     ) -> None:
         """Args:
         local: the team tables of the local copy.
@@ -180,6 +184,7 @@ class Replicator:
         sla: told what applied events mean for deadlines (None: nothing to tell, as in some tests).
         notify: False where LISTEN/NOTIFY cannot work (a transaction-mode pooler): poll instead.
         poll_s, safety_s, probe_s: the polling interval, the safety pull and the NOTIFY probe's wait.
+        reprobe_s: how often a copy polling because the probe failed probes again.
         """
         self._local = local
         self._applier = applier
@@ -196,6 +201,8 @@ class Replicator:
         self._poll_s = poll_s
         self._safety_s = safety_s
         self._probe_s = probe_s
+        self._reprobe_s = reprobe_s
+        self._reprobe_at: float | None = None  # loop time of the next probe while polling after a failed one
         self._pool: TeamPool | None = None
         self._listener: TeamListener | None = None
         self._listen_task: asyncio.Task[None] | None = None
@@ -331,10 +338,30 @@ class Replicator:
     async def _connect(self) -> None:
         """Open the pool and, unless switched off, the listener; probe that a NOTIFY comes back."""
         pool = await self._ensure_pool()
+        self._reprobe_at = None
         if self._notify and await self._listen(pool):
             self._set_mode("live")
         else:
+            if self._notify:
+                self._reprobe_at = asyncio.get_running_loop().time() + self._reprobe_s
             self._set_mode("polling", self._polling_reason())
+
+    async def _reprobe(self) -> None:
+        """Polling because the probe failed: when it is time, probe again and go live if a notification comes
+        back (a listener that cannot even connect leaves the copy polling until the next try)."""
+        loop = asyncio.get_running_loop()
+        if self._reprobe_at is None or self._listen_task is not None or loop.time() < self._reprobe_at:
+            return
+        self._reprobe_at = loop.time() + self._reprobe_s
+        try:
+            live = await self._listen(await self._ensure_pool())
+        except StorageError as exc:
+            await self._stop_listening()
+            log.info("team: notifications still unavailable (%s)", _plain(exc))
+            return
+        if live:
+            self._reprobe_at = None
+            self._set_mode("live")
 
     async def _listen(self, pool: TeamPool) -> bool:
         listener = TeamListener(await self._open_listener(), self._schema)
@@ -390,6 +417,7 @@ class Replicator:
         while True:
             self._kick.clear()
             await self.sync_once()  # a claims notification lands here too: every round refreshes the mirror
+            await self._reprobe()
             interval = self._safety_s if self._listen_task is not None else self._poll_s
             waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._kick.wait())}
             if self._listen_task is not None:

@@ -64,12 +64,14 @@ def replicator(
     poll_s: float = 0.2,
     open_listener: Callable[[], object] | None = None,
     probe_s: float = 2.0,
+    reprobe_s: float = 60.0,
 ) -> Replicator:
     return Replicator(
         local=copy.local, applier=copy.applier, member=member or copy.name, member_uuid=copy.member_uuid, role="owner",
         server="test", schema=server.pg.schema, open_pool=server.pool,
         open_listener=open_listener or server.listener,  # type: ignore[arg-type]
         clock=copy.clock, sla=copy.engine, notify=notify, poll_s=poll_s, probe_s=probe_s,
+        reprobe_s=reprobe_s,
     )  # fmt: skip
 
 
@@ -266,6 +268,70 @@ def test_polling_when_a_notification_does_not_come_back(server: Server, copies: 
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_polling_after_a_failed_probe_goes_live_when_a_later_probe_comes_back(
+    server: Server, copies: tuple[Copy, Copy, Copy]
+) -> None:
+    sam, kim, _ = copies
+    opened: list[str] = []
+
+    async def busy_then_fine() -> TeamConnection:
+        # The first listener hears nothing (as a probe timing out on a busy machine); the next ones are real.
+        opened.append("listener")
+        if len(opened) == 1:
+            return await connect_conninfo(server.conninfo(dbname="postgres"), server.pg.schema)
+        return await server.listener()
+
+    async def scenario() -> None:
+        a = replicator(sam, server, notify=False)
+        b = replicator(kim, server, open_listener=busy_then_fine, probe_s=0.5, reprobe_s=0.3, poll_s=0.1)
+        modes: list[tuple[str, str]] = []
+        b.on_mode(lambda was, now: modes.append((was, now)))
+        tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+        try:
+            await until(lambda: ("connecting", "polling") in modes)
+            await until(lambda: b.status().mode == "live")
+            assert b.status().reason == ""
+            assert len(opened) == 2  # one probe failed, the next came back; no reconnect in between
+            sam.post("100", T0)
+            await until(lambda: kim.has("100"))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_polling_because_notifications_are_switched_off_never_probes(
+    server: Server, copies: tuple[Copy, Copy, Copy]
+) -> None:
+    _, kim, _ = copies
+    opened: list[str] = []
+
+    async def listener() -> TeamConnection:
+        opened.append("listener")
+        return await server.listener()
+
+    async def scenario() -> None:
+        b = replicator(kim, server, notify=False, open_listener=listener, reprobe_s=0.05, poll_s=0.05)
+        task = asyncio.create_task(b.run())
+        try:
+            await until(lambda: b.status().mode == "polling")
+            for _ in range(10):  # several polling rounds, each past the reprobe interval
+                await b.sync_once()
+                await asyncio.sleep(0.06)
+            assert b.status().mode == "polling"
+            assert opened == []
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             await b.aclose()
 
     asyncio.run(scenario())
