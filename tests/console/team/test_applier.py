@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 
+import console.team.applier as applier_module
 from console.sla.engine import SlaEngine
-from console.team.applier import Applier, ApplyReport, follow_through
+from console.team.applier import Applier, ApplyReport, Response, follow_through
 from console.team.keys import account_key, item_key, local_event_uid, mention_uid, parse_account_key, split_item_key
-from console.team.replicator import PushEvent, push_event, push_mention
+from console.team.replicator import CONVERT_SLICE, PushEvent, push_event, push_mention
+from console.team.replicator import _converted as converted_page
 from storage.accounts import AccountRepo
 from storage.db import close_database, open_database
 from storage.deadlines import DeadlineRepo
@@ -28,6 +30,7 @@ from storage.replies import ReplyRepo
 from storage.rows import DeadlineKind, MentionKind, MentionStatus, NewMention
 from storage.seen_replies import SeenReplyRepo
 from storage.settings import SettingsRepo
+from storage.team.events import TeamEvent
 from storage.team_local import SharedEvent, TeamLocalRepo
 from storage.triage import TriageRepo
 from tests.fakes.clock import FakeClock
@@ -585,3 +588,63 @@ def test_a_post_seen_after_the_colleagues_reply_arrived_records_nothing_new(copi
     assert sent_rows(kim, "100") == [(post, key, "Sam's answer")]
     pull(lee, log)
     assert sent_rows(lee, "100") == [(post, key, "Sam's answer")]
+
+
+async def _turns_while(work: Callable[[], Awaitable[object]]) -> int:
+    """How many times another task got the loop while ``work`` ran (0: ``work`` held the loop throughout)."""
+    done = False
+    turns = 0
+
+    async def ticker() -> None:
+        nonlocal turns
+        while not done:
+            await asyncio.sleep(0)
+            turns += 1
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0)  # the ticker is running before the work starts
+    start = turns
+    await work()
+    done = True
+    await tick
+    return turns - start
+
+
+def test_follow_through_hands_the_loop_back_once_its_time_budget_is_spent(
+    copies: tuple[Copy, Copy, Copy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sam, kim, _ = copies
+    for n in range(12):
+        sam.post(f"{100 + n}", T0 + n)
+    log = Log()
+    push(sam, log)
+    pull(kim, log)
+    heads = [kim.mention_id(f"{100 + n}") for n in range(12)]
+    report = ApplyReport(responses=tuple(Response(h, T0 + 60, "reply", None, str(uuid.uuid4())) for h in heads))
+    monkeypatch.setattr(applier_module, "FOLLOW_BUDGET_S", 0.0)  # every item spends the whole budget
+
+    turns = asyncio.run(_turns_while(lambda: follow_through(report, kim.engine, kim.local)))
+
+    assert turns >= len(heads)  # the loop came back after every item, not only every FOLLOW_SLICE
+    assert all(d.met_at == T0 + 60 for h in heads for d in kim.mentions.deadlines(h)
+               if d.kind is DeadlineKind.FIRST_RESPONSE)  # fmt: skip
+
+
+def test_a_pulled_page_is_converted_with_the_loop_handed_back_between_slices() -> None:
+    page = [
+        TeamEvent(uuid.uuid4(), "Sam", T0, "note", item_key(ACCOUNT, str(n)), {"text": "x"}, seq=n + 1)
+        for n in range(CONVERT_SLICE * 3)
+    ]
+
+    async def scenario() -> tuple[int, list[SharedEvent]]:
+        out: list[SharedEvent] = []
+
+        async def work() -> None:
+            out.extend(await converted_page(page))
+
+        return await _turns_while(work), out
+
+    turns, out = asyncio.run(scenario())
+
+    assert turns >= 2  # three slices, the loop handed back between them
+    assert [e.seq for e in out] == list(range(1, len(page) + 1)) and out[0].uid == str(page[0].uid)
