@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from console.reports.export.atomic import ExportError
 from console.reports.export.service import ExportService, Format
@@ -131,10 +132,14 @@ class ExportDialog(QDialog):
         self._task.add_done_callback(self._on_done)
 
     def _on_progress(self, fraction: float, message: str) -> None:
+        if not isValid(self.progress):  # the dialog was closed while the export went on: it still finishes
+            return
         self.progress.setValue(round(100 * fraction))
         self.status.setText(message)
 
     def _on_done(self, task: asyncio.Task[Path]) -> None:
+        if not isValid(self.save_button):  # closed before the export ended: the file is written, nothing to show
+            return
         self.save_button.setEnabled(True)
         if task.cancelled():
             self._show("The export was cancelled.", error=True)

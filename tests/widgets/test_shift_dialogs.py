@@ -10,6 +10,7 @@ import qasync
 import sqlite_utils
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 from pytestqt.qtbot import QtBot
+from shiboken6 import isValid
 
 from console.reports.export.codec import write_json
 from console.reports.export.service import ExportService, Format
@@ -112,6 +113,26 @@ def test_export_dialog_reports_a_bad_folder(
     dialog.save_button.click()
     qtbot.waitUntil(lambda: "does not exist" in dialog.status.text(), timeout=20_000)
     assert dialog.save_button.isEnabled()
+
+
+def test_an_export_dialog_closed_before_its_export_ends_still_writes_the_file(
+    actions: ShiftActions, file_db: tuple[Path, sqlite_utils.Database], clock: FakeClock, qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Closing (deleting) the dialog mid-export must not raise in the loop when the export's task finishes."""
+    scripted_shift(file_db[1], clock)
+    dialog = actions.export_summary()
+    assert dialog is not None
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData(Format.JSON.value))
+    target = tmp_path / "closed-early.json"
+    dialog.path_edit.setText(str(target))
+    dialog.save_button.click()
+    task = dialog._task
+    assert task is not None
+    dialog.deleteLater()
+    qtbot.waitUntil(lambda: not isValid(dialog), timeout=5_000)
+    qtbot.waitUntil(task.done, timeout=20_000)
+    qtbot.wait(50)  # the done callback runs on the next turn of the loop; the loop fixture fails on its exception
+    assert target.exists()
 
 
 def test_stale_shift_is_closed_at_its_last_activity_after_asking(
