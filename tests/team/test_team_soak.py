@@ -7,6 +7,7 @@ runs it long through ``TEAM_SOAK_*`` (see tests/team/harness.py).
 
 from __future__ import annotations
 
+import faulthandler
 import time
 
 from tests.team.harness import Soak, SoakPlan
@@ -15,6 +16,9 @@ from tests.team.pgserver import soak_folder
 
 def test_team_soak() -> None:
     plan = SoakPlan.from_env()
+    # The suite's faulthandler dumps every thread after 60 s (faulthandler_timeout): the soak runs longer by design,
+    # so its own watchdog allows the run's chaos plus the settling and checks, and still catches a real hang.
+    faulthandler.dump_traceback_later(300 + 4 * plan.chaos_seconds, exit=False)
     with soak_folder("care-soak-") as folder:
         soak = Soak(plan, folder)
         started = time.monotonic()
